@@ -1,1 +1,83 @@
+//! The durable input log of the FlowEx trading core (LMAX style).
+//!
+//! The sequencer hands [`Journal::append_batch`] a batch of already-encoded
+//! command records, each with its sequence number. The batch is framed into
+//! one buffer, written with one `write` call and made durable with one
+//! fdatasync (group commit); the sequencer answers callers only after that
+//! returns. Recovery is the newest valid snapshot ([`latest_snapshot`]) plus
+//! a replay of the later records ([`read_from`]). The crate does not know the
+//! command format: records are opaque bytes.
+//!
+//! # On-disk format
+//!
+//! A journal directory holds segment files `journal-<first seq, 20 digits>.seg`.
+//! Each segment starts with a 24-byte header — magic `FLXJRNL1`, version
+//! (u32 LE), first seq (u64 LE), crc32c of those 20 bytes — followed by
+//! records framed as
+//!
+//! ```text
+//! [len: u32 LE][crc32c: u32 LE over seq bytes + payload][seq: u64 LE][payload: len bytes]
+//! ```
+//!
+//! Sequence numbers start at 1 and are consecutive across the whole journal,
+//! segment boundaries included. A payload is at most [`MAX_RECORD_BYTES`];
+//! a larger length on disk is damage. A new segment is started by the first
+//! batch after the current one reached `segment_bytes`, so a batch is never
+//! split and a segment may exceed the limit by up to one batch.
+//!
+//! Snapshots live in the same directory as `snapshot-<seq, 20 digits>.snap`:
+//! magic `FLXSNAP1`, seq (u64 LE), payload length (u64 LE), crc32c of the
+//! payload (u32 LE), payload. They are written to a temp file, fsynced,
+//! renamed and the directory fsynced, so a snapshot is either whole or absent.
+//!
+//! # Recovery rules
+//!
+//! A crash can only damage the *end* of what was being written: the last
+//! frames of the last segment (partially written, or garbage / zeros where
+//! the file system had extended the file), or the header of a segment that
+//! was being created. [`Journal::open`] finds the first bad frame of the last
+//! segment and looks further on for any offset where a frame with a valid
+//! checksum and a seq above the last good one starts. If there is none, the
+//! bad bytes are a torn tail: they are reported in [`OpenReport`], logged
+//! with `tracing::warn!`, cut off (`set_len` + fsync), and the writer carries
+//! on after the last complete record. Those records were never acknowledged,
+//! because their batch's fsync had not returned.
+//!
+//! Everything else is [`JournalError::Corrupt`] with the file and offset,
+//! never a silent skip, because skipping would drop acknowledged commands and
+//! the engine state would silently diverge: a bad frame in any segment but
+//! the last, a bad frame in the last segment followed by a valid one, a gap
+//! or repeat in sequence numbers (inside a segment or between segments), a
+//! damaged header on a non-last segment or on a last segment that still
+//! holds records, a header with another version or first seq than its name.
+//! A last segment whose header is torn and holds no record is rewritten with
+//! a fresh header (its name still says which seq comes next).
+//!
+//! [`read_from`] applies the same checks without repairing anything: a torn
+//! tail simply ends the iteration.
+//!
+//! # What callers must know
+//!
+//! - One writer per directory; nothing enforces it.
+//! - After an I/O error the writer is poisoned ([`JournalError::Poisoned`]):
+//!   whether the failed batch reached the disk is unknown (an fsync error
+//!   may have dropped dirty pages), so reopen, which repairs the tail, and
+//!   treat the batch as not acknowledged.
+//! - [`Durability::None`] never syncs and can lose acknowledged commands:
+//!   benchmarks only.
+//! - `open` reads every segment to validate it; [`prune`] keeps that short.
 
+mod cursor;
+mod error;
+mod format;
+mod reader;
+mod snapshot;
+mod snapshot_writer;
+mod writer;
+
+pub use error::JournalError;
+pub use format::{DEFAULT_SEGMENT_BYTES, MAX_RECORD_BYTES};
+pub use reader::{read_from, JournalReader};
+pub use snapshot::{latest_snapshot, load_snapshot, prune, write_snapshot, PruneReport, Snapshot};
+pub use snapshot_writer::{Busy, SnapshotOutcome, SnapshotWriter};
+pub use writer::{Durability, Journal, JournalConfig, JournalStats, OpenReport};
