@@ -62,7 +62,9 @@
 //! - After an I/O error the writer is poisoned ([`JournalError::Poisoned`]):
 //!   whether the failed batch reached the disk is unknown (an fsync error
 //!   may have dropped dirty pages), so reopen, which repairs the tail, and
-//!   treat the batch as not acknowledged.
+//!   treat the batch as not acknowledged. It may still be on disk whole, so
+//!   after reopening take the next seq from [`Journal::last_seq`], never
+//!   from memory.
 //! - [`Durability::None`] never syncs and can lose acknowledged commands:
 //!   benchmarks only.
 //! - `open` reads every segment to validate it; [`prune`] keeps that short.
