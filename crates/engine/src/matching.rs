@@ -363,6 +363,8 @@ impl Engine {
         while let Some(id) = self.trigger_queue.pop_front() {
             let Some(&slot) = self.order_index.get(&id) else { continue };
             let mut order = self.remove_open(slot);
+            // A triggered order queues behind everything already resting.
+            order.time_ns = self.now_ns;
             let last_price = self.markets[mk as usize].last_price;
             out.push(Event::StopTriggered { order: id, user: order.user, market: self.markets[mk as usize].cfg.id, last_price });
             if !self.reserve_on_trigger(&mut order, out) {

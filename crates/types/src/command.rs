@@ -94,8 +94,25 @@ pub enum OrderRef {
     Client(ClientOrderId),
 }
 
+/// Explicit bounds on engine state. Journaled like any command, so a replay
+/// applies exactly the limits that held when each order arrived.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EngineLimits {
+    /// Open orders (resting and pending stops) one user may hold across all markets.
+    pub max_open_orders_per_user: u32,
+    /// Orders (resting and pending stops) one market may hold.
+    pub max_orders_per_market: u32,
+}
+
+impl Default for EngineLimits {
+    fn default() -> Self {
+        EngineLimits { max_open_orders_per_user: 1_000, max_orders_per_market: 1_000_000 }
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Command {
+    SetLimits(EngineLimits),
     CreateAsset(AssetConfig),
     CreateMarket(MarketConfig),
     UpdateMarket { market: MarketId, update: MarketUpdate },
@@ -127,6 +144,7 @@ impl Command {
     /// A short stable name for logs and metrics.
     pub fn name(&self) -> &'static str {
         match self {
+            Command::SetLimits(_) => "set_limits",
             Command::CreateAsset(_) => "create_asset",
             Command::CreateMarket(_) => "create_market",
             Command::UpdateMarket { .. } => "update_market",

@@ -3,6 +3,7 @@
 
 use crate::command::{OrderType, Side, TimeInForce};
 use crate::ids::{AssetId, ClientOrderId, IdemKey, MarketId, OrderId, TradeId, UserId};
+use crate::command::EngineLimits;
 use crate::market::{AssetConfig, MarketConfig, MarketStatus, StpMode};
 use serde::{Deserialize, Serialize};
 
@@ -43,6 +44,8 @@ pub enum RejectReason {
     Overflow,
     ZeroAmount,
     UnknownWithdrawal,
+    /// The withdrawal was already released or finalized.
+    WithdrawalNotPending,
     /// An amend that changes nothing, or a quantity not above what is filled.
     InvalidAmend,
     /// The fee account cannot trade or be debited.
@@ -126,6 +129,7 @@ pub enum Event {
     MarketStatusChanged { market: MarketId, status: MarketStatus },
     UserFeesSet { user: UserId, fees: Option<(u32, u32)> },
     UserFrozenSet { user: UserId, frozen: bool },
+    LimitsSet(EngineLimits),
     Deposited { key: IdemKey, user: UserId, asset: AssetId, amount: u64 },
     Withdrawn { key: IdemKey, user: UserId, asset: AssetId, amount: u64 },
     WithdrawLocked { key: IdemKey, user: UserId, asset: AssetId, amount: u64 },

@@ -12,7 +12,7 @@ pub mod ids;
 pub mod market;
 
 pub use codec::{CodecError, Envelope};
-pub use command::{Command, NewOrder, OrderQty, OrderRef, OrderType, Side, TimeInForce};
+pub use command::{Command, EngineLimits, NewOrder, OrderQty, OrderRef, OrderType, Side, TimeInForce};
 pub use decimal::{format_scaled, parse_scaled, DecimalError};
 pub use event::{EndReason, Event, OrderInfo, OrderStatus, RejectReason, Trade};
 pub use ids::*;
