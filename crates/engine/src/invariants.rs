@@ -60,6 +60,18 @@ impl Engine {
                 }
             }
             let open = open_per_acct.get(&(acct as u32)).copied().unwrap_or(0);
+            let (mut listed, mut s, mut prev) = (0u32, account.orders_head, NIL);
+            while s != NIL && listed <= open {
+                let o = self.orders.get(s);
+                if o.acct != acct as u32 || o.user_prev != prev {
+                    return Err(format!("user {}: order list broken at order {}", account.user, o.id));
+                }
+                listed += 1;
+                (prev, s) = (s, o.user_next);
+            }
+            if listed != open || account.orders_tail != prev {
+                return Err(format!("user {}: order list holds {listed}, expected {open}", account.user));
+            }
             if account.open_orders != open {
                 return Err(format!("user {} counts {} open orders, has {open}", account.user, account.open_orders));
             }

@@ -428,7 +428,9 @@ impl Engine {
     }
 
     /// Links an order into the book (if resting), its owner's list and the indexes.
-    pub(crate) fn insert_open(&mut self, order: Order) {
+    pub(crate) fn insert_open(&mut self, mut order: Order) {
+        // The order may come back from `remove_open` (amend, trigger) with stale links.
+        (order.prev, order.next, order.user_prev, order.user_next) = (NIL, NIL, NIL, NIL);
         let (id, user, acct, mk, side, place, client) =
             (order.id, order.user, order.acct, order.market, order.side, order.place, order.client_id);
         let price = order.price;

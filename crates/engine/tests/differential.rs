@@ -24,8 +24,16 @@ struct Stream {
 
 enum Step {
     Place(RefNew),
-    Cancel { user: u64, id: u64 },
-    Amend { user: u64, id: u64, price: Option<u64>, qty: Option<u64> },
+    Cancel {
+        user: u64,
+        id: u64,
+    },
+    Amend {
+        user: u64,
+        id: u64,
+        price: Option<u64>,
+        qty: Option<u64>,
+    },
 }
 
 impl Stream {
@@ -51,7 +59,11 @@ impl Stream {
         let open = book.open_orders();
         if roll < 15 && !open.is_empty() {
             let (id, owner) = open[self.rng.gen_range(0..open.len())];
-            let user = if self.rng.gen_ratio(1, 20) { (owner + 1) % USERS + 1 } else { owner };
+            let user = if self.rng.gen_ratio(1, 20) {
+                (owner + 1) % USERS + 1
+            } else {
+                owner
+            };
             return Step::Cancel { user, id };
         }
         let resting = book.resting();
@@ -63,13 +75,22 @@ impl Stream {
                 2 => (None, Some(qty + self.rng.gen_range(1..5))),
                 _ => (Some(price), Some(qty)),
             };
-            return Step::Amend { user, id, price: new_price, qty: new_qty };
+            return Step::Amend {
+                user,
+                id,
+                price: new_price,
+                qty: new_qty,
+            };
         }
         Step::Place(self.new_order())
     }
 
     fn new_order(&mut self) -> RefNew {
-        let side = if self.rng.gen_bool(0.5) { Side::Buy } else { Side::Sell };
+        let side = if self.rng.gen_bool(0.5) {
+            Side::Buy
+        } else {
+            Side::Sell
+        };
         let order_type = match self.rng.gen_range(0..100) {
             0..=59 => OrderType::Limit,
             60..=67 => OrderType::LimitMaker,
@@ -85,7 +106,11 @@ impl Stream {
             _ => TimeInForce::Fok,
         };
         let stp = StpMode::ALL[self.rng.gen_range(0..5)];
-        let stp = if self.rng.gen_bool(0.5) { StpMode::None } else { stp };
+        let stp = if self.rng.gen_bool(0.5) {
+            StpMode::None
+        } else {
+            stp
+        };
         RefNew {
             user: self.rng.gen_range(1..=USERS),
             side,
@@ -117,7 +142,12 @@ fn engine_order(n: &RefNew) -> NewOrder {
 fn engine_trades(events: &[Event]) -> Vec<RefTrade> {
     trades(events)
         .iter()
-        .map(|t| RefTrade { maker: t.maker_order.0, taker: t.taker_order.0, price: t.price, qty: t.qty })
+        .map(|t| RefTrade {
+            maker: t.maker_order.0,
+            taker: t.taker_order.0,
+            price: t.price,
+            qty: t.qty,
+        })
         .collect()
 }
 
@@ -128,7 +158,10 @@ fn run(seed: u64, commands: usize) {
         d.deposit(user, QUOTE, u64::MAX / 16);
     }
     let mut book = RefBook::new();
-    let mut stream = Stream { rng: ChaCha8Rng::seed_from_u64(seed), mid: 1000 };
+    let mut stream = Stream {
+        rng: ChaCha8Rng::seed_from_u64(seed),
+        mid: 1000,
+    };
     let mut trade_count = 0usize;
     let (mut triggered, mut stp_expired, mut max_depth) = (0usize, 0usize, 0usize);
     for i in 0..commands {
@@ -137,14 +170,33 @@ fn run(seed: u64, commands: usize) {
             Step::Place(n) => {
                 let events = d.run(Command::PlaceOrder(engine_order(&n))).to_vec();
                 let expected = book.place(n);
-                assert_eq!(accepted_id(&events).map(|o| o.0), expected, "{}: {n:?} -> {events:?}", context());
+                assert_eq!(
+                    accepted_id(&events).map(|o| o.0),
+                    expected,
+                    "{}: {n:?} -> {events:?}",
+                    context()
+                );
             }
             Step::Cancel { user, id } => {
-                let cmd = Command::CancelOrder { user: UserId(user), market: MARKET, order: OrderRef::Id(OrderId(id)) };
+                let cmd = Command::CancelOrder {
+                    user: UserId(user),
+                    market: MARKET,
+                    order: OrderRef::Id(OrderId(id)),
+                };
                 let ok = rejection(d.run(cmd)).is_none();
-                assert_eq!(ok, book.cancel(user, id), "{}: cancel {id} by {user}", context());
+                assert_eq!(
+                    ok,
+                    book.cancel(user, id),
+                    "{}: cancel {id} by {user}",
+                    context()
+                );
             }
-            Step::Amend { user, id, price, qty } => {
+            Step::Amend {
+                user,
+                id,
+                price,
+                qty,
+            } => {
                 let cmd = Command::ReplaceOrder {
                     user: UserId(user),
                     market: MARKET,
@@ -154,37 +206,75 @@ fn run(seed: u64, commands: usize) {
                 };
                 let events = d.run(cmd).to_vec();
                 let ok = rejection(&events).is_none();
-                assert_eq!(ok, book.amend(user, id, price, qty), "{}: amend {id} {price:?} {qty:?}: {events:?}", context());
+                assert_eq!(
+                    ok,
+                    book.amend(user, id, price, qty),
+                    "{}: amend {id} {price:?} {qty:?}: {events:?}",
+                    context()
+                );
             }
         }
         let got = engine_trades(&d.events);
         assert_eq!(got, book.trades, "{}: trades differ", context());
         trade_count += got.len();
-        triggered += d.events.iter().filter(|e| matches!(e, Event::StopTriggered { .. })).count();
+        triggered += d
+            .events
+            .iter()
+            .filter(|e| matches!(e, Event::StopTriggered { .. }))
+            .count();
         stp_expired += d
             .events
             .iter()
-            .filter(|e| matches!(e, Event::OrderUpdate { status: OrderStatus::ExpiredInMatch, .. }))
+            .filter(|e| {
+                matches!(
+                    e,
+                    Event::OrderUpdate {
+                        status: OrderStatus::ExpiredInMatch,
+                        ..
+                    }
+                )
+            })
             .count();
         let depth = d.engine.depth(MARKET, usize::MAX).expect("market");
         assert_eq!(depth.bids, book.l2(Side::Buy), "{}: bids differ", context());
-        assert_eq!(depth.asks, book.l2(Side::Sell), "{}: asks differ", context());
+        assert_eq!(
+            depth.asks,
+            book.l2(Side::Sell),
+            "{}: asks differ",
+            context()
+        );
         max_depth = max_depth.max(depth.bids.len() + depth.asks.len());
         if i % 1000 == 0 {
-            d.engine.check_invariants().unwrap_or_else(|e| panic!("{}: {e}", context()));
+            d.engine
+                .check_invariants()
+                .unwrap_or_else(|e| panic!("{}: {e}", context()));
         }
     }
-    d.engine.check_invariants().unwrap_or_else(|e| panic!("seed {seed:#x}: {e}"));
+    d.engine
+        .check_invariants()
+        .unwrap_or_else(|e| panic!("seed {seed:#x}: {e}"));
     // The stream must actually exercise what it claims to.
-    assert!(trade_count > commands / 10, "stream too tame: {trade_count} trades");
-    assert!(triggered > commands / 200, "only {triggered} stops triggered");
-    assert!(stp_expired > commands / 200, "only {stp_expired} STP expiries");
+    assert!(
+        trade_count > commands / 10,
+        "stream too tame: {trade_count} trades"
+    );
+    assert!(
+        triggered > commands / 200,
+        "only {triggered} stops triggered"
+    );
+    assert!(
+        stp_expired > commands / 200,
+        "only {stp_expired} STP expiries"
+    );
     assert!(max_depth > 20, "book never deeper than {max_depth} levels");
 }
 
 #[test]
 fn engine_agrees_with_reference_book() {
-    for (k, seed) in [0xF10E_u64, 0xBEEF, 0x5EED, 0xC0FFEE].into_iter().enumerate() {
+    for (k, seed) in [0xF10E_u64, 0xBEEF, 0x5EED, 0xC0FFEE]
+        .into_iter()
+        .enumerate()
+    {
         run(seed, if k == 0 { 110_000 } else { 30_000 });
     }
 }
@@ -192,6 +282,9 @@ fn engine_agrees_with_reference_book() {
 #[test]
 #[ignore = "long run: millions of commands"]
 fn engine_agrees_with_reference_book_long() {
-    let n = std::env::var("FLOWEX_DIFF_COMMANDS").ok().and_then(|v| v.parse().ok()).unwrap_or(2_000_000);
+    let n = std::env::var("FLOWEX_DIFF_COMMANDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2_000_000);
     run(0xD1FF, n);
 }
