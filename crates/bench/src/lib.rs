@@ -386,7 +386,7 @@ where
         r.book_hash = s.book_hash();
         closed.push(r);
     }
-    closed.sort_by(|a, b| a.elapsed.cmp(&b.elapsed));
+    closed.sort_by_key(|r| r.elapsed);
     results.push(closed.swap_remove(closed.len() / 2));
     for &rate in &opts.rates {
         let n = opts.open_loop_commands(rate).min(n);
