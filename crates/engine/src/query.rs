@@ -121,6 +121,7 @@ impl Engine {
     }
 
     /// Best bid and best ask as (price, aggregate qty).
+    #[allow(clippy::type_complexity)]
     pub fn best_bid_ask(&self, market: MarketId) -> Option<(Option<(u64, u64)>, Option<(u64, u64)>)> {
         let m = &self.markets[*self.market_index.get(&market)? as usize];
         let best = |side: Side| m.ladder(side).best().map(|(p, l)| (p, l.qty));
