@@ -29,8 +29,8 @@ pub use snapshot::SnapshotError;
 use accounts::Accounts;
 use book::{Ladder, Slab};
 use flowex_types::{
-    AssetConfig, ClientOrderId, Command, EngineLimits, Envelope, Event, IdemKey, MarketConfig, MarketScale, OrderId,
-    RejectReason, Side, UserId,
+    AssetConfig, ClientOrderId, Command, EngineLimits, Envelope, Event, IdemKey, MarketConfig,
+    MarketScale, OrderId, RejectReason, Side, UserId,
 };
 use rustc_hash::FxHashMap;
 use std::cmp::Reverse;
@@ -155,6 +155,11 @@ impl Engine {
         self.last_seq
     }
 
+    /// Time of the last applied command (0 for a fresh engine).
+    pub fn now_ns(&self) -> u64 {
+        self.now_ns
+    }
+
     pub fn limits(&self) -> EngineLimits {
         self.limits
     }
@@ -163,7 +168,10 @@ impl Engine {
     /// `seq` must follow the last one applied.
     pub fn apply(&mut self, env: &Envelope, out: &mut Vec<Event>) -> Result<(), SequenceError> {
         if env.seq != self.last_seq + 1 {
-            return Err(SequenceError { expected: self.last_seq + 1, got: env.seq });
+            return Err(SequenceError {
+                expected: self.last_seq + 1,
+                got: env.seq,
+            });
         }
         self.last_seq = env.seq;
         self.now_ns = env.timestamp_ns;
@@ -191,20 +199,45 @@ impl Engine {
             Command::CreateAsset(cfg) => self.create_asset(cfg, out),
             Command::CreateMarket(cfg) => self.create_market(cfg, out),
             Command::UpdateMarket { market, update } => self.update_market(market, &update, out),
-            Command::SetMarketStatus { market, status } => self.set_market_status(market, status, out),
+            Command::SetMarketStatus { market, status } => {
+                self.set_market_status(market, status, out)
+            }
             Command::SetUserFees { user, fees } => self.set_user_fees(user, fees, out),
             Command::SetUserFrozen { user, frozen } => self.set_user_frozen(user, frozen, out),
-            Command::Deposit { key, user, asset, amount } => self.deposit(key, user, asset, amount, out),
-            Command::Withdraw { key, user, asset, amount } => self.withdraw(key, user, asset, amount, out),
-            Command::WithdrawLock { key, user, asset, amount } => self.withdraw_lock(key, user, asset, amount, out),
+            Command::Deposit {
+                key,
+                user,
+                asset,
+                amount,
+            } => self.deposit(key, user, asset, amount, out),
+            Command::Withdraw {
+                key,
+                user,
+                asset,
+                amount,
+            } => self.withdraw(key, user, asset, amount, out),
+            Command::WithdrawLock {
+                key,
+                user,
+                asset,
+                amount,
+            } => self.withdraw_lock(key, user, asset, amount, out),
             Command::WithdrawRelease { key } => self.withdraw_close(key, false, out),
             Command::WithdrawFinalize { key } => self.withdraw_close(key, true, out),
             Command::PlaceOrder(order) => self.place_order(&order, out),
-            Command::CancelOrder { user, market, order } => self.cancel_order(user, market, order, out),
+            Command::CancelOrder {
+                user,
+                market,
+                order,
+            } => self.cancel_order(user, market, order, out),
             Command::CancelAll { user, market } => self.cancel_all(user, market, out),
-            Command::ReplaceOrder { user, market, order, new_price, new_qty } => {
-                self.replace_order(user, market, order, new_price, new_qty, out)
-            }
+            Command::ReplaceOrder {
+                user,
+                market,
+                order,
+                new_price,
+                new_qty,
+            } => self.replace_order(user, market, order, new_price, new_qty, out),
         }
     }
 
@@ -245,11 +278,17 @@ impl Engine {
     }
 
     pub(crate) fn market_slot(&self, id: flowex_types::MarketId) -> Result<u32, RejectReason> {
-        self.market_index.get(&id).copied().ok_or(RejectReason::UnknownMarket)
+        self.market_index
+            .get(&id)
+            .copied()
+            .ok_or(RejectReason::UnknownMarket)
     }
 
     pub(crate) fn asset_slot(&self, id: flowex_types::AssetId) -> Result<u32, RejectReason> {
-        self.asset_index.get(&id).copied().ok_or(RejectReason::UnknownAsset)
+        self.asset_index
+            .get(&id)
+            .copied()
+            .ok_or(RejectReason::UnknownAsset)
     }
 }
 

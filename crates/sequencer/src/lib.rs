@@ -1,1 +1,457 @@
+//! The sequencer: the one thread that owns the engine.
+//!
+//! ```text
+//! callers ──try_send──► bounded queue ──► engine thread ──► pipeline ──► journal thread
+//!   ▲                                      stamp seq+time     (bounded)    write + fsync once
+//!   │                                      apply, events                   then reply and
+//!   └──────────────────── reply (only after the batch is durable) ◄─────── publish to subscribers
+//! ```
+//!
+//! The engine thread drains up to `max_batch` requests, stamps each command
+//! with the next sequence number and a non-decreasing time, encodes it for
+//! the journal and applies it. The batch then goes to the journal thread,
+//! which appends it with one write and one fsync (group commit) and only then
+//! answers callers and publishes the events. While one batch is being synced
+//! the engine thread already applies the next, so throughput is not bounded
+//! by fsync latency; what leaves the process (replies, events, snapshots)
+//! never runs ahead of the disk.
+//!
+//! Every queue is bounded: a full request queue is an explicit
+//! [`SequencerError::Overloaded`]; a full pipeline makes the engine thread
+//! wait for the disk; a subscriber that falls `subscriber_capacity` batches
+//! behind is dropped and told so ([`SubscriptionEnded::Lagged`]), never
+//! allowed to stall the engine.
+//!
+//! Queries ([`SequencerHandle::query`]) run on the engine thread between
+//! batches, in queue order, so a caller sees the effect of every command it
+//! was answered for (read-your-writes). They may also see a batch whose
+//! fsync is still in flight.
 
+mod recovery;
+mod threads;
+
+pub use flowex_journal::{Durability, JournalConfig};
+pub use recovery::{recover, replay_into, RecoveryReport};
+
+use flowex_engine::Engine;
+use flowex_types::{Command, Event, RejectReason};
+use std::ops::Range;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{SyncSender, TrySendError};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use tokio::sync::{mpsc, oneshot};
+
+#[derive(Clone, Debug)]
+pub struct SequencerConfig {
+    pub journal: JournalConfig,
+    /// Requests waiting for the engine thread; beyond this, `Overloaded`.
+    pub queue_capacity: usize,
+    /// Commands per group commit, at most.
+    pub max_batch: usize,
+    /// Applied batches waiting for their fsync, at most.
+    pub pipeline_depth: usize,
+    /// Batches a subscriber may fall behind before it is dropped.
+    pub subscriber_capacity: usize,
+    pub max_subscribers: usize,
+    /// Commands between snapshots (0 = no snapshots).
+    pub snapshot_every: u64,
+    pub keep_snapshots: usize,
+}
+
+impl SequencerConfig {
+    pub fn new(journal: JournalConfig) -> Self {
+        SequencerConfig {
+            journal,
+            queue_capacity: 65_536,
+            max_batch: 8_192,
+            pipeline_depth: 4,
+            subscriber_capacity: 4_096,
+            max_subscribers: 64,
+            snapshot_every: 1_000_000,
+            keep_snapshots: 2,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SequencerError {
+    #[error("the sequencer queue is full; retry later")]
+    Overloaded,
+    #[error("the sequencer has stopped")]
+    Stopped,
+    #[error("the journal failed; the sequencer refuses further commands: {0}")]
+    Failed(String),
+    #[error("too many subscribers")]
+    TooManySubscribers,
+    #[error(transparent)]
+    Journal(#[from] flowex_journal::JournalError),
+    #[error("snapshot: {0}")]
+    Snapshot(String),
+    #[error("recovery: {0}")]
+    Recovery(String),
+}
+
+/// One command as sequenced, with the range of its events in the batch.
+#[derive(Clone, Debug)]
+pub struct Entry {
+    pub seq: u64,
+    pub timestamp_ns: u64,
+    pub command: Command,
+    events: Range<usize>,
+}
+
+/// Commands made durable together, with all their events.
+#[derive(Debug, Default)]
+pub struct Batch {
+    entries: Vec<Entry>,
+    events: Vec<Event>,
+}
+
+impl Batch {
+    pub fn entries(&self) -> impl Iterator<Item = (&Entry, &[Event])> {
+        self.entries
+            .iter()
+            .map(|e| (e, &self.events[e.events.clone()]))
+    }
+
+    pub fn first_seq(&self) -> u64 {
+        self.entries.first().map_or(0, |e| e.seq)
+    }
+
+    pub fn last_seq(&self) -> u64 {
+        self.entries.last().map_or(0, |e| e.seq)
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
+/// The durable outcome of one submitted command.
+#[derive(Clone, Debug)]
+pub struct Applied {
+    batch: Arc<Batch>,
+    index: usize,
+}
+
+impl Applied {
+    pub fn seq(&self) -> u64 {
+        self.batch.entries[self.index].seq
+    }
+
+    pub fn timestamp_ns(&self) -> u64 {
+        self.batch.entries[self.index].timestamp_ns
+    }
+
+    pub fn events(&self) -> &[Event] {
+        &self.batch.events[self.batch.entries[self.index].events.clone()]
+    }
+
+    pub fn rejection(&self) -> Option<RejectReason> {
+        self.events().iter().find_map(|e| {
+            if let Event::Rejected { reason } = e {
+                Some(*reason)
+            } else {
+                None
+            }
+        })
+    }
+}
+
+pub type ReplyFn = Box<dyn FnOnce(Result<Applied, SequencerError>) + Send>;
+
+/// How the caller wants to hear about its command.
+pub enum Reply {
+    /// Fire and forget (the events still reach subscribers).
+    None,
+    Async(oneshot::Sender<Result<Applied, SequencerError>>),
+    /// Called on the journal thread once the command is durable; keep it short.
+    Callback(ReplyFn),
+}
+
+impl Reply {
+    fn send(self, result: Result<Applied, SequencerError>) {
+        match self {
+            Reply::None => {}
+            Reply::Async(tx) => {
+                let _ = tx.send(result);
+            }
+            Reply::Callback(f) => f(result),
+        }
+    }
+}
+
+pub(crate) type QueryFn = Box<dyn FnOnce(&Engine) + Send>;
+
+pub(crate) enum Request {
+    Command(Command, Reply),
+    Query(QueryFn),
+    Shutdown,
+}
+
+/// Counters for metrics and benchmarks.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    pub commands: u64,
+    pub batches: u64,
+    pub durable_seq: u64,
+    pub overloaded: u64,
+    pub largest_batch: u64,
+    pub snapshots: u64,
+    /// How long the engine thread stood still to copy its state for the last snapshot.
+    pub last_snapshot_pause_ns: u64,
+    pub max_snapshot_pause_ns: u64,
+    pub lagged_subscribers: u64,
+}
+
+#[derive(Default)]
+pub(crate) struct Shared {
+    pub failed: Mutex<Option<String>>,
+    pub is_failed: AtomicBool,
+    pub subscribers: Mutex<Vec<Subscriber>>,
+    pub commands: AtomicU64,
+    pub batches: AtomicU64,
+    pub durable_seq: AtomicU64,
+    pub overloaded: AtomicU64,
+    pub largest_batch: AtomicU64,
+    pub snapshots: AtomicU64,
+    pub last_snapshot_pause_ns: AtomicU64,
+    pub max_snapshot_pause_ns: AtomicU64,
+    pub lagged: AtomicU64,
+}
+
+impl Shared {
+    pub fn fail(&self, why: String) {
+        tracing::error!(%why, "sequencer stopped accepting commands");
+        *self.failed.lock().unwrap_or_else(|p| p.into_inner()) = Some(why);
+        self.is_failed.store(true, Ordering::Release);
+    }
+
+    pub fn failure(&self) -> Option<SequencerError> {
+        if !self.is_failed.load(Ordering::Acquire) {
+            return None;
+        }
+        let why = self
+            .failed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        Some(SequencerError::Failed(why.unwrap_or_default()))
+    }
+}
+
+pub(crate) struct Subscriber {
+    pub tx: mpsc::Sender<Arc<Batch>>,
+    pub lagged: Arc<AtomicBool>,
+}
+
+/// Why a subscription ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SubscriptionEnded {
+    #[error("fell too far behind and was dropped; resume from the journal")]
+    Lagged,
+    #[error("the sequencer stopped")]
+    Stopped,
+}
+
+/// A live feed of durable batches, from the next batch on.
+pub struct Subscription {
+    rx: mpsc::Receiver<Arc<Batch>>,
+    lagged: Arc<AtomicBool>,
+}
+
+impl Subscription {
+    pub async fn recv(&mut self) -> Result<Arc<Batch>, SubscriptionEnded> {
+        let b = self.rx.recv().await;
+        self.outcome(b)
+    }
+
+    pub fn blocking_recv(&mut self) -> Result<Arc<Batch>, SubscriptionEnded> {
+        let b = self.rx.blocking_recv();
+        self.outcome(b)
+    }
+
+    fn outcome(&self, b: Option<Arc<Batch>>) -> Result<Arc<Batch>, SubscriptionEnded> {
+        match b {
+            Some(b) => Ok(b),
+            None if self.lagged.load(Ordering::Acquire) => Err(SubscriptionEnded::Lagged),
+            None => Err(SubscriptionEnded::Stopped),
+        }
+    }
+}
+
+/// A cheap, cloneable way to talk to the sequencer.
+#[derive(Clone)]
+pub struct SequencerHandle {
+    tx: SyncSender<Request>,
+    shared: Arc<Shared>,
+    cfg: Arc<SequencerConfig>,
+}
+
+impl SequencerHandle {
+    fn enqueue(&self, req: Request) -> Result<(), SequencerError> {
+        if let Some(e) = self.shared.failure() {
+            return Err(e);
+        }
+        self.tx.try_send(req).map_err(|e| match e {
+            TrySendError::Full(_) => {
+                self.shared.overloaded.fetch_add(1, Ordering::Relaxed);
+                SequencerError::Overloaded
+            }
+            TrySendError::Disconnected(_) => SequencerError::Stopped,
+        })
+    }
+
+    /// Submits a command; `reply` hears about it once it is durable.
+    pub fn submit_with(&self, command: Command, reply: Reply) -> Result<(), SequencerError> {
+        self.enqueue(Request::Command(command, reply))
+    }
+
+    /// Submits a command and waits until it is durable and applied.
+    pub async fn submit(&self, command: Command) -> Result<Applied, SequencerError> {
+        let (tx, rx) = oneshot::channel();
+        self.submit_with(command, Reply::Async(tx))?;
+        rx.await.map_err(|_| SequencerError::Stopped)?
+    }
+
+    /// Like [`submit`](Self::submit), for threads outside an async runtime.
+    pub fn submit_blocking(&self, command: Command) -> Result<Applied, SequencerError> {
+        let (tx, rx) = oneshot::channel();
+        self.submit_with(command, Reply::Async(tx))?;
+        rx.blocking_recv().map_err(|_| SequencerError::Stopped)?
+    }
+
+    /// Runs `f` on the engine thread after every command queued before it.
+    pub async fn query<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Engine) -> R + Send + 'static,
+    ) -> Result<R, SequencerError> {
+        let (tx, rx) = oneshot::channel();
+        self.enqueue(Request::Query(Box::new(move |e| {
+            let _ = tx.send(f(e));
+        })))?;
+        rx.await.map_err(|_| SequencerError::Stopped)
+    }
+
+    pub fn query_blocking<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Engine) -> R + Send + 'static,
+    ) -> Result<R, SequencerError> {
+        let (tx, rx) = oneshot::channel();
+        self.enqueue(Request::Query(Box::new(move |e| {
+            let _ = tx.send(f(e));
+        })))?;
+        rx.blocking_recv().map_err(|_| SequencerError::Stopped)
+    }
+
+    /// Subscribes to durable batches from the next one on.
+    pub fn subscribe(&self) -> Result<Subscription, SequencerError> {
+        let mut subs = self
+            .shared
+            .subscribers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        subs.retain(|s| !s.tx.is_closed());
+        if subs.len() >= self.cfg.max_subscribers {
+            return Err(SequencerError::TooManySubscribers);
+        }
+        let (tx, rx) = mpsc::channel(self.cfg.subscriber_capacity);
+        let lagged = Arc::new(AtomicBool::new(false));
+        subs.push(Subscriber {
+            tx,
+            lagged: lagged.clone(),
+        });
+        Ok(Subscription { rx, lagged })
+    }
+
+    pub fn stats(&self) -> Stats {
+        let s = &self.shared;
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        Stats {
+            commands: get(&s.commands),
+            batches: get(&s.batches),
+            durable_seq: get(&s.durable_seq),
+            overloaded: get(&s.overloaded),
+            largest_batch: get(&s.largest_batch),
+            snapshots: get(&s.snapshots),
+            last_snapshot_pause_ns: get(&s.last_snapshot_pause_ns),
+            max_snapshot_pause_ns: get(&s.max_snapshot_pause_ns),
+            lagged_subscribers: get(&s.lagged),
+        }
+    }
+}
+
+/// Owns the engine and journal threads.
+pub struct Sequencer {
+    handle: SequencerHandle,
+    engine_thread: Option<JoinHandle<Engine>>,
+    journal_thread: Option<JoinHandle<()>>,
+}
+
+impl Sequencer {
+    /// Recovers the engine from the journal directory and starts the threads.
+    pub fn start(cfg: SequencerConfig) -> Result<(Sequencer, RecoveryReport), SequencerError> {
+        let (engine, journal, report) = recover(cfg.journal.clone())?;
+        tracing::info!(?report, "engine recovered");
+        let cfg = Arc::new(cfg);
+        let shared = Arc::new(Shared::default());
+        shared
+            .durable_seq
+            .store(engine.last_seq(), Ordering::Relaxed);
+        let (tx, rx) = std::sync::mpsc::sync_channel(cfg.queue_capacity);
+        let (stage_tx, stage_rx) = std::sync::mpsc::sync_channel(cfg.pipeline_depth);
+        let journal_thread =
+            threads::spawn_journal_thread(journal, stage_rx, shared.clone(), cfg.clone())?;
+        let engine_thread =
+            threads::spawn_engine_thread(engine, rx, stage_tx, shared.clone(), cfg.clone())?;
+        let handle = SequencerHandle { tx, shared, cfg };
+        Ok((
+            Sequencer {
+                handle,
+                engine_thread: Some(engine_thread),
+                journal_thread: Some(journal_thread),
+            },
+            report,
+        ))
+    }
+
+    pub fn handle(&self) -> SequencerHandle {
+        self.handle.clone()
+    }
+
+    /// Finishes queued work, stops both threads and hands back the engine.
+    pub fn shutdown(mut self) -> Result<Engine, SequencerError> {
+        self.stop()
+    }
+
+    fn stop(&mut self) -> Result<Engine, SequencerError> {
+        // A blocking send: shutdown waits its turn behind queued commands.
+        let _ = self.handle.tx.send(Request::Shutdown);
+        let engine = self
+            .engine_thread
+            .take()
+            .ok_or(SequencerError::Stopped)?
+            .join();
+        if let Some(j) = self.journal_thread.take() {
+            let _ = j.join();
+        }
+        let engine = engine.map_err(|_| SequencerError::Failed("engine thread panicked".into()))?;
+        match self.handle.shared.failure() {
+            Some(e) => Err(e),
+            None => Ok(engine),
+        }
+    }
+}
+
+impl Drop for Sequencer {
+    fn drop(&mut self) {
+        if self.engine_thread.is_some() {
+            let _ = self.stop();
+        }
+    }
+}

@@ -1,0 +1,292 @@
+//! The two threads behind the sequencer: the engine thread (sequence, apply)
+//! and the journal thread (write, fsync, reply, publish, snapshot).
+
+use crate::{Applied, Batch, Entry, Reply, Request, SequencerConfig, SequencerError, Shared};
+use flowex_engine::Engine;
+use flowex_journal::{prune, Journal, SnapshotWriter};
+use flowex_types::{Command, Envelope};
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::{Receiver, SyncSender};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+/// An applied batch on its way to the disk.
+pub(crate) struct Stage {
+    /// Encoded records, back to back; `bounds[i]` is the end of record i.
+    records: Vec<u8>,
+    bounds: Vec<usize>,
+    batch: Arc<Batch>,
+    replies: Vec<Reply>,
+    /// A snapshot taken right after this batch, to write once the batch is durable.
+    snapshot: Option<(u64, Vec<u8>)>,
+}
+
+fn spawn<T: Send + 'static>(
+    name: &str,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<JoinHandle<T>, SequencerError> {
+    std::thread::Builder::new()
+        .name(name.into())
+        .spawn(f)
+        .map_err(|e| SequencerError::Failed(format!("cannot start {name}: {e}")))
+}
+
+fn wall_clock_ns() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
+}
+
+pub(crate) fn spawn_engine_thread(
+    engine: Engine,
+    rx: Receiver<Request>,
+    stage_tx: SyncSender<Stage>,
+    shared: Arc<Shared>,
+    cfg: Arc<SequencerConfig>,
+) -> Result<JoinHandle<Engine>, SequencerError> {
+    spawn("flowex-engine", move || {
+        EngineLoop::new(engine, shared, cfg).run(rx, stage_tx)
+    })
+}
+
+struct EngineLoop {
+    engine: Engine,
+    shared: Arc<Shared>,
+    cfg: Arc<SequencerConfig>,
+    last_ts: u64,
+    since_snapshot: u64,
+}
+
+impl EngineLoop {
+    fn new(engine: Engine, shared: Arc<Shared>, cfg: Arc<SequencerConfig>) -> Self {
+        let last_ts = engine.now_ns();
+        EngineLoop {
+            engine,
+            shared,
+            cfg,
+            last_ts,
+            since_snapshot: 0,
+        }
+    }
+
+    fn run(mut self, rx: Receiver<Request>, stage_tx: SyncSender<Stage>) -> Engine {
+        let mut pending: Vec<(Command, Reply)> = Vec::with_capacity(self.cfg.max_batch);
+        while let Ok(first) = rx.recv() {
+            let mut next = Some(first);
+            let mut barrier = None;
+            while let Some(req) = next.take() {
+                match req {
+                    Request::Command(c, r) => pending.push((c, r)),
+                    other => {
+                        barrier = Some(other);
+                        break;
+                    }
+                }
+                if pending.len() >= self.cfg.max_batch {
+                    break;
+                }
+                next = rx.try_recv().ok();
+            }
+            if !pending.is_empty() {
+                if let Some(err) = self.shared.failure() {
+                    let why = err.to_string();
+                    pending
+                        .drain(..)
+                        .for_each(|(_, r)| r.send(Err(SequencerError::Failed(why.clone()))));
+                } else if let Some(stage) = self.apply_batch(&mut pending) {
+                    if stage_tx.send(stage).is_err() {
+                        self.shared.fail("journal thread is gone".into());
+                    }
+                }
+            }
+            match barrier {
+                Some(Request::Query(f)) => f(&self.engine),
+                Some(Request::Shutdown) => break,
+                _ => {}
+            }
+        }
+        self.engine
+    }
+
+    /// Sequences, encodes and applies a batch; the replies wait for the disk.
+    fn apply_batch(&mut self, pending: &mut Vec<(Command, Reply)>) -> Option<Stage> {
+        let n = pending.len();
+        let mut batch = Batch {
+            entries: Vec::with_capacity(n),
+            events: Vec::with_capacity(n * 4),
+        };
+        let mut records = Vec::with_capacity(n * 48);
+        let mut bounds = Vec::with_capacity(n);
+        let mut replies = Vec::with_capacity(n);
+        self.last_ts = self.last_ts.max(wall_clock_ns());
+        for (command, reply) in pending.drain(..) {
+            let env = Envelope {
+                seq: self.engine.last_seq() + 1,
+                timestamp_ns: self.last_ts,
+                command,
+            };
+            env.encode_into(&mut records);
+            bounds.push(records.len());
+            let start = batch.events.len();
+            // The seq is ours to give, so it always follows the engine's.
+            let _ = self.engine.apply(&env, &mut batch.events);
+            batch.entries.push(Entry {
+                seq: env.seq,
+                timestamp_ns: env.timestamp_ns,
+                command,
+                events: start..batch.events.len(),
+            });
+            replies.push(reply);
+        }
+        self.since_snapshot += n as u64;
+        let snapshot = self.maybe_snapshot();
+        Some(Stage {
+            records,
+            bounds,
+            batch: Arc::new(batch),
+            replies,
+            snapshot,
+        })
+    }
+
+    fn maybe_snapshot(&mut self) -> Option<(u64, Vec<u8>)> {
+        if self.cfg.snapshot_every == 0 || self.since_snapshot < self.cfg.snapshot_every {
+            return None;
+        }
+        self.since_snapshot = 0;
+        let started = Instant::now();
+        let bytes = self.engine.snapshot();
+        let pause = started.elapsed().as_nanos() as u64;
+        self.shared
+            .last_snapshot_pause_ns
+            .store(pause, Ordering::Relaxed);
+        self.shared
+            .max_snapshot_pause_ns
+            .fetch_max(pause, Ordering::Relaxed);
+        Some((self.engine.last_seq(), bytes))
+    }
+}
+
+pub(crate) fn spawn_journal_thread(
+    journal: Journal,
+    rx: Receiver<Stage>,
+    shared: Arc<Shared>,
+    cfg: Arc<SequencerConfig>,
+) -> Result<JoinHandle<()>, SequencerError> {
+    let writer = SnapshotWriter::spawn(journal.dir())?;
+    spawn("flowex-journal", move || {
+        JournalLoop {
+            journal,
+            writer,
+            shared,
+            cfg,
+        }
+        .run(rx)
+    })
+}
+
+struct JournalLoop {
+    journal: Journal,
+    writer: SnapshotWriter,
+    shared: Arc<Shared>,
+    cfg: Arc<SequencerConfig>,
+}
+
+impl JournalLoop {
+    fn run(mut self, rx: Receiver<Stage>) {
+        while let Ok(stage) = rx.recv() {
+            self.commit(stage);
+            self.collect_snapshot_result();
+        }
+        self.writer.wait();
+        self.collect_snapshot_result();
+    }
+
+    fn commit(&mut self, stage: Stage) {
+        if let Some(err) = self.shared.failure() {
+            let why = err.to_string();
+            stage
+                .replies
+                .into_iter()
+                .for_each(|r| r.send(Err(SequencerError::Failed(why.clone()))));
+            return;
+        }
+        let mut start = 0;
+        let records = stage
+            .bounds
+            .iter()
+            .zip(stage.batch.entries.iter())
+            .map(|(&end, e)| {
+                let r = (e.seq, &stage.records[start..end]);
+                start = end;
+                r
+            });
+        if let Err(e) = self.journal.append_batch(records) {
+            // The engine is now ahead of the disk: nothing more may be acknowledged.
+            self.shared.fail(format!("journal append failed: {e}"));
+            let why = e.to_string();
+            stage
+                .replies
+                .into_iter()
+                .for_each(|r| r.send(Err(SequencerError::Failed(why.clone()))));
+            return;
+        }
+        let n = stage.batch.len() as u64;
+        self.shared.commands.fetch_add(n, Ordering::Relaxed);
+        self.shared.batches.fetch_add(1, Ordering::Relaxed);
+        self.shared.largest_batch.fetch_max(n, Ordering::Relaxed);
+        self.shared
+            .durable_seq
+            .store(stage.batch.last_seq(), Ordering::Release);
+        for (index, reply) in stage.replies.into_iter().enumerate() {
+            reply.send(Ok(Applied {
+                batch: stage.batch.clone(),
+                index,
+            }));
+        }
+        self.publish(&stage.batch);
+        if let Some((seq, bytes)) = stage.snapshot {
+            if self.writer.submit(seq, bytes).is_err() {
+                tracing::warn!(
+                    seq,
+                    "previous snapshot still being written; skipping this one"
+                );
+            }
+        }
+    }
+
+    fn publish(&self, batch: &Arc<Batch>) {
+        let mut subs = self
+            .shared
+            .subscribers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        subs.retain(|s| match s.tx.try_send(batch.clone()) {
+            Ok(()) => true,
+            Err(tokio::sync::mpsc::error::TrySendError::Full(_)) => {
+                s.lagged.store(true, Ordering::Release);
+                self.shared.lagged.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!("dropping a subscriber that fell behind");
+                false
+            }
+            Err(tokio::sync::mpsc::error::TrySendError::Closed(_)) => false,
+        });
+    }
+
+    fn collect_snapshot_result(&mut self) {
+        let Some(outcome) = self.writer.take_result() else {
+            return;
+        };
+        match outcome.result {
+            Ok(path) => {
+                self.shared.snapshots.fetch_add(1, Ordering::Relaxed);
+                tracing::info!(seq = outcome.seq, path = %path.display(), "snapshot written");
+                if let Err(e) = prune(self.journal.dir(), self.cfg.keep_snapshots.max(1)) {
+                    tracing::warn!(error = %e, "pruning old snapshots and segments failed");
+                }
+            }
+            Err(e) => tracing::error!(seq = outcome.seq, error = %e, "snapshot failed"),
+        }
+    }
+}
