@@ -102,7 +102,11 @@ impl Engine {
         let mk = t.order.market;
         let opposite = t.order.side.opposite();
         loop {
-            if t.want == 0 {
+            // Done once the lots are filled, or a MARKET order sized in quote has
+            // received (sell) or spent (buy) its whole amount, even if the book is now empty.
+            let quote_used_up =
+                t.quote_target == 0 || (t.want == u64::MAX && t.order.side == Side::Buy && t.order.locked == 0);
+            if t.want == 0 || quote_used_up {
                 return Halt::Done;
             }
             let m = &self.markets[mk as usize];

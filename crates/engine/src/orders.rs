@@ -367,6 +367,10 @@ impl Engine {
         if price == o.price && qty == o.remaining {
             return Err(RejectReason::InvalidAmend);
         }
+        // A frozen user may shrink an order (a partial cancel) but not reprice or grow it.
+        if self.accounts.get(o.acct).frozen && !(price == o.price && qty < o.remaining) {
+            return Err(RejectReason::UserFrozen);
+        }
         if price == o.price && qty < o.remaining {
             self.reduce_in_place(slot, qty, out);
             return Ok(());

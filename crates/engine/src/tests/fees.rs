@@ -49,7 +49,10 @@ fn fees_round_up_per_trade() {
     let s3 = h.limit(D, Sell, 123, 1);
     let ev = h.place(lim(A, Buy, 123, 3));
     let a = accepted(&ev).unwrap();
-    assert_eq!(fills(&ev), vec![(123, 1, s1, a), (123, 1, s2, a), (123, 1, s3, a)]);
+    assert_eq!(
+        fills(&ev),
+        vec![(123, 1, s1, a), (123, 1, s2, a), (123, 1, s3, a)]
+    );
     // Each trade: taker 1000 x 0.15% = 1.5 -> 2; maker 12,300 x 0.1% = 12.3 -> 13.
     for t in trades(&ev) {
         assert_eq!((t.quote_qty, t.taker_fee, t.maker_fee), (12_300, 2, 13));
@@ -82,7 +85,13 @@ fn zero_fees_touch_no_fee_balance() {
     let ev = h.place(mkt(A, Buy, 3));
     let t = trades(&ev)[0];
     assert_eq!((t.maker_fee, t.taker_fee), (0, 0));
-    assert!(!ev.iter().any(|e| matches!(e, Event::BalanceChanged { user: FEE_ACCOUNT, .. })));
+    assert!(!ev.iter().any(|e| matches!(
+        e,
+        Event::BalanceChanged {
+            user: FEE_ACCOUNT,
+            ..
+        }
+    )));
     assert_eq!(h.e.balances(FEE_ACCOUNT), vec![]);
     assert_eq!(h.bal(A, BTC), (FB + 3000, 0));
     assert_eq!(h.bal(B, USD), (FU + 150_000, 0));
@@ -92,8 +101,17 @@ fn zero_fees_touch_no_fee_balance() {
 fn per_user_fee_tier_overrides_the_market() {
     let mut h = H::with_fees(1000, 2000);
     h.fund_all();
-    let ev = h.ok(Command::SetUserFees { user: A, fees: Some((0, 500)) });
-    assert_eq!(ev, vec![Event::UserFeesSet { user: A, fees: Some((0, 500)) }]);
+    let ev = h.ok(Command::SetUserFees {
+        user: A,
+        fees: Some((0, 500)),
+    });
+    assert_eq!(
+        ev,
+        vec![Event::UserFeesSet {
+            user: A,
+            fees: Some((0, 500))
+        }]
+    );
     h.limit(B, Sell, 500, 3);
     let t = trades(&h.place(mkt(A, Buy, 3)))[0];
     // A takes at 0.05%: 3000 x 0.0005 = 1.5 -> 2. B makes at the market's 0.1%.
@@ -104,15 +122,30 @@ fn per_user_fee_tier_overrides_the_market() {
     assert_eq!((t.maker_fee, t.taker_fee), (0, 160));
     assert_eq!(h.bal(A, BTC), (FB + 2998 + 2000, 0));
     // Back to the market's rates.
-    h.ok(Command::SetUserFees { user: A, fees: None });
+    h.ok(Command::SetUserFees {
+        user: A,
+        fees: None,
+    });
     h.limit(B, Sell, 500, 1);
     let t = trades(&h.place(mkt(A, Buy, 1)))[0];
     assert_eq!(t.taker_fee, 2);
     assert_eq!(h.bal(FEE_ACCOUNT, BTC), (2 + 2, 0));
     assert_eq!(h.bal(FEE_ACCOUNT, USD), (150 + 160 + 50, 0));
 
-    h.reject(Command::SetUserFees { user: A, fees: Some((100_001, 0)) }, RejectReason::InvalidConfig);
-    h.reject(Command::SetUserFees { user: FEE_ACCOUNT, fees: Some((0, 0)) }, RejectReason::ReservedAccount);
+    h.reject(
+        Command::SetUserFees {
+            user: A,
+            fees: Some((100_001, 0)),
+        },
+        RejectReason::InvalidConfig,
+    );
+    h.reject(
+        Command::SetUserFees {
+            user: FEE_ACCOUNT,
+            fees: Some((0, 0)),
+        },
+        RejectReason::ReservedAccount,
+    );
 }
 
 #[test]
@@ -139,13 +172,20 @@ fn fees_with_price_improvement_and_a_resting_remainder() {
 fn market_fee_change_applies_to_later_trades() {
     let mut h = H::with_fees(0, 0);
     h.fund_all();
-    h.update_market(MarketUpdate { maker_fee_ppm: Some(2000), taker_fee_ppm: Some(1000), ..Default::default() });
+    h.update_market(MarketUpdate {
+        maker_fee_ppm: Some(2000),
+        taker_fee_ppm: Some(1000),
+        ..Default::default()
+    });
     h.limit(B, Buy, 500, 1);
     let t = trades(&h.place(mkt(A, Sell, 1)))[0];
     assert_eq!((t.maker_fee, t.taker_fee), (2, 50));
     let ev = h.cmd(Command::UpdateMarket {
         market: M,
-        update: MarketUpdate { taker_fee_ppm: Some(100_001), ..Default::default() },
+        update: MarketUpdate {
+            taker_fee_ppm: Some(100_001),
+            ..Default::default()
+        },
     });
     assert_eq!(rejected(&ev), Some(RejectReason::InvalidConfig));
 }

@@ -7,22 +7,36 @@ use Side::{Buy, Sell};
 fn client_order_ids_are_unique_among_open_orders_of_a_user() {
     let mut h = H::funded();
     let a = h.place_ok(with_cid(lim(A, Buy, 500, 1), "x-1"));
-    h.reject(Command::PlaceOrder(with_cid(lim(A, Buy, 499, 1), "x-1")), RejectReason::DuplicateClientOrderId);
     h.reject(
-        Command::PlaceOrder(with_cid(stop(A, Sell, OrderType::StopLoss, 0, 400, 1), "x-1")),
+        Command::PlaceOrder(with_cid(lim(A, Buy, 499, 1), "x-1")),
+        RejectReason::DuplicateClientOrderId,
+    );
+    h.reject(
+        Command::PlaceOrder(with_cid(
+            stop(A, Sell, OrderType::StopLoss, 0, 400, 1),
+            "x-1",
+        )),
         RejectReason::DuplicateClientOrderId,
     );
     // Another user may use the same id.
     let c = h.place_ok(with_cid(lim(C, Buy, 490, 1), "x-1"));
     // Someone else's client id is unknown to me.
     h.reject(
-        Command::CancelOrder { user: B, market: M, order: OrderRef::Client(cid("x-1")) },
+        Command::CancelOrder {
+            user: B,
+            market: M,
+            order: OrderRef::Client(cid("x-1")),
+        },
         RejectReason::UnknownOrder,
     );
     assert_eq!(h.e.order_by_client_id(A, cid("x-1")).unwrap().id, a);
     assert_eq!(h.e.order_by_client_id(C, cid("x-1")).unwrap().id, c);
     // Cancel by client id, then the id is free again.
-    let ev = h.ok(Command::CancelOrder { user: A, market: M, order: OrderRef::Client(cid("x-1")) });
+    let ev = h.ok(Command::CancelOrder {
+        user: A,
+        market: M,
+        order: OrderRef::Client(cid("x-1")),
+    });
     assert_eq!(upd(&ev, a).status, OrderStatus::Canceled);
     assert!(h.e.order_by_client_id(A, cid("x-1")).is_none());
     let a2 = h.place_ok(with_cid(lim(A, Sell, 600, 1), "x-1"));
@@ -36,12 +50,23 @@ fn client_order_ids_are_unique_among_open_orders_of_a_user() {
     h.place_ok(with_cid(lim_tif(B, Buy, 1, 1, TimeInForce::Ioc), "io"));
     // Cancel by unknown client id.
     h.reject(
-        Command::CancelOrder { user: A, market: M, order: OrderRef::Client(cid("nope")) },
+        Command::CancelOrder {
+            user: A,
+            market: M,
+            order: OrderRef::Client(cid("nope")),
+        },
         RejectReason::UnknownOrder,
     );
     // The right order in the wrong market is unknown.
     h.add_eth_market();
-    h.reject(Command::CancelOrder { user: A, market: M2, order: OrderRef::Id(a3) }, RejectReason::UnknownOrder);
+    h.reject(
+        Command::CancelOrder {
+            user: A,
+            market: M2,
+            order: OrderRef::Id(a3),
+        },
+        RejectReason::UnknownOrder,
+    );
 }
 
 #[test]
@@ -51,14 +76,31 @@ fn cancel_all_per_user_per_market_and_per_market() {
     h.deposit(A, ETH, 50_000);
     h.deposit(C, ETH, 50_000);
     let a1 = h.limit(A, Buy, 500, 1);
-    let a2 = h.place_ok(NewOrder { market: M2, ..lim(A, Sell, 900, 2) });
+    let a2 = h.place_ok(NewOrder {
+        market: M2,
+        ..lim(A, Sell, 900, 2)
+    });
     let a3 = h.place_ok(stop(A, Sell, OrderType::StopLoss, 0, 400, 1));
     let a4 = h.limit(A, Sell, 700, 1);
     let c1 = h.limit(C, Buy, 501, 1);
-    let c2 = h.place_ok(NewOrder { market: M2, ..lim(C, Sell, 901, 2) });
+    let c2 = h.place_ok(NewOrder {
+        market: M2,
+        ..lim(C, Sell, 901, 2)
+    });
     // User A in BTCUSD only.
-    let ev = h.ok(Command::CancelAll { user: Some(A), market: Some(M) });
-    let mass = |id| u(id, OrderStatus::Canceled, 0, 0, Some(EndReason::MassCanceled));
+    let ev = h.ok(Command::CancelAll {
+        user: Some(A),
+        market: Some(M),
+    });
+    let mass = |id| {
+        u(
+            id,
+            OrderStatus::Canceled,
+            0,
+            0,
+            Some(EndReason::MassCanceled),
+        )
+    };
     assert_eq!(updates(&ev), vec![mass(a1), mass(a3), mass(a4)]);
     assert_eq!(h.open_ids(A), vec![a2]);
     assert_eq!(h.bal(A, USD), (FU, 0));
@@ -66,21 +108,33 @@ fn cancel_all_per_user_per_market_and_per_market() {
     assert_eq!(h.bal(A, ETH), (50_000 - b(2), b(2)));
     // User A everywhere.
     let a5 = h.limit(A, Buy, 450, 1);
-    let ev = h.ok(Command::CancelAll { user: Some(A), market: None });
+    let ev = h.ok(Command::CancelAll {
+        user: Some(A),
+        market: None,
+    });
     assert_eq!(updates(&ev), vec![mass(a2), mass(a5)]);
     assert!(h.open_ids(A).is_empty());
     assert_eq!(h.bal(A, ETH), (50_000, 0));
     // Everyone in one market.
     let d1 = h.limit(D, Sell, 800, 3);
-    let ev = h.ok(Command::CancelAll { user: None, market: Some(M) });
+    let ev = h.ok(Command::CancelAll {
+        user: None,
+        market: Some(M),
+    });
     assert_eq!(updates(&ev), vec![mass(c1), mass(d1)]);
     assert_eq!(h.depth(), (vec![], vec![]));
     assert_eq!(h.open_ids(C), vec![c2]);
     // Everyone everywhere; nothing to cancel is not an error.
-    let ev = h.ok(Command::CancelAll { user: None, market: None });
+    let ev = h.ok(Command::CancelAll {
+        user: None,
+        market: None,
+    });
     assert_eq!(updates(&ev), vec![mass(c2)]);
     assert_eq!(h.e.open_order_count(), 0);
-    let ev = h.ok(Command::CancelAll { user: Some(UserId(42)), market: None });
+    let ev = h.ok(Command::CancelAll {
+        user: Some(UserId(42)),
+        market: None,
+    });
     assert!(ev.is_empty());
 }
 
@@ -97,22 +151,51 @@ fn book_changes_are_coalesced_per_level_with_gap_free_ids() {
     let book: Vec<(Side, u64, u64, u64)> = ev
         .iter()
         .filter_map(|e| match *e {
-            Event::BookChanged { side, price, qty, update_id, .. } => Some((side, price, qty, update_id)),
+            Event::BookChanged {
+                side,
+                price,
+                qty,
+                update_id,
+                ..
+            } => Some((side, price, qty, update_id)),
             _ => None,
         })
         .collect();
     // Three makers at 500 gone, 510 down to 2: one event per level, final values.
     assert_eq!(book, vec![(Sell, 500, 0, 5), (Sell, 510, 2, 6)]);
-    assert_eq!(h.e.depth(M, 10).unwrap(), crate::Depth { bids: vec![(400, 1)], asks: vec![(510, 2)], update_id: 6 });
+    assert_eq!(
+        h.e.depth(M, 10).unwrap(),
+        crate::Depth {
+            bids: vec![(400, 1)],
+            asks: vec![(510, 2)],
+            update_id: 6
+        }
+    );
     assert_eq!(h.e.depth(M, 0).unwrap().bids, vec![]);
     // A rejected command moves no update id.
-    h.reject(Command::PlaceOrder(lim(A, Buy, 0, 1)), RejectReason::InvalidPrice);
+    h.reject(
+        Command::PlaceOrder(lim(A, Buy, 0, 1)),
+        RejectReason::InvalidPrice,
+    );
     assert_eq!(h.e.depth(M, 10).unwrap().update_id, 6);
     // A resting order that rests and is canceled in separate commands: two ids.
     let a = h.limit(A, Buy, 450, 1);
     h.cancel(A, a);
     assert_eq!(h.e.depth(M, 10).unwrap().update_id, 8);
-    assert_eq!(h.last.iter().filter(|e| matches!(e, Event::BookChanged { price: 450, qty: 0, .. })).count(), 1);
+    assert_eq!(
+        h.last
+            .iter()
+            .filter(|e| matches!(
+                e,
+                Event::BookChanged {
+                    price: 450,
+                    qty: 0,
+                    ..
+                }
+            ))
+            .count(),
+        1
+    );
 }
 
 #[test]
@@ -122,7 +205,11 @@ fn balance_changes_are_coalesced_and_final() {
     h.limit(B, Sell, 500, 1);
     h.limit(B, Sell, 501, 1);
     let ev = h.place(mkt(A, Buy, 2));
-    let bal: Vec<_> = ev.iter().filter(|e| matches!(e, Event::BalanceChanged { .. })).copied().collect();
+    let bal: Vec<_> = ev
+        .iter()
+        .filter(|e| matches!(e, Event::BalanceChanged { .. }))
+        .copied()
+        .collect();
     // A: USD and BTC; B: USD (BTC was locked before and is spent); fee account: BTC and USD.
     assert_eq!(bal.len(), 6, "{bal:?}");
     assert!(bal.contains(&Event::BalanceChanged {
@@ -131,7 +218,12 @@ fn balance_changes_are_coalesced_and_final() {
         available: FU - q(500, 1) - q(501, 1),
         locked: 0
     }));
-    assert!(bal.contains(&Event::BalanceChanged { user: A, asset: BTC, available: FB + 2000 - 2, locked: 0 }));
+    assert!(bal.contains(&Event::BalanceChanged {
+        user: A,
+        asset: BTC,
+        available: FB + 2000 - 2,
+        locked: 0
+    }));
 }
 
 #[test]
@@ -140,11 +232,30 @@ fn snapshot_round_trip_behaves_identically() {
     h.fund_all();
     h.add_eth_market();
     h.deposit(C, ETH, 90_000);
-    h.ok(Command::SetUserFees { user: B, fees: Some((0, 100)) });
-    h.ok(Command::SetUserFrozen { user: D, frozen: true });
-    h.ok(Command::SetLimits(EngineLimits { max_open_orders_per_user: 50, max_orders_per_market: 500 }));
-    h.ok(Command::WithdrawLock { key: key("pend"), user: A, asset: USD, amount: 1_000 });
-    h.ok(Command::WithdrawLock { key: key("done"), user: A, asset: USD, amount: 2_000 });
+    h.ok(Command::SetUserFees {
+        user: B,
+        fees: Some((0, 100)),
+    });
+    h.ok(Command::SetUserFrozen {
+        user: D,
+        frozen: true,
+    });
+    h.ok(Command::SetLimits(EngineLimits {
+        max_open_orders_per_user: 50,
+        max_orders_per_market: 500,
+    }));
+    h.ok(Command::WithdrawLock {
+        key: key("pend"),
+        user: A,
+        asset: USD,
+        amount: 1_000,
+    });
+    h.ok(Command::WithdrawLock {
+        key: key("done"),
+        user: A,
+        asset: USD,
+        amount: 2_000,
+    });
     h.ok(Command::WithdrawFinalize { key: key("done") });
     h.limit(B, Sell, 500, 1);
     h.place_ok(mkt(A, Buy, 1));
@@ -156,7 +267,10 @@ fn snapshot_round_trip_behaves_identically() {
     h.place_ok(stop(C, Sell, OrderType::StopLoss, 0, 485, 2));
     h.place_ok(stop(B, Sell, OrderType::StopLossLimit, 470, 484, 1));
     h.place_ok(stop(A, Buy, OrderType::TakeProfit, 0, 470, 1));
-    h.place_ok(NewOrder { market: M2, ..lim(C, Sell, 700, 3) });
+    h.place_ok(NewOrder {
+        market: M2,
+        ..lim(C, Sell, 700, 3)
+    });
 
     let bytes = h.e.snapshot();
     let mut r = Engine::restore(&bytes).unwrap();
@@ -182,16 +296,31 @@ fn snapshot_round_trip_behaves_identically() {
             new_price: Some(530),
             new_qty: None,
         },
-        Command::Deposit { key: key("pend"), user: A, asset: USD, amount: 5 },
+        Command::Deposit {
+            key: key("pend"),
+            user: A,
+            asset: USD,
+            amount: 5,
+        },
         Command::WithdrawFinalize { key: key("pend") },
         Command::WithdrawRelease { key: key("done") },
-        Command::PlaceOrder(NewOrder { market: M2, ..mkt(A, Buy, 1) }),
-        Command::CancelAll { user: None, market: None },
+        Command::PlaceOrder(NewOrder {
+            market: M2,
+            ..mkt(A, Buy, 1)
+        }),
+        Command::CancelAll {
+            user: None,
+            market: None,
+        },
     ];
     let mut triggered_any = false;
     for c in next {
         let mut theirs = Vec::new();
-        let env = Envelope { seq: h.seq + 1, timestamp_ns: h.now + 1_000, command: c };
+        let env = Envelope {
+            seq: h.seq + 1,
+            timestamp_ns: h.now + 1_000,
+            command: c,
+        };
         r.apply(&env, &mut theirs).unwrap();
         let ours = h.cmd(c);
         assert_eq!(theirs, ours, "{c:?}");
@@ -205,10 +334,16 @@ fn snapshot_round_trip_behaves_identically() {
 fn corrupt_snapshots_are_refused() {
     let h = H::funded();
     let bytes = h.e.snapshot();
-    assert!(matches!(Engine::restore(&bytes[..bytes.len() / 2]), Err(crate::SnapshotError::Decode(_))));
+    assert!(matches!(
+        Engine::restore(&bytes[..bytes.len() / 2]),
+        Err(crate::SnapshotError::Decode(_))
+    ));
     let mut v2 = bytes.clone();
     v2[0] = 2;
-    assert!(matches!(Engine::restore(&v2), Err(crate::SnapshotError::Version(2))));
+    assert!(matches!(
+        Engine::restore(&v2),
+        Err(crate::SnapshotError::Version(2))
+    ));
 }
 
 #[test]
@@ -218,10 +353,32 @@ fn out_of_sequence_commands_change_nothing() {
     let hash = h.e.state_hash();
     let c = Command::PlaceOrder(mkt(B, Sell, 1));
     for seq in [0, h.seq, h.seq + 2, u64::MAX] {
-        let mut out = vec![Event::Duplicate { key: key("sentinel") }];
-        let err = h.e.apply(&Envelope { seq, timestamp_ns: h.now + 5, command: c }, &mut out).unwrap_err();
-        assert_eq!(err, crate::SequenceError { expected: h.seq + 1, got: seq });
-        assert_eq!(out, vec![Event::Duplicate { key: key("sentinel") }]);
+        let mut out = vec![Event::Duplicate {
+            key: key("sentinel"),
+        }];
+        let err =
+            h.e.apply(
+                &Envelope {
+                    seq,
+                    timestamp_ns: h.now + 5,
+                    command: c,
+                },
+                &mut out,
+            )
+            .unwrap_err();
+        assert_eq!(
+            err,
+            crate::SequenceError {
+                expected: h.seq + 1,
+                got: seq
+            }
+        );
+        assert_eq!(
+            out,
+            vec![Event::Duplicate {
+                key: key("sentinel")
+            }]
+        );
         assert_eq!(h.e.state_hash(), hash);
         assert_eq!(h.e.last_seq(), h.seq);
     }

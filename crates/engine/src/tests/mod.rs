@@ -12,6 +12,7 @@ mod fees;
 mod misc;
 mod orders;
 mod priority;
+mod probes;
 mod stops;
 mod stp;
 
@@ -52,10 +53,20 @@ pub(super) fn cid(s: &str) -> ClientOrderId {
 }
 
 pub(super) fn asset(id: AssetId, code: &str, decimals: u8) -> AssetConfig {
-    AssetConfig { id, code: AssetCode::new(code).unwrap(), decimals }
+    AssetConfig {
+        id,
+        code: AssetCode::new(code).unwrap(),
+        decimals,
+    }
 }
 
-pub(super) fn market_cfg(id: MarketId, symbol: &str, base: AssetId, maker: u32, taker: u32) -> MarketConfig {
+pub(super) fn market_cfg(
+    id: MarketId,
+    symbol: &str,
+    base: AssetId,
+    maker: u32,
+    taker: u32,
+) -> MarketConfig {
     MarketConfig {
         id,
         symbol: Symbol::new(symbol).unwrap(),
@@ -112,7 +123,13 @@ pub(super) struct H {
 impl H {
     /// An engine with no assets or markets.
     pub fn bare() -> H {
-        H { e: Engine::new(), seq: 0, now: 1_700_000_000_000_000_000, last: Vec::new(), update_ids: BTreeMap::new() }
+        H {
+            e: Engine::new(),
+            seq: 0,
+            now: 1_700_000_000_000_000_000,
+            last: Vec::new(),
+            update_ids: BTreeMap::new(),
+        }
     }
 
     /// BTC, USD, ETH and the BTCUSD market with the given fees.
@@ -121,7 +138,9 @@ impl H {
         h.ok(Command::CreateAsset(asset(BTC, "BTC", 3)));
         h.ok(Command::CreateAsset(asset(USD, "USD", 2)));
         h.ok(Command::CreateAsset(asset(ETH, "ETH", 3)));
-        h.ok(Command::CreateMarket(market_cfg(M, "BTCUSD", BTC, maker, taker)));
+        h.ok(Command::CreateMarket(market_cfg(
+            M, "BTCUSD", BTC, maker, taker,
+        )));
         h
     }
 
@@ -153,7 +172,11 @@ impl H {
         let before = self.all_balances();
         self.seq += 1;
         self.now += 1_000;
-        let env = Envelope { seq: self.seq, timestamp_ns: self.now, command: c };
+        let env = Envelope {
+            seq: self.seq,
+            timestamp_ns: self.now,
+            command: c,
+        };
         let mut out = Vec::new();
         self.e.apply(&env, &mut out).expect("in sequence");
         if let Err(err) = self.e.check_invariants() {
@@ -197,8 +220,16 @@ impl H {
         World {
             balances: self.all_balances(),
             open,
-            depth: self.e.markets().iter().map(|m| (m.id, self.e.depth(m.id, usize::MAX).unwrap())).collect(),
-            supply: [BTC, USD, ETH].iter().map(|a| (*a, self.e.supply(*a))).collect(),
+            depth: self
+                .e
+                .markets()
+                .iter()
+                .map(|m| (m.id, self.e.depth(m.id, usize::MAX).unwrap()))
+                .collect(),
+            supply: [BTC, USD, ETH]
+                .iter()
+                .map(|a| (*a, self.e.supply(*a)))
+                .collect(),
             open_count: self.e.open_order_count(),
         }
     }
@@ -208,18 +239,39 @@ impl H {
         let mut seen_lvl = BTreeSet::new();
         for ev in out {
             match *ev {
-                Event::BookChanged { market, side, price, qty, update_id } => {
+                Event::BookChanged {
+                    market,
+                    side,
+                    price,
+                    qty,
+                    update_id,
+                } => {
                     let last = self.update_ids.entry(market).or_insert(0);
-                    assert_eq!(update_id, *last + 1, "update ids must be gap-free after {c:?}");
+                    assert_eq!(
+                        update_id,
+                        *last + 1,
+                        "update ids must be gap-free after {c:?}"
+                    );
                     *last = update_id;
-                    assert!(seen_lvl.insert((market, side == Side::Buy, price)), "level reported twice: {out:?}");
+                    assert!(
+                        seen_lvl.insert((market, side == Side::Buy, price)),
+                        "level reported twice: {out:?}"
+                    );
                     let d = self.e.depth(market, usize::MAX).unwrap();
                     let levels = if side == Side::Buy { d.bids } else { d.asks };
                     let actual = levels.iter().find(|l| l.0 == price).map_or(0, |l| l.1);
                     assert_eq!(qty, actual, "BookChanged must carry the final level qty");
                 }
-                Event::BalanceChanged { user, asset, available, locked } => {
-                    assert!(seen_bal.insert((user, asset)), "balance reported twice: {out:?}");
+                Event::BalanceChanged {
+                    user,
+                    asset,
+                    available,
+                    locked,
+                } => {
+                    assert!(
+                        seen_bal.insert((user, asset)),
+                        "balance reported twice: {out:?}"
+                    );
                     assert_eq!(self.e.balance(user, asset), Balance { available, locked });
                 }
                 _ => {}
@@ -227,7 +279,10 @@ impl H {
         }
         for (u, a, was) in before {
             if self.e.balance(*u, *a) != *was {
-                assert!(seen_bal.contains(&(*u, *a)), "changed balance {u} {a} not reported after {c:?}");
+                assert!(
+                    seen_bal.contains(&(*u, *a)),
+                    "changed balance {u} {a} not reported after {c:?}"
+                );
             }
         }
         for m in self.e.markets() {
@@ -236,7 +291,11 @@ impl H {
         }
         // Every state survives a snapshot round trip.
         let restored = Engine::restore(&self.e.snapshot()).expect("snapshot restores");
-        assert_eq!(restored.state_hash(), self.e.state_hash(), "snapshot round trip after {c:?}");
+        assert_eq!(
+            restored.state_hash(),
+            self.e.state_hash(),
+            "snapshot round trip after {c:?}"
+        );
         assert!(restored.check_invariants().is_ok());
     }
 
@@ -244,7 +303,12 @@ impl H {
 
     pub fn deposit(&mut self, user: UserId, a: AssetId, amount: u64) {
         let k = format!("dep-{}-{}", self.seq + 1, user.0);
-        self.ok(Command::Deposit { key: key(&k), user, asset: a, amount });
+        self.ok(Command::Deposit {
+            key: key(&k),
+            user,
+            asset: a,
+            amount,
+        });
     }
 
     /// Deposits `usd` USD atoms and `btc` BTC atoms.
@@ -281,11 +345,27 @@ impl H {
     }
 
     pub fn cancel(&mut self, user: UserId, id: OrderId) -> Vec<Event> {
-        self.cmd(Command::CancelOrder { user, market: M, order: OrderRef::Id(id) })
+        self.cmd(Command::CancelOrder {
+            user,
+            market: M,
+            order: OrderRef::Id(id),
+        })
     }
 
-    pub fn amend(&mut self, user: UserId, id: OrderId, price: Option<u64>, lots: Option<u64>) -> Vec<Event> {
-        self.cmd(Command::ReplaceOrder { user, market: M, order: OrderRef::Id(id), new_price: price, new_qty: lots })
+    pub fn amend(
+        &mut self,
+        user: UserId,
+        id: OrderId,
+        price: Option<u64>,
+        lots: Option<u64>,
+    ) -> Vec<Event> {
+        self.cmd(Command::ReplaceOrder {
+            user,
+            market: M,
+            order: OrderRef::Id(id),
+            new_price: price,
+            new_qty: lots,
+        })
     }
 
     pub fn set_status(&mut self, status: MarketStatus) {
@@ -303,7 +383,11 @@ impl H {
     }
 
     pub fn open_ids(&self, user: UserId) -> Vec<OrderId> {
-        self.e.open_orders(user, None).iter().map(|o| o.id).collect()
+        self.e
+            .open_orders(user, None)
+            .iter()
+            .map(|o| o.id)
+            .collect()
     }
 }
 
@@ -317,35 +401,96 @@ pub(super) fn order(
     price: u64,
     qty: OrderQty,
 ) -> NewOrder {
-    NewOrder { user, market: M, side, order_type, tif, price, qty, stop_price: 0, client_id: None, stp: None }
+    NewOrder {
+        user,
+        market: M,
+        side,
+        order_type,
+        tif,
+        price,
+        qty,
+        stop_price: 0,
+        client_id: None,
+        stp: None,
+    }
 }
 
 pub(super) fn lim(user: UserId, side: Side, price: u64, lots: u64) -> NewOrder {
-    order(user, side, OrderType::Limit, TimeInForce::Gtc, price, OrderQty::Base(lots))
+    order(
+        user,
+        side,
+        OrderType::Limit,
+        TimeInForce::Gtc,
+        price,
+        OrderQty::Base(lots),
+    )
 }
 
-pub(super) fn lim_tif(user: UserId, side: Side, price: u64, lots: u64, tif: TimeInForce) -> NewOrder {
-    order(user, side, OrderType::Limit, tif, price, OrderQty::Base(lots))
+pub(super) fn lim_tif(
+    user: UserId,
+    side: Side,
+    price: u64,
+    lots: u64,
+    tif: TimeInForce,
+) -> NewOrder {
+    order(
+        user,
+        side,
+        OrderType::Limit,
+        tif,
+        price,
+        OrderQty::Base(lots),
+    )
 }
 
 pub(super) fn mkt(user: UserId, side: Side, lots: u64) -> NewOrder {
-    order(user, side, OrderType::Market, TimeInForce::Gtc, 0, OrderQty::Base(lots))
+    order(
+        user,
+        side,
+        OrderType::Market,
+        TimeInForce::Gtc,
+        0,
+        OrderQty::Base(lots),
+    )
 }
 
 pub(super) fn mkt_quote(user: UserId, side: Side, amount: u64) -> NewOrder {
-    order(user, side, OrderType::Market, TimeInForce::Gtc, 0, OrderQty::Quote(amount))
+    order(
+        user,
+        side,
+        OrderType::Market,
+        TimeInForce::Gtc,
+        0,
+        OrderQty::Quote(amount),
+    )
 }
 
-pub(super) fn stop(user: UserId, side: Side, t: OrderType, price: u64, stop_price: u64, lots: u64) -> NewOrder {
-    NewOrder { stop_price, ..order(user, side, t, TimeInForce::Gtc, price, OrderQty::Base(lots)) }
+pub(super) fn stop(
+    user: UserId,
+    side: Side,
+    t: OrderType,
+    price: u64,
+    stop_price: u64,
+    lots: u64,
+) -> NewOrder {
+    NewOrder {
+        stop_price,
+        ..order(user, side, t, TimeInForce::Gtc, price, OrderQty::Base(lots))
+    }
 }
 
 pub(super) fn with_stp(o: NewOrder, stp: StpMode) -> NewOrder {
-    NewOrder { stp: Some(stp), ..o }
+    NewOrder {
+        stp: Some(stp),
+        ..o
+    }
 }
 
 pub(super) fn with_cid(o: NewOrder, c: &str) -> NewOrder {
-    NewOrder { client_id: Some(cid(c)), ..o }
+    NewOrder {
+        client_id: Some(cid(c)),
+        ..o
+    }
 }
 
 // ---- event filters ----
@@ -375,15 +520,29 @@ pub(super) fn trades(ev: &[Event]) -> Vec<Trade> {
 
 /// Trades as (price, lots, maker order, taker order).
 pub(super) fn fills(ev: &[Event]) -> Vec<(u64, u64, OrderId, OrderId)> {
-    trades(ev).iter().map(|t| (t.price, t.qty, t.maker_order, t.taker_order)).collect()
+    trades(ev)
+        .iter()
+        .map(|t| (t.price, t.qty, t.maker_order, t.taker_order))
+        .collect()
 }
 
 pub(super) fn updates(ev: &[Event]) -> Vec<Upd> {
     ev.iter()
         .filter_map(|e| match *e {
-            Event::OrderUpdate { order, status, executed, remaining, reason, .. } => {
-                Some(Upd { order, status, executed, remaining, reason })
-            }
+            Event::OrderUpdate {
+                order,
+                status,
+                executed,
+                remaining,
+                reason,
+                ..
+            } => Some(Upd {
+                order,
+                status,
+                executed,
+                remaining,
+                reason,
+            }),
             _ => None,
         })
         .collect()
@@ -391,11 +550,27 @@ pub(super) fn updates(ev: &[Event]) -> Vec<Upd> {
 
 /// The last update of `id` in `ev`.
 pub(super) fn upd(ev: &[Event], id: OrderId) -> Upd {
-    *updates(ev).iter().rev().find(|u| u.order == id).unwrap_or_else(|| panic!("no update of {id:?} in {ev:?}"))
+    *updates(ev)
+        .iter()
+        .rev()
+        .find(|u| u.order == id)
+        .unwrap_or_else(|| panic!("no update of {id:?} in {ev:?}"))
 }
 
-pub(super) fn u(order: OrderId, status: OrderStatus, executed: u64, remaining: u64, reason: Option<EndReason>) -> Upd {
-    Upd { order, status, executed, remaining, reason }
+pub(super) fn u(
+    order: OrderId,
+    status: OrderStatus,
+    executed: u64,
+    remaining: u64,
+    reason: Option<EndReason>,
+) -> Upd {
+    Upd {
+        order,
+        status,
+        executed,
+        remaining,
+        reason,
+    }
 }
 
 pub(super) fn triggered(ev: &[Event]) -> Vec<OrderId> {

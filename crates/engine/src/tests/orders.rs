@@ -15,7 +15,10 @@ fn limit_gtc_rests_locks_exact_notional_and_cancel_releases_it() {
     assert_eq!(h.bal(A, USD), (FU - 500_000, 500_000));
     assert_eq!(h.depth(), (vec![(500, 10)], vec![]));
     let o = h.e.order(id).unwrap();
-    assert_eq!((o.locked, o.remaining, o.pending_stop, o.status), (500_000, 10, false, OrderStatus::New));
+    assert_eq!(
+        (o.locked, o.remaining, o.pending_stop, o.status),
+        (500_000, 10, false, OrderStatus::New)
+    );
 
     let ev = h.cancel(A, id);
     assert_eq!(updates(&ev), vec![u(id, Canceled, 0, 0, Some(R::Canceled))]);
@@ -23,7 +26,14 @@ fn limit_gtc_rests_locks_exact_notional_and_cancel_releases_it() {
     assert_eq!(h.depth(), (vec![], vec![]));
     assert!(h.e.order(id).is_none());
     // A closed order cannot be canceled again.
-    h.reject(Command::CancelOrder { user: A, market: M, order: OrderRef::Id(id) }, RejectReason::UnknownOrder);
+    h.reject(
+        Command::CancelOrder {
+            user: A,
+            market: M,
+            order: OrderRef::Id(id),
+        },
+        RejectReason::UnknownOrder,
+    );
 }
 
 #[test]
@@ -44,7 +54,14 @@ fn limit_gtc_partial_fill_rests_remainder_and_releases_price_improvement() {
     assert_eq!(fills(&ev), vec![(500, 4, s, a)]);
     let t = trades(&ev)[0];
     assert_eq!(
-        (t.quote_qty, t.taker_side, t.maker_user, t.taker_user, t.maker_fee, t.taker_fee),
+        (
+            t.quote_qty,
+            t.taker_side,
+            t.maker_user,
+            t.taker_user,
+            t.maker_fee,
+            t.taker_fee
+        ),
         (200_000, Buy, B, A, 0, 0)
     );
     assert_eq!(upd(&ev, s), u(s, Filled, 4, 0, Some(R::Filled)));
@@ -56,7 +73,10 @@ fn limit_gtc_partial_fill_rests_remainder_and_releases_price_improvement() {
     assert_eq!(h.bal(B, BTC), (FB - b(4), 0));
     assert_eq!(h.depth(), (vec![(510, 6)], vec![]));
     let o = h.e.order(a).unwrap();
-    assert_eq!((o.executed, o.cum_quote, o.remaining, o.locked, o.status), (4, 200_000, 6, q(510, 6), PartiallyFilled));
+    assert_eq!(
+        (o.executed, o.cum_quote, o.remaining, o.locked, o.status),
+        (4, 200_000, 6, q(510, 6), PartiallyFilled)
+    );
     assert_eq!(h.e.last_price(M), Some(500));
 }
 
@@ -77,7 +97,10 @@ fn limit_ioc_fills_what_crosses_and_expires_the_rest() {
     let ev = h.place(lim_tif(C, Sell, 530, 2, Ioc));
     let c = accepted(&ev).unwrap();
     assert!(trades(&ev).is_empty());
-    assert_eq!(updates(&ev), vec![u(c, Expired, 0, 0, Some(R::NoLiquidity))]);
+    assert_eq!(
+        updates(&ev),
+        vec![u(c, Expired, 0, 0, Some(R::NoLiquidity))]
+    );
     assert_eq!(h.bal(C, BTC), (FB, 0));
 }
 
@@ -92,9 +115,15 @@ fn fok_is_all_or_nothing() {
     let ev = h.place(lim_tif(A, Buy, 510, 5, Fok));
     let a = accepted(&ev).unwrap();
     assert!(trades(&ev).is_empty());
-    assert_eq!(updates(&ev), vec![u(a, Expired, 0, 0, Some(R::NoLiquidity))]);
+    assert_eq!(
+        updates(&ev),
+        vec![u(a, Expired, 0, 0, Some(R::NoLiquidity))]
+    );
     assert_eq!(h.world(), world, "a FOK that cannot fill leaves no trace");
-    assert!(!h.last.iter().any(|e| matches!(e, Event::BookChanged { .. })));
+    assert!(!h
+        .last
+        .iter()
+        .any(|e| matches!(e, Event::BookChanged { .. })));
 
     // 4 lots fill completely across two levels.
     let ev = h.place(lim_tif(A, Buy, 510, 4, Fok));
@@ -123,8 +152,13 @@ fn market_buy_by_base_walks_the_book() {
     let s2 = h.limit(C, Sell, 510, 3);
     let ev = h.place(mkt(A, Buy, 4));
     let a = accepted(&ev).unwrap();
-    let Some(Event::OrderAccepted(info)) = ev.first() else { panic!("{ev:?}") };
-    assert_eq!((info.price, info.qty, info.quote_qty, info.tif), (0, 4, 0, Ioc));
+    let Some(Event::OrderAccepted(info)) = ev.first() else {
+        panic!("{ev:?}")
+    };
+    assert_eq!(
+        (info.price, info.qty, info.quote_qty, info.tif),
+        (0, 4, 0, Ioc)
+    );
     assert_eq!(fills(&ev), vec![(500, 2, s1, a), (510, 2, s2, a)]);
     assert_eq!(upd(&ev, a), u(a, Filled, 4, 0, Some(R::Filled)));
     assert_eq!(h.bal(A, USD), (FU - q(500, 2) - q(510, 2), 0));
@@ -153,8 +187,16 @@ fn market_buy_by_base_is_limited_by_available_quote() {
     assert_eq!(h.depth(), (vec![], vec![(510, 3)]));
 
     // With no quote at all it is refused up front.
-    h.ok(Command::Withdraw { key: key("w-all"), user: A, asset: USD, amount: 50_000 });
-    h.reject(Command::PlaceOrder(mkt(A, Buy, 1)), RejectReason::InsufficientFunds);
+    h.ok(Command::Withdraw {
+        key: key("w-all"),
+        user: A,
+        asset: USD,
+        amount: 50_000,
+    });
+    h.reject(
+        Command::PlaceOrder(mkt(A, Buy, 1)),
+        RejectReason::InsufficientFunds,
+    );
 }
 
 #[test]
@@ -164,7 +206,9 @@ fn market_buy_by_quote_spends_at_most_the_amount() {
     let s2 = h.limit(C, Sell, 510, 3);
     let ev = h.place(mkt_quote(A, Buy, 151_000));
     let a = accepted(&ev).unwrap();
-    let Some(Event::OrderAccepted(info)) = ev.first() else { panic!("{ev:?}") };
+    let Some(Event::OrderAccepted(info)) = ev.first() else {
+        panic!("{ev:?}")
+    };
     assert_eq!((info.qty, info.quote_qty), (0, 151_000));
     assert_eq!(fills(&ev), vec![(500, 2, s1, a), (510, 1, s2, a)]);
     assert_eq!(upd(&ev, a), u(a, Filled, 3, 0, Some(R::Filled)));
@@ -176,14 +220,23 @@ fn market_buy_by_quote_spends_at_most_the_amount() {
     let a = accepted(&ev).unwrap();
     assert_eq!(fills(&ev), vec![(510, 1, s2, a)]);
     assert!(matches!(
-        ev.iter().find(|e| matches!(e, Event::OrderUpdate { order, .. } if *order == a)),
-        Some(Event::OrderUpdate { status: Filled, executed: 1, cum_quote: 51_000, .. })
+        ev.iter()
+            .find(|e| matches!(e, Event::OrderUpdate { order, .. } if *order == a)),
+        Some(Event::OrderUpdate {
+            status: Filled,
+            executed: 1,
+            cum_quote: 51_000,
+            ..
+        })
     ));
     assert_eq!(h.bal(A, USD), (FU - 151_000 - 51_000, 0));
     assert_eq!(h.depth(), (vec![], vec![(510, 1)]));
 
     // More than available is refused.
-    h.reject(Command::PlaceOrder(mkt_quote(A, Buy, FU)), RejectReason::InsufficientFunds);
+    h.reject(
+        Command::PlaceOrder(mkt_quote(A, Buy, FU)),
+        RejectReason::InsufficientFunds,
+    );
 }
 
 #[test]
@@ -195,7 +248,10 @@ fn market_buy_by_quote_below_one_lot_expires_without_trading() {
     let a = accepted(&ev).unwrap();
     assert!(trades(&ev).is_empty());
     // The engine reports the unspendable quote amount as InsufficientFunds.
-    assert_eq!(updates(&ev), vec![u(a, Expired, 0, 0, Some(R::InsufficientFunds))]);
+    assert_eq!(
+        updates(&ev),
+        vec![u(a, Expired, 0, 0, Some(R::InsufficientFunds))]
+    );
     assert_eq!(h.world(), world);
 }
 
@@ -233,7 +289,10 @@ fn market_sell_by_quote_receives_at_most_the_amount() {
     let ev = h.place(mkt_quote(B, Sell, 40_000));
     let s = accepted(&ev).unwrap();
     assert!(trades(&ev).is_empty());
-    assert_eq!(updates(&ev), vec![u(s, Expired, 0, 0, Some(R::NoLiquidity))]);
+    assert_eq!(
+        updates(&ev),
+        vec![u(s, Expired, 0, 0, Some(R::NoLiquidity))]
+    );
     assert_eq!(h.bal(B, BTC), (FB - b(4), 0));
 
     // 100,000 at 490 is 2.04 lots: one lot (all that rests) then the book is empty.
@@ -255,7 +314,10 @@ fn market_sell_by_quote_is_limited_by_available_base() {
     assert_eq!(upd(&ev, s), u(s, Expired, 2, 0, Some(R::InsufficientFunds)));
     assert_eq!(h.bal(B, BTC), (0, 0));
     assert_eq!(h.bal(B, USD), (q(500, 2), 0));
-    h.reject(Command::PlaceOrder(mkt_quote(B, Sell, 1_000)), RejectReason::InsufficientFunds);
+    h.reject(
+        Command::PlaceOrder(mkt_quote(B, Sell, 1_000)),
+        RejectReason::InsufficientFunds,
+    );
 }
 
 #[test]
@@ -264,7 +326,10 @@ fn market_on_an_empty_book_expires() {
     for side in [Buy, Sell] {
         let ev = h.place(mkt(A, side, 1));
         let a = accepted(&ev).unwrap();
-        assert_eq!(updates(&ev), vec![u(a, Expired, 0, 0, Some(R::NoLiquidity))]);
+        assert_eq!(
+            updates(&ev),
+            vec![u(a, Expired, 0, 0, Some(R::NoLiquidity))]
+        );
     }
     assert_eq!(h.bal(A, USD), (FU, 0));
     assert_eq!(h.bal(A, BTC), (FB, 0));
@@ -276,23 +341,49 @@ fn quote_quantity_only_for_market_orders() {
     let mut h = H::funded();
     let o = order(A, Buy, OrderType::Limit, Gtc, 500, OrderQty::Quote(50_000));
     h.reject(Command::PlaceOrder(o), RejectReason::InvalidOrder);
-    h.reject(Command::PlaceOrder(mkt_quote(A, Buy, 0)), RejectReason::InvalidQty);
+    h.reject(
+        Command::PlaceOrder(mkt_quote(A, Buy, 0)),
+        RejectReason::InvalidQty,
+    );
 }
 
 #[test]
 fn limit_maker_is_rejected_when_crossing_and_rests_otherwise() {
     let mut h = H::funded();
     h.limit(B, Sell, 500, 2);
-    let maker = |user, side, price| order(user, side, OrderType::LimitMaker, Ioc, price, OrderQty::Base(1));
-    h.reject(Command::PlaceOrder(maker(A, Buy, 500)), RejectReason::WouldTakeLiquidity);
-    h.reject(Command::PlaceOrder(maker(A, Buy, 510)), RejectReason::WouldTakeLiquidity);
+    let maker = |user, side, price| {
+        order(
+            user,
+            side,
+            OrderType::LimitMaker,
+            Ioc,
+            price,
+            OrderQty::Base(1),
+        )
+    };
+    h.reject(
+        Command::PlaceOrder(maker(A, Buy, 500)),
+        RejectReason::WouldTakeLiquidity,
+    );
+    h.reject(
+        Command::PlaceOrder(maker(A, Buy, 510)),
+        RejectReason::WouldTakeLiquidity,
+    );
     let ev = h.place(maker(A, Buy, 499));
     let a = accepted(&ev).unwrap();
-    let Some(Event::OrderAccepted(info)) = ev.first() else { panic!() };
+    let Some(Event::OrderAccepted(info)) = ev.first() else {
+        panic!()
+    };
     assert_eq!(info.tif, Gtc, "LIMIT_MAKER is always GTC");
     assert_eq!(updates(&ev), vec![u(a, OrderStatus::New, 0, 1, None)]);
-    h.reject(Command::PlaceOrder(maker(C, Sell, 499)), RejectReason::WouldTakeLiquidity);
-    h.reject(Command::PlaceOrder(maker(C, Sell, 400)), RejectReason::WouldTakeLiquidity);
+    h.reject(
+        Command::PlaceOrder(maker(C, Sell, 499)),
+        RejectReason::WouldTakeLiquidity,
+    );
+    h.reject(
+        Command::PlaceOrder(maker(C, Sell, 400)),
+        RejectReason::WouldTakeLiquidity,
+    );
     h.place_ok(maker(C, Sell, 500));
     assert_eq!(h.depth(), (vec![(499, 1)], vec![(500, 3)]));
     // On an empty side it always rests.
@@ -322,6 +413,15 @@ fn price_and_quantity_filters() {
     h.reject(Command::PlaceOrder(lim(A, Buy, 400, 2)), InvalidNotional);
     h.reject(Command::PlaceOrder(lim(A, Buy, 500, 30)), InvalidNotional);
     h.limit(A, Buy, 500, 2);
-    h.reject(Command::PlaceOrder(mkt_quote(A, Buy, 99_999)), InvalidNotional);
-    h.reject(Command::PlaceOrder(NewOrder { market: MarketId(9), ..lim(A, Buy, 500, 2) }), UnknownMarket);
+    h.reject(
+        Command::PlaceOrder(mkt_quote(A, Buy, 99_999)),
+        InvalidNotional,
+    );
+    h.reject(
+        Command::PlaceOrder(NewOrder {
+            market: MarketId(9),
+            ..lim(A, Buy, 500, 2)
+        }),
+        UnknownMarket,
+    );
 }

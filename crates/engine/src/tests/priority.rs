@@ -16,7 +16,13 @@ fn buy_taker_takes_lowest_ask_first_then_oldest() {
     let a = accepted(&ev).unwrap();
     assert_eq!(
         fills(&ev),
-        vec![(500, 1, c500, a), (500, 1, d500, a), (500, 1, c500b, a), (505, 1, b505, a), (510, 1, b510, a)]
+        vec![
+            (500, 1, c500, a),
+            (500, 1, d500, a),
+            (500, 1, c500b, a),
+            (505, 1, b505, a),
+            (510, 1, b510, a)
+        ]
     );
 }
 
@@ -33,7 +39,13 @@ fn sell_taker_takes_highest_bid_first_then_oldest() {
     let a = accepted(&ev).unwrap();
     assert_eq!(
         fills(&ev),
-        vec![(500, 1, c500, a), (500, 1, d500, a), (500, 1, c500b, a), (495, 1, b495, a), (490, 1, b490, a)]
+        vec![
+            (500, 1, c500, a),
+            (500, 1, d500, a),
+            (500, 1, c500b, a),
+            (495, 1, b495, a),
+            (490, 1, b490, a)
+        ]
     );
     // Each maker paid its own price.
     assert_eq!(h.bal(A, USD), (FU + q(500, 3) + q(495, 1) + q(490, 1), 0));
@@ -49,7 +61,10 @@ fn sell_limit_stops_at_its_price_and_rests_the_rest() {
     let ev = h.place(lim(A, Sell, 495, 5));
     let a = accepted(&ev).unwrap();
     // Trades at each maker's price (500, 500, 495), never at the taker's limit.
-    assert_eq!(fills(&ev), vec![(500, 1, c500, a), (500, 1, d500, a), (495, 1, b495, a)]);
+    assert_eq!(
+        fills(&ev),
+        vec![(500, 1, c500, a), (500, 1, d500, a), (495, 1, b495, a)]
+    );
     assert_eq!(upd(&ev, a), u(a, OrderStatus::PartiallyFilled, 3, 2, None));
     assert_eq!(h.depth(), (vec![(490, 2)], vec![(495, 2)]));
     assert_eq!(h.bal(A, BTC), (FB - b(5), b(2)));
@@ -69,7 +84,11 @@ fn partially_filled_maker_keeps_its_place() {
         let ev = h.place(mkt(A, side.opposite(), 4));
         let a2 = accepted(&ev).unwrap();
         assert_eq!(fills(&ev), vec![(500, 3, c, a2), (500, 1, d, a2)]);
-        let book = if side == Buy { h.depth().0 } else { h.depth().1 };
+        let book = if side == Buy {
+            h.depth().0
+        } else {
+            h.depth().1
+        };
         assert_eq!(book, vec![(500, 4)]);
     }
 }
@@ -81,7 +100,10 @@ fn buy_limit_below_its_price_releases_the_improvement_exactly() {
     h.limit(C, Sell, 510, 3);
     let ev = h.place(lim(A, Buy, 520, 5));
     let a = accepted(&ev).unwrap();
-    assert_eq!(upd(&ev, a), u(a, OrderStatus::Filled, 5, 0, Some(EndReason::Filled)));
+    assert_eq!(
+        upd(&ev, a),
+        u(a, OrderStatus::Filled, 5, 0, Some(EndReason::Filled))
+    );
     // Reserved 5 x 520 = 260,000; paid 100,000 + 153,000.
     assert_eq!(h.bal(A, USD), (FU - 253_000, 0));
     assert_eq!(h.bal(A, BTC), (FB + b(5), 0));

@@ -27,13 +27,20 @@ fn stop_loss_sell_triggers_when_price_falls_to_stop() {
     use RejectReason::StopWouldTriggerImmediately as Now;
     h.reject(Command::PlaceOrder(stop(B, Sell, StopLoss, 0, 500, 2)), Now);
     h.reject(Command::PlaceOrder(stop(B, Sell, StopLoss, 0, 510, 2)), Now);
-    h.reject(Command::PlaceOrder(stop(B, Sell, StopLoss, 0, 0, 2)), RejectReason::InvalidStopPrice);
+    h.reject(
+        Command::PlaceOrder(stop(B, Sell, StopLoss, 0, 0, 2)),
+        RejectReason::InvalidStopPrice,
+    );
     let s = h.place_ok(stop(B, Sell, StopLoss, 0, 480, 2));
     let v = h.e.order(s).unwrap();
     assert!(v.pending_stop);
     assert_eq!((v.locked, v.stop_price, v.price), (b(2), 480, 0));
     assert_eq!(h.bal(B, BTC), (FB - b(2), b(2)));
-    assert_eq!(h.depth(), (vec![], vec![]), "a pending stop is not in the book");
+    assert_eq!(
+        h.depth(),
+        (vec![], vec![]),
+        "a pending stop is not in the book"
+    );
 
     let c1 = h.limit(C, Buy, 490, 1);
     let d1 = h.limit(D, Buy, 470, 5);
@@ -49,7 +56,15 @@ fn stop_loss_sell_triggers_when_price_falls_to_stop() {
     assert_eq!(fills(&ev), vec![(470, 1, d1, a2), (470, 2, d1, s)]);
     assert_eq!(triggered(&ev), vec![s]);
     let t = pos(&ev, |e| matches!(e, Event::StopTriggered { .. }));
-    assert_eq!(ev[t], Event::StopTriggered { order: s, user: B, market: M, last_price: 470 });
+    assert_eq!(
+        ev[t],
+        Event::StopTriggered {
+            order: s,
+            user: B,
+            market: M,
+            last_price: 470
+        }
+    );
     assert!(pos(&ev, |e| matches!(e, Event::Trade(x) if x.taker_order == a2)) < t);
     assert!(pos(&ev, |e| matches!(e, Event::Trade(x) if x.taker_order == s)) > t);
     assert_eq!(upd(&ev, s), u(s, Filled, 2, 0, Some(R::Filled)));
@@ -85,8 +100,14 @@ fn take_profit_sell_triggers_when_price_rises() {
     let mut h = H::funded();
     trade_at(&mut h, 500);
     use RejectReason::StopWouldTriggerImmediately as Now;
-    h.reject(Command::PlaceOrder(stop(B, Sell, TakeProfit, 0, 500, 2)), Now);
-    h.reject(Command::PlaceOrder(stop(B, Sell, TakeProfit, 0, 490, 2)), Now);
+    h.reject(
+        Command::PlaceOrder(stop(B, Sell, TakeProfit, 0, 500, 2)),
+        Now,
+    );
+    h.reject(
+        Command::PlaceOrder(stop(B, Sell, TakeProfit, 0, 490, 2)),
+        Now,
+    );
     let s = h.place_ok(stop(B, Sell, TakeProfit, 0, 520, 2));
     assert_eq!(h.bal(B, BTC), (FB - b(2), b(2)));
     let c = h.limit(C, Sell, 520, 1);
@@ -104,8 +125,14 @@ fn take_profit_buy_triggers_when_price_falls() {
     let mut h = H::funded();
     trade_at(&mut h, 500);
     use RejectReason::StopWouldTriggerImmediately as Now;
-    h.reject(Command::PlaceOrder(stop(A, Buy, TakeProfit, 0, 500, 2)), Now);
-    h.reject(Command::PlaceOrder(stop(A, Buy, TakeProfit, 0, 510, 2)), Now);
+    h.reject(
+        Command::PlaceOrder(stop(A, Buy, TakeProfit, 0, 500, 2)),
+        Now,
+    );
+    h.reject(
+        Command::PlaceOrder(stop(A, Buy, TakeProfit, 0, 510, 2)),
+        Now,
+    );
     let s = h.place_ok(stop(A, Buy, TakeProfit, 0, 480, 2));
     let c = h.limit(C, Buy, 480, 1);
     let d = h.limit(D, Sell, 490, 5);
@@ -181,7 +208,10 @@ fn take_profit_limit_buy_rests_after_trigger() {
 fn take_profit_limit_sell_fok_after_trigger_is_all_or_nothing() {
     let mut h = H::funded();
     trade_at(&mut h, 500);
-    let s = h.place_ok(NewOrder { tif: TimeInForce::Fok, ..stop(B, Sell, TakeProfitLimit, 505, 520, 3) });
+    let s = h.place_ok(NewOrder {
+        tif: TimeInForce::Fok,
+        ..stop(B, Sell, TakeProfitLimit, 505, 520, 3)
+    });
     let c = h.limit(C, Sell, 520, 1);
     h.limit(D, Buy, 510, 2);
     let ev = h.place(mkt(A, Buy, 1));
@@ -207,13 +237,35 @@ fn stops_cascade_within_one_command_in_trigger_order() {
     let ev = h.place(mkt(A, Sell, 1));
     let a = accepted(&ev).unwrap();
     // A's trade at 490 triggers s1; s1's trades at 480 trigger s2; s2 stops at 460, above s3.
-    assert_eq!(fills(&ev), vec![(490, 1, d490, a), (480, 2, d480, s1), (475, 1, d475, s2), (460, 2, d460, s2)]);
+    assert_eq!(
+        fills(&ev),
+        vec![
+            (490, 1, d490, a),
+            (480, 2, d480, s1),
+            (475, 1, d475, s2),
+            (460, 2, d460, s2)
+        ]
+    );
     assert_eq!(triggered(&ev), vec![s1, s2]);
-    let t1 = pos(&ev, |e| matches!(e, Event::StopTriggered { order, .. } if *order == s1));
-    let t2 = pos(&ev, |e| matches!(e, Event::StopTriggered { order, .. } if *order == s2));
+    let t1 = pos(
+        &ev,
+        |e| matches!(e, Event::StopTriggered { order, .. } if *order == s1),
+    );
+    let t2 = pos(
+        &ev,
+        |e| matches!(e, Event::StopTriggered { order, .. } if *order == s2),
+    );
     assert!(t1 < pos(&ev, |e| matches!(e, Event::Trade(x) if x.taker_order == s1)));
     assert!(pos(&ev, |e| matches!(e, Event::Trade(x) if x.taker_order == s1)) < t2);
-    assert_eq!(ev[t2], Event::StopTriggered { order: s2, user: C, market: M, last_price: 480 });
+    assert_eq!(
+        ev[t2],
+        Event::StopTriggered {
+            order: s2,
+            user: C,
+            market: M,
+            last_price: 480
+        }
+    );
     assert_eq!(upd(&ev, s1), u(s1, Filled, 2, 0, Some(R::Filled)));
     assert_eq!(upd(&ev, s2), u(s2, Filled, 3, 0, Some(R::Filled)));
     assert!(h.e.order(s3).unwrap().pending_stop);
@@ -237,7 +289,9 @@ fn stops_triggered_together_run_highest_falling_stop_first_then_by_id() {
     assert_eq!(triggered(&ev), vec![sb, sc, sa]);
     let takers: Vec<OrderId> = trades(&ev).iter().map(|t| t.taker_order).collect();
     assert_eq!(takers[1..], [sb, sc, sa]);
-    assert!(trades(&ev).iter().all(|t| t.maker_order == d && t.price == 470));
+    assert!(trades(&ev)
+        .iter()
+        .all(|t| t.maker_order == d && t.price == 470));
     h.limit(D, Sell, 540, 20);
     let ev = h.place(mkt(D, Buy, 1));
     assert_eq!(triggered(&ev), vec![rb, ra]);
@@ -247,13 +301,28 @@ fn stops_triggered_together_run_highest_falling_stop_first_then_by_id() {
 fn stop_market_buy_by_quote_reserves_at_placement() {
     let mut h = H::funded();
     trade_at(&mut h, 500);
-    let o = NewOrder { stop_price: 520, ..order(A, Buy, StopLoss, TimeInForce::Gtc, 0, OrderQty::Quote(106_000)) };
+    let o = NewOrder {
+        stop_price: 520,
+        ..order(
+            A,
+            Buy,
+            StopLoss,
+            TimeInForce::Gtc,
+            0,
+            OrderQty::Quote(106_000),
+        )
+    };
     let s = h.place_ok(o);
     assert_eq!(h.bal(A, USD), (FU - 106_000, 106_000));
     h.limit(C, Sell, 520, 1);
     let d = h.limit(D, Sell, 530, 5);
     let ev = h.place(mkt(B, Buy, 1));
-    assert_eq!(trades(&ev).last().map(|t| (t.price, t.qty, t.maker_order, t.taker_order)), Some((530, 2, d, s)));
+    assert_eq!(
+        trades(&ev)
+            .last()
+            .map(|t| (t.price, t.qty, t.maker_order, t.taker_order)),
+        Some((530, 2, d, s))
+    );
     assert_eq!(upd(&ev, s), u(s, Filled, 2, 0, Some(R::Filled)));
     assert_eq!(h.bal(A, USD), (FU - 106_000, 0));
 }
@@ -263,7 +332,12 @@ fn stop_market_buy_without_funds_at_trigger_expires() {
     let mut h = H::funded();
     trade_at(&mut h, 500);
     let s = h.place_ok(stop(A, Buy, StopLoss, 0, 520, 2));
-    h.ok(Command::Withdraw { key: key("all"), user: A, asset: USD, amount: FU });
+    h.ok(Command::Withdraw {
+        key: key("all"),
+        user: A,
+        asset: USD,
+        amount: FU,
+    });
     h.limit(C, Sell, 520, 1);
     h.limit(D, Sell, 530, 3);
     let ev = h.place(mkt(B, Buy, 1));
@@ -282,7 +356,10 @@ fn stops_without_a_last_price_are_accepted_and_cancel_releases_them() {
     assert_eq!(h.bal(B, BTC), (FB - b(2), b(2)));
     assert_eq!(h.bal(A, USD), (FU - q(600, 1), q(600, 1)));
     let ev = h.cancel(B, s1);
-    assert_eq!(updates(&ev), vec![u(s1, OrderStatus::Canceled, 0, 0, Some(R::Canceled))]);
+    assert_eq!(
+        updates(&ev),
+        vec![u(s1, OrderStatus::Canceled, 0, 0, Some(R::Canceled))]
+    );
     assert_eq!(h.bal(B, BTC), (FB, 0));
     // Stops cannot be amended.
     let ev = h.amend(A, s2, Some(610), None);
