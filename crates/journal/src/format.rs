@@ -46,7 +46,7 @@ pub(crate) fn list_segments(dir: &Path) -> Result<Vec<(u64, PathBuf)>, JournalEr
 }
 
 /// Snapshot files in `dir`, sorted by sequence number (oldest first).
-pub(crate) fn list_snapshots(dir: &Path) -> Result<Vec<(u64, PathBuf)>, JournalError> {
+pub fn list_snapshots(dir: &Path) -> Result<Vec<(u64, PathBuf)>, JournalError> {
     list_numbered(dir, SNAPSHOT_PREFIX, SNAPSHOT_SUFFIX)
 }
 

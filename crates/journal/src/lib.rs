@@ -78,7 +78,7 @@ mod snapshot_writer;
 mod writer;
 
 pub use error::JournalError;
-pub use format::{DEFAULT_SEGMENT_BYTES, MAX_RECORD_BYTES};
+pub use format::{list_snapshots, DEFAULT_SEGMENT_BYTES, MAX_RECORD_BYTES};
 pub use reader::{read_from, JournalReader};
 pub use snapshot::{latest_snapshot, load_snapshot, prune, write_snapshot, PruneReport, Snapshot};
 pub use snapshot_writer::{Busy, SnapshotOutcome, SnapshotWriter};

@@ -102,7 +102,10 @@ impl EngineLoop {
             }
             match barrier {
                 Some(Request::Query(f)) => f(&self.engine),
-                Some(Request::Shutdown) => break,
+                Some(Request::Shutdown) => {
+                    self.final_snapshot(&stage_tx);
+                    break;
+                }
                 _ => {}
             }
         }
@@ -148,6 +151,27 @@ impl EngineLoop {
             replies,
             snapshot,
         })
+    }
+
+    /// On a clean stop, snapshot whatever the last snapshot does not cover,
+    /// so the next start replays nothing.
+    fn final_snapshot(&mut self, stage_tx: &SyncSender<Stage>) {
+        if self.cfg.snapshot_every == 0
+            || self.since_snapshot == 0
+            || self.shared.failure().is_some()
+        {
+            return;
+        }
+        self.since_snapshot = self.cfg.snapshot_every;
+        let snapshot = self.maybe_snapshot();
+        let stage = Stage {
+            records: Vec::new(),
+            bounds: Vec::new(),
+            batch: Arc::default(),
+            replies: Vec::new(),
+            snapshot,
+        };
+        let _ = stage_tx.send(stage);
     }
 
     fn maybe_snapshot(&mut self) -> Option<(u64, Vec<u8>)> {
@@ -204,14 +228,38 @@ impl JournalLoop {
     }
 
     fn commit(&mut self, stage: Stage) {
+        if self.shared.failure().is_none() && !stage.batch.is_empty() {
+            self.make_durable(&stage);
+        }
         if let Some(err) = self.shared.failure() {
             let why = err.to_string();
-            stage
-                .replies
-                .into_iter()
-                .for_each(|r| r.send(Err(SequencerError::Failed(why.clone()))));
+            for reply in stage.replies {
+                reply.send(Err(SequencerError::Failed(why.clone())));
+            }
             return;
         }
+        for (index, reply) in stage.replies.into_iter().enumerate() {
+            reply.send(Ok(Applied {
+                batch: stage.batch.clone(),
+                index,
+            }));
+        }
+        if !stage.batch.is_empty() {
+            self.publish(&stage.batch);
+        }
+        if let Some((seq, bytes)) = stage.snapshot {
+            if self.writer.submit(seq, bytes).is_err() {
+                tracing::warn!(
+                    seq,
+                    "previous snapshot still being written; skipping this one"
+                );
+            }
+        }
+    }
+
+    /// Appends the batch with one write and one fsync. On failure the engine
+    /// is ahead of the disk, so the sequencer stops acknowledging anything.
+    fn make_durable(&mut self, stage: &Stage) {
         let mut start = 0;
         let records = stage
             .bounds
@@ -223,13 +271,7 @@ impl JournalLoop {
                 r
             });
         if let Err(e) = self.journal.append_batch(records) {
-            // The engine is now ahead of the disk: nothing more may be acknowledged.
             self.shared.fail(format!("journal append failed: {e}"));
-            let why = e.to_string();
-            stage
-                .replies
-                .into_iter()
-                .for_each(|r| r.send(Err(SequencerError::Failed(why.clone()))));
             return;
         }
         let n = stage.batch.len() as u64;
@@ -239,21 +281,6 @@ impl JournalLoop {
         self.shared
             .durable_seq
             .store(stage.batch.last_seq(), Ordering::Release);
-        for (index, reply) in stage.replies.into_iter().enumerate() {
-            reply.send(Ok(Applied {
-                batch: stage.batch.clone(),
-                index,
-            }));
-        }
-        self.publish(&stage.batch);
-        if let Some((seq, bytes)) = stage.snapshot {
-            if self.writer.submit(seq, bytes).is_err() {
-                tracing::warn!(
-                    seq,
-                    "previous snapshot still being written; skipping this one"
-                );
-            }
-        }
     }
 
     fn publish(&self, batch: &Arc<Batch>) {
