@@ -15,6 +15,52 @@ impl Engine {
         Ok(())
     }
 
+    /// The lookup structures agree with the orders: every client id names an
+    /// open order of its user, every stop-book entry a pending stop filed
+    /// under its own stop price and direction, and nothing is left triggered.
+    fn check_indexes(&self) -> Result<(), String> {
+        use crate::orders::{stop_direction, StopDir};
+        for (&(user, client), &id) in &self.client_index {
+            let o = self.order_index.get(&id).map(|&s| self.orders.get(s));
+            if !o.is_some_and(|o| o.user == user && o.client_id == Some(client)) {
+                return Err(format!("client id {client} of user {user} points at order {id}"));
+            }
+        }
+        let (mut with_client, mut pending) = (0usize, 0usize);
+        for &s in self.order_index.values() {
+            let o = self.orders.get(s);
+            with_client += usize::from(o.client_id.is_some());
+            pending += usize::from(o.place == Place::Stop);
+            if o.place == Place::Triggered {
+                return Err(format!("order {} left triggered between commands", o.id));
+            }
+        }
+        if with_client != self.client_index.len() {
+            return Err(format!("{with_client} open orders have client ids, {} indexed", self.client_index.len()));
+        }
+        let mut filed = 0usize;
+        for (mk, m) in self.markets.iter().enumerate() {
+            let falling = m.stops_falling.iter().map(|&(std::cmp::Reverse(p), id)| (p, id, StopDir::Falling));
+            let rising = m.stops_rising.iter().map(|&(p, id)| (p, id, StopDir::Rising));
+            for (stop, id, dir) in falling.chain(rising) {
+                filed += 1;
+                let Some(&s) = self.order_index.get(&id) else { return Err(format!("stop {id} is not open")) };
+                let o = self.orders.get(s);
+                if o.place != Place::Stop
+                    || o.market != mk as u32
+                    || o.stop_price != stop
+                    || stop_direction(o.order_type, o.side) != Some(dir)
+                {
+                    return Err(format!("stop {id} misfiled at {stop}"));
+                }
+            }
+        }
+        if filed != pending || !self.trigger_queue.is_empty() {
+            return Err(format!("{pending} pending stops, {filed} in stop books"));
+        }
+        Ok(())
+    }
+
     /// 1. For every asset, all balances sum to deposits minus withdrawals.
     fn check_conservation(&self) -> Result<(), String> {
         for (slot, asset) in self.assets.iter().enumerate() {
