@@ -12,6 +12,7 @@ impl Engine {
         self.check_conservation()?;
         self.check_locks()?;
         self.check_books()?;
+        self.check_indexes()?;
         Ok(())
     }
 
@@ -64,9 +65,17 @@ impl Engine {
     /// 1. For every asset, all balances sum to deposits minus withdrawals.
     fn check_conservation(&self) -> Result<(), String> {
         for (slot, asset) in self.assets.iter().enumerate() {
-            let total: u128 = self.accounts.list.iter().map(|a| u128::from(a.balance(slot as u32).total())).sum();
+            let total: u128 = self
+                .accounts
+                .list
+                .iter()
+                .map(|a| u128::from(a.balance(slot as u32).total()))
+                .sum();
             if total != u128::from(asset.supply) {
-                return Err(format!("asset {}: balances sum to {total}, supply is {}", asset.cfg.code, asset.supply));
+                return Err(format!(
+                    "asset {}: balances sum to {total}, supply is {}",
+                    asset.cfg.code, asset.supply
+                ));
             }
         }
         Ok(())
@@ -95,14 +104,22 @@ impl Engine {
                 }
             }
         }
-        for w in self.withdrawals.values().filter(|w| w.state == WithdrawalState::Pending) {
+        for w in self
+            .withdrawals
+            .values()
+            .filter(|w| w.state == WithdrawalState::Pending)
+        {
             *reserved.entry((w.acct, w.asset)).or_default() += w.amount;
         }
         for (acct, account) in self.accounts.list.iter().enumerate() {
             for slot in 0..self.assets.len() as u32 {
                 let want = reserved.get(&(acct as u32, slot)).copied().unwrap_or(0);
                 if account.balance(slot).locked != want {
-                    return Err(format!("user {} asset {slot}: locked {} but reserved {want}", account.user, account.balance(slot).locked));
+                    return Err(format!(
+                        "user {} asset {slot}: locked {} but reserved {want}",
+                        account.user,
+                        account.balance(slot).locked
+                    ));
                 }
             }
             let open = open_per_acct.get(&(acct as u32)).copied().unwrap_or(0);
@@ -110,16 +127,25 @@ impl Engine {
             while s != NIL && listed <= open {
                 let o = self.orders.get(s);
                 if o.acct != acct as u32 || o.user_prev != prev {
-                    return Err(format!("user {}: order list broken at order {}", account.user, o.id));
+                    return Err(format!(
+                        "user {}: order list broken at order {}",
+                        account.user, o.id
+                    ));
                 }
                 listed += 1;
                 (prev, s) = (s, o.user_next);
             }
             if listed != open || account.orders_tail != prev {
-                return Err(format!("user {}: order list holds {listed}, expected {open}", account.user));
+                return Err(format!(
+                    "user {}: order list holds {listed}, expected {open}",
+                    account.user
+                ));
             }
             if account.open_orders != open {
-                return Err(format!("user {} counts {} open orders, has {open}", account.user, account.open_orders));
+                return Err(format!(
+                    "user {} counts {} open orders, has {open}",
+                    account.user, account.open_orders
+                ));
             }
         }
         Ok(())
@@ -130,7 +156,10 @@ impl Engine {
         for (mk, m) in self.markets.iter().enumerate() {
             if let (Some((bid, _)), Some((ask, _))) = (m.bids.best(), m.asks.best()) {
                 if bid >= ask {
-                    return Err(format!("{}: crossed book, bid {bid} >= ask {ask}", m.cfg.symbol));
+                    return Err(format!(
+                        "{}: crossed book, bid {bid} >= ask {ask}",
+                        m.cfg.symbol
+                    ));
                 }
             }
             let mut in_book = 0u32;
@@ -139,7 +168,11 @@ impl Engine {
                     let (mut qty, mut count, mut last_time, mut s) = (0u64, 0u32, 0u64, level.head);
                     while s != NIL {
                         let o = self.orders.get(s);
-                        if o.price != price || o.side != side || o.market != mk as u32 || o.remaining == 0 {
+                        if o.price != price
+                            || o.side != side
+                            || o.market != mk as u32
+                            || o.remaining == 0
+                        {
                             return Err(format!("order {} misplaced at level {price}", o.id));
                         }
                         if o.time_ns < last_time {
@@ -151,14 +184,22 @@ impl Engine {
                         s = o.next;
                     }
                     if qty != level.qty || count != level.count || count == 0 {
-                        return Err(format!("{}: level {price} says {}x{} but holds {count}x{qty}", m.cfg.symbol, level.count, level.qty));
+                        return Err(format!(
+                            "{}: level {price} says {}x{} but holds {count}x{qty}",
+                            m.cfg.symbol, level.count, level.qty
+                        ));
                     }
                     in_book += count;
                 }
             }
             let stops = (m.stops_falling.len() + m.stops_rising.len()) as u32;
             if in_book + stops != m.order_count {
-                return Err(format!("{}: counts {} orders, holds {}", m.cfg.symbol, m.order_count, in_book + stops));
+                return Err(format!(
+                    "{}: counts {} orders, holds {}",
+                    m.cfg.symbol,
+                    m.order_count,
+                    in_book + stops
+                ));
             }
         }
         Ok(())
