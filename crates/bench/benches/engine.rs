@@ -4,7 +4,8 @@
 //! ```text
 //! cargo bench -p flowex-bench --bench engine -- [--json] [--commands N] [--seed S]
 //!     [--mix exchange-core|orderbook-rs] [--rates 100000,1000000,3000000]
-//!     [--latency-ms MS] [--runs R] [--only flowex,lobster,matchcore,orderbook-rs]
+//!     [--latency-ms MS] [--runs R] [--modes engine,durable,replay]
+//!     [--only flowex,lobster,matchcore,orderbook-rs]
 //! ```
 //!
 //! Peers have no accounts, balances, fees or risk checks; they get the same
@@ -392,10 +393,17 @@ fn parse_args() -> Result<Args, String> {
                     v.split(',').map(|r| num(r.to_string())).collect::<Result<_, _>>()?
                 };
             }
+            "--modes" => {
+                let v = value()?;
+                opts.modes = v
+                    .split(',')
+                    .map(|m| Mode::parse(m).ok_or(format!("unknown mode {m}")))
+                    .collect::<Result<_, _>>()?;
+            }
             "--only" => only = value()?.split(',').map(String::from).collect(),
             "-h" | "--help" => {
                 return Err("usage: engine [--json] [--commands N] [--seed S] [--mix M[,M]] [--rates R[,R]|none] \
-                            [--latency-ms MS] [--runs R] [--accounts N] [--orders N] [--only NAME[,NAME]]"
+                            [--latency-ms MS] [--runs R] [--modes M[,M]] [--accounts N] [--orders N] [--only NAME[,NAME]]"
                     .into())
             }
             other => return Err(format!("unknown argument {other}")),
@@ -413,7 +421,9 @@ fn run_all(args: &Args) -> Result<Vec<BenchResult>, String> {
         eprintln!("{}", describe_workload(&w));
         let mut results = Vec::new();
         if wants("flowex") {
-            results.extend(run_mode(Mode::Engine, &w, opts).map_err(|e| e.to_string())?);
+            for &mode in &opts.modes {
+                results.extend(run_mode(mode, &w, opts).map_err(|e| e.to_string())?);
+            }
         }
         if wants("lobster") {
             results.extend(run_subject("lobster", Mode::Engine, &w, opts, || {

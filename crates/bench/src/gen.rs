@@ -169,6 +169,8 @@ pub struct Workload {
     pub book_at_end: (usize, usize),
     /// `Engine::state_hash` after the whole stream, as seen by the generator.
     pub expected_state_hash: u64,
+    /// [`book_hash`] of the engine's book after the whole stream.
+    pub expected_book_hash: u64,
 }
 
 #[derive(Clone, Copy)]
@@ -637,6 +639,7 @@ pub fn generate(opts: &GenOpts) -> Workload {
         book_after_setup,
         book_at_end,
         expected_state_hash: g.engine.state_hash(),
+        expected_book_hash: engine_book_hash(&g.engine),
     }
 }
 

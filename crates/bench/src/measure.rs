@@ -12,8 +12,36 @@ use hdrhistogram::Histogram;
 use std::time::{Duration, Instant};
 
 /// Something that applies the `i`-th measured command (0-based), in order.
+///
+/// A synchronous subject (the engine, a peer book) only implements `step`.
+/// An asynchronous one (the sequencer, whose commands complete on another
+/// thread once durable) also implements `step_planned`, `drain` and
+/// `take_latencies`.
 pub trait Subject {
     fn step(&mut self, i: usize);
+
+    /// Open loop: issues command `i`, planned for `planned`. Returns true if
+    /// the command is complete on return (the loop then records its latency);
+    /// false if the subject records the latency itself on completion.
+    fn step_planned(&mut self, i: usize, planned: Instant) -> bool {
+        let _ = planned;
+        self.step(i);
+        true
+    }
+
+    /// Waits until every issued command is complete.
+    fn drain(&mut self) {}
+
+    /// Moves latencies recorded by the subject itself into `hist`.
+    fn take_latencies(&mut self, hist: &mut Histogram<u64>) {
+        let _ = hist;
+    }
+}
+
+/// Records one latency, clamped into the histogram's range.
+pub fn record_latency(hist: &mut Histogram<u64>, planned: Instant, done: Instant) {
+    let ns = done.saturating_duration_since(planned).as_nanos();
+    hist.saturating_record(u64::try_from(ns).unwrap_or(u64::MAX).max(1));
 }
 
 /// Applies commands `0..n` back to back; returns the elapsed wall time.
@@ -22,6 +50,7 @@ pub fn closed_loop<S: Subject>(s: &mut S, n: usize) -> Duration {
     for i in 0..n {
         s.step(i);
     }
+    s.drain();
     start.elapsed()
 }
 
@@ -47,9 +76,12 @@ pub fn open_loop<S: Subject>(
         while Instant::now() < planned {
             std::hint::spin_loop();
         }
-        s.step(i);
-        let latency = Instant::now().saturating_duration_since(planned).as_nanos();
-        hist.saturating_record(u64::try_from(latency).unwrap_or(u64::MAX).max(1));
+        if s.step_planned(i, planned) {
+            record_latency(hist, planned, Instant::now());
+        }
     }
-    start.elapsed()
+    s.drain();
+    let elapsed = start.elapsed();
+    s.take_latencies(hist);
+    elapsed
 }

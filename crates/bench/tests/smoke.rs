@@ -107,6 +107,7 @@ fn run_engine_end_to_end() {
         rates: vec![200_000],
         latency_millis: 20,
         runs: 2,
+        modes: vec![Mode::Engine],
         ..BenchOpts::default()
     };
     let first = run_engine(&opts).expect("engine mode runs");
@@ -152,14 +153,40 @@ fn run_engine_end_to_end() {
 }
 
 #[test]
-fn unimplemented_modes_say_so() {
+fn durable_and_replay_modes_end_in_the_engine_state() {
     let opts = BenchOpts {
-        commands: 100,
-        modes: vec![Mode::Durable],
+        seed: 3,
+        commands: 5_000,
+        mixes: vec![Mix::ExchangeCore],
+        modes: vec![Mode::Engine, Mode::Durable, Mode::Replay],
+        rates: vec![50_000],
+        latency_millis: 20,
+        runs: 1,
         ..BenchOpts::default()
     };
-    assert!(matches!(
-        run_engine(&opts),
-        Err(flowex_bench::BenchError::ModeUnavailable(Mode::Durable))
-    ));
+    // run_engine itself checks each mode's final state against the generator's.
+    let results = run_engine(&opts).expect("all modes run");
+    let modes: Vec<(&str, Option<u64>)> =
+        results.iter().map(|r| (r.mode.as_str(), r.rate)).collect();
+    assert_eq!(
+        modes,
+        [
+            ("engine", None),
+            ("engine", Some(50_000)),
+            ("durable", None),
+            ("durable", Some(50_000)),
+            ("replay", None)
+        ]
+    );
+    let book = results[0].book_hash;
+    assert!(results
+        .iter()
+        .filter(|r| r.rate.is_none())
+        .all(|r| r.book_hash == book));
+    assert_eq!(
+        results[0].state_hash, results[4].state_hash,
+        "replay reproduces the engine state"
+    );
+    let durable_open = &results[3];
+    assert!(durable_open.p50_ns.is_some() && durable_open.commands == 1_000);
 }
