@@ -45,7 +45,10 @@ impl Account {
     }
 
     pub fn balance(&self, asset: u32) -> Balance {
-        self.balances.get(asset as usize).copied().unwrap_or_default()
+        self.balances
+            .get(asset as usize)
+            .copied()
+            .unwrap_or_default()
     }
 }
 
@@ -68,7 +71,11 @@ impl Accounts {
 
     /// No accounts at all, not even the fee account (for a restore).
     pub fn empty() -> Self {
-        Accounts { list: Vec::new(), index: FxHashMap::default(), dirty: Vec::new() }
+        Accounts {
+            list: Vec::new(),
+            index: FxHashMap::default(),
+            dirty: Vec::new(),
+        }
     }
 
     pub fn find(&self, user: UserId) -> Option<u32> {
@@ -119,7 +126,10 @@ impl Accounts {
             return;
         }
         let b = self.slot_mut(acct, asset);
-        b.available = b.available.checked_add(amount).expect("balance bounded by asset supply");
+        b.available = b
+            .available
+            .checked_add(amount)
+            .expect("balance bounded by asset supply");
     }
 
     /// Debits available funds; the caller has checked they suffice.

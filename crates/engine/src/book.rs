@@ -103,7 +103,10 @@ pub(crate) struct Ladder {
 
 impl Ladder {
     pub fn new(side: Side) -> Self {
-        Ladder { side, levels: BTreeMap::new() }
+        Ladder {
+            side,
+            levels: BTreeMap::new(),
+        }
     }
 
     /// The best price and its level: highest bid or lowest ask.
@@ -135,7 +138,12 @@ impl Ladder {
             let o = slab.get(slot);
             (o.price, o.remaining)
         };
-        let level = self.levels.entry(price).or_insert(Level { head: NIL, tail: NIL, qty: 0, count: 0 });
+        let level = self.levels.entry(price).or_insert(Level {
+            head: NIL,
+            tail: NIL,
+            qty: 0,
+            count: 0,
+        });
         let old_tail = level.tail;
         {
             let o = slab.get_mut(slot);

@@ -24,7 +24,9 @@ impl Engine {
         for (&(user, client), &id) in &self.client_index {
             let o = self.order_index.get(&id).map(|&s| self.orders.get(s));
             if !o.is_some_and(|o| o.user == user && o.client_id == Some(client)) {
-                return Err(format!("client id {client} of user {user} points at order {id}"));
+                return Err(format!(
+                    "client id {client} of user {user} points at order {id}"
+                ));
             }
         }
         let (mut with_client, mut pending) = (0usize, 0usize);
@@ -37,15 +39,26 @@ impl Engine {
             }
         }
         if with_client != self.client_index.len() {
-            return Err(format!("{with_client} open orders have client ids, {} indexed", self.client_index.len()));
+            return Err(format!(
+                "{with_client} open orders have client ids, {} indexed",
+                self.client_index.len()
+            ));
         }
         let mut filed = 0usize;
         for (mk, m) in self.markets.iter().enumerate() {
-            let falling = m.stops_falling.iter().map(|&(std::cmp::Reverse(p), id)| (p, id, StopDir::Falling));
-            let rising = m.stops_rising.iter().map(|&(p, id)| (p, id, StopDir::Rising));
+            let falling = m
+                .stops_falling
+                .iter()
+                .map(|&(std::cmp::Reverse(p), id)| (p, id, StopDir::Falling));
+            let rising = m
+                .stops_rising
+                .iter()
+                .map(|&(p, id)| (p, id, StopDir::Rising));
             for (stop, id, dir) in falling.chain(rising) {
                 filed += 1;
-                let Some(&s) = self.order_index.get(&id) else { return Err(format!("stop {id} is not open")) };
+                let Some(&s) = self.order_index.get(&id) else {
+                    return Err(format!("stop {id} is not open"));
+                };
                 let o = self.orders.get(s);
                 if o.place != Place::Stop
                     || o.market != mk as u32

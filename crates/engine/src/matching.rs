@@ -40,8 +40,16 @@ impl Taker {
         Taker {
             order: o.clone(),
             exec_type: o.order_type.triggered(),
-            want: if sized_in_quote { u64::MAX } else { o.remaining },
-            quote_target: if sized_in_quote && o.side == Side::Sell { o.quote_qty } else { u64::MAX },
+            want: if sized_in_quote {
+                u64::MAX
+            } else {
+                o.remaining
+            },
+            quote_target: if sized_in_quote && o.side == Side::Sell {
+                o.quote_qty
+            } else {
+                u64::MAX
+            },
         }
     }
 
@@ -59,7 +67,13 @@ impl Taker {
 
     /// Largest fill against a maker with `maker_rem` lots at `price`, and
     /// what limits it when that is zero.
-    fn max_fill(&self, price: u64, maker_rem: u64, quote_per_tick_lot: u64, base_per_lot: u64) -> (u64, Halt) {
+    fn max_fill(
+        &self,
+        price: u64,
+        maker_rem: u64,
+        quote_per_tick_lot: u64,
+        base_per_lot: u64,
+    ) -> (u64, Halt) {
         let mut q = maker_rem.min(self.want);
         let mut limit = Halt::Done;
         if self.is_market() {
@@ -98,25 +112,37 @@ impl Engine {
         range
     }
 
-    fn match_loop(&mut self, t: &mut Taker, range: &mut Option<(u64, u64)>, out: &mut Vec<Event>) -> Halt {
+    fn match_loop(
+        &mut self,
+        t: &mut Taker,
+        range: &mut Option<(u64, u64)>,
+        out: &mut Vec<Event>,
+    ) -> Halt {
         let mk = t.order.market;
         let opposite = t.order.side.opposite();
         loop {
             // Done once the lots are filled, or a MARKET order sized in quote has
             // received (sell) or spent (buy) its whole amount, even if the book is now empty.
-            let quote_used_up =
-                t.quote_target == 0 || (t.want == u64::MAX && t.order.side == Side::Buy && t.order.locked == 0);
+            let quote_used_up = t.quote_target == 0
+                || (t.want == u64::MAX && t.order.side == Side::Buy && t.order.locked == 0);
             if t.want == 0 || quote_used_up {
                 return Halt::Done;
             }
             let m = &self.markets[mk as usize];
-            let Some((price, level)) = m.ladder(opposite).best() else { return Halt::NoLiquidity };
+            let Some((price, level)) = m.ladder(opposite).best() else {
+                return Halt::NoLiquidity;
+            };
             if !t.crosses(price) {
                 return Halt::NoLiquidity;
             }
             let maker_slot = level.head;
             let maker = self.orders.get(maker_slot);
-            let (q, limit) = t.max_fill(price, maker.remaining, m.scale.quote_per_tick_lot, m.scale.base_per_lot);
+            let (q, limit) = t.max_fill(
+                price,
+                maker.remaining,
+                m.scale.quote_per_tick_lot,
+                m.scale.base_per_lot,
+            );
             if q == 0 {
                 return limit;
             }
@@ -133,7 +159,14 @@ impl Engine {
 
     /// Applies the taker's STP mode against its own resting order. Returns
     /// `Some(halt)` when the taker stops, `None` to go on matching.
-    fn prevent_self_trade(&mut self, t: &mut Taker, maker_slot: u32, price: u64, q: u64, out: &mut Vec<Event>) -> Option<Halt> {
+    fn prevent_self_trade(
+        &mut self,
+        t: &mut Taker,
+        maker_slot: u32,
+        price: u64,
+        q: u64,
+        out: &mut Vec<Event>,
+    ) -> Option<Halt> {
         match t.order.stp {
             StpMode::None => None,
             StpMode::ExpireTaker => Some(Halt::Stp),
@@ -148,7 +181,8 @@ impl Engine {
             StpMode::Decrement => {
                 self.decrement_maker(maker_slot, q, out);
                 self.decrement_taker(t, price, q);
-                let exhausted = t.want == 0 || t.quote_target == 0 || (t.is_market() && t.order.locked == 0);
+                let exhausted =
+                    t.want == 0 || t.quote_target == 0 || (t.is_market() && t.order.locked == 0);
                 exhausted.then_some(Halt::Stp)
             }
         }
@@ -157,7 +191,12 @@ impl Engine {
     fn expire_maker(&mut self, slot: u32, out: &mut Vec<Event>) {
         let o = self.remove_open(slot);
         self.release_lock(&o);
-        self.emit_update(&o, OrderStatus::ExpiredInMatch, Some(EndReason::SelfTradePrevention), out);
+        self.emit_update(
+            &o,
+            OrderStatus::ExpiredInMatch,
+            Some(EndReason::SelfTradePrevention),
+            out,
+        );
     }
 
     /// DECREMENT: both orders shrink by the overlap as if they had traded; no funds move.
@@ -166,7 +205,10 @@ impl Engine {
         let (mk, side, price) = (o.market, o.side, o.price);
         let m = &self.markets[mk as usize];
         let (asset, release) = match side {
-            Side::Buy => (m.quote, m.scale.notional(price, q).expect("within maker lock")),
+            Side::Buy => (
+                m.quote,
+                m.scale.notional(price, q).expect("within maker lock"),
+            ),
             Side::Sell => (m.base, m.scale.base_amount(q).expect("within maker lock")),
         };
         if o.remaining == q {
@@ -181,7 +223,11 @@ impl Engine {
         let acct = o.acct;
         self.accounts.unlock(acct, asset, release);
         let o = self.orders.get(slot).clone();
-        let status = if o.executed > 0 { OrderStatus::PartiallyFilled } else { OrderStatus::New };
+        let status = if o.executed > 0 {
+            OrderStatus::PartiallyFilled
+        } else {
+            OrderStatus::New
+        };
         self.emit_update(&o, status, None, out);
     }
 
@@ -195,7 +241,10 @@ impl Engine {
             t.order.remaining -= q;
         }
         let release = match (t.order.side, t.is_market(), sized_in_quote) {
-            (Side::Buy, false, _) => m.scale.notional(t.order.price, q).expect("within taker lock"),
+            (Side::Buy, false, _) => m
+                .scale
+                .notional(t.order.price, q)
+                .expect("within taker lock"),
             (Side::Buy, true, true) => value,
             (Side::Buy, true, false) => 0,
             (Side::Sell, _, false) => m.scale.base_amount(q).expect("within taker lock"),
@@ -204,7 +253,11 @@ impl Engine {
                 0
             }
         };
-        let asset = if t.order.side == Side::Buy { quote } else { base };
+        let asset = if t.order.side == Side::Buy {
+            quote
+        } else {
+            base
+        };
         t.order.locked -= release;
         self.accounts.unlock(t.order.acct, asset, release);
     }
@@ -214,7 +267,9 @@ impl Engine {
         let mk = t.order.market;
         let m = &mut self.markets[mk as usize];
         let (base, quote, scale) = (m.base, m.quote, m.scale);
-        let quote_amt = scale.notional(price, q).expect("fill value bounded by a lock");
+        let quote_amt = scale
+            .notional(price, q)
+            .expect("fill value bounded by a lock");
         let base_amt = scale.base_amount(q).expect("fill size bounded by a lock");
         let trade_id = TradeId(m.next_trade_id);
         m.next_trade_id += 1;
@@ -222,8 +277,16 @@ impl Engine {
         let (market_maker_fee, market_taker_fee) = (m.cfg.maker_fee_ppm, m.cfg.taker_fee_ppm);
         let maker = self.orders.get(maker_slot);
         let (maker_acct, maker_id, maker_user) = (maker.acct, maker.id, maker.user);
-        let maker_rate = self.accounts.get(maker_acct).fees.map_or(market_maker_fee, |f| f.0);
-        let taker_rate = self.accounts.get(t.order.acct).fees.map_or(market_taker_fee, |f| f.1);
+        let maker_rate = self
+            .accounts
+            .get(maker_acct)
+            .fees
+            .map_or(market_maker_fee, |f| f.0);
+        let taker_rate = self
+            .accounts
+            .get(t.order.acct)
+            .fees
+            .map_or(market_taker_fee, |f| f.1);
         let side = t.order.side;
 
         // Taker's side of the trade.
@@ -236,14 +299,17 @@ impl Engine {
                     scale.notional(t.order.price, q).expect("within taker lock")
                 };
                 self.accounts.spend_locked(t.order.acct, quote, quote_amt);
-                self.accounts.unlock(t.order.acct, quote, reserved - quote_amt);
+                self.accounts
+                    .unlock(t.order.acct, quote, reserved - quote_amt);
                 t.order.locked -= reserved;
                 self.accounts.spend_locked(maker_acct, base, base_amt);
                 self.orders.get_mut(maker_slot).locked -= base_amt;
                 taker_fee = fee_ceil(base_amt, taker_rate);
                 maker_fee = fee_ceil(quote_amt, maker_rate);
-                self.accounts.credit(t.order.acct, base, base_amt - taker_fee);
-                self.accounts.credit(maker_acct, quote, quote_amt - maker_fee);
+                self.accounts
+                    .credit(t.order.acct, base, base_amt - taker_fee);
+                self.accounts
+                    .credit(maker_acct, quote, quote_amt - maker_fee);
                 self.accounts.credit(FEE_SLOT, base, taker_fee);
                 self.accounts.credit(FEE_SLOT, quote, maker_fee);
             }
@@ -254,7 +320,8 @@ impl Engine {
                 self.orders.get_mut(maker_slot).locked -= quote_amt;
                 taker_fee = fee_ceil(quote_amt, taker_rate);
                 maker_fee = fee_ceil(base_amt, maker_rate);
-                self.accounts.credit(t.order.acct, quote, quote_amt - taker_fee);
+                self.accounts
+                    .credit(t.order.acct, quote, quote_amt - taker_fee);
                 self.accounts.credit(maker_acct, base, base_amt - maker_fee);
                 self.accounts.credit(FEE_SLOT, quote, taker_fee);
                 self.accounts.credit(FEE_SLOT, base, maker_fee);
@@ -337,16 +404,24 @@ impl Engine {
     fn finish_taker(&mut self, t: Taker, halt: Halt, out: &mut Vec<Event>) {
         let mut o = t.order;
         let sized_in_quote = t.want == u64::MAX;
-        let rests = halt == Halt::NoLiquidity && !t.exec_type.eq(&OrderType::Market) && o.tif == TimeInForce::Gtc;
+        let rests = halt == Halt::NoLiquidity
+            && !t.exec_type.eq(&OrderType::Market)
+            && o.tif == TimeInForce::Gtc;
         if rests {
             o.place = Place::Resting;
-            let status = if o.executed > 0 { OrderStatus::PartiallyFilled } else { OrderStatus::New };
+            let status = if o.executed > 0 {
+                OrderStatus::PartiallyFilled
+            } else {
+                OrderStatus::New
+            };
             self.emit_update(&o, status, None, out);
             self.insert_open(o);
             return;
         }
         let (status, reason) = match halt {
-            Halt::Done if o.executed > 0 || !sized_in_quote => (OrderStatus::Filled, EndReason::Filled),
+            Halt::Done if o.executed > 0 || !sized_in_quote => {
+                (OrderStatus::Filled, EndReason::Filled)
+            }
             Halt::Done | Halt::NoLiquidity => (OrderStatus::Expired, EndReason::NoLiquidity),
             Halt::Funds if sized_in_quote && o.side == Side::Buy && o.executed > 0 => {
                 // A MARKET buy for a quote amount has spent what whole lots it could.
@@ -362,15 +437,27 @@ impl Engine {
 
     /// Triggers and executes stops after trades in `range`, including the
     /// stops that those executions trigger in turn, in trigger order.
-    pub(crate) fn run_triggers(&mut self, mk: u32, range: Option<(u64, u64)>, out: &mut Vec<Event>) {
+    pub(crate) fn run_triggers(
+        &mut self,
+        mk: u32,
+        range: Option<(u64, u64)>,
+        out: &mut Vec<Event>,
+    ) {
         self.enqueue_triggered(mk, range);
         while let Some(id) = self.trigger_queue.pop_front() {
-            let Some(&slot) = self.order_index.get(&id) else { continue };
+            let Some(&slot) = self.order_index.get(&id) else {
+                continue;
+            };
             let mut order = self.remove_open(slot);
             // A triggered order queues behind everything already resting.
             order.time_ns = self.now_ns;
             let last_price = self.markets[mk as usize].last_price;
-            out.push(Event::StopTriggered { order: id, user: order.user, market: self.markets[mk as usize].cfg.id, last_price });
+            out.push(Event::StopTriggered {
+                order: id,
+                user: order.user,
+                market: self.markets[mk as usize].cfg.id,
+                last_price,
+            });
             if !self.reserve_on_trigger(&mut order, out) {
                 continue;
             }
@@ -404,16 +491,26 @@ impl Engine {
     /// Returns false (and expires the order) when there is nothing to reserve.
     fn reserve_on_trigger(&mut self, order: &mut Order, out: &mut Vec<Event>) -> bool {
         let all_available = order.order_type.triggered() == OrderType::Market
-            && ((order.side == Side::Buy && order.orig_qty > 0) || (order.side == Side::Sell && order.orig_qty == 0));
+            && ((order.side == Side::Buy && order.orig_qty > 0)
+                || (order.side == Side::Sell && order.orig_qty == 0));
         if !all_available {
             return true;
         }
         debug_assert!(stop_direction(order.order_type, order.side).is_some());
         let m = &self.markets[order.market as usize];
-        let asset = if order.side == Side::Buy { m.quote } else { m.base };
+        let asset = if order.side == Side::Buy {
+            m.quote
+        } else {
+            m.base
+        };
         let available = self.accounts.balance(order.acct, asset).available;
         if available == 0 {
-            self.emit_update(order, OrderStatus::Expired, Some(EndReason::InsufficientFunds), out);
+            self.emit_update(
+                order,
+                OrderStatus::Expired,
+                Some(EndReason::InsufficientFunds),
+                out,
+            );
             return false;
         }
         self.accounts.lock(order.acct, asset, available);

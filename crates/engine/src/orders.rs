@@ -6,8 +6,8 @@ use crate::book::{Order, Place, NIL};
 use crate::matching::Taker;
 use crate::Engine;
 use flowex_types::{
-    EndReason, Event, MarketId, MarketStatus, NewOrder, OrderId, OrderInfo, OrderQty, OrderRef, OrderStatus,
-    OrderType, RejectReason, Side, StpMode, TimeInForce, UserId, FEE_ACCOUNT,
+    EndReason, Event, MarketId, MarketStatus, NewOrder, OrderId, OrderInfo, OrderQty, OrderRef,
+    OrderStatus, OrderType, RejectReason, Side, StpMode, TimeInForce, UserId, FEE_ACCOUNT,
 };
 use std::cmp::Reverse;
 
@@ -86,12 +86,17 @@ impl Engine {
         };
         let reserve = self.check_size(o, mk)?;
         let may_rest = stop.is_some() || tif == TimeInForce::Gtc;
-        let acct = self.accounts.find(o.user).ok_or(RejectReason::InsufficientFunds)?;
+        let acct = self
+            .accounts
+            .find(o.user)
+            .ok_or(RejectReason::InsufficientFunds)?;
         let account = self.accounts.get(acct);
         if account.frozen {
             return Err(RejectReason::UserFrozen);
         }
-        if o.client_id.is_some_and(|c| self.client_index.contains_key(&(o.user, c))) {
+        if o.client_id
+            .is_some_and(|c| self.client_index.contains_key(&(o.user, c)))
+        {
             return Err(RejectReason::DuplicateClientOrderId);
         }
         if may_rest && account.open_orders >= self.limits.max_open_orders_per_user {
@@ -103,7 +108,9 @@ impl Engine {
         let asset = if o.side == Side::Buy { m.quote } else { m.base };
         let available = account.balance(asset).available;
         match reserve {
-            Reserve::Fixed(need) if need > available => return Err(RejectReason::InsufficientFunds),
+            Reserve::Fixed(need) if need > available => {
+                return Err(RejectReason::InsufficientFunds)
+            }
             Reserve::AllAvailable if available == 0 => return Err(RejectReason::InsufficientFunds),
             _ => {}
         }
@@ -124,15 +131,26 @@ impl Engine {
                 }
             }
         }
-        Ok(Plan { market: mk, acct, reserve, tif, stp, stop })
+        Ok(Plan {
+            market: mk,
+            acct,
+            reserve,
+            tif,
+            stp,
+            stop,
+        })
     }
 
     /// Checks quantity and notional filters; returns what the order reserves.
     fn check_size(&self, o: &NewOrder, mk: u32) -> Result<Reserve, RejectReason> {
         let m = &self.markets[mk as usize];
         let cfg = &m.cfg;
-        let notional_ok = |v: u64| v >= cfg.min_notional && (cfg.max_notional == 0 || v <= cfg.max_notional);
-        let market_priced = matches!(o.order_type, OrderType::Market | OrderType::StopLoss | OrderType::TakeProfit);
+        let notional_ok =
+            |v: u64| v >= cfg.min_notional && (cfg.max_notional == 0 || v <= cfg.max_notional);
+        let market_priced = matches!(
+            o.order_type,
+            OrderType::Market | OrderType::StopLoss | OrderType::TakeProfit
+        );
         match o.qty {
             OrderQty::Base(n) => {
                 if n < cfg.min_qty || n > cfg.max_qty {
@@ -141,9 +159,16 @@ impl Engine {
                 let base = m.scale.base_amount(n).ok_or(RejectReason::Overflow)?;
                 if market_priced {
                     // Without a limit price, judge the value at the stop price or the last trade.
-                    let reference = if o.order_type == OrderType::Market { m.last_price } else { o.stop_price };
+                    let reference = if o.order_type == OrderType::Market {
+                        m.last_price
+                    } else {
+                        o.stop_price
+                    };
                     if reference != 0 {
-                        let v = m.scale.notional(reference, n).ok_or(RejectReason::Overflow)?;
+                        let v = m
+                            .scale
+                            .notional(reference, n)
+                            .ok_or(RejectReason::Overflow)?;
                         if v < cfg.min_notional {
                             return Err(RejectReason::InvalidNotional);
                         }
@@ -257,12 +282,23 @@ impl Engine {
     }
 
     /// Finds an open order of `user` in `market` by id or client id.
-    pub(crate) fn find_open(&self, user: UserId, market: MarketId, r: OrderRef) -> Result<u32, RejectReason> {
+    pub(crate) fn find_open(
+        &self,
+        user: UserId,
+        market: MarketId,
+        r: OrderRef,
+    ) -> Result<u32, RejectReason> {
         let id = match r {
             OrderRef::Id(id) => id,
-            OrderRef::Client(c) => *self.client_index.get(&(user, c)).ok_or(RejectReason::UnknownOrder)?,
+            OrderRef::Client(c) => *self
+                .client_index
+                .get(&(user, c))
+                .ok_or(RejectReason::UnknownOrder)?,
         };
-        let slot = *self.order_index.get(&id).ok_or(RejectReason::UnknownOrder)?;
+        let slot = *self
+            .order_index
+            .get(&id)
+            .ok_or(RejectReason::UnknownOrder)?;
         let o = self.orders.get(slot);
         // Someone else's order is as unknown as a missing one.
         if o.user != user || self.markets[o.market as usize].cfg.id != market {
@@ -271,7 +307,13 @@ impl Engine {
         Ok(slot)
     }
 
-    pub(crate) fn cancel_order(&mut self, user: UserId, market: MarketId, r: OrderRef, out: &mut Vec<Event>) -> Outcome {
+    pub(crate) fn cancel_order(
+        &mut self,
+        user: UserId,
+        market: MarketId,
+        r: OrderRef,
+        out: &mut Vec<Event>,
+    ) -> Outcome {
         let mk = self.market_slot(market)?;
         if self.markets[mk as usize].cfg.status == MarketStatus::Halted {
             return Err(RejectReason::MarketClosed);
@@ -286,7 +328,8 @@ impl Engine {
             let o = self.orders.get(slot);
             let (mk, id, stop) = (o.market, o.id, o.stop_price);
             let m = &mut self.markets[mk as usize];
-            let removed = m.stops_falling.remove(&(Reverse(stop), id)) || m.stops_rising.remove(&(stop, id));
+            let removed =
+                m.stops_falling.remove(&(Reverse(stop), id)) || m.stops_rising.remove(&(stop, id));
             debug_assert!(removed);
         }
         let o = self.remove_open(slot);
@@ -294,7 +337,12 @@ impl Engine {
         self.emit_update(&o, OrderStatus::Canceled, Some(reason), out);
     }
 
-    pub(crate) fn cancel_all(&mut self, user: Option<UserId>, market: Option<MarketId>, out: &mut Vec<Event>) -> Outcome {
+    pub(crate) fn cancel_all(
+        &mut self,
+        user: Option<UserId>,
+        market: Option<MarketId>,
+        out: &mut Vec<Event>,
+    ) -> Outcome {
         let only = match market {
             Some(id) => {
                 let mk = self.market_slot(id)?;
@@ -311,7 +359,9 @@ impl Engine {
         };
         let mut slots: Vec<(OrderId, u32)> = match user {
             Some(u) => {
-                let Some(acct) = self.accounts.find(u) else { return Ok(()) };
+                let Some(acct) = self.accounts.find(u) else {
+                    return Ok(());
+                };
                 let mut v = Vec::new();
                 let mut s = self.accounts.get(acct).orders_head;
                 while s != NIL {
@@ -405,7 +455,14 @@ impl Engine {
         order.price = price;
         order.remaining = qty;
         order.time_ns = self.now_ns;
-        out.push(Event::OrderAmended { order: order.id, user, market, price, remaining: qty, kept_priority: false });
+        out.push(Event::OrderAmended {
+            order: order.id,
+            user,
+            market,
+            price,
+            remaining: qty,
+            kept_priority: false,
+        });
         let range = self.execute(Taker::from_order(&order), out);
         self.run_triggers(mk, range, out);
         Ok(())
@@ -417,10 +474,22 @@ impl Engine {
         let (mk, side, price, cut) = (o.market, o.side, o.price, o.remaining - qty);
         let m = &self.markets[mk as usize];
         let (asset, release) = match side {
-            Side::Buy => (m.quote, m.scale.notional(price, cut).expect("within the order's own lock")),
-            Side::Sell => (m.base, m.scale.base_amount(cut).expect("within the order's own lock")),
+            Side::Buy => (
+                m.quote,
+                m.scale
+                    .notional(price, cut)
+                    .expect("within the order's own lock"),
+            ),
+            Side::Sell => (
+                m.base,
+                m.scale
+                    .base_amount(cut)
+                    .expect("within the order's own lock"),
+            ),
         };
-        self.markets[mk as usize].ladder_mut(side).reduce(price, cut);
+        self.markets[mk as usize]
+            .ladder_mut(side)
+            .reduce(price, cut);
         self.touch_level(mk, side, price);
         let o = self.orders.get_mut(slot);
         o.remaining = qty;
@@ -428,15 +497,29 @@ impl Engine {
         let (acct, id, user) = (o.acct, o.id, o.user);
         self.accounts.unlock(acct, asset, release);
         let market = self.markets[mk as usize].cfg.id;
-        out.push(Event::OrderAmended { order: id, user, market, price, remaining: qty, kept_priority: true });
+        out.push(Event::OrderAmended {
+            order: id,
+            user,
+            market,
+            price,
+            remaining: qty,
+            kept_priority: true,
+        });
     }
 
     /// Links an order into the book (if resting), its owner's list and the indexes.
     pub(crate) fn insert_open(&mut self, mut order: Order) {
         // The order may come back from `remove_open` (amend, trigger) with stale links.
         (order.prev, order.next, order.user_prev, order.user_next) = (NIL, NIL, NIL, NIL);
-        let (id, user, acct, mk, side, place, client) =
-            (order.id, order.user, order.acct, order.market, order.side, order.place, order.client_id);
+        let (id, user, acct, mk, side, place, client) = (
+            order.id,
+            order.user,
+            order.acct,
+            order.market,
+            order.side,
+            order.place,
+            order.client_id,
+        );
         let price = order.price;
         let slot = self.orders.alloc(order);
         if place == Place::Resting {
@@ -470,7 +553,9 @@ impl Engine {
     pub(crate) fn remove_open(&mut self, slot: u32) -> Order {
         let o = self.orders.get(slot).clone();
         if o.place == Place::Resting {
-            self.markets[o.market as usize].ladder_mut(o.side).unlink(&mut self.orders, slot);
+            self.markets[o.market as usize]
+                .ladder_mut(o.side)
+                .unlink(&mut self.orders, slot);
             self.touch_level(o.market, o.side, o.price);
         }
         if o.user_prev == NIL {
@@ -499,7 +584,13 @@ impl Engine {
         self.accounts.unlock(o.acct, asset, o.locked);
     }
 
-    pub(crate) fn emit_update(&self, o: &Order, status: OrderStatus, reason: Option<EndReason>, out: &mut Vec<Event>) {
+    pub(crate) fn emit_update(
+        &self,
+        o: &Order,
+        status: OrderStatus,
+        reason: Option<EndReason>,
+        out: &mut Vec<Event>,
+    ) {
         out.push(Event::OrderUpdate {
             order: o.id,
             user: o.user,

@@ -3,8 +3,8 @@
 use crate::book::{Order, Place, NIL};
 use crate::{Balance, Engine};
 use flowex_types::{
-    AssetConfig, AssetId, ClientOrderId, MarketConfig, MarketId, OrderId, OrderStatus, OrderType, Side, StpMode,
-    TimeInForce, UserId,
+    AssetConfig, AssetId, ClientOrderId, MarketConfig, MarketId, OrderId, OrderStatus, OrderType,
+    Side, StpMode, TimeInForce, UserId,
 };
 
 /// An open order as the outside world sees it.
@@ -60,14 +60,20 @@ impl Engine {
             client_id: o.client_id,
             stp: o.stp,
             time_ns: o.time_ns,
-            status: if o.executed > 0 { OrderStatus::PartiallyFilled } else { OrderStatus::New },
+            status: if o.executed > 0 {
+                OrderStatus::PartiallyFilled
+            } else {
+                OrderStatus::New
+            },
             pending_stop: o.place == Place::Stop,
         }
     }
 
     /// Non-zero balances of a user, by asset id.
     pub fn balances(&self, user: UserId) -> Vec<(AssetId, Balance)> {
-        let Some(acct) = self.accounts.find(user) else { return Vec::new() };
+        let Some(acct) = self.accounts.find(user) else {
+            return Vec::new();
+        };
         let mut v: Vec<_> = self
             .accounts
             .get(acct)
@@ -90,7 +96,9 @@ impl Engine {
 
     /// Open orders (resting and pending stops) of a user, oldest first.
     pub fn open_orders(&self, user: UserId, market: Option<MarketId>) -> Vec<OrderView> {
-        let Some(acct) = self.accounts.find(user) else { return Vec::new() };
+        let Some(acct) = self.accounts.find(user) else {
+            return Vec::new();
+        };
         let mut v = Vec::new();
         let mut s = self.accounts.get(acct).orders_head;
         while s != NIL {
@@ -106,23 +114,40 @@ impl Engine {
     }
 
     pub fn order(&self, id: OrderId) -> Option<OrderView> {
-        self.order_index.get(&id).map(|&s| self.view(self.orders.get(s)))
+        self.order_index
+            .get(&id)
+            .map(|&s| self.view(self.orders.get(s)))
     }
 
     pub fn order_by_client_id(&self, user: UserId, client_id: ClientOrderId) -> Option<OrderView> {
-        self.client_index.get(&(user, client_id)).and_then(|id| self.order(*id))
+        self.client_index
+            .get(&(user, client_id))
+            .and_then(|id| self.order(*id))
     }
 
     /// Up to `levels` price levels per side, best first.
     pub fn depth(&self, market: MarketId, levels: usize) -> Option<Depth> {
         let m = &self.markets[*self.market_index.get(&market)? as usize];
-        let take = |side: Side| m.ladder(side).iter().take(levels).map(|(p, l)| (p, l.qty)).collect();
-        Some(Depth { bids: take(Side::Buy), asks: take(Side::Sell), update_id: m.update_id })
+        let take = |side: Side| {
+            m.ladder(side)
+                .iter()
+                .take(levels)
+                .map(|(p, l)| (p, l.qty))
+                .collect()
+        };
+        Some(Depth {
+            bids: take(Side::Buy),
+            asks: take(Side::Sell),
+            update_id: m.update_id,
+        })
     }
 
     /// Best bid and best ask as (price, aggregate qty).
     #[allow(clippy::type_complexity)]
-    pub fn best_bid_ask(&self, market: MarketId) -> Option<(Option<(u64, u64)>, Option<(u64, u64)>)> {
+    pub fn best_bid_ask(
+        &self,
+        market: MarketId,
+    ) -> Option<(Option<(u64, u64)>, Option<(u64, u64)>)> {
         let m = &self.markets[*self.market_index.get(&market)? as usize];
         let best = |side: Side| m.ladder(side).best().map(|(p, l)| (p, l.qty));
         Some((best(Side::Buy), best(Side::Sell)))
@@ -134,7 +159,9 @@ impl Engine {
     }
 
     pub fn market(&self, id: MarketId) -> Option<MarketConfig> {
-        self.market_index.get(&id).map(|&s| self.markets[s as usize].cfg)
+        self.market_index
+            .get(&id)
+            .map(|&s| self.markets[s as usize].cfg)
     }
 
     pub fn markets(&self) -> Vec<MarketConfig> {
@@ -147,7 +174,9 @@ impl Engine {
 
     /// Deposits minus withdrawals of an asset: what all its balances sum to.
     pub fn supply(&self, asset: AssetId) -> Option<u64> {
-        self.asset_index.get(&asset).map(|&s| self.assets[s as usize].supply)
+        self.asset_index
+            .get(&asset)
+            .map(|&s| self.assets[s as usize].supply)
     }
 
     /// Number of open orders (resting and stops) across all markets.

@@ -57,13 +57,19 @@ fn stop_falls(o: &RefOrder) -> bool {
     matches!(
         (o.order_type, o.side),
         (OrderType::StopLoss | OrderType::StopLossLimit, Side::Sell)
-            | (OrderType::TakeProfit | OrderType::TakeProfitLimit, Side::Buy)
+            | (
+                OrderType::TakeProfit | OrderType::TakeProfitLimit,
+                Side::Buy
+            )
     )
 }
 
 impl RefBook {
     pub fn new() -> Self {
-        RefBook { next_id: 1, ..Default::default() }
+        RefBook {
+            next_id: 1,
+            ..Default::default()
+        }
     }
 
     /// Places an order; returns its id, or `None` when it is rejected.
@@ -71,7 +77,10 @@ impl RefBook {
         self.trades.clear();
         let limit_priced = matches!(
             n.order_type,
-            OrderType::Limit | OrderType::LimitMaker | OrderType::StopLossLimit | OrderType::TakeProfitLimit
+            OrderType::Limit
+                | OrderType::LimitMaker
+                | OrderType::StopLossLimit
+                | OrderType::TakeProfitLimit
         );
         let tif = match n.order_type {
             OrderType::Limit | OrderType::StopLossLimit | OrderType::TakeProfitLimit => n.tif,
@@ -85,13 +94,21 @@ impl RefBook {
             order_type: n.order_type,
             tif,
             price: if limit_priced { n.price } else { 0 },
-            stop_price: if n.order_type.is_stop() { n.stop_price } else { 0 },
+            stop_price: if n.order_type.is_stop() {
+                n.stop_price
+            } else {
+                0
+            },
             qty: n.qty,
             arrival: 0,
             stp: n.stp,
         };
         if n.order_type.is_stop() && self.last_price != 0 {
-            let now = if stop_falls(&o) { self.last_price <= o.stop_price } else { self.last_price >= o.stop_price };
+            let now = if stop_falls(&o) {
+                self.last_price <= o.stop_price
+            } else {
+                self.last_price >= o.stop_price
+            };
             if now {
                 return None;
             }
@@ -101,7 +118,11 @@ impl RefBook {
         }
         let id = self.next_id;
         self.next_id += 1;
-        let o = RefOrder { id, arrival: self.tick(), ..o };
+        let o = RefOrder {
+            id,
+            arrival: self.tick(),
+            ..o
+        };
         if o.order_type.is_stop() {
             self.stops.push(o);
         } else {
@@ -119,9 +140,21 @@ impl RefBook {
     }
 
     /// Amends a resting order's price and/or remaining quantity.
-    pub fn amend(&mut self, user: u64, id: u64, new_price: Option<u64>, new_qty: Option<u64>) -> bool {
+    pub fn amend(
+        &mut self,
+        user: u64,
+        id: u64,
+        new_price: Option<u64>,
+        new_qty: Option<u64>,
+    ) -> bool {
         self.trades.clear();
-        let Some(pos) = self.resting.iter().position(|o| o.id == id && o.user == user) else { return false };
+        let Some(pos) = self
+            .resting
+            .iter()
+            .position(|o| o.id == id && o.user == user)
+        else {
+            return false;
+        };
         let old = self.resting[pos].clone();
         let price = new_price.unwrap_or(old.price);
         let qty = new_qty.unwrap_or(old.qty);
@@ -137,7 +170,10 @@ impl RefBook {
             return false;
         }
         self.resting.remove(pos);
-        let moved = RefOrder { arrival: self.tick(), ..moved };
+        let moved = RefOrder {
+            arrival: self.tick(),
+            ..moved
+        };
         self.run_with_triggers(moved);
         true
     }
@@ -157,12 +193,19 @@ impl RefBook {
 
     /// Ids of all open orders (resting and stops), with their owners.
     pub fn open_orders(&self) -> Vec<(u64, u64)> {
-        self.resting.iter().chain(&self.stops).map(|o| (o.id, o.user)).collect()
+        self.resting
+            .iter()
+            .chain(&self.stops)
+            .map(|o| (o.id, o.user))
+            .collect()
     }
 
     /// Resting orders as (id, owner, price, remaining quantity).
     pub fn resting(&self) -> Vec<(u64, u64, u64, u64)> {
-        self.resting.iter().map(|o| (o.id, o.user, o.price, o.qty)).collect()
+        self.resting
+            .iter()
+            .map(|o| (o.id, o.user, o.price, o.qty))
+            .collect()
     }
 
     fn tick(&mut self) -> u64 {
@@ -201,12 +244,22 @@ impl RefBook {
             let start = self.trades.len();
             self.execute(t);
             let prices: Vec<u64> = self.trades[start..].iter().map(|x| x.price).collect();
-            let (Some(&lo), Some(&hi)) = (prices.iter().min(), prices.iter().max()) else { continue };
-            let mut falling: Vec<RefOrder> =
-                self.stops.iter().filter(|o| stop_falls(o) && o.stop_price >= lo).cloned().collect();
+            let (Some(&lo), Some(&hi)) = (prices.iter().min(), prices.iter().max()) else {
+                continue;
+            };
+            let mut falling: Vec<RefOrder> = self
+                .stops
+                .iter()
+                .filter(|o| stop_falls(o) && o.stop_price >= lo)
+                .cloned()
+                .collect();
             falling.sort_by_key(|o| (u64::MAX - o.stop_price, o.id));
-            let mut rising: Vec<RefOrder> =
-                self.stops.iter().filter(|o| !stop_falls(o) && o.stop_price <= hi).cloned().collect();
+            let mut rising: Vec<RefOrder> = self
+                .stops
+                .iter()
+                .filter(|o| !stop_falls(o) && o.stop_price <= hi)
+                .cloned()
+                .collect();
             rising.sort_by_key(|o| (o.stop_price, o.id));
             for o in falling.into_iter().chain(rising) {
                 self.stops.retain(|s| s.id != o.id);
@@ -231,7 +284,10 @@ impl RefBook {
             }
         }
         let alive = self.match_taker(&mut t);
-        let rests = alive && t.qty > 0 && t.tif == TimeInForce::Gtc && t.order_type.triggered() != OrderType::Market;
+        let rests = alive
+            && t.qty > 0
+            && t.tif == TimeInForce::Gtc
+            && t.order_type.triggered() != OrderType::Market;
         if rests {
             self.resting.push(t);
         }
@@ -240,7 +296,9 @@ impl RefBook {
     /// Matches until done; returns false if self-trade prevention expired the taker.
     fn match_taker(&mut self, t: &mut RefOrder) -> bool {
         while t.qty > 0 {
-            let Some(i) = self.best_maker(t) else { return true };
+            let Some(i) = self.best_maker(t) else {
+                return true;
+            };
             let m = self.resting[i].clone();
             if m.user == t.user && t.stp != StpMode::None {
                 match t.stp {
@@ -267,7 +325,12 @@ impl RefBook {
                 continue;
             }
             let q = m.qty.min(t.qty);
-            self.trades.push(RefTrade { maker: m.id, taker: t.id, price: m.price, qty: q });
+            self.trades.push(RefTrade {
+                maker: m.id,
+                taker: t.id,
+                price: m.price,
+                qty: q,
+            });
             self.last_price = m.price;
             t.qty -= q;
             self.resting[i].qty -= q;

@@ -9,8 +9,8 @@ use crate::accounts::{Accounts, Balance};
 use crate::book::{Order, Place, NIL};
 use crate::{Engine, Withdrawal, WithdrawalState};
 use flowex_types::{
-    AssetConfig, AssetId, ClientOrderId, EngineLimits, Event, IdemKey, MarketConfig, OrderId, OrderType,
-    Side, StpMode, TimeInForce, UserId,
+    AssetConfig, AssetId, ClientOrderId, EngineLimits, Event, IdemKey, MarketConfig, OrderId,
+    OrderType, Side, StpMode, TimeInForce, UserId,
 };
 use serde::{Deserialize, Serialize};
 
@@ -155,8 +155,16 @@ impl Engine {
                 last_price: m.last_price,
                 next_trade_id: m.next_trade_id,
                 update_id: m.update_id,
-                bids: m.bids.iter().flat_map(|(_, l)| orders_of_level(l.head)).collect(),
-                asks: m.asks.iter().flat_map(|(_, l)| orders_of_level(l.head)).collect(),
+                bids: m
+                    .bids
+                    .iter()
+                    .flat_map(|(_, l)| orders_of_level(l.head))
+                    .collect(),
+                asks: m
+                    .asks
+                    .iter()
+                    .flat_map(|(_, l)| orders_of_level(l.head))
+                    .collect(),
                 stops_falling: m.stops_falling.iter().map(|(_, id)| by_id(id)).collect(),
                 stops_rising: m.stops_rising.iter().map(|(_, id)| by_id(id)).collect(),
             })
@@ -209,7 +217,8 @@ impl Engine {
 
     /// Rebuilds an engine from [`Engine::snapshot`] bytes.
     pub fn restore(bytes: &[u8]) -> Result<Engine, SnapshotError> {
-        let state: State = postcard::from_bytes(bytes).map_err(|e| SnapshotError::Decode(e.to_string()))?;
+        let state: State =
+            postcard::from_bytes(bytes).map_err(|e| SnapshotError::Decode(e.to_string()))?;
         if state.version != SNAPSHOT_VERSION {
             return Err(SnapshotError::Version(state.version));
         }
@@ -220,7 +229,8 @@ impl Engine {
         e.next_order_id = state.next_order_id;
         let mut sink = Vec::new();
         for (cfg, supply) in state.assets {
-            e.create_asset(cfg, &mut sink).map_err(|_| SnapshotError::Inconsistent("asset"))?;
+            e.create_asset(cfg, &mut sink)
+                .map_err(|_| SnapshotError::Inconsistent("asset"))?;
             e.assets.last_mut().expect("just pushed").supply = supply;
         }
         e.restore_accounts(state.accounts)?;
@@ -231,15 +241,29 @@ impl Engine {
             e.used_keys.insert(key, ());
         }
         for w in state.withdrawals {
-            let acct = e.accounts.find(w.user).ok_or(SnapshotError::Inconsistent("withdrawal user"))?;
-            let asset = e.asset_slot(w.asset).map_err(|_| SnapshotError::Inconsistent("withdrawal asset"))?;
+            let acct = e
+                .accounts
+                .find(w.user)
+                .ok_or(SnapshotError::Inconsistent("withdrawal user"))?;
+            let asset = e
+                .asset_slot(w.asset)
+                .map_err(|_| SnapshotError::Inconsistent("withdrawal asset"))?;
             let state = match w.state {
                 0 => WithdrawalState::Pending,
                 1 => WithdrawalState::Released,
                 2 => WithdrawalState::Finalized,
                 _ => return Err(SnapshotError::Inconsistent("withdrawal state")),
             };
-            e.withdrawals.insert(w.key, Withdrawal { user: w.user, acct, asset, amount: w.amount, state });
+            e.withdrawals.insert(
+                w.key,
+                Withdrawal {
+                    user: w.user,
+                    acct,
+                    asset,
+                    amount: w.amount,
+                    state,
+                },
+            );
         }
         e.accounts.dirty.clear();
         e.dirty_levels.clear();
@@ -254,7 +278,9 @@ impl Engine {
             account.frozen = a.frozen;
             account.balances = vec![Balance::default(); self.assets.len()];
             for (asset, available, locked) in a.balances {
-                let slot = self.asset_slot(asset).map_err(|_| SnapshotError::Inconsistent("balance asset"))?;
+                let slot = self
+                    .asset_slot(asset)
+                    .map_err(|_| SnapshotError::Inconsistent("balance asset"))?;
                 account.balances[slot as usize] = Balance { available, locked };
             }
             self.accounts.push_restored(account);
@@ -265,14 +291,24 @@ impl Engine {
         Ok(())
     }
 
-    fn restore_market(&mut self, m: SnapMarket, sink: &mut Vec<Event>) -> Result<(), SnapshotError> {
-        self.create_market(m.cfg, sink).map_err(|_| SnapshotError::Inconsistent("market"))?;
+    fn restore_market(
+        &mut self,
+        m: SnapMarket,
+        sink: &mut Vec<Event>,
+    ) -> Result<(), SnapshotError> {
+        self.create_market(m.cfg, sink)
+            .map_err(|_| SnapshotError::Inconsistent("market"))?;
         let mk = (self.markets.len() - 1) as u32;
         let market = &mut self.markets[mk as usize];
         market.last_price = m.last_price;
         market.next_trade_id = m.next_trade_id;
         market.update_id = m.update_id;
-        let groups = [(m.bids, Place::Resting), (m.asks, Place::Resting), (m.stops_falling, Place::Stop), (m.stops_rising, Place::Stop)];
+        let groups = [
+            (m.bids, Place::Resting),
+            (m.asks, Place::Resting),
+            (m.stops_falling, Place::Stop),
+            (m.stops_rising, Place::Stop),
+        ];
         for (orders, place) in groups {
             for o in orders {
                 self.restore_order(o, mk, place)?;
@@ -282,12 +318,17 @@ impl Engine {
     }
 
     fn restore_order(&mut self, o: SnapOrder, mk: u32, place: Place) -> Result<(), SnapshotError> {
-        let acct = self.accounts.find(o.user).ok_or(SnapshotError::Inconsistent("order owner"))?;
+        let acct = self
+            .accounts
+            .find(o.user)
+            .ok_or(SnapshotError::Inconsistent("order owner"))?;
         if place == Place::Stop {
             use std::cmp::Reverse;
             let m = &mut self.markets[mk as usize];
             match crate::orders::stop_direction(o.order_type, o.side) {
-                Some(crate::orders::StopDir::Falling) => m.stops_falling.insert((Reverse(o.stop_price), o.id)),
+                Some(crate::orders::StopDir::Falling) => {
+                    m.stops_falling.insert((Reverse(o.stop_price), o.id))
+                }
                 Some(crate::orders::StopDir::Rising) => m.stops_rising.insert((o.stop_price, o.id)),
                 None => return Err(SnapshotError::Inconsistent("stop order type")),
             };

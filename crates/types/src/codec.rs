@@ -62,9 +62,16 @@ impl Envelope {
         let (command, rest) = postcard::take_from_bytes::<Command>(&bytes[HEADER_LEN..])
             .map_err(|e| CodecError::Payload(e.to_string()))?;
         if !rest.is_empty() {
-            return Err(CodecError::Payload(format!("{} trailing bytes", rest.len())));
+            return Err(CodecError::Payload(format!(
+                "{} trailing bytes",
+                rest.len()
+            )));
         }
-        Ok(Envelope { seq: word(1), timestamp_ns: word(9), command })
+        Ok(Envelope {
+            seq: word(1),
+            timestamp_ns: word(9),
+            command,
+        })
     }
 }
 
@@ -108,9 +115,15 @@ mod tests {
         let mut v2 = bytes.clone();
         v2[0] = 2;
         assert_eq!(Envelope::decode(&v2), Err(CodecError::UnknownVersion(2)));
-        assert!(matches!(Envelope::decode(&bytes[..bytes.len() - 1]), Err(CodecError::Payload(_))));
+        assert!(matches!(
+            Envelope::decode(&bytes[..bytes.len() - 1]),
+            Err(CodecError::Payload(_))
+        ));
         let mut extra = bytes.clone();
         extra.push(0);
-        assert!(matches!(Envelope::decode(&extra), Err(CodecError::Payload(_))));
+        assert!(matches!(
+            Envelope::decode(&extra),
+            Err(CodecError::Payload(_))
+        ));
     }
 }

@@ -36,12 +36,18 @@ pub enum OrderType {
 
 impl OrderType {
     pub fn is_stop(self) -> bool {
-        matches!(self, Self::StopLoss | Self::StopLossLimit | Self::TakeProfit | Self::TakeProfitLimit)
+        matches!(
+            self,
+            Self::StopLoss | Self::StopLossLimit | Self::TakeProfit | Self::TakeProfitLimit
+        )
     }
 
     /// Whether the order carries a limit price (LIMIT, LIMIT_MAKER, *_LIMIT).
     pub fn has_limit_price(self) -> bool {
-        matches!(self, Self::Limit | Self::LimitMaker | Self::StopLossLimit | Self::TakeProfitLimit)
+        matches!(
+            self,
+            Self::Limit | Self::LimitMaker | Self::StopLossLimit | Self::TakeProfitLimit
+        )
     }
 
     /// The order type a stop becomes when it triggers.
@@ -106,7 +112,10 @@ pub struct EngineLimits {
 
 impl Default for EngineLimits {
     fn default() -> Self {
-        EngineLimits { max_open_orders_per_user: 1_000, max_orders_per_market: 1_000_000 }
+        EngineLimits {
+            max_open_orders_per_user: 1_000,
+            max_orders_per_market: 1_000_000,
+        }
     }
 }
 
@@ -115,29 +124,73 @@ pub enum Command {
     SetLimits(EngineLimits),
     CreateAsset(AssetConfig),
     CreateMarket(MarketConfig),
-    UpdateMarket { market: MarketId, update: MarketUpdate },
-    SetMarketStatus { market: MarketId, status: MarketStatus },
+    UpdateMarket {
+        market: MarketId,
+        update: MarketUpdate,
+    },
+    SetMarketStatus {
+        market: MarketId,
+        status: MarketStatus,
+    },
     /// Per-user fee tier; `None` returns the user to the market's rates.
-    SetUserFees { user: UserId, fees: Option<(u32, u32)> },
+    SetUserFees {
+        user: UserId,
+        fees: Option<(u32, u32)>,
+    },
     /// A frozen user can place no order and request no withdrawal; cancels still work.
-    SetUserFrozen { user: UserId, frozen: bool },
-    Deposit { key: IdemKey, user: UserId, asset: AssetId, amount: u64 },
+    SetUserFrozen {
+        user: UserId,
+        frozen: bool,
+    },
+    Deposit {
+        key: IdemKey,
+        user: UserId,
+        asset: AssetId,
+        amount: u64,
+    },
     /// Debits available funds at once (an operator adjustment or an instant withdrawal).
-    Withdraw { key: IdemKey, user: UserId, asset: AssetId, amount: u64 },
+    Withdraw {
+        key: IdemKey,
+        user: UserId,
+        asset: AssetId,
+        amount: u64,
+    },
     /// Moves funds from available to locked for a pending withdrawal named `key`.
-    WithdrawLock { key: IdemKey, user: UserId, asset: AssetId, amount: u64 },
+    WithdrawLock {
+        key: IdemKey,
+        user: UserId,
+        asset: AssetId,
+        amount: u64,
+    },
     /// Returns a pending withdrawal's funds to available (rejected or canceled).
-    WithdrawRelease { key: IdemKey },
+    WithdrawRelease {
+        key: IdemKey,
+    },
     /// Completes a pending withdrawal: its locked funds leave the exchange.
-    WithdrawFinalize { key: IdemKey },
+    WithdrawFinalize {
+        key: IdemKey,
+    },
     PlaceOrder(NewOrder),
-    CancelOrder { user: UserId, market: MarketId, order: OrderRef },
+    CancelOrder {
+        user: UserId,
+        market: MarketId,
+        order: OrderRef,
+    },
     /// Cancels every open order (and pending stop) of `user`, or of everyone
     /// when `user` is `None`, optionally only in `market`.
-    CancelAll { user: Option<UserId>, market: Option<MarketId> },
+    CancelAll {
+        user: Option<UserId>,
+        market: Option<MarketId>,
+    },
     /// Amends price and/or remaining quantity, keeping the order id. Lowering
     /// the quantity keeps time priority; a new price or a larger quantity loses it.
-    ReplaceOrder { user: UserId, market: MarketId, order: OrderRef, new_price: Option<u64>, new_qty: Option<u64> },
+    ReplaceOrder {
+        user: UserId,
+        market: MarketId,
+        order: OrderRef,
+        new_price: Option<u64>,
+        new_qty: Option<u64>,
+    },
 }
 
 impl Command {

@@ -82,7 +82,13 @@ pub fn write_scaled(out: &mut String, value: u64, scale: u8) {
     }
     let pow = 10u128.pow(u32::from(scale));
     let v = u128::from(value);
-    let _ = write!(out, "{}.{:0width$}", v / pow, v % pow, width = usize::from(scale));
+    let _ = write!(
+        out,
+        "{}.{:0width$}",
+        v / pow,
+        v % pow,
+        width = usize::from(scale)
+    );
 }
 
 /// 10^exp as u64, or `None` when it does not fit.
@@ -112,7 +118,10 @@ mod tests {
         assert_eq!(parse_scaled("-1", 8), Err(Negative));
         assert_eq!(parse_scaled("1.234", 2), Err(TooPrecise));
         assert_eq!(parse_scaled("0.000000001", 8), Err(TooPrecise));
-        for bad in ["NaN", "nan", "inf", "1e5", "1E5", "+1", " 1", "1 ", "1.", ".5", "1..2", "0x10", "1,5", "١"] {
+        for bad in [
+            "NaN", "nan", "inf", "1e5", "1E5", "+1", " 1", "1 ", "1.", ".5", "1..2", "0x10", "1,5",
+            "١",
+        ] {
             assert_eq!(parse_scaled(bad, 8), Err(Malformed), "{bad:?}");
         }
         assert_eq!(parse_scaled("18446744073709551616", 0), Err(Overflow));

@@ -1,9 +1,9 @@
 //! Events: the engine's output. Everything downstream (replies, market data,
 //! the SQL projection, user streams) is built from these.
 
+use crate::command::EngineLimits;
 use crate::command::{OrderType, Side, TimeInForce};
 use crate::ids::{AssetId, ClientOrderId, IdemKey, MarketId, OrderId, TradeId, UserId};
-use crate::command::EngineLimits;
 use crate::market::{AssetConfig, MarketConfig, MarketStatus, StpMode};
 use serde::{Deserialize, Serialize};
 
@@ -126,21 +126,64 @@ pub enum Event {
     AssetCreated(AssetConfig),
     MarketCreated(MarketConfig),
     MarketUpdated(MarketConfig),
-    MarketStatusChanged { market: MarketId, status: MarketStatus },
-    UserFeesSet { user: UserId, fees: Option<(u32, u32)> },
-    UserFrozenSet { user: UserId, frozen: bool },
+    MarketStatusChanged {
+        market: MarketId,
+        status: MarketStatus,
+    },
+    UserFeesSet {
+        user: UserId,
+        fees: Option<(u32, u32)>,
+    },
+    UserFrozenSet {
+        user: UserId,
+        frozen: bool,
+    },
     LimitsSet(EngineLimits),
-    Deposited { key: IdemKey, user: UserId, asset: AssetId, amount: u64 },
-    Withdrawn { key: IdemKey, user: UserId, asset: AssetId, amount: u64 },
-    WithdrawLocked { key: IdemKey, user: UserId, asset: AssetId, amount: u64 },
-    WithdrawReleased { key: IdemKey, user: UserId, asset: AssetId, amount: u64 },
-    WithdrawFinalized { key: IdemKey, user: UserId, asset: AssetId, amount: u64 },
+    Deposited {
+        key: IdemKey,
+        user: UserId,
+        asset: AssetId,
+        amount: u64,
+    },
+    Withdrawn {
+        key: IdemKey,
+        user: UserId,
+        asset: AssetId,
+        amount: u64,
+    },
+    WithdrawLocked {
+        key: IdemKey,
+        user: UserId,
+        asset: AssetId,
+        amount: u64,
+    },
+    WithdrawReleased {
+        key: IdemKey,
+        user: UserId,
+        asset: AssetId,
+        amount: u64,
+    },
+    WithdrawFinalized {
+        key: IdemKey,
+        user: UserId,
+        asset: AssetId,
+        amount: u64,
+    },
     /// A repeated idempotency key: nothing happened this time.
-    Duplicate { key: IdemKey },
-    Rejected { reason: RejectReason },
+    Duplicate {
+        key: IdemKey,
+    },
+    Rejected {
+        reason: RejectReason,
+    },
     OrderAccepted(OrderInfo),
     /// A stop order's condition held; it now works as its triggered type.
-    StopTriggered { order: OrderId, user: UserId, market: MarketId, last_price: u64 },
+    StopTriggered {
+        order: OrderId,
+        user: UserId,
+        market: MarketId,
+        last_price: u64,
+    },
     Trade(Trade),
     /// An order's state after a change: fill, cancel, expiry, amend.
     OrderUpdate {
@@ -155,10 +198,28 @@ pub enum Event {
         remaining: u64,
         reason: Option<EndReason>,
     },
-    OrderAmended { order: OrderId, user: UserId, market: MarketId, price: u64, remaining: u64, kept_priority: bool },
+    OrderAmended {
+        order: OrderId,
+        user: UserId,
+        market: MarketId,
+        price: u64,
+        remaining: u64,
+        kept_priority: bool,
+    },
     /// New available and locked balance of one user in one asset.
-    BalanceChanged { user: UserId, asset: AssetId, available: u64, locked: u64 },
+    BalanceChanged {
+        user: UserId,
+        asset: AssetId,
+        available: u64,
+        locked: u64,
+    },
     /// Aggregate quantity at one price level after a change (0 = level gone).
     /// `update_id` is gap-free per market.
-    BookChanged { market: MarketId, side: Side, price: u64, qty: u64, update_id: u64 },
+    BookChanged {
+        market: MarketId,
+        side: Side,
+        price: u64,
+        qty: u64,
+        update_id: u64,
+    },
 }

@@ -152,7 +152,10 @@ mod tests {
         assert!(ClientOrderId::new("x-R4BD3S82a1b2c3d4e5f6a7b8c9d0e1f2").is_ok());
         assert!(ClientOrderId::new("a.b:c/d_e-f").is_ok());
         assert_eq!(ClientOrderId::new(""), Err(IdError::Empty));
-        assert_eq!(ClientOrderId::new(&"a".repeat(37)), Err(IdError::TooLong(36)));
+        assert_eq!(
+            ClientOrderId::new(&"a".repeat(37)),
+            Err(IdError::TooLong(36))
+        );
         assert!(ClientOrderId::new(&"a".repeat(36)).is_ok());
         assert_eq!(ClientOrderId::new("a b"), Err(IdError::IllegalChar));
         assert_eq!(ClientOrderId::new("é"), Err(IdError::IllegalChar));

@@ -12,8 +12,12 @@ pub mod ids;
 pub mod market;
 
 pub use codec::{CodecError, Envelope};
-pub use command::{Command, EngineLimits, NewOrder, OrderQty, OrderRef, OrderType, Side, TimeInForce};
+pub use command::{
+    Command, EngineLimits, NewOrder, OrderQty, OrderRef, OrderType, Side, TimeInForce,
+};
 pub use decimal::{format_scaled, parse_scaled, DecimalError};
 pub use event::{EndReason, Event, OrderInfo, OrderStatus, RejectReason, Trade};
 pub use ids::*;
-pub use market::{fee_ceil, AssetConfig, MarketConfig, MarketScale, MarketStatus, MarketUpdate, StpMode, StpModes};
+pub use market::{
+    fee_ceil, AssetConfig, MarketConfig, MarketScale, MarketStatus, MarketUpdate, StpMode, StpModes,
+};

@@ -193,7 +193,11 @@ pub struct MarketScale {
 impl MarketScale {
     /// Derives the scale, refusing configurations where a notional would not
     /// be a whole number of quote atoms.
-    pub fn derive(m: &MarketConfig, base: &AssetConfig, quote: &AssetConfig) -> Result<Self, &'static str> {
+    pub fn derive(
+        m: &MarketConfig,
+        base: &AssetConfig,
+        quote: &AssetConfig,
+    ) -> Result<Self, &'static str> {
         let unit = crate::decimal::pow10(base.decimals).ok_or("base decimals too large")?;
         let product = u128::from(m.tick_size) * u128::from(m.lot_size);
         if product % u128::from(unit) != 0 {
@@ -211,7 +215,8 @@ impl MarketScale {
     /// Quote atoms for `lots` at `price` ticks; `None` on overflow.
     #[inline]
     pub fn notional(&self, price: u64, lots: u64) -> Option<u64> {
-        let v = (u128::from(price) * u128::from(lots)).checked_mul(u128::from(self.quote_per_tick_lot))?;
+        let v = (u128::from(price) * u128::from(lots))
+            .checked_mul(u128::from(self.quote_per_tick_lot))?;
         u64::try_from(v).ok()
     }
 
@@ -236,7 +241,11 @@ mod tests {
     use super::*;
 
     fn asset(id: u32, decimals: u8) -> AssetConfig {
-        AssetConfig { id: AssetId(id), code: AssetCode::new("X").unwrap(), decimals }
+        AssetConfig {
+            id: AssetId(id),
+            code: AssetCode::new("X").unwrap(),
+            decimals,
+        }
     }
 
     fn market(tick: u64, lot: u64) -> MarketConfig {
@@ -267,7 +276,7 @@ mod tests {
         let s = MarketScale::derive(&market(1_000_000, 1000), &asset(1, 8), &asset(2, 8)).unwrap();
         assert_eq!(s.quote_per_tick_lot, 10);
         assert_eq!(s.notional(6_000_000, 100_000), Some(6_000_000_000_000)); // 60000 USDT x 1 BTC
-        // ETHBTC with tick 0.00001 and lot 0.0001 would cost 0.1 satoshi per lot-tick.
+                                                                             // ETHBTC with tick 0.00001 and lot 0.0001 would cost 0.1 satoshi per lot-tick.
         assert!(MarketScale::derive(&market(1000, 10_000), &asset(1, 8), &asset(2, 8)).is_err());
         assert_eq!(s.notional(u64::MAX, u64::MAX), None);
     }
