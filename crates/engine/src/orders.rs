@@ -454,6 +454,7 @@ impl Engine {
         order.locked = lock;
         order.price = price;
         order.remaining = qty;
+        order.orig_qty = order.executed + qty;
         order.time_ns = self.now_ns;
         out.push(Event::OrderAmended {
             order: order.id,
@@ -493,6 +494,7 @@ impl Engine {
         self.touch_level(mk, side, price);
         let o = self.orders.get_mut(slot);
         o.remaining = qty;
+        o.orig_qty = o.executed + qty;
         o.locked -= release;
         let (acct, id, user) = (o.acct, o.id, o.user);
         self.accounts.unlock(acct, asset, release);

@@ -184,6 +184,9 @@ pub enum Command {
     },
     /// Amends price and/or remaining quantity, keeping the order id. Lowering
     /// the quantity keeps time priority; a new price or a larger quantity loses it.
+    /// `new_qty` is the new *open* quantity in lots; the order's original
+    /// quantity becomes executed + `new_qty` (Binance's amend takes the new
+    /// total, `newQty`, which the API converts).
     ReplaceOrder {
         user: UserId,
         market: MarketId,

@@ -46,9 +46,10 @@ pub enum RejectReason {
     UnknownWithdrawal,
     /// The withdrawal was already released or finalized.
     WithdrawalNotPending,
-    /// An amend that changes nothing, or a quantity not above what is filled.
+    /// An amend that changes nothing, or of an order that is not resting (a pending stop).
     InvalidAmend,
-    /// The fee account cannot trade or be debited.
+    /// The fee account cannot trade, receive deposits, hold a pending
+    /// withdrawal or have a fee tier; the operator takes fees out with `Withdraw`.
     ReservedAccount,
 }
 

@@ -209,7 +209,12 @@ fn amend_of_a_partially_filled_order() {
     assert_eq!(amended(&ev), Some((a, 500, 1, true)));
     let v = h.e.order(a).unwrap();
     assert_eq!((v.executed, v.remaining, v.locked), (2, 1, q(500, 1)));
+    // The original quantity follows: executed + open.
+    assert_eq!(v.orig_qty, 3);
     assert_eq!(h.bal(A, USD), (FU - q(500, 3), q(500, 1)));
+    h.amend(A, a, Some(499), Some(4));
+    let v = h.e.order(a).unwrap();
+    assert_eq!((v.orig_qty, v.executed, v.remaining), (6, 2, 4));
 }
 
 #[test]
