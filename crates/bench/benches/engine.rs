@@ -5,14 +5,15 @@
 //! cargo bench -p flowex-bench --bench engine -- [--json] [--commands N] [--seed S]
 //!     [--mix exchange-core|orderbook-rs] [--rates 100000,1000000,3000000]
 //!     [--latency-ms MS] [--runs R] [--modes engine,durable,replay]
-//!     [--only flowex,lobster,matchcore,orderbook-rs]
+//!     [--only flowex,lobster,matchcore,orderbook-rs,baseline]
 //! ```
 //!
 //! Peers have no accounts, balances, fees or risk checks; they get the same
 //! book activity (see `PeerOp`): places, cancels, moves (a native amend where
 //! the peer has one, else cancel + re-place), reduces. Each line reports a
 //! `book_hash` of the final aggregated levels: equal hashes mean the peer
-//! ended with exactly the same book as FlowEx.
+//! ended with exactly the same book as FlowEx. `baseline` applies nothing:
+//! it shows the harness's own cost and the machine's latency noise floor.
 
 use flowex_bench::{
     describe_workload, format_table, gen, generate, run_mode, run_subject, BenchOpts, BenchResult,
@@ -346,9 +347,24 @@ impl Finish for OrderbookRs<'_> {
     }
 }
 
+// ---------------------------------------------------------------- baseline
+
+/// Does nothing per command: what the harness itself costs and the noise
+/// floor of this machine (clock reads, spinning, interrupts, the hypervisor).
+struct Baseline;
+
+impl Subject for Baseline {
+    #[inline]
+    fn step(&mut self, i: usize) {
+        std::hint::black_box(i);
+    }
+}
+
+impl Finish for Baseline {}
+
 // ---------------------------------------------------------------- driver
 
-const PEERS: [&str; 3] = ["lobster", "matchcore", "orderbook-rs"];
+const PEERS: [&str; 4] = ["lobster", "matchcore", "orderbook-rs", "baseline"];
 
 struct Args {
     opts: BenchOpts,
@@ -440,15 +456,22 @@ fn run_all(args: &Args) -> Result<Vec<BenchResult>, String> {
                 OrderbookRs::new(&w)
             }));
         }
+        if wants("baseline") {
+            results.extend(run_subject("baseline", Mode::Engine, &w, opts, || Baseline));
+        }
         for r in &mut results {
-            if r.name != "flowex" {
-                r.mode = "peer".into();
+            match r.name.as_str() {
+                "flowex" => {}
+                "baseline" => r.mode = "none".into(),
+                _ => r.mode = "peer".into(),
             }
         }
         if args.json {
+            // JSON lines on stdout, the table on stderr for whoever watches.
             for r in &results {
                 println!("{}", r.to_json());
             }
+            eprint!("{}", format_table(&results));
         } else {
             print!("{}", format_table(&results));
             println!();
