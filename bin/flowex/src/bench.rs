@@ -34,29 +34,27 @@ pub struct EngineArgs {
     runs: Option<usize>,
 }
 
+/// Parses every name with `parse`, naming the first unknown one.
+fn parse_all<T>(names: &[String], what: &str, parse: fn(&str) -> Option<T>) -> Result<Vec<T>> {
+    names
+        .iter()
+        .map(|n| parse(n).ok_or_else(|| anyhow::anyhow!("unknown {what} {n}")))
+        .collect()
+}
+
 pub fn run(args: EngineArgs) -> Result<()> {
-    let mut opts = BenchOpts::default();
-    opts.modes = args
-        .modes
-        .iter()
-        .map(|m| Mode::parse(m).ok_or(m))
-        .collect::<Result<_, _>>()
-        .or_else(|m| bail!("unknown mode {m}"))?;
-    opts.mixes = args
-        .mixes
-        .iter()
-        .map(|m| Mix::parse(m).ok_or(m))
-        .collect::<Result<_, _>>()
-        .or_else(|m| bail!("unknown mix {m}"))?;
-    opts.rates = args.rates.into_iter().filter(|r| *r > 0).collect();
-    if let Some(n) = args.commands {
-        opts.commands = n;
-    }
-    if let Some(s) = args.seed {
-        opts.seed = s;
-    }
-    if let Some(r) = args.runs {
-        opts.runs = r.max(1);
+    let defaults = BenchOpts::default();
+    let opts = BenchOpts {
+        modes: parse_all(&args.modes, "mode", Mode::parse)?,
+        mixes: parse_all(&args.mixes, "mix", Mix::parse)?,
+        rates: args.rates.into_iter().filter(|r| *r > 0).collect(),
+        commands: args.commands.unwrap_or(defaults.commands),
+        seed: args.seed.unwrap_or(defaults.seed),
+        runs: args.runs.map_or(defaults.runs, |r| r.max(1)),
+        ..defaults
+    };
+    if opts.modes.is_empty() || opts.mixes.is_empty() {
+        bail!("nothing to run");
     }
     let results = run_engine(&opts)?;
     if args.json {
