@@ -18,6 +18,7 @@ mod funds;
 mod invariants;
 mod matching;
 mod orders;
+mod price_index;
 mod query;
 pub mod reference;
 mod snapshot;

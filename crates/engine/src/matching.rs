@@ -215,7 +215,8 @@ impl Engine {
             self.expire_maker(slot, out);
             return;
         }
-        self.markets[mk as usize].ladder_mut(side).reduce(price, q);
+        let level = self.orders.get(slot).level;
+        self.markets[mk as usize].ladder_mut(side).reduce(level, q);
         self.touch_level(mk, side, price);
         let o = self.orders.get_mut(slot);
         o.remaining -= q;
@@ -355,12 +356,12 @@ impl Engine {
 
     fn fill_maker(&mut self, slot: u32, price: u64, q: u64, quote_amt: u64, out: &mut Vec<Event>) {
         let o = self.orders.get_mut(slot);
-        let (mk, side) = (o.market, o.side);
+        let (mk, side, level) = (o.market, o.side, o.level);
         o.remaining -= q;
         o.executed += q;
         o.cum_quote += quote_amt;
         let done = o.remaining == 0;
-        self.markets[mk as usize].ladder_mut(side).reduce(price, q);
+        self.markets[mk as usize].ladder_mut(side).reduce(level, q);
         self.touch_level(mk, side, price);
         if done {
             let o = self.remove_open(slot);

@@ -257,6 +257,7 @@ impl Engine {
             stp: plan.stp,
             time_ns: self.now_ns,
             place: Place::Stop,
+            level: NIL,
             prev: NIL,
             next: NIL,
             user_prev: NIL,
@@ -444,6 +445,14 @@ impl Engine {
                 }
             }
         }
+        let crossing = m
+            .ladder(o.side.opposite())
+            .best()
+            .is_some_and(|(best, _)| crosses(o.side, price, best));
+        if !crossing {
+            self.move_in_place(slot, price, qty, lock, asset, out);
+            return Ok(());
+        }
         // Committed: leave the book, re-reserve, and come back as a taker with fresh time priority.
         let mut order = self.remove_open(slot);
         if lock > order.locked {
@@ -469,6 +478,57 @@ impl Engine {
         Ok(())
     }
 
+    /// A new price that does not cross, or a larger quantity: the order goes
+    /// to the back of its (new) level without leaving its slot, its owner's
+    /// list or the indexes. Same events as leaving and re-entering the book.
+    fn move_in_place(
+        &mut self,
+        slot: u32,
+        price: u64,
+        qty: u64,
+        lock: u64,
+        asset: u32,
+        out: &mut Vec<Event>,
+    ) {
+        let o = self.orders.get(slot);
+        let (mk, side, acct, old_price, old_lock) = (o.market, o.side, o.acct, o.price, o.locked);
+        self.markets[mk as usize]
+            .ladder_mut(side)
+            .unlink(&mut self.orders, slot);
+        self.touch_level(mk, side, old_price);
+        if lock > old_lock {
+            self.accounts.lock(acct, asset, lock - old_lock);
+        } else {
+            self.accounts.unlock(acct, asset, old_lock - lock);
+        }
+        let o = self.orders.get_mut(slot);
+        o.locked = lock;
+        o.price = price;
+        o.remaining = qty;
+        o.orig_qty = o.executed + qty;
+        o.time_ns = self.now_ns;
+        self.markets[mk as usize]
+            .ladder_mut(side)
+            .push_back(&mut self.orders, slot);
+        self.touch_level(mk, side, price);
+        let o = self.orders.get(slot);
+        let market = self.markets[mk as usize].cfg.id;
+        out.push(Event::OrderAmended {
+            order: o.id,
+            user: o.user,
+            market,
+            price,
+            remaining: qty,
+            kept_priority: false,
+        });
+        let status = if o.executed > 0 {
+            OrderStatus::PartiallyFilled
+        } else {
+            OrderStatus::New
+        };
+        self.emit_update(o, status, None, out);
+    }
+
     /// Lowers the open quantity of a resting order, keeping its place in the queue.
     fn reduce_in_place(&mut self, slot: u32, qty: u64, out: &mut Vec<Event>) {
         let o = self.orders.get(slot);
@@ -488,9 +548,10 @@ impl Engine {
                     .expect("within the order's own lock"),
             ),
         };
+        let level = self.orders.get(slot).level;
         self.markets[mk as usize]
             .ladder_mut(side)
-            .reduce(price, cut);
+            .reduce(level, cut);
         self.touch_level(mk, side, price);
         let o = self.orders.get_mut(slot);
         o.remaining = qty;

@@ -353,6 +353,7 @@ impl Engine {
             stp: o.stp,
             time_ns: o.time_ns,
             place,
+            level: NIL,
             prev: NIL,
             next: NIL,
             user_prev: NIL,

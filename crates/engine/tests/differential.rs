@@ -20,6 +20,9 @@ const USERS: u64 = 6;
 struct Stream {
     rng: ChaCha8Rng,
     mid: i64,
+    /// Ticks per price step: 1 keeps the book dense; a large step spreads it
+    /// wider than the engine's dense price window.
+    step: i64,
 }
 
 enum Step {
@@ -38,12 +41,12 @@ enum Step {
 
 impl Stream {
     fn price(&mut self, spread: i64) -> u64 {
-        (self.mid + self.rng.gen_range(-spread..=spread)).max(1) as u64
+        (self.mid + self.rng.gen_range(-spread..=spread) * self.step).max(1) as u64
     }
 
     /// Mostly behind the mid on the order's own side, sometimes across it.
     fn passive_price(&mut self, side: Side) -> u64 {
-        let offset = self.rng.gen_range(-4..40);
+        let offset = self.rng.gen_range(-4..40) * self.step;
         let p = match side {
             Side::Buy => self.mid - offset,
             Side::Sell => self.mid + offset,
@@ -53,7 +56,8 @@ impl Stream {
 
     fn next(&mut self, book: &RefBook) -> Step {
         if self.rng.gen_ratio(1, 50) {
-            self.mid = (self.mid + self.rng.gen_range(-3..=3)).clamp(200, 2000);
+            let drift = self.rng.gen_range(-3..=3) * self.step;
+            self.mid = (self.mid + drift).clamp(200 * self.step, 1600 * self.step);
         }
         let roll = self.rng.gen_range(0..100);
         let open = book.open_orders();
@@ -151,7 +155,7 @@ fn engine_trades(events: &[Event]) -> Vec<RefTrade> {
         .collect()
 }
 
-fn run(seed: u64, commands: usize) {
+fn run(seed: u64, commands: usize, step: i64) {
     let mut d = Driver::with_market((0, 0), StpModes::ALL);
     for user in 1..=USERS {
         d.deposit(user, BASE, u64::MAX / 16);
@@ -160,7 +164,8 @@ fn run(seed: u64, commands: usize) {
     let mut book = RefBook::new();
     let mut stream = Stream {
         rng: ChaCha8Rng::seed_from_u64(seed),
-        mid: 1000,
+        mid: 1000 * step,
+        step,
     };
     let mut trade_count = 0usize;
     let (mut triggered, mut stp_expired, mut max_depth) = (0usize, 0usize, 0usize);
@@ -275,8 +280,10 @@ fn engine_agrees_with_reference_book() {
         .into_iter()
         .enumerate()
     {
-        run(seed, if k == 0 { 110_000 } else { 30_000 });
+        run(seed, if k == 0 { 110_000 } else { 30_000 }, 1);
     }
+    // A book spread over ~50,000 ticks: levels on both sides of the dense window.
+    run(0x1DE, 40_000, 600);
 }
 
 #[test]
@@ -286,5 +293,6 @@ fn engine_agrees_with_reference_book_long() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(2_000_000);
-    run(0xD1FF, n);
+    run(0xD1FF, n, 1);
+    run(0xD1FE, n / 4, 600);
 }
