@@ -35,10 +35,9 @@ enum Halt {
 }
 
 impl Taker {
-    pub fn from_order(o: &Order) -> Taker {
+    pub fn from_order(o: Order) -> Taker {
         let sized_in_quote = o.orig_qty == 0;
         Taker {
-            order: o.clone(),
             exec_type: o.order_type.triggered(),
             want: if sized_in_quote {
                 u64::MAX
@@ -50,6 +49,7 @@ impl Taker {
             } else {
                 u64::MAX
             },
+            order: o,
         }
     }
 
@@ -462,7 +462,7 @@ impl Engine {
             if !self.reserve_on_trigger(&mut order, out) {
                 continue;
             }
-            let range = self.execute(Taker::from_order(&order), out);
+            let range = self.execute(Taker::from_order(order), out);
             self.enqueue_triggered(mk, range);
         }
     }

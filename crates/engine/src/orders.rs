@@ -267,7 +267,7 @@ impl Engine {
             self.add_stop(order, dir);
             return Ok(());
         }
-        let range = self.execute(Taker::from_order(&order), out);
+        let range = self.execute(Taker::from_order(order), out);
         self.run_triggers(plan.market, range, out);
         Ok(())
     }
@@ -473,7 +473,7 @@ impl Engine {
             remaining: qty,
             kept_priority: false,
         });
-        let range = self.execute(Taker::from_order(&order), out);
+        let range = self.execute(Taker::from_order(order), out);
         self.run_triggers(mk, range, out);
         Ok(())
     }
