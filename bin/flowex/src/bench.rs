@@ -16,8 +16,12 @@ pub struct EngineArgs {
     commands: Option<usize>,
     #[arg(long)]
     seed: Option<u64>,
-    /// Modes to run: engine, durable, replay.
-    #[arg(long, value_delimiter = ',', default_value = "engine,durable,replay")]
+    /// Modes to run: engine, durable, replay, snapshot.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "engine,durable,replay,snapshot"
+    )]
     modes: Vec<String>,
     /// Mixes to run: exchange-core, orderbook-rs.
     #[arg(

@@ -39,6 +39,9 @@ pub enum Mode {
     Durable,
     /// Rebuild from a journal: read, checksum, decode, apply. Closed loop only.
     Replay,
+    /// The engine-thread pause of a snapshot (`Engine::snapshot`) of the
+    /// state the measured stream leaves behind.
+    Snapshot,
 }
 
 impl Mode {
@@ -47,10 +50,11 @@ impl Mode {
             Mode::Engine => "engine",
             Mode::Durable => "durable",
             Mode::Replay => "replay",
+            Mode::Snapshot => "snapshot",
         }
     }
 
-    pub const ALL: [Mode; 3] = [Mode::Engine, Mode::Durable, Mode::Replay];
+    pub const ALL: [Mode; 4] = [Mode::Engine, Mode::Durable, Mode::Replay, Mode::Snapshot];
 
     pub fn parse(s: &str) -> Option<Mode> {
         Mode::ALL.into_iter().find(|m| m.name() == s)
@@ -423,6 +427,56 @@ pub fn run_engine(opts: &BenchOpts) -> Result<Vec<BenchResult>, BenchError> {
     Ok(results)
 }
 
+/// Applies the whole stream, then times `Engine::snapshot()` `runs` times:
+/// `p50_ns`/`max_ns` are the median and worst pause, `commands` the open
+/// orders the snapshot holds, `ops_per_sec` orders serialised per second.
+/// The size and a restore's duration go to stderr.
+pub fn run_snapshot(w: &Workload, opts: &BenchOpts) -> BenchResult {
+    let mut s = EngineSubject::new(w);
+    for i in 0..w.measured.len() {
+        s.step(i);
+    }
+    let orders = s.engine.open_order_count();
+    let mut pauses = Vec::new();
+    let mut bytes = Vec::new();
+    for _ in 0..opts.runs.max(1) {
+        let t = std::time::Instant::now();
+        bytes = s.engine.snapshot();
+        pauses.push(t.elapsed());
+    }
+    pauses.sort();
+    let t = std::time::Instant::now();
+    let restored = Engine::restore(&bytes).expect("a snapshot restores");
+    let restore = t.elapsed();
+    assert_eq!(
+        restored.state_hash(),
+        s.engine.state_hash(),
+        "restore reproduces the state"
+    );
+    eprintln!(
+        "snapshot: {orders} open orders, {} bytes, median pause {:?}, restore {restore:?}",
+        bytes.len(),
+        pauses[pauses.len() / 2]
+    );
+    let median = pauses[pauses.len() / 2];
+    BenchResult {
+        name: "flowex".into(),
+        mode: Mode::Snapshot.name().into(),
+        mix: w.opts.mix.name().into(),
+        rate: None,
+        commands: orders,
+        elapsed: median,
+        ops_per_sec: orders as f64 / median.as_secs_f64().max(1e-12),
+        p50_ns: Some(median.as_nanos() as u64),
+        p99_ns: None,
+        p999_ns: None,
+        p9999_ns: None,
+        max_ns: pauses.last().map(|d| d.as_nanos() as u64),
+        state_hash: Some(s.engine.state_hash()),
+        book_hash: None,
+    }
+}
+
 /// Runs one of FlowEx's modes on a generated workload, and checks that the
 /// closed-loop run ended in the generator's state (engine and replay modes;
 /// in durable mode the sequencer stamps its own times, which are part of the
@@ -436,11 +490,12 @@ pub fn run_mode(
         Mode::Engine => run_subject("flowex", mode, w, opts, || EngineSubject::new(w)),
         Mode::Durable => run_subject("flowex", mode, w, opts, || durable::DurableSubject::new(w)),
         Mode::Replay => vec![durable::run_replay(w, opts)],
+        Mode::Snapshot => return Ok(vec![run_snapshot(w, opts)]),
     };
     let closed = &results[0];
     let (expected, got) = match mode {
         Mode::Durable => (w.expected_book_hash, closed.book_hash),
-        Mode::Engine | Mode::Replay => (w.expected_state_hash, closed.state_hash),
+        Mode::Engine | Mode::Replay | Mode::Snapshot => (w.expected_state_hash, closed.state_hash),
     };
     if let Some(got) = got.filter(|h| *h != expected) {
         return Err(BenchError::Diverged {

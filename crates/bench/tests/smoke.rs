@@ -158,7 +158,7 @@ fn durable_and_replay_modes_end_in_the_engine_state() {
         seed: 3,
         commands: 5_000,
         mixes: vec![Mix::ExchangeCore],
-        modes: vec![Mode::Engine, Mode::Durable, Mode::Replay],
+        modes: vec![Mode::Engine, Mode::Durable, Mode::Replay, Mode::Snapshot],
         rates: vec![50_000],
         latency_millis: 20,
         runs: 1,
@@ -175,13 +175,14 @@ fn durable_and_replay_modes_end_in_the_engine_state() {
             ("engine", Some(50_000)),
             ("durable", None),
             ("durable", Some(50_000)),
-            ("replay", None)
+            ("replay", None),
+            ("snapshot", None)
         ]
     );
     let book = results[0].book_hash;
     assert!(results
         .iter()
-        .filter(|r| r.rate.is_none())
+        .filter(|r| r.rate.is_none() && r.mode != "snapshot")
         .all(|r| r.book_hash == book));
     assert_eq!(
         results[0].state_hash, results[4].state_hash,
@@ -189,4 +190,13 @@ fn durable_and_replay_modes_end_in_the_engine_state() {
     );
     let durable_open = &results[3];
     assert!(durable_open.p50_ns.is_some() && durable_open.commands == 1_000);
+    let snapshot = &results[5];
+    assert_eq!(
+        snapshot.state_hash, results[0].state_hash,
+        "snapshot of the final state"
+    );
+    assert!(
+        snapshot.p50_ns.is_some() && snapshot.commands > 0,
+        "{snapshot:?}"
+    );
 }
