@@ -20,6 +20,7 @@ impl Balance {
     }
 }
 
+#[derive(Clone)]
 pub(crate) struct Account {
     pub user: UserId,
     /// Indexed by asset slot; grown on demand.
@@ -52,6 +53,7 @@ impl Account {
     }
 }
 
+#[derive(Clone)]
 pub(crate) struct Accounts {
     pub list: Vec<Account>,
     index: FxHashMap<UserId, u32>,

@@ -53,7 +53,7 @@ pub(crate) struct Order {
     pub user_next: u32,
 }
 
-#[derive(Default)]
+#[derive(Clone, Default)]
 pub(crate) struct Slab {
     items: Vec<Order>,
     free: Vec<u32>,
@@ -103,6 +103,7 @@ pub(crate) struct Level {
 /// Levels live in an arena and orders remember their level's slot, so
 /// unlinking or shrinking an order never searches. A [`PriceIndex`] finds a
 /// level by price, and the best level is cached.
+#[derive(Clone)]
 pub(crate) struct Ladder {
     side: Side,
     levels: Vec<Level>,

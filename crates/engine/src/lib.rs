@@ -37,12 +37,14 @@ use rustc_hash::FxHashMap;
 use std::cmp::Reverse;
 use std::collections::{BTreeSet, VecDeque};
 
+#[derive(Clone)]
 pub(crate) struct AssetState {
     pub cfg: AssetConfig,
     /// Deposits minus withdrawals: what all balances of this asset must sum to.
     pub supply: u64,
 }
 
+#[derive(Clone)]
 pub(crate) struct Market {
     pub cfg: MarketConfig,
     pub scale: MarketScale,
@@ -102,6 +104,9 @@ pub struct SequenceError {
     pub got: u64,
 }
 
+/// `Clone` is a deep copy: the sequencer takes one (a short pause) and
+/// encodes the snapshot from it on another thread.
+#[derive(Clone)]
 pub struct Engine {
     limits: EngineLimits,
     last_seq: u64,

@@ -20,7 +20,7 @@ const WINDOW: usize = 1 << 15;
 const WORDS: usize = WINDOW / 64;
 const REBASE_SLACK: usize = 64;
 
-#[derive(Default)]
+#[derive(Clone, Default)]
 pub(crate) struct PriceIndex {
     base: u64,
     /// Level slot per price in `base..base + WINDOW`, or NIL; empty until the first insert.

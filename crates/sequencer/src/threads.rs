@@ -3,7 +3,7 @@
 
 use crate::{Applied, Batch, Entry, Reply, Request, SequencerConfig, SequencerError, Shared};
 use flowex_engine::Engine;
-use flowex_journal::{prune, Journal, SnapshotWriter};
+use flowex_journal::{prune, write_snapshot, Journal};
 use flowex_types::{Command, Envelope};
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, SyncSender};
@@ -18,8 +18,8 @@ pub(crate) struct Stage {
     bounds: Vec<usize>,
     batch: Arc<Batch>,
     replies: Vec<Reply>,
-    /// A snapshot taken right after this batch, to write once the batch is durable.
-    snapshot: Option<(u64, Vec<u8>)>,
+    /// A copy of the engine right after this batch, to encode and write once the batch is durable.
+    snapshot: Option<(u64, Box<Engine>)>,
 }
 
 fn spawn<T: Send + 'static>(
@@ -174,13 +174,15 @@ impl EngineLoop {
         let _ = stage_tx.send(stage);
     }
 
-    fn maybe_snapshot(&mut self) -> Option<(u64, Vec<u8>)> {
+    /// Copies the engine (the only pause the engine thread takes for a
+    /// snapshot); encoding and writing happen on the snapshot thread.
+    fn maybe_snapshot(&mut self) -> Option<(u64, Box<Engine>)> {
         if self.cfg.snapshot_every == 0 || self.since_snapshot < self.cfg.snapshot_every {
             return None;
         }
         self.since_snapshot = 0;
         let started = Instant::now();
-        let bytes = self.engine.snapshot();
+        let copy = Box::new(self.engine.clone());
         let pause = started.elapsed().as_nanos() as u64;
         self.shared
             .last_snapshot_pause_ns
@@ -188,7 +190,7 @@ impl EngineLoop {
         self.shared
             .max_snapshot_pause_ns
             .fetch_max(pause, Ordering::Relaxed);
-        Some((self.engine.last_seq(), bytes))
+        Some((self.engine.last_seq(), copy))
     }
 }
 
@@ -198,33 +200,77 @@ pub(crate) fn spawn_journal_thread(
     shared: Arc<Shared>,
     cfg: Arc<SequencerConfig>,
 ) -> Result<JoinHandle<()>, SequencerError> {
-    let writer = SnapshotWriter::spawn(journal.dir())?;
+    // A rendezvous channel: a snapshot is handed over only when the snapshot
+    // thread is idle, so at most one is ever in flight.
+    let (snap_tx, snap_rx) = std::sync::mpsc::sync_channel(0);
+    let (dir, keep, stats) = (
+        journal.dir().to_path_buf(),
+        cfg.keep_snapshots.max(1),
+        shared.clone(),
+    );
+    let snapshot_thread = spawn("flowex-snapshot", move || {
+        snapshot_loop(snap_rx, &dir, keep, &stats)
+    })?;
     spawn("flowex-journal", move || {
         JournalLoop {
             journal,
-            writer,
+            snapshots: snap_tx,
             shared,
-            cfg,
         }
-        .run(rx)
+        .run(rx);
+        let _ = snapshot_thread.join();
     })
+}
+
+/// Encodes and writes engine copies, then prunes what the new snapshot covers.
+fn snapshot_loop(
+    rx: Receiver<(u64, Box<Engine>)>,
+    dir: &std::path::Path,
+    keep: usize,
+    shared: &Shared,
+) {
+    while let Ok((seq, engine)) = rx.recv() {
+        let bytes = engine.snapshot();
+        drop(engine);
+        match write_snapshot(dir, seq, &bytes) {
+            Ok(path) => {
+                shared.snapshots.fetch_add(1, Ordering::Relaxed);
+                tracing::info!(seq, path = %path.display(), bytes = bytes.len(), "snapshot written");
+                if let Err(e) = prune(dir, keep) {
+                    tracing::warn!(error = %e, "pruning old snapshots and segments failed");
+                }
+            }
+            Err(e) => tracing::error!(seq, error = %e, "snapshot failed"),
+        }
+    }
 }
 
 struct JournalLoop {
     journal: Journal,
-    writer: SnapshotWriter,
+    snapshots: SyncSender<(u64, Box<Engine>)>,
     shared: Arc<Shared>,
-    cfg: Arc<SequencerConfig>,
 }
 
 impl JournalLoop {
     fn run(mut self, rx: Receiver<Stage>) {
         while let Ok(stage) = rx.recv() {
             self.commit(stage);
-            self.collect_snapshot_result();
         }
-        self.writer.wait();
-        self.collect_snapshot_result();
+    }
+
+    /// Hands a final snapshot over even if the snapshot thread is busy.
+    fn submit_snapshot(&self, seq: u64, engine: Box<Engine>, wait: bool) {
+        let sent = if wait {
+            self.snapshots.send((seq, engine)).is_ok()
+        } else {
+            self.snapshots.try_send((seq, engine)).is_ok()
+        };
+        if !sent {
+            tracing::warn!(
+                seq,
+                "previous snapshot still being written; skipping this one"
+            );
+        }
     }
 
     fn commit(&mut self, stage: Stage) {
@@ -247,13 +293,9 @@ impl JournalLoop {
         if !stage.batch.is_empty() {
             self.publish(&stage.batch);
         }
-        if let Some((seq, bytes)) = stage.snapshot {
-            if self.writer.submit(seq, bytes).is_err() {
-                tracing::warn!(
-                    seq,
-                    "previous snapshot still being written; skipping this one"
-                );
-            }
+        if let Some((seq, engine)) = stage.snapshot {
+            // The final snapshot of a clean stop comes with an empty batch; wait for it.
+            self.submit_snapshot(seq, engine, stage.batch.is_empty());
         }
     }
 
@@ -299,21 +341,5 @@ impl JournalLoop {
             }
             Err(tokio::sync::mpsc::error::TrySendError::Closed(_)) => false,
         });
-    }
-
-    fn collect_snapshot_result(&mut self) {
-        let Some(outcome) = self.writer.take_result() else {
-            return;
-        };
-        match outcome.result {
-            Ok(path) => {
-                self.shared.snapshots.fetch_add(1, Ordering::Relaxed);
-                tracing::info!(seq = outcome.seq, path = %path.display(), "snapshot written");
-                if let Err(e) = prune(self.journal.dir(), self.cfg.keep_snapshots.max(1)) {
-                    tracing::warn!(error = %e, "pruning old snapshots and segments failed");
-                }
-            }
-            Err(e) => tracing::error!(seq = outcome.seq, error = %e, "snapshot failed"),
-        }
     }
 }
