@@ -74,12 +74,10 @@ mod error;
 mod format;
 mod reader;
 mod snapshot;
-mod snapshot_writer;
 mod writer;
 
 pub use error::JournalError;
 pub use format::{list_snapshots, DEFAULT_SEGMENT_BYTES, MAX_RECORD_BYTES};
 pub use reader::{read_from, JournalReader};
 pub use snapshot::{latest_snapshot, load_snapshot, prune, write_snapshot, PruneReport, Snapshot};
-pub use snapshot_writer::{Busy, SnapshotOutcome, SnapshotWriter};
 pub use writer::{Durability, Journal, JournalConfig, JournalStats, OpenReport};

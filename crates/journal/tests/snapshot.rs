@@ -6,9 +6,7 @@ use std::fs;
 use std::path::Path;
 
 use common::*;
-use flowex_journal::{
-    latest_snapshot, prune, read_from, write_snapshot, JournalError, SnapshotWriter,
-};
+use flowex_journal::{latest_snapshot, prune, read_from, write_snapshot, JournalError};
 
 fn state(seq: u64) -> Vec<u8> {
     format!("engine state after {seq}").into_bytes()
@@ -126,50 +124,5 @@ fn prune_never_removes_the_last_segment_or_keeps_zero() -> TestResult {
         prune(dir, 0),
         Err(JournalError::InvalidArgument(_))
     ));
-    Ok(())
-}
-
-#[test]
-fn background_writer_writes_and_reports() -> TestResult {
-    let tmp = tempfile::tempdir()?;
-    let dir = tmp.path().join("snaps");
-    let writer = SnapshotWriter::spawn(&dir)?;
-    assert!(writer.wait().is_none(), "nothing submitted yet");
-    for seq in [5, 9] {
-        writer.submit(seq, state(seq))?;
-        let outcome = writer.wait().ok_or("no outcome")?;
-        assert_eq!(outcome.seq, seq);
-        assert!(outcome.result.is_ok());
-        assert!(!writer.is_busy());
-    }
-    assert!(
-        writer.take_result().is_none(),
-        "the outcome was taken by wait"
-    );
-    let latest = latest_snapshot(&dir)?.ok_or("no snapshot")?;
-    assert_eq!((latest.seq, latest.bytes), (9, state(9)));
-
-    // Submitting back to back: the second is either accepted after the first
-    // finished or refused as Busy, never queued without bound.
-    let first = writer.submit(11, vec![1u8; 8 << 20]);
-    let second = writer.submit(12, state(12));
-    assert!(first.is_ok());
-    if let Err(busy) = second {
-        assert_eq!(busy.in_flight_seq, 11);
-    }
-    drop(writer); // waits for the snapshot in flight
-    assert!(latest_snapshot(&dir)?.is_some_and(|s| s.seq >= 11));
-    Ok(())
-}
-
-#[test]
-fn background_writer_reports_errors() -> TestResult {
-    let tmp = tempfile::tempdir()?;
-    let file = tmp.path().join("not-a-directory");
-    fs::write(&file, b"x")?;
-    let writer = SnapshotWriter::spawn(&file)?;
-    writer.submit(1, state(1))?;
-    let outcome = writer.wait().ok_or("no outcome")?;
-    assert!(matches!(outcome.result, Err(JournalError::Io { .. })));
     Ok(())
 }
