@@ -5,8 +5,10 @@
 //! [`hash_password`] runs Argon2id (RFC 9106) with [`PARAMS`]: 19 MiB of
 //! memory (`m=19456` KiB), 2 passes (`t=2`), 1 lane (`p=1`), a fresh random
 //! 16-byte salt and a 32-byte output. These are OWASP's minimum recommended
-//! settings for Argon2id; one hash costs ~20–40 ms on one core of a server in
-//! a release build (much more in a debug build). The result is a PHC string,
+//! settings for Argon2id; one hash costs a few tens of milliseconds and
+//! 19 MiB on one core in a release build (several times more in a debug
+//! build). Run it on a blocking thread (`tokio::task::spawn_blocking`) and
+//! bound how many run at once: 19 MiB each adds up under a login storm. The result is a PHC string,
 //! e.g. `$argon2id$v=19$m=19456,t=2,p=1$<salt>$<hash>`, which carries its own
 //! parameters: store it as is (one TEXT column).
 //!
