@@ -59,18 +59,34 @@ impl Iterator for JournalReader {
     type Item = Result<(u64, Vec<u8>), JournalError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        if self.done {
-            return None;
-        }
-        let item = self.advance().transpose();
-        // After the end or an error there is nothing trustworthy to read.
-        self.done = !matches!(item, Some(Ok(_)));
-        item
+        self.next_record()
+            .map(|r| r.map(|(seq, payload)| (seq, payload.to_vec())))
     }
 }
 
 impl JournalReader {
-    fn advance(&mut self) -> Result<Option<(u64, Vec<u8>)>, JournalError> {
+    /// Like `next`, without allocating: the payload borrows the reader's
+    /// buffer until the next call (what replay uses).
+    pub fn next_record(&mut self) -> Option<Result<(u64, &[u8]), JournalError>> {
+        if self.done {
+            return None;
+        }
+        match self.advance() {
+            Ok(Some(seq)) => Some(Ok((seq, &self.scratch))),
+            // After the end or an error there is nothing trustworthy to read.
+            Ok(None) => {
+                self.done = true;
+                None
+            }
+            Err(e) => {
+                self.done = true;
+                Some(Err(e))
+            }
+        }
+    }
+
+    /// Reads the next wanted record into `scratch`; returns its seq.
+    fn advance(&mut self) -> Result<Option<u64>, JournalError> {
         loop {
             if self.cursor.is_none() {
                 match self.open_next()? {
@@ -83,7 +99,7 @@ impl JournalReader {
             };
             match cursor.next(&mut self.scratch)? {
                 Step::Record { seq } if seq < self.from => {}
-                Step::Record { seq } => return Ok(Some((seq, std::mem::take(&mut self.scratch)))),
+                Step::Record { seq } => return Ok(Some(seq)),
                 Step::End => {
                     self.expected = Some(cursor.next_seq());
                     self.cursor = None;

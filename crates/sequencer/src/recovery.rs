@@ -60,9 +60,10 @@ pub fn replay_into(engine: &mut Engine, dir: &Path, until: u64) -> Result<u64, S
     if engine.last_seq() >= until {
         return Ok(0);
     }
-    for record in read_from(dir, engine.last_seq() + 1)? {
+    let mut reader = read_from(dir, engine.last_seq() + 1)?;
+    while let Some(record) = reader.next_record() {
         let (seq, bytes) = record?;
-        let env = Envelope::decode(&bytes)
+        let env = Envelope::decode(bytes)
             .map_err(|e| SequencerError::Recovery(format!("record {seq}: {e}")))?;
         if env.seq != seq {
             return Err(SequencerError::Recovery(format!(
