@@ -275,7 +275,7 @@ pub fn to_hex(bytes: &[u8]) -> String {
 /// Parses hex (either case) into bytes.
 pub fn from_hex(text: &str) -> Option<Vec<u8>> {
     let text = text.trim().as_bytes();
-    if text.len() % 2 != 0 {
+    if !text.len().is_multiple_of(2) {
         return None;
     }
     let nib = |c: u8| match c {

@@ -1,0 +1,110 @@
+//! Security headers and CORS.
+
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderValue, Method};
+use axum::middleware::Next;
+use axum::response::Response;
+use std::sync::Arc;
+use std::time::Duration;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+
+/// What [`security_headers`] adds.
+#[derive(Debug, Clone)]
+pub struct SecurityHeaders {
+    /// `Content-Security-Policy` for HTML responses (the web UI).
+    pub csp: Option<HeaderValue>,
+    /// Send `Strict-Transport-Security` (only when served over TLS).
+    pub hsts: bool,
+}
+
+/// `Strict-Transport-Security` value: two years, subdomains.
+pub const HSTS: &str = "max-age=63072000; includeSubDomains";
+
+/// Middleware: `X-Content-Type-Options: nosniff`, `X-Frame-Options: DENY`,
+/// `Referrer-Policy: no-referrer` on every response; the CSP on `text/html`
+/// responses; HSTS when configured for TLS. Headers a handler set itself
+/// are kept.
+pub async fn security_headers(
+    State(cfg): State<Arc<SecurityHeaders>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let mut res = next.run(req).await;
+    let is_html = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/html"));
+    let h = res.headers_mut();
+    h.entry(header::X_CONTENT_TYPE_OPTIONS)
+        .or_insert(HeaderValue::from_static("nosniff"));
+    h.entry(header::X_FRAME_OPTIONS)
+        .or_insert(HeaderValue::from_static("DENY"));
+    h.entry(header::REFERRER_POLICY)
+        .or_insert(HeaderValue::from_static("no-referrer"));
+    if is_html {
+        if let Some(csp) = &cfg.csp {
+            h.entry(header::CONTENT_SECURITY_POLICY)
+                .or_insert(csp.clone());
+        }
+    }
+    if cfg.hsts {
+        h.entry(header::STRICT_TRANSPORT_SECURITY)
+            .or_insert(HeaderValue::from_static(HSTS));
+    }
+    res
+}
+
+/// Why a CORS configuration was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum CorsError {
+    /// `*` with credentials would let any site act as the user.
+    #[error("CORS: \"*\" cannot be combined with credentials")]
+    WildcardWithCredentials,
+    /// An origin is not a valid header value.
+    #[error("CORS: invalid origin {0:?}")]
+    InvalidOrigin(String),
+}
+
+/// A `CorsLayer` for an allow-list of origins. Empty list: no cross-origin
+/// access (preflights get no `Access-Control-Allow-*` headers). `*` alone
+/// allows any origin, and is refused together with credentials.
+pub fn cors_layer(origins: &[String], allow_credentials: bool) -> Result<CorsLayer, CorsError> {
+    let wildcard = origins.iter().any(|o| o == "*");
+    if wildcard && allow_credentials {
+        return Err(CorsError::WildcardWithCredentials);
+    }
+    let allow_origin = if wildcard {
+        AllowOrigin::any()
+    } else {
+        let list = origins
+            .iter()
+            .map(|o| HeaderValue::from_str(o).map_err(|_| CorsError::InvalidOrigin(o.clone())))
+            .collect::<Result<Vec<_>, _>>()?;
+        AllowOrigin::list(list)
+    };
+    Ok(CorsLayer::new()
+        .allow_origin(allow_origin)
+        .allow_methods([
+            Method::GET,
+            Method::POST,
+            Method::PUT,
+            Method::DELETE,
+            Method::OPTIONS,
+        ])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            header::HeaderName::from_static("x-mbx-apikey"),
+            crate::request_id::REQUEST_ID,
+        ])
+        .expose_headers([
+            crate::request_id::REQUEST_ID,
+            crate::rate_limit::USED_WEIGHT_1M,
+            crate::rate_limit::ORDER_COUNT_10S,
+            crate::rate_limit::ORDER_COUNT_1D,
+            header::RETRY_AFTER,
+        ])
+        .allow_credentials(allow_credentials)
+        .max_age(Duration::from_secs(600)))
+}
