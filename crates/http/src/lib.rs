@@ -70,6 +70,7 @@
 
 pub mod error;
 pub mod extract;
+pub mod identity;
 pub mod limits;
 pub mod observe;
 pub mod rate_limit;
@@ -79,6 +80,9 @@ mod serve;
 
 pub use error::{error_shape, not_found, ApiError, ApiFamily, KeepBody};
 pub use extract::{client_ip, ClientIp, Params, TrustedProxies, TypedParams};
+pub use identity::{
+    internal_channel, strip_internal_headers, Identity, InternalToken, MaybeIdentity, Via,
+};
 pub use observe::{
     health_router, http_metrics, install_prometheus, metrics_handler, metrics_router, HealthChecks,
 };
