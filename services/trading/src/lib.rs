@@ -1,2 +1,107 @@
 //! The trading service: owns the sequencer (and so the engine) and serves
-//! the order side of the Binance-compatible API.
+//! the order side of the Binance-compatible API: `exchangeInfo`, `order`
+//! (new, test, query, cancel), `openOrders`, `account`.
+//!
+//! Handlers read the caller from the `Identity` extension that the gateway
+//! sets (in one process) or that `internal_channel` restores (behind the
+//! gateway). Decimal strings are converted exactly by [`markets`]; every
+//! state change is a command submitted to the sequencer and answered once
+//! it is durable; reads of open orders and balances are queries on the
+//! engine thread, so they see every command already answered
+//! (read-your-writes).
+
+pub mod markets;
+mod orders;
+mod views;
+
+use flowex_engine::Engine;
+use flowex_http::ApiError;
+use flowex_sequencer::{Applied, SequencerError, SequencerHandle};
+use flowex_types::Command;
+use markets::Directory;
+use std::sync::Arc;
+use tokio::sync::RwLock;
+
+/// What the trading handlers share.
+#[derive(Clone)]
+pub struct TradingState {
+    seq: SequencerHandle,
+    directory: Arc<RwLock<Arc<Directory>>>,
+    /// The limits the gateway enforces, as `exchangeInfo` reports them.
+    limits: flowex_config::RateLimitConfig,
+}
+
+impl TradingState {
+    pub async fn new(
+        seq: SequencerHandle,
+        limits: flowex_config::RateLimitConfig,
+    ) -> Result<TradingState, ApiError> {
+        let state = TradingState {
+            seq,
+            directory: Arc::default(),
+            limits,
+        };
+        state.refresh_markets().await?;
+        Ok(state)
+    }
+
+    pub fn sequencer(&self) -> &SequencerHandle {
+        &self.seq
+    }
+
+    /// Re-reads markets and assets from the engine (after an admin change).
+    pub async fn refresh_markets(&self) -> Result<Arc<Directory>, ApiError> {
+        let dir = Arc::new(self.query(|e: &Engine| Directory::from_engine(e)).await?);
+        *self.directory.write().await = dir.clone();
+        Ok(dir)
+    }
+
+    /// The directory, re-read once if `symbol` is not in it (a new market).
+    pub async fn directory_for(&self, symbol: Option<&str>) -> Result<Arc<Directory>, ApiError> {
+        let dir = self.directory.read().await.clone();
+        match symbol {
+            Some(s) if !dir.markets.contains_key(s) => self.refresh_markets().await,
+            _ => Ok(dir),
+        }
+    }
+
+    pub async fn query<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Engine) -> R + Send + 'static,
+    ) -> Result<R, ApiError> {
+        self.seq.query(f).await.map_err(sequencer_error)
+    }
+
+    pub async fn submit(&self, command: Command) -> Result<Applied, ApiError> {
+        self.seq.submit(command).await.map_err(sequencer_error)
+    }
+}
+
+fn sequencer_error(e: SequencerError) -> ApiError {
+    match e {
+        SequencerError::Overloaded => ApiError::server_busy(),
+        other => ApiError::unavailable(other.to_string()),
+    }
+}
+
+/// The public and signed routes of this service, with full paths.
+pub fn router(state: TradingState) -> axum::Router {
+    use axum::routing::{get, post};
+    axum::Router::new()
+        .route("/api/v3/ping", get(views::ping))
+        .route("/api/v3/time", get(views::time))
+        .route("/api/v3/exchangeInfo", get(views::exchange_info))
+        .route(
+            "/api/v3/order",
+            post(orders::new_order)
+                .get(orders::query_order)
+                .delete(orders::cancel_order),
+        )
+        .route("/api/v3/order/test", post(orders::test_order))
+        .route(
+            "/api/v3/openOrders",
+            get(orders::open_orders).delete(orders::cancel_open_orders),
+        )
+        .route("/api/v3/account", get(views::account))
+        .with_state(state)
+}

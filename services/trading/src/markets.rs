@@ -1,0 +1,185 @@
+//! The markets as the API sees them: symbols, and exact conversion between
+//! Binance's decimal strings and the engine's integers (ticks, lots, atoms).
+
+use flowex_http::ApiError;
+use flowex_types::{
+    format_scaled, parse_scaled, AssetConfig, DecimalError, MarketConfig, MarketStatus,
+};
+use std::collections::BTreeMap;
+
+/// Digits Binance reports for every asset (`baseAssetPrecision` etc.).
+pub const WIRE_PRECISION: u8 = 8;
+const DECIMAL_RANGE: &str = "^([0-9]{1,20})(\\.[0-9]{1,20})?$";
+
+#[derive(Clone, Debug)]
+pub struct MarketInfo {
+    pub cfg: MarketConfig,
+    pub base: AssetConfig,
+    pub quote: AssetConfig,
+}
+
+impl MarketInfo {
+    fn decimal(&self, param: &str, s: &str, decimals: u8) -> Result<u64, ApiError> {
+        parse_scaled(s, decimals).map_err(|e| match e {
+            DecimalError::TooPrecise => ApiError::bad_precision(param),
+            DecimalError::Overflow | DecimalError::TooLong => ApiError::invalid_parameter(param),
+            _ => ApiError::illegal_chars_in(param, DECIMAL_RANGE),
+        })
+    }
+
+    /// A price string in ticks: too many decimals is -1111, off the tick grid -1013 PRICE_FILTER.
+    pub fn price(&self, param: &str, s: &str) -> Result<u64, ApiError> {
+        let atoms = self.decimal(param, s, self.quote.decimals)?;
+        if atoms % self.cfg.tick_size != 0 {
+            return Err(ApiError::filter_failure("PRICE_FILTER"));
+        }
+        Ok(atoms / self.cfg.tick_size)
+    }
+
+    /// A base quantity string in lots: off the step grid is -1013 LOT_SIZE.
+    pub fn qty(&self, param: &str, s: &str) -> Result<u64, ApiError> {
+        let atoms = self.decimal(param, s, self.base.decimals)?;
+        if atoms % self.cfg.lot_size != 0 {
+            return Err(ApiError::filter_failure("LOT_SIZE"));
+        }
+        Ok(atoms / self.cfg.lot_size)
+    }
+
+    /// A quote amount string in quote atoms.
+    pub fn quote_amount(&self, param: &str, s: &str) -> Result<u64, ApiError> {
+        self.decimal(param, s, self.quote.decimals)
+    }
+
+    pub fn price_str(&self, ticks: u64) -> String {
+        format_scaled(
+            ticks.saturating_mul(self.cfg.tick_size),
+            self.quote.decimals,
+        )
+    }
+
+    pub fn qty_str(&self, lots: u64) -> String {
+        format_scaled(lots.saturating_mul(self.cfg.lot_size), self.base.decimals)
+    }
+
+    pub fn quote_str(&self, atoms: u64) -> String {
+        format_scaled(atoms, self.quote.decimals)
+    }
+
+    pub fn base_str(&self, atoms: u64) -> String {
+        format_scaled(atoms, self.base.decimals)
+    }
+
+    pub fn status_str(&self) -> &'static str {
+        match self.cfg.status {
+            MarketStatus::Trading => "TRADING",
+            MarketStatus::Halted => "HALT",
+            MarketStatus::CancelOnly => "BREAK",
+        }
+    }
+}
+
+/// Markets by symbol, and assets by id, as last read from the engine.
+#[derive(Clone, Debug, Default)]
+pub struct Directory {
+    pub markets: BTreeMap<String, MarketInfo>,
+    pub assets: BTreeMap<u32, AssetConfig>,
+}
+
+impl Directory {
+    pub fn from_engine(engine: &flowex_engine::Engine) -> Directory {
+        let assets: BTreeMap<u32, AssetConfig> =
+            engine.assets().into_iter().map(|a| (a.id.0, a)).collect();
+        let markets = engine
+            .markets()
+            .into_iter()
+            .filter_map(|cfg| {
+                let base = *assets.get(&cfg.base.0)?;
+                let quote = *assets.get(&cfg.quote.0)?;
+                Some((
+                    cfg.symbol.as_str().to_string(),
+                    MarketInfo { cfg, base, quote },
+                ))
+            })
+            .collect();
+        Directory { markets, assets }
+    }
+
+    pub fn market(&self, symbol: &str) -> Result<&MarketInfo, ApiError> {
+        self.markets
+            .get(symbol)
+            .ok_or_else(ApiError::invalid_symbol)
+    }
+
+    pub fn by_id(&self, id: flowex_types::MarketId) -> Option<&MarketInfo> {
+        self.markets.values().find(|m| m.cfg.id == id)
+    }
+
+    pub fn asset_str(&self, asset: flowex_types::AssetId, atoms: u64) -> String {
+        let decimals = self
+            .assets
+            .get(&asset.0)
+            .map_or(WIRE_PRECISION, |a| a.decimals);
+        format_scaled(atoms, decimals)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use flowex_types::*;
+
+    fn btcusdt() -> MarketInfo {
+        let asset = |id, code| AssetConfig {
+            id: AssetId(id),
+            code: AssetCode::new(code).unwrap(),
+            decimals: 8,
+        };
+        MarketInfo {
+            cfg: MarketConfig {
+                id: MarketId(1),
+                symbol: Symbol::new("BTCUSDT").unwrap(),
+                base: AssetId(1),
+                quote: AssetId(2),
+                tick_size: 1_000_000,
+                lot_size: 1_000,
+                min_price: 1,
+                max_price: 100_000_000,
+                min_qty: 1,
+                max_qty: 900_000_000,
+                min_notional: 500_000_000,
+                max_notional: 0,
+                maker_fee_ppm: 1000,
+                taker_fee_ppm: 1000,
+                status: MarketStatus::Trading,
+                allowed_stp: StpModes::ALL,
+                default_stp: StpMode::None,
+            },
+            base: asset(1, "BTC"),
+            quote: asset(2, "USDT"),
+        }
+    }
+
+    #[test]
+    fn converts_exactly_or_refuses_with_binance_codes() {
+        let m = btcusdt();
+        assert_eq!(m.price("price", "64000.01").unwrap(), 6_400_001);
+        assert_eq!(m.price("price", "64000.0100000").unwrap(), 6_400_001);
+        assert_eq!(m.price_str(6_400_001), "64000.01000000");
+        assert_eq!(m.qty("quantity", "0.00100000").unwrap(), 100);
+        assert_eq!(m.qty_str(100), "0.00100000");
+        assert_eq!(
+            m.price("price", "64000.001").unwrap_err().binance_code(),
+            -1013
+        );
+        assert_eq!(
+            m.qty("quantity", "0.000001").unwrap_err().binance_code(),
+            -1013
+        );
+        assert_eq!(
+            m.qty("quantity", "0.000000001").unwrap_err().binance_code(),
+            -1111
+        );
+        assert_eq!(m.price("price", "1e5").unwrap_err().binance_code(), -1100);
+        assert_eq!(m.price("price", "-1").unwrap_err().binance_code(), -1100);
+    }
+}

@@ -1,0 +1,518 @@
+//! Order endpoints: new (and test), query, cancel, open orders.
+
+use crate::markets::{Directory, MarketInfo};
+use crate::views::order_type_str;
+use crate::TradingState;
+use axum::extract::State;
+use axum::Json;
+use flowex_engine::{Engine, OrderView};
+use flowex_http::error::reject;
+use flowex_http::{ApiError, Identity, Params};
+use flowex_types::*;
+use rand::Rng;
+use serde_json::{json, Value};
+
+fn side(s: &str) -> Result<Side, ApiError> {
+    match s {
+        "BUY" => Ok(Side::Buy),
+        "SELL" => Ok(Side::Sell),
+        _ => Err(ApiError::invalid_side()),
+    }
+}
+
+fn order_type(s: &str) -> Result<OrderType, ApiError> {
+    crate::views::ORDER_TYPES
+        .into_iter()
+        .find(|t| order_type_str(*t) == s)
+        .ok_or_else(ApiError::invalid_order_type)
+}
+
+fn tif(s: &str) -> Result<TimeInForce, ApiError> {
+    match s {
+        "GTC" => Ok(TimeInForce::Gtc),
+        "IOC" => Ok(TimeInForce::Ioc),
+        "FOK" => Ok(TimeInForce::Fok),
+        _ => Err(ApiError::invalid_tif()),
+    }
+}
+
+fn tif_str(t: TimeInForce) -> &'static str {
+    match t {
+        TimeInForce::Gtc => "GTC",
+        TimeInForce::Ioc => "IOC",
+        TimeInForce::Fok => "FOK",
+    }
+}
+
+fn stp(s: &str) -> Result<StpMode, ApiError> {
+    StpMode::ALL
+        .into_iter()
+        .find(|m| m.as_binance() == s)
+        .ok_or_else(|| ApiError::invalid_parameter("selfTradePreventionMode"))
+}
+
+fn side_str(s: Side) -> &'static str {
+    match s {
+        Side::Buy => "BUY",
+        Side::Sell => "SELL",
+    }
+}
+
+pub fn status_str(s: OrderStatus) -> &'static str {
+    match s {
+        OrderStatus::New => "NEW",
+        OrderStatus::PartiallyFilled => "PARTIALLY_FILLED",
+        OrderStatus::Filled => "FILLED",
+        OrderStatus::Canceled => "CANCELED",
+        OrderStatus::Expired => "EXPIRED",
+        OrderStatus::ExpiredInMatch => "EXPIRED_IN_MATCH",
+    }
+}
+
+/// A client order id: the caller's, checked, or a fresh one like Binance's.
+fn client_id(params: &Params, name: &str) -> Result<ClientOrderId, ApiError> {
+    match params.get(name) {
+        Some("") => Err(ApiError::empty_new_client_order_id()),
+        Some(s) => ClientOrderId::new(s)
+            .map_err(|_| ApiError::illegal_chars_in(name, "^[\\.A-Z\\:/a-z0-9_-]{1,36}$")),
+        None => Ok(fresh_client_id()),
+    }
+}
+
+fn fresh_client_id() -> ClientOrderId {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let mut rng = rand::thread_rng();
+    let s: String = (0..22)
+        .map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char)
+        .collect();
+    ClientOrderId::new(&s).expect("alphabet is legal")
+}
+
+/// Which parameters each order type needs (Binance's table).
+fn check_shape(t: OrderType, p: &Params) -> Result<(), ApiError> {
+    let needs_price = t.has_limit_price();
+    let needs_tif = matches!(
+        t,
+        OrderType::Limit | OrderType::StopLossLimit | OrderType::TakeProfitLimit
+    );
+    if needs_price && p.get("price").is_none() {
+        return Err(ApiError::mandatory_param("price"));
+    }
+    if !needs_price && p.get("price").is_some() {
+        return Err(ApiError::param_not_required("price"));
+    }
+    if needs_tif && p.get("timeInForce").is_none() {
+        return Err(ApiError::mandatory_param("timeInForce"));
+    }
+    if !needs_tif && p.get("timeInForce").is_some() {
+        return Err(ApiError::tif_not_required());
+    }
+    if t.is_stop() && p.get("stopPrice").is_none() {
+        return Err(ApiError::mandatory_param("stopPrice"));
+    }
+    if !t.is_stop() && p.get("stopPrice").is_some() {
+        return Err(ApiError::param_not_required("stopPrice"));
+    }
+    let by_quote_allowed = matches!(
+        t,
+        OrderType::Market | OrderType::StopLoss | OrderType::TakeProfit
+    );
+    match (p.get("quantity"), p.get("quoteOrderQty")) {
+        (None, None) if by_quote_allowed => {
+            Err(ApiError::mandatory_one_of("quantity", "quoteOrderQty"))
+        }
+        (None, _) if !by_quote_allowed => Err(ApiError::mandatory_param("quantity")),
+        (Some(_), Some(_)) => Err(ApiError::optional_params_bad_combo()),
+        _ => Ok(()),
+    }
+}
+
+/// Parses a new-order request into the engine's command.
+fn parse_new_order(
+    p: &Params,
+    m: &MarketInfo,
+    user: UserId,
+) -> Result<(NewOrder, ClientOrderId), ApiError> {
+    let side = side(p.required("side")?)?;
+    let t = order_type(p.required("type")?)?;
+    check_shape(t, p)?;
+    let qty = match (p.get("quantity"), p.get("quoteOrderQty")) {
+        (Some(q), _) => OrderQty::Base(m.qty("quantity", q)?),
+        (None, Some(q)) => OrderQty::Quote(m.quote_amount("quoteOrderQty", q)?),
+        (None, None) => unreachable!("check_shape requires one"),
+    };
+    let cid = client_id(p, "newClientOrderId")?;
+    let order = NewOrder {
+        user,
+        market: m.cfg.id,
+        side,
+        order_type: t,
+        tif: p
+            .get("timeInForce")
+            .map(tif)
+            .transpose()?
+            .unwrap_or(TimeInForce::Gtc),
+        price: p
+            .get("price")
+            .map(|s| m.price("price", s))
+            .transpose()?
+            .unwrap_or(0),
+        qty,
+        stop_price: p
+            .get("stopPrice")
+            .map(|s| m.price("stopPrice", s))
+            .transpose()?
+            .unwrap_or(0),
+        client_id: Some(cid),
+        stp: p.get("selfTradePreventionMode").map(stp).transpose()?,
+    };
+    Ok((order, cid))
+}
+
+/// The Binance error for an engine rejection of a new order.
+pub fn rejection(reason: RejectReason) -> ApiError {
+    use RejectReason::*;
+    match reason {
+        UnknownMarket => ApiError::invalid_symbol(),
+        InvalidPrice | InvalidStopPrice => ApiError::filter_failure("PRICE_FILTER"),
+        InvalidQty => ApiError::filter_failure("LOT_SIZE"),
+        InvalidNotional | Overflow => ApiError::filter_failure("NOTIONAL"),
+        TooManyOrders | BookFull => ApiError::filter_failure("MAX_NUM_ORDERS"),
+        InsufficientFunds => ApiError::new_order_rejected(reject::INSUFFICIENT_BALANCE),
+        WouldTakeLiquidity => ApiError::new_order_rejected(reject::WOULD_MATCH_AND_TAKE),
+        StopWouldTriggerImmediately => {
+            ApiError::new_order_rejected(reject::WOULD_TRIGGER_IMMEDIATELY)
+        }
+        MarketClosed => ApiError::new_order_rejected(reject::MARKET_CLOSED),
+        DuplicateClientOrderId => ApiError::new_order_rejected(reject::DUPLICATE_ORDER),
+        UserFrozen | ReservedAccount => ApiError::new_order_rejected(reject::ACCOUNT_CANNOT_TRADE),
+        StpModeNotAllowed => ApiError::invalid_parameter("selfTradePreventionMode"),
+        UnknownOrder => ApiError::cancel_rejected(reject::UNKNOWN_ORDER),
+        InvalidOrder | InvalidAmend => {
+            ApiError::new_order_rejected(reject::UNSUPPORTED_ORDER_COMBINATION)
+        }
+        _ => ApiError::invalid_data(),
+    }
+}
+
+pub async fn test_order(
+    State(state): State<TradingState>,
+    who: Identity,
+    p: Params,
+) -> Result<Json<Value>, ApiError> {
+    let symbol = p.required("symbol")?;
+    let dir = state.directory_for(Some(symbol)).await?;
+    parse_new_order(&p, dir.market(symbol)?, UserId(who.user_id))?;
+    Ok(Json(json!({})))
+}
+
+pub async fn new_order(
+    State(state): State<TradingState>,
+    who: Identity,
+    p: Params,
+) -> Result<Json<Value>, ApiError> {
+    let symbol = p.required("symbol")?;
+    let dir = state.directory_for(Some(symbol)).await?;
+    let m = dir.market(symbol)?;
+    let (order, cid) = parse_new_order(&p, m, UserId(who.user_id))?;
+    let resp_type = p
+        .optional("newOrderRespType")?
+        .unwrap_or(match order.order_type {
+            OrderType::Market | OrderType::Limit => "FULL",
+            _ => "ACK",
+        });
+    if !matches!(resp_type, "ACK" | "RESULT" | "FULL") {
+        return Err(ApiError::invalid_parameter("newOrderRespType"));
+    }
+    let applied = state.submit(Command::PlaceOrder(order)).await?;
+    if let Some(reason) = applied.rejection() {
+        return Err(rejection(reason));
+    }
+    let events = applied.events();
+    let info = events
+        .iter()
+        .find_map(|e| {
+            if let Event::OrderAccepted(i) = e {
+                Some(*i)
+            } else {
+                None
+            }
+        })
+        .ok_or_else(|| ApiError::internal("accepted order without OrderAccepted"))?;
+    let transact = applied.timestamp_ns() / 1_000_000;
+    let mut body = json!({
+        "symbol": symbol,
+        "orderId": info.id.0,
+        "orderListId": -1,
+        "clientOrderId": cid.as_str(),
+        "transactTime": transact,
+    });
+    if resp_type == "ACK" {
+        return Ok(Json(body));
+    }
+    let (status, executed, cum_quote) = events
+        .iter()
+        .rev()
+        .find_map(|e| match e {
+            Event::OrderUpdate {
+                order,
+                status,
+                executed,
+                cum_quote,
+                ..
+            } if *order == info.id => Some((*status, *executed, *cum_quote)),
+            _ => None,
+        })
+        .unwrap_or((OrderStatus::New, 0, 0));
+    let fields = result_fields(m, &info, status, executed, cum_quote, transact);
+    merge(&mut body, fields);
+    if resp_type == "FULL" {
+        body["fills"] = Value::Array(fills(&dir, m, &info, events));
+    }
+    Ok(Json(body))
+}
+
+fn merge(body: &mut Value, more: Value) {
+    if let (Some(b), Value::Object(m)) = (body.as_object_mut(), more) {
+        b.extend(m);
+    }
+}
+
+fn result_fields(
+    m: &MarketInfo,
+    o: &OrderInfo,
+    status: OrderStatus,
+    executed: u64,
+    cum_quote: u64,
+    transact: u64,
+) -> Value {
+    let mut v = json!({
+        "price": m.price_str(o.price),
+        "origQty": m.qty_str(o.qty),
+        "executedQty": m.qty_str(executed),
+        "origQuoteOrderQty": m.quote_str(o.quote_qty),
+        "cummulativeQuoteQty": m.quote_str(cum_quote),
+        "status": status_str(status),
+        "timeInForce": tif_str(o.tif),
+        "type": order_type_str(o.order_type),
+        "side": side_str(o.side),
+        "workingTime": transact,
+        "selfTradePreventionMode": o.stp.as_binance(),
+    });
+    if o.order_type.is_stop() {
+        v["stopPrice"] = Value::String(m.price_str(o.stop_price));
+    }
+    v
+}
+
+/// This order's fills as taker, with the fee in the asset it received.
+fn fills(dir: &Directory, m: &MarketInfo, o: &OrderInfo, events: &[Event]) -> Vec<Value> {
+    let fee_asset = if o.side == Side::Buy { m.base } else { m.quote };
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Trade(t) if t.taker_order == o.id => Some(json!({
+                "price": m.price_str(t.price),
+                "qty": m.qty_str(t.qty),
+                "commission": dir.asset_str(fee_asset.id, t.taker_fee),
+                "commissionAsset": fee_asset.code.as_str(),
+                "tradeId": t.id.0,
+            })),
+            _ => None,
+        })
+        .collect()
+}
+
+/// An open order in Binance's query shape.
+pub fn order_json(m: &MarketInfo, o: &OrderView) -> Value {
+    let time = o.time_ns / 1_000_000;
+    json!({
+        "symbol": m.cfg.symbol.as_str(),
+        "orderId": o.id.0,
+        "orderListId": -1,
+        "clientOrderId": o.client_id.map_or(String::new(), |c| c.as_str().to_string()),
+        "price": m.price_str(o.price),
+        "origQty": m.qty_str(o.orig_qty),
+        "executedQty": m.qty_str(o.executed),
+        "cummulativeQuoteQty": m.quote_str(o.cum_quote),
+        "status": status_str(o.status),
+        "timeInForce": tif_str(o.tif),
+        "type": order_type_str(o.order_type),
+        "side": side_str(o.side),
+        "stopPrice": m.price_str(o.stop_price),
+        "icebergQty": m.qty_str(0),
+        "time": time,
+        "updateTime": time,
+        "isWorking": !o.pending_stop,
+        "workingTime": if o.pending_stop { -1 } else { time as i64 },
+        "origQuoteOrderQty": m.quote_str(o.quote_qty),
+        "selfTradePreventionMode": o.stp.as_binance(),
+    })
+}
+
+/// The caller's open order named by `orderId` or `origClientOrderId`.
+async fn find_order(
+    state: &TradingState,
+    user: UserId,
+    m: &MarketInfo,
+    p: &Params,
+) -> Result<Option<OrderView>, ApiError> {
+    let market = m.cfg.id;
+    let view = match (
+        p.parse_optional::<u64>("orderId")?,
+        p.optional("origClientOrderId")?,
+    ) {
+        (Some(id), _) => state.query(move |e: &Engine| e.order(OrderId(id))).await?,
+        (None, Some("")) => return Err(ApiError::empty_orig_client_order_id()),
+        (None, Some(c)) => {
+            let Ok(cid) = ClientOrderId::new(c) else {
+                return Ok(None);
+            };
+            state
+                .query(move |e: &Engine| e.order_by_client_id(user, cid))
+                .await?
+        }
+        (None, None) => return Err(ApiError::mandatory_one_of("orderId", "origClientOrderId")),
+    };
+    // Someone else's order, or another market's, does not exist for this caller.
+    Ok(view.filter(|o| o.user == user && o.market == market))
+}
+
+pub async fn query_order(
+    State(state): State<TradingState>,
+    who: Identity,
+    p: Params,
+) -> Result<Json<Value>, ApiError> {
+    let symbol = p.required("symbol")?;
+    let dir = state.directory_for(Some(symbol)).await?;
+    let m = dir.market(symbol)?;
+    let o = find_order(&state, UserId(who.user_id), m, &p)
+        .await?
+        .ok_or_else(ApiError::no_such_order)?;
+    Ok(Json(order_json(m, &o)))
+}
+
+pub async fn cancel_order(
+    State(state): State<TradingState>,
+    who: Identity,
+    p: Params,
+) -> Result<Json<Value>, ApiError> {
+    let symbol = p.required("symbol")?;
+    let dir = state.directory_for(Some(symbol)).await?;
+    let m = dir.market(symbol)?;
+    let user = UserId(who.user_id);
+    let o = find_order(&state, user, m, &p)
+        .await?
+        .ok_or_else(|| ApiError::cancel_rejected(reject::UNKNOWN_ORDER))?;
+    let cmd = Command::CancelOrder {
+        user,
+        market: m.cfg.id,
+        order: OrderRef::Id(o.id),
+    };
+    let applied = state.submit(cmd).await?;
+    match applied.rejection() {
+        Some(RejectReason::UnknownOrder) => {
+            return Err(ApiError::cancel_rejected(reject::UNKNOWN_ORDER))
+        }
+        Some(RejectReason::MarketClosed) => {
+            return Err(ApiError::cancel_rejected(reject::MARKET_CLOSED))
+        }
+        Some(other) => return Err(rejection(other)),
+        None => {}
+    }
+    let new_cid = client_id(&p, "newClientOrderId")?;
+    Ok(Json(canceled_json(
+        m,
+        &o,
+        new_cid,
+        applied.timestamp_ns() / 1_000_000,
+    )))
+}
+
+fn canceled_json(m: &MarketInfo, o: &OrderView, new_cid: ClientOrderId, transact: u64) -> Value {
+    let mut v = order_json(m, o);
+    let orig = v["clientOrderId"].clone();
+    if let Some(obj) = v.as_object_mut() {
+        for k in [
+            "time",
+            "updateTime",
+            "isWorking",
+            "workingTime",
+            "icebergQty",
+            "origQuoteOrderQty",
+        ] {
+            obj.remove(k);
+        }
+    }
+    v["origClientOrderId"] = orig;
+    v["clientOrderId"] = Value::String(new_cid.as_str().to_string());
+    v["transactTime"] = json!(transact);
+    v["status"] = Value::String("CANCELED".into());
+    v
+}
+
+pub async fn open_orders(
+    State(state): State<TradingState>,
+    who: Identity,
+    p: Params,
+) -> Result<Json<Value>, ApiError> {
+    let symbol = p.optional("symbol")?;
+    let dir = state.directory_for(symbol).await?;
+    let market = symbol
+        .map(|s| dir.market(s).map(|m| m.cfg.id))
+        .transpose()?;
+    let user = UserId(who.user_id);
+    let open = state
+        .query(move |e: &Engine| e.open_orders(user, market))
+        .await?;
+    let list = open
+        .iter()
+        .filter_map(|o| dir.by_id(o.market).map(|m| order_json(m, o)))
+        .collect();
+    Ok(Json(Value::Array(list)))
+}
+
+pub async fn cancel_open_orders(
+    State(state): State<TradingState>,
+    who: Identity,
+    p: Params,
+) -> Result<Json<Value>, ApiError> {
+    let symbol = p.required("symbol")?;
+    let dir = state.directory_for(Some(symbol)).await?;
+    let m = dir.market(symbol)?;
+    let (user, market) = (UserId(who.user_id), m.cfg.id);
+    let open = state
+        .query(move |e: &Engine| e.open_orders(user, Some(market)))
+        .await?;
+    if open.is_empty() {
+        return Err(ApiError::cancel_rejected(reject::UNKNOWN_ORDER));
+    }
+    let applied = state
+        .submit(Command::CancelAll {
+            user: Some(user),
+            market: Some(market),
+        })
+        .await?;
+    if let Some(reason) = applied.rejection() {
+        return Err(rejection(reason));
+    }
+    let canceled: Vec<OrderId> = applied
+        .events()
+        .iter()
+        .filter_map(|e| match e {
+            Event::OrderUpdate {
+                order,
+                status: OrderStatus::Canceled,
+                ..
+            } => Some(*order),
+            _ => None,
+        })
+        .collect();
+    let transact = applied.timestamp_ns() / 1_000_000;
+    let list = open
+        .iter()
+        .filter(|o| canceled.contains(&o.id))
+        .map(|o| canceled_json(m, o, fresh_client_id(), transact))
+        .collect();
+    Ok(Json(Value::Array(list)))
+}
