@@ -140,13 +140,13 @@ pub fn demo_order(step: u64) -> Command {
     let m = &MARKETS[(r % 4) as usize];
     let cfg = market_config(m);
     let reference = atoms(m.reference_price) / cfg.tick_size;
-    let side = if (r >> 3) % 2 == 0 {
+    let side = if (r >> 3).is_multiple_of(2) {
         Side::Buy
     } else {
         Side::Sell
     };
     let offset = reference * ((r >> 5) % 40) / 10_000; // up to 0.4% away
-    let cross = (r >> 11) % 4 == 0;
+    let cross = (r >> 11).is_multiple_of(4);
     let price = match (side, cross) {
         (Side::Buy, false) | (Side::Sell, true) => reference.saturating_sub(offset),
         (Side::Sell, false) | (Side::Buy, true) => reference + offset,

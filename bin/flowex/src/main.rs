@@ -2,16 +2,18 @@
 
 mod bench;
 mod demo;
+mod ops;
 mod replay;
 mod up;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
-use std::path::PathBuf;
 
 #[derive(Parser)]
 #[command(name = "flowex", version, about = "FlowEx: an open spot exchange")]
 struct Cli {
+    #[command(flatten)]
+    overrides: ops::Overrides,
     #[command(subcommand)]
     command: Cmd,
 }
@@ -22,12 +24,14 @@ enum Cmd {
     Up(up::UpArgs),
     /// Rebuild state from a data directory's journal (read-only) and report it.
     Replay {
-        #[arg(long, default_value = "./data")]
-        data_dir: PathBuf,
         /// Check that replaying the journal reproduces every snapshot's state.
         #[arg(long)]
         verify: bool,
     },
+    /// Print the effective configuration, secrets redacted.
+    Config,
+    /// Apply the SQL migrations to the configured database.
+    Migrate,
     /// Benchmarks.
     Bench {
         #[command(subcommand)]
@@ -48,10 +52,27 @@ fn main() -> Result<()> {
         )
         .with_writer(std::io::stderr)
         .init();
-    match Cli::parse().command {
-        Cmd::Up(args) => up::run(args),
-        Cmd::Replay { data_dir, verify } => {
-            let report = replay::replay(&data_dir, verify)?;
+    let cli = Cli::parse();
+    match cli.command {
+        Cmd::Up(args) => up::run(
+            args,
+            cli.overrides
+                .data_dir
+                .clone()
+                .unwrap_or_else(|| "./data".into()),
+        ),
+        Cmd::Config => {
+            ops::print_config(&cli.overrides.load()?);
+            Ok(())
+        }
+        Cmd::Migrate => runtime()?.block_on(ops::migrate(&cli.overrides.load()?)),
+        Cmd::Replay { verify } => {
+            let data_dir = cli
+                .overrides
+                .data_dir
+                .clone()
+                .unwrap_or_else(|| "./data".into());
+            let report = replay::replay(&replay::journal_dir(&data_dir), verify)?;
             replay::print(&report, verify);
             Ok(())
         }
@@ -59,4 +80,10 @@ fn main() -> Result<()> {
             what: BenchCmd::Engine(args),
         } => bench::run(args),
     }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
 }

@@ -9,6 +9,16 @@ use flowex_types::Envelope;
 use std::path::Path;
 use std::time::Instant;
 
+/// The journal of a data directory (`<dir>/journal`), or `dir` itself when it holds the segments.
+pub fn journal_dir(dir: &Path) -> std::path::PathBuf {
+    let nested = dir.join("journal");
+    if nested.is_dir() {
+        nested
+    } else {
+        dir.to_path_buf()
+    }
+}
+
 pub struct ReplayReport {
     pub started_from: Option<u64>,
     pub records: u64,

@@ -11,8 +11,6 @@ use std::time::{Duration, Instant};
 
 #[derive(clap::Args)]
 pub struct UpArgs {
-    #[arg(long, default_value = "./data")]
-    data_dir: PathBuf,
     /// Do not run the demo order flow.
     #[arg(long)]
     no_bot: bool,
@@ -24,10 +22,10 @@ pub struct UpArgs {
     rate: u64,
 }
 
-pub fn run(args: UpArgs) -> Result<()> {
-    std::fs::create_dir_all(&args.data_dir)
-        .with_context(|| format!("creating {}", args.data_dir.display()))?;
-    let mut cfg = SequencerConfig::new(JournalConfig::new(args.data_dir.join("journal")));
+pub fn run(args: UpArgs, data_dir: PathBuf) -> Result<()> {
+    std::fs::create_dir_all(&data_dir)
+        .with_context(|| format!("creating {}", data_dir.display()))?;
+    let mut cfg = SequencerConfig::new(JournalConfig::new(data_dir.join("journal")));
     cfg.snapshot_every = 100_000;
     let (sequencer, report) = Sequencer::start(cfg)?;
     println!(
@@ -44,7 +42,7 @@ pub fn run(args: UpArgs) -> Result<()> {
         }
         println!("seeded demo markets BTCUSDT, ETHUSDT, ETHBTC, SOLUSDT and demo users 1-3");
     }
-    println!("data directory {} (journal + snapshots); Ctrl-C at any time: every acknowledged command is on disk", args.data_dir.display());
+    println!("data directory {} (journal + snapshots); Ctrl-C at any time: every acknowledged command is on disk", data_dir.display());
     let started = Instant::now();
     let (mut step, mut trades, mut last_report) = (report.last_seq, 0u64, Instant::now());
     let pace = Duration::from_nanos(1_000_000_000 / args.rate.max(1));

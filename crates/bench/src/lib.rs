@@ -179,9 +179,9 @@ impl BenchResult {
 }
 
 fn human_rate(r: u64) -> String {
-    if r >= 1_000_000 && r % 1_000_000 == 0 {
+    if r >= 1_000_000 && r.is_multiple_of(1_000_000) {
         format!("{}M", r / 1_000_000)
-    } else if r >= 1_000 && r % 1_000 == 0 {
+    } else if r >= 1_000 && r.is_multiple_of(1_000) {
         format!("{}k", r / 1_000)
     } else {
         r.to_string()

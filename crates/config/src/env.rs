@@ -23,6 +23,9 @@ const OPTIONAL_BOOLS: &[&str] = &["faucet.enabled", "bot.enabled"];
 
 /// Variables with the prefix that are not settings.
 const NOT_SETTINGS: &[&str] = &["CONFIG"];
+/// Prefixes (after `FLOWEX_`) reserved for the test harness (`FLOWEX_TEST_POSTGRES_URL`,
+/// `FLOWEX_REQUIRE_POSTGRES`, ...): never settings, so a server started by a test ignores them.
+const TEST_PREFIXES: &[&str] = &["TEST_", "REQUIRE_", "DIFF_", "BENCH_"];
 
 /// Sets every `FLOWEX_*` variable into `tree`, typed after the default
 /// configuration's value at the same path. Returns `(dotted path, variable)`
@@ -42,6 +45,7 @@ where
             let k = k.as_ref();
             k.strip_prefix("FLOWEX_")
                 .filter(|rest| !NOT_SETTINGS.contains(rest))
+                .filter(|rest| !TEST_PREFIXES.iter().any(|p| rest.starts_with(p)))
                 .map(|_| (k.to_string(), v.as_ref().to_string()))
         })
         .collect();

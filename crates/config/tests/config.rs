@@ -151,6 +151,13 @@ fn bad_env_values_name_the_variable() {
     let m = e.to_string();
     assert!(m.contains("prot"), "unknown variables are refused: {m}");
 
+    // The test harness's own variables are not settings.
+    let harness = [
+        ("FLOWEX_TEST_POSTGRES_URL", "postgres://x"),
+        ("FLOWEX_REQUIRE_POSTGRES", "1"),
+    ];
+    assert!(Config::load_from(None, harness).is_ok());
+
     let e = Config::load_from(None, [("FLOWEX_SERVER", "80")]).unwrap_err();
     assert!(e.to_string().contains("section"), "{e}");
 

@@ -129,7 +129,11 @@ fn command(e: &Engine, (kind, a, b, c): Op) -> Command {
 }
 
 fn new_order(user: UserId, market: MarketId, mid: u64, b: u64, c: u64) -> NewOrder {
-    let side = if b % 2 == 0 { Side::Buy } else { Side::Sell };
+    let side = if b.is_multiple_of(2) {
+        Side::Buy
+    } else {
+        Side::Sell
+    };
     let types = [
         OrderType::Limit,
         OrderType::Limit,
@@ -151,7 +155,7 @@ fn new_order(user: UserId, market: MarketId, mid: u64, b: u64, c: u64) -> NewOrd
     let sized_in_quote = matches!(
         order_type,
         OrderType::Market | OrderType::StopLoss | OrderType::TakeProfit
-    ) && b % 3 == 0;
+    ) && b.is_multiple_of(3);
     NewOrder {
         user,
         market,
