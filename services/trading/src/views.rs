@@ -164,7 +164,7 @@ pub async fn account(
         .values()
         .next()
         .map_or((0, 0), |m| (m.cfg.maker_fee_ppm, m.cfg.taker_fee_ppm));
-    let rate = |ppm: u32| flowex_types::format_scaled(u64::from(ppm), 6);
+    let rate = |ppm: u32| flowex_types::format_scaled(u64::from(ppm) * 100, 8);
     Ok(Json(json!({
         "makerCommission": maker / 100,
         "takerCommission": taker / 100,
