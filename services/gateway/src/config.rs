@@ -5,6 +5,7 @@ use crate::proxy::ProxyConfig;
 use flowex_http::{Costs, HealthChecks, HttpConfig, RateLimiter};
 use metrics_exporter_prometheus::PrometheusHandle;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Where the web build puts the UI, relative to the working directory.
@@ -38,6 +39,8 @@ pub struct GatewayConfig {
     pub key_cache: KeyCacheConfig,
     /// Upstream timeouts and circuit breakers (distributed mode).
     pub proxy: ProxyConfig,
+    /// Unix-ms clock for `timestamp` checks (`None`: the system clock).
+    pub clock: Option<Arc<dyn Fn() -> u64 + Send + Sync>>,
 }
 
 impl std::fmt::Debug for GatewayConfig {
@@ -85,6 +88,7 @@ impl GatewayConfig {
                 request_timeout: (request_timeout * 9 / 10).max(Duration::from_millis(50)),
                 ..ProxyConfig::default()
             },
+            clock: None,
             http,
         }
     }

@@ -204,7 +204,10 @@ fn finish(
     } else {
         Arc::new(CachedDirectory::new(directory, cfg.key_cache))
     };
-    let auth = AuthState::new(verifier, directory);
+    let mut auth = AuthState::new(verifier, directory);
+    if let Some(clock) = cfg.clock.clone() {
+        auth = auth.with_clock(move || clock());
+    }
     let app = app
         .layer(from_fn_with_state(
             limits.clone(),

@@ -3,7 +3,7 @@
 //!
 //! - A counter of window length `w` at time `t` is the key
 //!   `{prefix}{key}:{window_start}` (`window_start = t - t % w`): one
-//!   `MULTI` / `INCRBY` / `PEXPIREAT window_end + 1 s` / `EXEC` round trip
+//!   `MULTI` / `INCRBY` / `PEXPIRE (window_end - t + 1 s)` / `EXEC` round trip
 //!   for all of a request's counters. A new window is a new key; old ones
 //!   expire by themselves.
 //! - A ban is `SET {prefix}{key} until_ms PX (until_ms - now)`; checking it
@@ -87,7 +87,9 @@ impl RateLimitStore for RedisStore {
                 let end = start + window;
                 let key = format!("{}{}:{start}", self.prefix, c.key);
                 pipe.cmd("INCRBY").arg(&key).arg(c.amount);
-                pipe.cmd("PEXPIREAT").arg(&key).arg(end + 1000).ignore();
+                // Relative expiry: immune to clock skew between us and Redis.
+                let ttl = end.saturating_sub(now_ms) + 1000;
+                pipe.cmd("PEXPIRE").arg(&key).arg(ttl).ignore();
                 ends.push(end);
             }
             let mut conn = self.conn.clone();

@@ -1,0 +1,149 @@
+//! The gateway's own pages: OpenAPI, Swagger UI, the web UI, health,
+//! metrics, and their security headers.
+
+mod common;
+
+use common::*;
+use serde_json::json;
+
+async fn gateway(web: Option<&std::path::Path>, assets: Option<&std::path::Path>) -> Server {
+    let tokens = Tokens::new();
+    let mut cfg = config(None);
+    cfg.openapi = json!({"openapi": "3.0.3", "info": {"title": "T", "version": "1"}, "paths": {"/api/v3/ping": {}}});
+    cfg.web_dir = web.map(Into::into);
+    cfg.docs_assets_dir = assets.map(Into::into);
+    let app = flowex_gateway::embedded(
+        cfg,
+        directory(),
+        tokens.verifier(),
+        vec![echo_service("svc")],
+    )
+    .unwrap();
+    start(app).await
+}
+
+fn assert_strict_csp(r: &Reply) {
+    let csp = r.header("content-security-policy").expect("CSP on HTML");
+    let script = csp
+        .split(';')
+        .map(str::trim)
+        .find(|d| d.starts_with("script-src"))
+        .expect("script-src");
+    assert_eq!(script, "script-src 'self'");
+    assert_eq!(r.header("x-frame-options"), Some("DENY"));
+    assert_eq!(r.header("x-content-type-options"), Some("nosniff"));
+    // No inline script: every <script> has a src and no body.
+    let html = &r.text;
+    for (i, _) in html.match_indices("<script") {
+        let tag_end = html[i..].find('>').unwrap() + i;
+        assert!(
+            html[i..tag_end].contains("src=\"/"),
+            "inline script in {html}"
+        );
+        assert!(
+            html[tag_end + 1..].starts_with("</script>"),
+            "script with a body"
+        );
+    }
+}
+
+#[tokio::test]
+async fn openapi_and_docs_without_assets() {
+    let s = gateway(None, None).await;
+    let r = s.get("/openapi.json").await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("content-type"), Some("application/json"));
+    assert_eq!(r.json()["paths"], json!({"/api/v3/ping": {}}));
+    let r = s.get("/docs").await;
+    assert_eq!(r.status, 200);
+    assert!(r.header("content-type").unwrap().starts_with("text/html"));
+    assert!(r.text.contains("href=\"/openapi.json\""), "{}", r.text);
+    assert!(r.text.contains("swagger-ui-dist"));
+    assert!(!r.text.contains("swagger-ui-bundle.js\"></script>"));
+    assert_strict_csp(&r);
+    assert_eq!(s.get("/docs/assets/swagger-ui.css").await.status, 404);
+}
+
+#[tokio::test]
+async fn docs_with_vendored_swagger_ui() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("swagger-ui.css"), "body{}").unwrap();
+    std::fs::write(
+        dir.path().join("swagger-ui-bundle.js"),
+        "var SwaggerUIBundle=1;",
+    )
+    .unwrap();
+    let s = gateway(None, Some(dir.path())).await;
+    for path in ["/docs", "/docs/"] {
+        let r = s.get(path).await;
+        assert_eq!(r.status, 200);
+        assert!(r
+            .text
+            .contains("<script src=\"/docs/assets/swagger-ui-bundle.js\"></script>"));
+        assert!(r.text.contains("<script src=\"/docs/init.js\"></script>"));
+        assert_strict_csp(&r);
+    }
+    let r = s.get("/docs/init.js").await;
+    assert!(r
+        .header("content-type")
+        .unwrap()
+        .starts_with("text/javascript"));
+    assert!(r.text.contains("url: \"/openapi.json\""));
+    let r = s.get("/docs/assets/swagger-ui.css").await;
+    assert_eq!(r.status, 200);
+    assert!(r.header("content-type").unwrap().starts_with("text/css"));
+    assert_eq!(r.text, "body{}");
+    assert_eq!(s.get("/docs/assets/../../etc/passwd").await.status, 404);
+}
+
+#[tokio::test]
+async fn web_ui_static_files_and_spa_routes() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("index.html"),
+        "<!doctype html><html><head><script type=\"module\" src=\"/assets/app.js\"></script></head><body>UI</body></html>",
+    )
+    .unwrap();
+    std::fs::create_dir(dir.path().join("assets")).unwrap();
+    std::fs::write(dir.path().join("assets/app.js"), "console.log(1)").unwrap();
+    let s = gateway(Some(dir.path()), None).await;
+    let r = s.get("/").await;
+    assert_eq!(r.status, 200);
+    assert!(r.text.contains("<body>UI</body>"));
+    assert_strict_csp(&r);
+    let r = s.get("/assets/app.js").await;
+    assert_eq!(r.status, 200);
+    assert!(r.header("content-type").unwrap().contains("javascript"));
+    // A client-side route gets the index.
+    let r = s.get("/markets/BTCUSDT").await;
+    assert_eq!(r.status, 200);
+    assert!(r.text.contains("<body>UI</body>"));
+    // The API is never answered with the UI.
+    let r = s.get("/api/v1/whatever").await;
+    r.assert_native(401, "unauthorized");
+}
+
+#[tokio::test]
+async fn no_ui_built_gives_a_landing_page_and_404s() {
+    let s = gateway(Some(std::path::Path::new("/nonexistent/web")), None).await;
+    let r = s.get("/").await;
+    assert_eq!(r.status, 200);
+    assert!(r.text.contains("/docs"));
+    assert_strict_csp(&r);
+    let r = s.get("/something.js").await;
+    r.assert_native(404, "not_found");
+}
+
+#[tokio::test]
+async fn health_and_metrics() {
+    let s = gateway(None, None).await;
+    let r = s.get("/health/live").await;
+    assert_eq!(r.json(), json!({"status": "live"}));
+    let r = s.get("/health/ready").await;
+    assert_eq!(r.json()["status"], "ready");
+    s.get("/api/v3/ping").await;
+    let r = s.get("/metrics").await;
+    assert_eq!(r.status, 200);
+    assert!(r.text.contains("http_requests_total"), "{}", r.text);
+    assert!(r.header("x-request-id").is_some());
+}
