@@ -1,0 +1,628 @@
+//! Registration, login, refresh, logout, password change, the current user
+//! and the session list.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use flowex_auth::jwt::AccessGrant;
+use flowex_auth::refresh::{hash_refresh_token, looks_like_refresh_token, new_refresh_token};
+use flowex_auth::totp::hash_backup_code;
+use flowex_auth::{PolicyError, Role};
+use flowex_http::{ApiError, Identity, Via};
+use flowex_store::{AuditOutcome, NewSession, NewUser, RotateOutcome, Rotation, Session, User};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::audit::{self, action};
+use crate::error::{self, StoreResultExt};
+use crate::extract::{Json, RequestMeta, SecretString};
+use crate::lockout;
+use crate::state::AuthState;
+use crate::twofa;
+
+/// The public view of a user: `{id, email, role, totp_enabled, created_at}`.
+pub(crate) fn user_json(u: &User) -> Value {
+    json!({
+        "id": u.id,
+        "email": u.email,
+        "role": u.role.as_str(),
+        "totp_enabled": u.totp_enabled,
+        "created_at": u.created_at,
+    })
+}
+
+pub(crate) fn role_of(u: &User) -> Role {
+    match u.role {
+        flowex_store::Role::Admin => Role::Admin,
+        flowex_store::Role::User => Role::User,
+    }
+}
+
+fn user_target(id: u64) -> Option<String> {
+    Some(format!("user:{id}"))
+}
+
+/// The signed-in user behind a protected request and their live session.
+///
+/// Account management needs a login session (an API key gets 403
+/// `session_required`), and the session must still be live: an access
+/// token of a session that was logged out, revoked or ended by a password
+/// change is refused here with 401 `session_revoked`, even though its JWT
+/// is valid for a few more minutes elsewhere.
+pub(crate) async fn caller(
+    state: &AuthState,
+    identity: &Identity,
+) -> Result<(User, Session), ApiError> {
+    let Via::Session { session_id } = &identity.via else {
+        return Err(error::session_required());
+    };
+    let sid = error::parse_id(session_id).ok_or_else(ApiError::unauthorized)?;
+    let session = state
+        .store()
+        .session(sid)
+        .await
+        .or_500()?
+        .filter(|s| s.user_id == identity.user_id)
+        .ok_or_else(error::session_revoked)?;
+    if session.revoked_at.is_some() || session.expires_at <= state.now_ms() {
+        return Err(error::session_revoked());
+    }
+    let user = state
+        .store()
+        .user_by_id(identity.user_id)
+        .await
+        .or_500()?
+        .ok_or_else(ApiError::unauthorized)?;
+    Ok((user, session))
+}
+
+/// A deliberately simple e-mail check: one `@`, a non-empty local part of
+/// at most 64 characters without spaces, quotes or separators, a dotted
+/// domain of letters, digits and hyphens, at most 254 characters in all.
+pub fn valid_email(email: &str) -> bool {
+    if email.is_empty() || email.chars().count() > 254 {
+        return false;
+    }
+    let Some((local, domain)) = email.split_once('@') else {
+        return false;
+    };
+    let bad = |c: char| {
+        c.is_whitespace()
+            || c.is_control()
+            || matches!(
+                c,
+                '@' | '<' | '>' | '(' | ')' | '[' | ']' | ',' | ';' | ':' | '\\' | '"'
+            )
+    };
+    if local.is_empty()
+        || local.chars().count() > 64
+        || local.chars().any(bad)
+        || local.starts_with('.')
+        || local.ends_with('.')
+        || local.contains("..")
+    {
+        return false;
+    }
+    let labels: Vec<&str> = domain.split('.').collect();
+    labels.len() >= 2
+        && labels.iter().all(|l| {
+            !l.is_empty()
+                && l.chars().count() <= 63
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+                && l.chars().all(|c| c.is_alphanumeric() || c == '-')
+        })
+        && !labels
+            .last()
+            .is_some_and(|tld| tld.chars().all(|c| c.is_ascii_digit()))
+}
+
+fn policy_error(e: PolicyError) -> ApiError {
+    error::weak_password(e.to_string())
+}
+
+// ---------------------------------------------------------------- register
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RegisterBody {
+    email: String,
+    password: SecretString,
+}
+
+/// `POST /api/v1/auth/register` → 201 `{user}`.
+pub(crate) async fn register(
+    State(state): State<AuthState>,
+    meta: RequestMeta,
+    Json(body): Json<RegisterBody>,
+) -> Result<Response, ApiError> {
+    if !valid_email(&body.email) {
+        return Err(error::invalid_email());
+    }
+    flowex_auth::check_policy(body.password.expose(), &body.email).map_err(policy_error)?;
+    let hash = state.hash_password(body.password.expose()).await?;
+    let user = state
+        .store()
+        .create_user(&NewUser {
+            email: &body.email,
+            password_hash: &hash,
+            role: flowex_store::Role::User,
+            now: state.now_ms(),
+        })
+        .await
+        .or_500()?;
+    tracing::info!(user_id = user.id, "user registered");
+    audit::record(
+        &state,
+        &meta,
+        Some(user.id),
+        action::REGISTER,
+        user_target(user.id),
+        AuditOutcome::Ok,
+        Value::Null,
+    )
+    .await;
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(json!({ "user": user_json(&user) })),
+    )
+        .into_response())
+}
+
+// ---------------------------------------------------------------- login
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct LoginBody {
+    email: String,
+    password: SecretString,
+    #[serde(default)]
+    totp_code: Option<SecretString>,
+    #[serde(default)]
+    backup_code: Option<SecretString>,
+}
+
+/// Issues an access token for a session and renders the token response.
+fn token_response(
+    state: &AuthState,
+    user: &User,
+    session_id: u64,
+    refresh_token: &str,
+) -> Result<Response, ApiError> {
+    let cfg = state.config();
+    let sid = session_id.to_string();
+    let uid = user.id.to_string();
+    let issued = state
+        .jwt()
+        .issue_access_at(
+            &AccessGrant {
+                issuer: &cfg.issuer,
+                audience: &cfg.audience,
+                user_id: &uid,
+                role: role_of(user),
+                session_id: &sid,
+            },
+            cfg.access_ttl,
+            (state.now_ms().max(0) / 1000) as u64,
+        )
+        .map_err(|e| ApiError::internal(format!("issuing an access token: {e}")))?;
+    Ok(axum::Json(json!({
+        "access_token": issued.token.expose(),
+        "token_type": "Bearer",
+        "expires_in": cfg.access_ttl.as_secs(),
+        "refresh_token": refresh_token,
+        "user": user_json(user),
+    }))
+    .into_response())
+}
+
+async fn login_denied(state: &AuthState, meta: &RequestMeta, user_id: Option<u64>, reason: &str) {
+    audit::record(
+        state,
+        meta,
+        user_id,
+        action::LOGIN,
+        user_id.and_then(user_target),
+        AuditOutcome::Denied,
+        json!({ "reason": reason }),
+    )
+    .await;
+}
+
+/// `POST /api/v1/auth/login` → `{access_token, token_type, expires_in,
+/// refresh_token, user}`.
+pub(crate) async fn login(
+    State(state): State<AuthState>,
+    meta: RequestMeta,
+    Json(body): Json<LoginBody>,
+) -> Result<Response, ApiError> {
+    let account = lockout::account_key(&body.email);
+    lockout::guard(&state, &meta, &account, None, action::LOGIN).await?;
+    let user = if valid_email(&body.email) {
+        state.store().user_by_email(&body.email).await.or_500()?
+    } else {
+        None
+    };
+    let phc = user.as_ref().map(|u| u.password_hash.clone());
+    let password_ok = state.verify_password(body.password.expose(), phc).await?;
+    let user = match user {
+        Some(u) if password_ok => u,
+        other => {
+            let user_id = other.as_ref().map(|u| u.id);
+            lockout::record_failure(&state, &meta, &account, user_id).await?;
+            let reason = if user_id.is_some() {
+                "wrong_password"
+            } else {
+                "unknown_account"
+            };
+            login_denied(&state, &meta, user_id, reason).await;
+            return Err(error::invalid_credentials());
+        }
+    };
+
+    let mut method = "password";
+    if user.totp_enabled {
+        if let Some(code) = &body.totp_code {
+            if let Err(e) = twofa::check_active_code(&state, &user, code.expose()).await? {
+                lockout::record_failure(&state, &meta, &account, Some(user.id)).await?;
+                login_denied(&state, &meta, Some(user.id), twofa::reason_of(&e)).await;
+                return Err(error::invalid_totp(&e.to_string()));
+            }
+            method = "totp";
+        } else if let Some(code) = &body.backup_code {
+            let hash = hex::encode(hash_backup_code(code.expose()));
+            let used = state
+                .store()
+                .use_backup_code(user.id, &hash, state.now_ms())
+                .await
+                .or_500()?;
+            if !used {
+                lockout::record_failure(&state, &meta, &account, Some(user.id)).await?;
+                login_denied(&state, &meta, Some(user.id), "invalid_backup_code").await;
+                return Err(error::invalid_totp("unknown or already used backup code"));
+            }
+            method = "backup_code";
+        } else {
+            login_denied(&state, &meta, Some(user.id), "totp_required").await;
+            return Err(error::totp_required());
+        }
+    }
+    if user.frozen {
+        login_denied(&state, &meta, Some(user.id), "account_frozen").await;
+        return Err(error::account_frozen());
+    }
+    lockout::reset_account(&state, &account).await?;
+    if flowex_auth::password::needs_rehash(&user.password_hash) {
+        let hash = state.hash_password(body.password.expose()).await?;
+        state
+            .store()
+            .set_password_hash(user.id, &hash, state.now_ms())
+            .await
+            .or_500()?;
+    }
+
+    let now = state.now_ms();
+    let refresh = new_refresh_token();
+    let token_hash = hex::encode(refresh.hash);
+    let ip = meta.ip_string();
+    let session = state
+        .store()
+        .create_session(&NewSession {
+            user_id: user.id,
+            token_hash: &token_hash,
+            expires_at: now + state.config().refresh_ttl.as_millis() as i64,
+            user_agent: meta.user_agent.as_deref(),
+            ip: ip.as_deref(),
+            now,
+        })
+        .await
+        .or_500()?;
+    tracing::info!(user_id = user.id, session_id = session.id, method, "login");
+    audit::record(
+        &state,
+        &meta,
+        Some(user.id),
+        action::LOGIN,
+        user_target(user.id),
+        AuditOutcome::Ok,
+        json!({ "session_id": session.id, "method": method }),
+    )
+    .await;
+    token_response(&state, &user, session.id, refresh.token.expose())
+}
+
+// ---------------------------------------------------------------- refresh
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RefreshBody {
+    refresh_token: SecretString,
+}
+
+/// `POST /api/v1/auth/refresh` → a new token pair (the presented refresh
+/// token is rotated). Reuse of a rotated token revokes the whole session.
+pub(crate) async fn refresh(
+    State(state): State<AuthState>,
+    meta: RequestMeta,
+    Json(body): Json<RefreshBody>,
+) -> Result<Response, ApiError> {
+    let presented = body.refresh_token.expose();
+    if !looks_like_refresh_token(presented) {
+        return Err(error::invalid_refresh_token());
+    }
+    let presented_hash = hex::encode(hash_refresh_token(presented));
+    let Some(current) = state
+        .store()
+        .refresh_token(&presented_hash)
+        .await
+        .or_500()?
+    else {
+        return Err(error::invalid_refresh_token());
+    };
+    let next = new_refresh_token();
+    let new_hash = hex::encode(next.hash);
+    let ip = meta.ip_string();
+    let outcome = state
+        .store()
+        .rotate_refresh_token(&Rotation {
+            presented_hash: &presented_hash,
+            new_hash: &new_hash,
+            // The family's absolute expiry: rotation never extends a session.
+            new_expires_at: current.expires_at,
+            user_agent: meta.user_agent.as_deref(),
+            ip: ip.as_deref(),
+            now: state.now_ms(),
+        })
+        .await
+        .or_500()?;
+    match outcome {
+        RotateOutcome::Rotated(session) => {
+            let user = state
+                .store()
+                .user_by_id(session.user_id)
+                .await
+                .or_500()?
+                .ok_or_else(error::invalid_refresh_token)?;
+            if user.frozen {
+                return Err(error::account_frozen());
+            }
+            token_response(&state, &user, session.id, next.token.expose())
+        }
+        RotateOutcome::Reused {
+            session_id,
+            user_id,
+        } => {
+            tracing::warn!(user_id, session_id, "refresh token reused: session revoked");
+            audit::record(
+                &state,
+                &meta,
+                Some(user_id),
+                action::REFRESH_REUSE,
+                Some(format!("session:{session_id}")),
+                AuditOutcome::Denied,
+                json!({ "session_id": session_id, "revoked": true }),
+            )
+            .await;
+            Err(error::token_reused())
+        }
+        RotateOutcome::Revoked { .. } => Err(error::session_revoked()),
+        RotateOutcome::Expired { .. } => Err(error::refresh_token_expired()),
+        RotateOutcome::NotFound => Err(error::invalid_refresh_token()),
+    }
+}
+
+// ---------------------------------------------------------------- logout
+
+/// `POST /api/v1/auth/logout` → 204; ends the current session (its refresh
+/// token family). Idempotent.
+pub(crate) async fn logout(
+    State(state): State<AuthState>,
+    identity: Identity,
+    meta: RequestMeta,
+) -> Result<Response, ApiError> {
+    let Via::Session { session_id } = &identity.via else {
+        return Err(error::session_required());
+    };
+    let sid = error::parse_id(session_id).ok_or_else(ApiError::unauthorized)?;
+    let revoked = state
+        .store()
+        .revoke_session(identity.user_id, sid, state.now_ms(), "logout")
+        .await
+        .or_500()?;
+    if revoked {
+        audit::record(
+            &state,
+            &meta,
+            Some(identity.user_id),
+            action::LOGOUT,
+            Some(format!("session:{sid}")),
+            AuditOutcome::Ok,
+            Value::Null,
+        )
+        .await;
+    }
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+// ---------------------------------------------------------------- password
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PasswordBody {
+    current_password: SecretString,
+    new_password: SecretString,
+}
+
+/// `POST /api/v1/auth/password` → 204; every other session is revoked.
+pub(crate) async fn change_password(
+    State(state): State<AuthState>,
+    identity: Identity,
+    meta: RequestMeta,
+    Json(body): Json<PasswordBody>,
+) -> Result<Response, ApiError> {
+    let (user, session) = caller(&state, &identity).await?;
+    let account = lockout::account_key(&user.email);
+    lockout::guard(
+        &state,
+        &meta,
+        &account,
+        Some(user.id),
+        action::PASSWORD_CHANGE,
+    )
+    .await?;
+    let ok = state
+        .verify_password(
+            body.current_password.expose(),
+            Some(user.password_hash.clone()),
+        )
+        .await?;
+    if !ok {
+        lockout::record_failure(&state, &meta, &account, Some(user.id)).await?;
+        audit::record(
+            &state,
+            &meta,
+            Some(user.id),
+            action::PASSWORD_CHANGE,
+            user_target(user.id),
+            AuditOutcome::Denied,
+            json!({ "reason": "wrong_password" }),
+        )
+        .await;
+        return Err(error::wrong_password());
+    }
+    flowex_auth::check_policy(body.new_password.expose(), &user.email).map_err(policy_error)?;
+    let hash = state.hash_password(body.new_password.expose()).await?;
+    let now = state.now_ms();
+    state
+        .store()
+        .set_password_hash(user.id, &hash, now)
+        .await
+        .or_500()?;
+    let revoked = state
+        .store()
+        .revoke_user_sessions(user.id, Some(session.id), now, "password_change")
+        .await
+        .or_500()?;
+    tracing::info!(user_id = user.id, revoked, "password changed");
+    audit::record(
+        &state,
+        &meta,
+        Some(user.id),
+        action::PASSWORD_CHANGE,
+        user_target(user.id),
+        AuditOutcome::Ok,
+        json!({ "sessions_revoked": revoked }),
+    )
+    .await;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+// ---------------------------------------------------------------- me, sessions
+
+/// `GET /api/v1/auth/me` → `{id, email, role, totp_enabled, created_at}`.
+pub(crate) async fn me(
+    State(state): State<AuthState>,
+    identity: Identity,
+) -> Result<Response, ApiError> {
+    let (user, _) = caller(&state, &identity).await?;
+    Ok(axum::Json(user_json(&user)).into_response())
+}
+
+/// `GET /api/v1/account/sessions` → `{sessions: [...]}`, live sessions
+/// newest first, the caller's marked `current`.
+pub(crate) async fn list_sessions(
+    State(state): State<AuthState>,
+    identity: Identity,
+) -> Result<Response, ApiError> {
+    let (user, current) = caller(&state, &identity).await?;
+    let sessions = state
+        .store()
+        .list_sessions(user.id, state.now_ms())
+        .await
+        .or_500()?;
+    let list: Vec<Value> = sessions
+        .iter()
+        .map(|s| {
+            json!({
+                "id": s.id,
+                "created_at": s.created_at,
+                "last_used_at": s.last_used_at,
+                "expires_at": s.expires_at,
+                "ip": s.ip,
+                "user_agent": s.user_agent,
+                "current": s.id == current.id,
+            })
+        })
+        .collect();
+    Ok(axum::Json(json!({ "sessions": list })).into_response())
+}
+
+/// `DELETE /api/v1/account/sessions/{id}` → 204; 404 `session_not_found`
+/// for an unknown, ended or someone else's session.
+pub(crate) async fn revoke_session(
+    State(state): State<AuthState>,
+    identity: Identity,
+    meta: RequestMeta,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let (user, _) = caller(&state, &identity).await?;
+    let not_found = || error::not_found("session", "session_not_found");
+    let sid = error::parse_id(&id).ok_or_else(not_found)?;
+    let revoked = state
+        .store()
+        .revoke_session(user.id, sid, state.now_ms(), "revoked_by_user")
+        .await
+        .or_500()?;
+    if !revoked {
+        return Err(not_found());
+    }
+    audit::record(
+        &state,
+        &meta,
+        Some(user.id),
+        action::SESSION_REVOKE,
+        Some(format!("session:{sid}")),
+        AuditOutcome::Ok,
+        Value::Null,
+    )
+    .await;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::valid_email;
+
+    #[test]
+    fn emails() {
+        for ok in [
+            "a@b.co",
+            "alice.smith+tag@example.com",
+            "x@sub.domain.org",
+            "müller@exämple.de",
+        ] {
+            assert!(valid_email(ok), "{ok}");
+        }
+        let long = format!("{}@example.com", "a".repeat(250));
+        for bad in [
+            "",
+            "a",
+            "a@b",
+            "@b.co",
+            "a@@b.co",
+            "a@b@c.co",
+            "a b@c.co",
+            "a@b .co",
+            "a@-b.co",
+            "a@b..co",
+            ".a@b.co",
+            "a..b@c.co",
+            "a:b@c.co",
+            "<a@b.co>",
+            "a@b.123",
+            long.as_str(),
+        ] {
+            assert!(!valid_email(bad), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,208 @@
+//! Admin routes. Each one checks the admin role (403 `forbidden` for
+//! anyone else) and writes its own audit row, allowed or not.
+
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
+use axum::response::{IntoResponse, Response};
+use flowex_http::{ApiError, Identity};
+use flowex_store::{AuditEntry, AuditOutcome, AuditQuery};
+use serde_json::{json, Map, Value};
+
+use crate::account::caller;
+use crate::audit::{self, action};
+use crate::error::{self, StoreResultExt};
+use crate::extract::RequestMeta;
+use crate::state::AuthState;
+
+/// Refuses non-admins (403, audited as denied). The role must be `admin`
+/// both in the access token and in the database right now, so a demoted
+/// admin loses access at once.
+async fn require_admin(
+    state: &AuthState,
+    identity: &Identity,
+    meta: &RequestMeta,
+    action_name: &str,
+    detail: &Value,
+) -> Result<(), ApiError> {
+    let denied = |reason: &'static str| {
+        let mut d = detail.clone();
+        d["reason"] = Value::from(reason);
+        d
+    };
+    if !identity.is_admin() {
+        audit::record(
+            state,
+            meta,
+            Some(identity.user_id),
+            action_name,
+            None,
+            AuditOutcome::Denied,
+            denied("not_admin"),
+        )
+        .await;
+        return Err(ApiError::forbidden());
+    }
+    let (user, _) = caller(state, identity).await?;
+    if user.role != flowex_store::Role::Admin {
+        audit::record(
+            state,
+            meta,
+            Some(identity.user_id),
+            action_name,
+            None,
+            AuditOutcome::Denied,
+            denied("not_admin"),
+        )
+        .await;
+        return Err(ApiError::forbidden());
+    }
+    Ok(())
+}
+
+fn entry_json(e: &AuditEntry) -> Value {
+    let detail = e
+        .detail
+        .as_deref()
+        .and_then(|d| serde_json::from_str::<Value>(d).ok())
+        .unwrap_or(Value::Null);
+    json!({
+        "id": e.id,
+        "at": e.at,
+        "user_id": e.user_id,
+        "actor_ip": e.actor_ip,
+        "user_agent": e.user_agent,
+        "action": e.action,
+        "target": e.target,
+        "result": e.result.as_str(),
+        "detail": detail,
+    })
+}
+
+fn parse_query(pairs: &[(String, String)]) -> Result<AuditQuery, ApiError> {
+    let mut q = AuditQuery {
+        limit: 100,
+        ..AuditQuery::default()
+    };
+    let mut seen = std::collections::HashSet::new();
+    for (name, value) in pairs {
+        if !seen.insert(name.as_str()) {
+            return Err(error::invalid_parameter(name, "sent more than once"));
+        }
+        let int = |what: &str| -> Result<i64, ApiError> {
+            value
+                .parse::<i64>()
+                .map_err(|_| error::invalid_parameter(name, what))
+        };
+        match name.as_str() {
+            "user_id" => {
+                q.user_id = Some(
+                    error::parse_id(value)
+                        .ok_or_else(|| error::invalid_parameter(name, "expected a user id"))?,
+                )
+            }
+            "action" => {
+                if value.is_empty() || value.len() > 64 {
+                    return Err(error::invalid_parameter(name, "1 to 64 characters"));
+                }
+                q.action = Some(value.clone());
+            }
+            "result" => {
+                q.result = Some(
+                    AuditOutcome::parse(value)
+                        .ok_or_else(|| error::invalid_parameter(name, "ok, denied or error"))?,
+                )
+            }
+            "from" => q.from = Some(int("milliseconds since the Unix epoch")?),
+            "to" => q.to = Some(int("milliseconds since the Unix epoch")?),
+            "limit" => {
+                let n = int("1 to 1000")?;
+                if !(1..=1000).contains(&n) {
+                    return Err(error::invalid_parameter(name, "1 to 1000"));
+                }
+                q.limit = n as u32;
+            }
+            _ => {
+                let shown: String = name.chars().take(32).collect();
+                return Err(error::invalid_parameter(
+                    &shown,
+                    "unknown (use user_id, action, result, from, to, limit)",
+                ));
+            }
+        }
+    }
+    Ok(q)
+}
+
+fn query_detail(q: &AuditQuery) -> Value {
+    let mut m = Map::new();
+    if let Some(u) = q.user_id {
+        m.insert("user_id".into(), u.into());
+    }
+    if let Some(a) = &q.action {
+        m.insert("action".into(), a.as_str().into());
+    }
+    if let Some(r) = q.result {
+        m.insert("result".into(), r.as_str().into());
+    }
+    if let Some(f) = q.from {
+        m.insert("from".into(), f.into());
+    }
+    if let Some(t) = q.to {
+        m.insert("to".into(), t.into());
+    }
+    m.insert("limit".into(), q.limit.into());
+    Value::Object(m)
+}
+
+/// `GET /api/v1/admin/audit?user_id&action&result&from&to&limit` →
+/// `{entries: [...]}`, newest first. `from` is inclusive, `to` exclusive
+/// (ms since the Unix epoch); `limit` 1–1000, default 100.
+pub(crate) async fn audit_log(
+    State(state): State<AuthState>,
+    identity: Identity,
+    meta: RequestMeta,
+    query: Result<Query<Vec<(String, String)>>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(pairs) = query.map_err(|_| {
+        ApiError::bad_request("invalid_parameter", "The query string is malformed.")
+    })?;
+    // Authorization first: a non-admin learns nothing, not even whether
+    // the filters were valid.
+    require_admin(
+        &state,
+        &identity,
+        &meta,
+        action::ADMIN_AUDIT_QUERY,
+        &json!({}),
+    )
+    .await?;
+    let q = match parse_query(&pairs) {
+        Ok(q) => q,
+        Err(e) => {
+            audit::record(
+                &state,
+                &meta,
+                Some(identity.user_id),
+                action::ADMIN_AUDIT_QUERY,
+                None,
+                AuditOutcome::Denied,
+                json!({ "reason": "invalid_parameter" }),
+            )
+            .await;
+            return Err(e);
+        }
+    };
+    let entries = state.store().query_audit(&q).await.or_500()?;
+    audit::record(
+        &state,
+        &meta,
+        Some(identity.user_id),
+        action::ADMIN_AUDIT_QUERY,
+        None,
+        AuditOutcome::Ok,
+        json!({ "filters": query_detail(&q), "returned": entries.len() }),
+    )
+    .await;
+    let list: Vec<Value> = entries.iter().map(entry_json).collect();
+    Ok(axum::Json(json!({ "entries": list })).into_response())
+}

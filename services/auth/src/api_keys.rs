@@ -1,0 +1,299 @@
+//! API keys: create (secret shown once), list, delete, and the lookup the
+//! gateway uses to check signed requests.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use flowex_auth::apikey::is_valid_api_key_format;
+use flowex_auth::{new_api_key, IpAllowList, Permissions, Role};
+use flowex_http::{ApiError, Identity};
+use flowex_store::{ApiKey, AuditOutcome, NewApiKey};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use crate::account::{caller, role_of};
+use crate::audit::{self, action};
+use crate::error::{self, StoreResultExt};
+use crate::extract::{Json, RequestMeta, SecretString};
+use crate::state::AuthState;
+use crate::twofa;
+
+/// Longest label, in characters.
+pub const MAX_LABEL_CHARS: usize = 64;
+
+/// What the gateway needs to authenticate a signed request made with an
+/// API key: who owns it, what it may do, from where, and the HMAC secret.
+///
+/// JSON (`GET /internal/api-keys/{api_key}`):
+/// `{"key_id":3,"user_id":7,"role":"user","frozen":false,
+///   "permissions":"READ,TRADE","ip_allow":"1.2.3.0/24","secret":"…"}`.
+/// `Debug` never shows the secret.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyRecord {
+    /// The key's id in the store (what `Via::ApiKey { key_id }` carries).
+    pub key_id: u64,
+    /// The owner.
+    pub user_id: u64,
+    /// The owner's role.
+    pub role: Role,
+    /// Whether the owner's account is frozen (refuse every request).
+    pub frozen: bool,
+    /// Comma-separated permission names, e.g. `READ,TRADE`.
+    pub permissions: String,
+    /// Comma-separated CIDR blocks the key may be used from; empty = any.
+    pub ip_allow: String,
+    /// The HMAC-SHA256 signing secret (opened from its sealed form).
+    pub secret: String,
+}
+
+impl std::fmt::Debug for KeyRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyRecord")
+            .field("key_id", &self.key_id)
+            .field("user_id", &self.user_id)
+            .field("role", &self.role)
+            .field("frozen", &self.frozen)
+            .field("permissions", &self.permissions)
+            .field("ip_allow", &self.ip_allow)
+            .field("secret", &flowex_auth::redact::REDACTED)
+            .finish()
+    }
+}
+
+impl KeyRecord {
+    /// [`KeyRecord::permissions`] parsed.
+    pub fn permission_set(&self) -> Permissions {
+        Permissions::parse(&self.permissions).unwrap_or(Permissions::NONE)
+    }
+
+    /// [`KeyRecord::ip_allow`] parsed. A stored list that no longer parses
+    /// allows nothing rather than everything.
+    pub fn allow_list(&self) -> Option<IpAllowList> {
+        IpAllowList::parse_csv(&self.ip_allow).ok()
+    }
+}
+
+/// Looks up a live API key by its key string and opens its secret. `None`
+/// for a malformed, unknown or deleted key. The gateway calls this directly
+/// in one process, or through `GET /internal/api-keys/{api_key}`.
+pub async fn lookup_api_key(
+    state: &AuthState,
+    api_key: &str,
+) -> Result<Option<KeyRecord>, ApiError> {
+    if !is_valid_api_key_format(api_key) {
+        return Ok(None);
+    }
+    let Some(key) = state.store().api_key(api_key).await.or_500()? else {
+        return Ok(None);
+    };
+    let Some(user) = state.store().user_by_id(key.user_id).await.or_500()? else {
+        return Ok(None);
+    };
+    let secret = state
+        .secret_box()
+        .open(&key.api_key, &key.secret_sealed)
+        .map_err(|_| {
+            ApiError::internal(format!(
+                "api key {}: sealed secret does not open (wrong server key?)",
+                key.id
+            ))
+        })?;
+    // Bookkeeping for the key list, at most once a minute per key.
+    let now = state.now_ms();
+    if key.last_used_at.is_none_or(|t| now - t >= 60_000) {
+        if let Err(e) = state.store().touch_api_key(key.id, now).await {
+            tracing::debug!(key_id = key.id, error = %e, "could not record API key use");
+        }
+    }
+    Ok(Some(KeyRecord {
+        key_id: key.id,
+        user_id: user.id,
+        role: role_of(&user),
+        frozen: user.frozen,
+        permissions: key.permissions.clone(),
+        ip_allow: key.ip_allow.clone(),
+        secret: secret.expose().clone(),
+    }))
+}
+
+/// `GET /internal/api-keys/{api_key}` → 200 [`KeyRecord`] or 404.
+pub(crate) async fn internal_lookup(
+    State(state): State<AuthState>,
+    Path(api_key): Path<String>,
+) -> Result<Response, ApiError> {
+    match lookup_api_key(&state, &api_key).await? {
+        Some(record) => Ok(axum::Json(record).into_response()),
+        None => Err(error::not_found("API key", "api_key_not_found")),
+    }
+}
+
+fn names(p: Permissions) -> Vec<String> {
+    p.to_string()
+        .split(',')
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+fn key_json(k: &ApiKey) -> Value {
+    let ip_allow: Vec<&str> = k.ip_allow.split(',').filter(|s| !s.is_empty()).collect();
+    json!({
+        "id": k.id,
+        "api_key": k.api_key,
+        "label": k.label,
+        "permissions": names(Permissions::parse(&k.permissions).unwrap_or(Permissions::NONE)),
+        "ip_allow": ip_allow,
+        "created_at": k.created_at,
+        "last_used_at": k.last_used_at,
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CreateBody {
+    label: String,
+    #[serde(default)]
+    permissions: Option<Vec<String>>,
+    #[serde(default)]
+    ip_allow: Option<Vec<String>>,
+    #[serde(default)]
+    totp_code: Option<SecretString>,
+}
+
+/// `POST /api/v1/account/api-keys` → 201 `{id, api_key, secret, label,
+/// permissions, ip_allow, created_at, last_used_at}`.
+pub(crate) async fn create(
+    State(state): State<AuthState>,
+    identity: Identity,
+    meta: RequestMeta,
+    Json(body): Json<CreateBody>,
+) -> Result<Response, ApiError> {
+    let (user, _) = caller(&state, &identity).await?;
+    let label = body.label.trim();
+    if label.is_empty()
+        || label.chars().count() > MAX_LABEL_CHARS
+        || label.chars().any(char::is_control)
+    {
+        return Err(ApiError::bad_request(
+            "invalid_label",
+            format!("The label must be 1 to {MAX_LABEL_CHARS} printable characters."),
+        ));
+    }
+    let permissions = match &body.permissions {
+        None => Permissions::DEFAULT,
+        Some(list) => {
+            let mut set = Permissions::NONE;
+            for name in list {
+                if name.contains(',') {
+                    return Err(invalid_permission(name));
+                }
+                set |= Permissions::parse(name).map_err(|_| invalid_permission(name))?;
+            }
+            if set.is_empty() {
+                return Err(ApiError::bad_request(
+                    "invalid_permission",
+                    "Give at least one permission (READ, TRADE, WITHDRAW).",
+                ));
+            }
+            set
+        }
+    };
+    let ip_allow = IpAllowList::parse(body.ip_allow.iter().flatten()).map_err(|e| {
+        ApiError::bad_request("invalid_ip_allow", format!("Invalid IP allow-list: {e}."))
+    })?;
+    if user.frozen {
+        return Err(error::account_frozen());
+    }
+    twofa::require_code_if_enabled(
+        &state,
+        &meta,
+        &user,
+        body.totp_code.as_ref(),
+        action::API_KEY_CREATE,
+    )
+    .await?;
+    let max = state.config().max_api_keys_per_user;
+    if state.store().list_api_keys(user.id).await.or_500()?.len() >= max {
+        return Err(error::too_many_api_keys(max));
+    }
+    let new = new_api_key();
+    let sealed = state.secret_box().seal(&new.key, new.secret.expose());
+    let stored = state
+        .store()
+        .create_api_key(&NewApiKey {
+            user_id: user.id,
+            api_key: &new.key,
+            secret_sealed: &sealed,
+            label,
+            permissions: &permissions.to_string(),
+            ip_allow: &ip_allow.to_string(),
+            now: state.now_ms(),
+        })
+        .await
+        .or_500()?;
+    tracing::info!(user_id = user.id, key_id = stored.id, "API key created");
+    audit::record(
+        &state,
+        &meta,
+        Some(user.id),
+        action::API_KEY_CREATE,
+        Some(format!("api_key:{}", stored.id)),
+        AuditOutcome::Ok,
+        json!({ "permissions": stored.permissions, "ip_allow": !ip_allow.is_empty() }),
+    )
+    .await;
+    let mut body = key_json(&stored);
+    body["secret"] = Value::from(new.secret.expose().as_str());
+    Ok((StatusCode::CREATED, axum::Json(body)).into_response())
+}
+
+fn invalid_permission(name: &str) -> ApiError {
+    let shown: String = name.chars().take(32).collect();
+    ApiError::bad_request(
+        "invalid_permission",
+        format!("Unknown permission {shown:?}: use READ, TRADE or WITHDRAW."),
+    )
+}
+
+/// `GET /api/v1/account/api-keys` → `{api_keys: [...]}` (never a secret).
+pub(crate) async fn list(
+    State(state): State<AuthState>,
+    identity: Identity,
+) -> Result<Response, ApiError> {
+    let (user, _) = caller(&state, &identity).await?;
+    let keys = state.store().list_api_keys(user.id).await.or_500()?;
+    let list: Vec<Value> = keys.iter().map(key_json).collect();
+    Ok(axum::Json(json!({ "api_keys": list })).into_response())
+}
+
+/// `DELETE /api/v1/account/api-keys/{id}` → 204; 404 `api_key_not_found`
+/// for an unknown, deleted or someone else's key.
+pub(crate) async fn delete(
+    State(state): State<AuthState>,
+    identity: Identity,
+    meta: RequestMeta,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let (user, _) = caller(&state, &identity).await?;
+    let not_found = || error::not_found("API key", "api_key_not_found");
+    let key_id = error::parse_id(&id).ok_or_else(not_found)?;
+    let deleted = state
+        .store()
+        .delete_api_key(user.id, key_id, state.now_ms())
+        .await
+        .or_500()?;
+    if !deleted {
+        return Err(not_found());
+    }
+    audit::record(
+        &state,
+        &meta,
+        Some(user.id),
+        action::API_KEY_DELETE,
+        Some(format!("api_key:{key_id}")),
+        AuditOutcome::Ok,
+        Value::Null,
+    )
+    .await;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}

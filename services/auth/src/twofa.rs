@@ -1,0 +1,397 @@
+//! TOTP two-factor authentication: enrol, confirm, disable, and the checks
+//! other flows (login, API-key creation) use.
+//!
+//! # Storage
+//!
+//! The `users.totp_secret` column holds `v1;a=<hex>;p=<hex>`: the *active*
+//! secret (`a`, used by logins while `totp_enabled`) and a *pending* one
+//! (`p`, issued by enrolment, active once confirmed), either part optional.
+//! Each is the base32 secret sealed with the [`flowex_auth::SecretBox`]
+//! (AES-256-GCM) under the associated data `totp:<user id>`, so a sealed
+//! value copied to another user's row does not open. Keeping the pending
+//! secret beside the active one means re-enrolling never turns 2FA off:
+//! the old authenticator keeps working until the new one is confirmed.
+
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use flowex_auth::totp::{self, TotpError, TotpSecret};
+use flowex_http::{ApiError, Identity};
+use flowex_store::{AuditOutcome, User};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::account::caller;
+use crate::audit::{self, action};
+use crate::error::{self, StoreResultExt};
+use crate::extract::{Json, OptionalJson, RequestMeta, SecretString};
+use crate::lockout;
+use crate::state::AuthState;
+
+/// The two slots of `users.totp_secret` (sealed, hex).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub(crate) struct Slots {
+    pub active: Option<String>,
+    pub pending: Option<String>,
+}
+
+impl Slots {
+    pub fn parse(stored: Option<&str>) -> Slots {
+        let mut slots = Slots::default();
+        let Some(s) = stored else { return slots };
+        let mut parts = s.split(';');
+        if parts.next() != Some("v1") {
+            return slots;
+        }
+        for part in parts {
+            match part.split_once('=') {
+                Some(("a", v)) if !v.is_empty() => slots.active = Some(v.to_string()),
+                Some(("p", v)) if !v.is_empty() => slots.pending = Some(v.to_string()),
+                _ => {}
+            }
+        }
+        slots
+    }
+
+    pub fn encode(&self) -> String {
+        let mut s = String::from("v1");
+        if let Some(a) = &self.active {
+            s.push_str(";a=");
+            s.push_str(a);
+        }
+        if let Some(p) = &self.pending {
+            s.push_str(";p=");
+            s.push_str(p);
+        }
+        s
+    }
+}
+
+fn aad(user_id: u64) -> Vec<u8> {
+    format!("totp:{user_id}").into_bytes()
+}
+
+fn seal(state: &AuthState, user_id: u64, secret: &TotpSecret) -> String {
+    hex::encode(
+        state
+            .secret_box()
+            .seal_bytes(&aad(user_id), secret.to_base32().expose().as_bytes()),
+    )
+}
+
+fn open(state: &AuthState, user_id: u64, sealed_hex: &str) -> Result<TotpSecret, ApiError> {
+    let sealed = hex::decode(sealed_hex).map_err(|_| {
+        ApiError::internal(format!("user {user_id}: stored TOTP secret is not hex"))
+    })?;
+    let plain = state
+        .secret_box()
+        .open_bytes(&aad(user_id), &sealed)
+        .map_err(|_| {
+            ApiError::internal(format!(
+                "user {user_id}: stored TOTP secret does not open (wrong server key?)"
+            ))
+        })?;
+    let text = std::str::from_utf8(plain.expose())
+        .map_err(|_| ApiError::internal(format!("user {user_id}: TOTP secret is not text")))?;
+    TotpSecret::from_base32(text)
+        .map_err(|_| ApiError::internal(format!("user {user_id}: stored TOTP secret is invalid")))
+}
+
+fn now_secs(state: &AuthState) -> u64 {
+    (state.now_ms().max(0) / 1000) as u64
+}
+
+/// Checks `code` against a secret: right, not replayed (the accepted step
+/// is stored atomically, so two concurrent uses of one code can't both
+/// pass). `Ok(Err(reason))` is a refused code.
+async fn check_code(
+    state: &AuthState,
+    user: &User,
+    secret: &TotpSecret,
+    code: &str,
+) -> Result<Result<(), TotpError>, ApiError> {
+    let step = match totp::verify(secret, code, now_secs(state), user.totp_last_step) {
+        Ok(step) => step,
+        Err(e) => return Ok(Err(e)),
+    };
+    if !state
+        .store()
+        .accept_totp_step(user.id, step)
+        .await
+        .or_500()?
+    {
+        return Ok(Err(TotpError::Replayed));
+    }
+    Ok(Ok(()))
+}
+
+/// Checks a code against the user's active secret (2FA must be on).
+pub(crate) async fn check_active_code(
+    state: &AuthState,
+    user: &User,
+    code: &str,
+) -> Result<Result<(), TotpError>, ApiError> {
+    let slots = Slots::parse(user.totp_secret.as_deref());
+    let Some(active) = slots.active.as_deref() else {
+        return Err(ApiError::internal(format!(
+            "user {}: 2FA on without an active secret",
+            user.id
+        )));
+    };
+    let secret = open(state, user.id, active)?;
+    check_code(state, user, &secret, code).await
+}
+
+/// For an action of a signed-in user that needs the current 2FA code when
+/// 2FA is on: refuses while locked out, 401 `totp_required` without a code,
+/// 401 `invalid_totp` (counted as a failed attempt) for a wrong one.
+pub(crate) async fn require_code_if_enabled(
+    state: &AuthState,
+    meta: &RequestMeta,
+    user: &User,
+    code: Option<&SecretString>,
+    action_name: &str,
+) -> Result<(), ApiError> {
+    if !user.totp_enabled {
+        return Ok(());
+    }
+    require_code(state, meta, user, code, action_name).await
+}
+
+async fn require_code(
+    state: &AuthState,
+    meta: &RequestMeta,
+    user: &User,
+    code: Option<&SecretString>,
+    action_name: &str,
+) -> Result<(), ApiError> {
+    let account = lockout::account_key(&user.email);
+    lockout::guard(state, meta, &account, Some(user.id), action_name).await?;
+    let Some(code) = code else {
+        return Err(error::totp_required());
+    };
+    if let Err(e) = check_active_code(state, user, code.expose()).await? {
+        refused(state, meta, user, action_name, &e).await?;
+        return Err(error::invalid_totp(&e.to_string()));
+    }
+    Ok(())
+}
+
+async fn refused(
+    state: &AuthState,
+    meta: &RequestMeta,
+    user: &User,
+    action_name: &str,
+    e: &TotpError,
+) -> Result<(), ApiError> {
+    lockout::record_failure(
+        state,
+        meta,
+        &lockout::account_key(&user.email),
+        Some(user.id),
+    )
+    .await?;
+    audit::record(
+        state,
+        meta,
+        Some(user.id),
+        action_name,
+        Some(format!("user:{}", user.id)),
+        AuditOutcome::Denied,
+        json!({ "reason": reason_of(e) }),
+    )
+    .await;
+    Ok(())
+}
+
+pub(crate) fn reason_of(e: &TotpError) -> &'static str {
+    match e {
+        TotpError::Malformed => "malformed_totp",
+        TotpError::Replayed => "replayed_totp",
+        _ => "invalid_totp",
+    }
+}
+
+/// Body of `POST /api/v1/account/2fa/enroll` (optional).
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct EnrollBody {
+    /// The current code, required when 2FA is already on.
+    #[serde(default)]
+    code: Option<SecretString>,
+}
+
+/// `POST /api/v1/account/2fa/enroll` → `{secret, otpauth_uri, qr_svg}`.
+pub(crate) async fn enroll(
+    State(state): State<AuthState>,
+    identity: Identity,
+    meta: RequestMeta,
+    OptionalJson(body): OptionalJson<EnrollBody>,
+) -> Result<Response, ApiError> {
+    let (user, _) = caller(&state, &identity).await?;
+    let body = body.unwrap_or_default();
+    require_code_if_enabled(
+        &state,
+        &meta,
+        &user,
+        body.code.as_ref(),
+        action::TOTP_ENROLL,
+    )
+    .await?;
+    let secret = TotpSecret::generate();
+    let uri = secret
+        .otpauth_uri(&state.config().totp_issuer, &user.email)
+        .map_err(|e| ApiError::internal(format!("otpauth uri: {e}")))?;
+    let qr = totp::qr_svg(uri.expose()).map_err(|e| ApiError::internal(format!("qr: {e}")))?;
+    let sealed = seal(&state, user.id, &secret);
+    let now = state.now_ms();
+    if user.totp_enabled {
+        let mut slots = Slots::parse(user.totp_secret.as_deref());
+        slots.pending = Some(sealed);
+        state
+            .store()
+            .update_totp_secret(user.id, &slots.encode(), now)
+            .await
+            .or_500()?;
+    } else {
+        let slots = Slots {
+            active: None,
+            pending: Some(sealed),
+        };
+        state
+            .store()
+            .set_totp_secret(user.id, &slots.encode(), now)
+            .await
+            .or_500()?;
+    }
+    audit::record(
+        &state,
+        &meta,
+        Some(user.id),
+        action::TOTP_ENROLL,
+        Some(format!("user:{}", user.id)),
+        AuditOutcome::Ok,
+        json!({ "replacing": user.totp_enabled }),
+    )
+    .await;
+    Ok(axum::Json(json!({
+        "secret": secret.to_base32().expose(),
+        "otpauth_uri": uri.expose(),
+        "qr_svg": qr.expose(),
+    }))
+    .into_response())
+}
+
+/// Body of `confirm` and `disable`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CodeBody {
+    code: SecretString,
+}
+
+/// `POST /api/v1/account/2fa/confirm` {code} → `{totp_enabled, backup_codes}`.
+pub(crate) async fn confirm(
+    State(state): State<AuthState>,
+    identity: Identity,
+    meta: RequestMeta,
+    Json(body): Json<CodeBody>,
+) -> Result<Response, ApiError> {
+    let (user, _) = caller(&state, &identity).await?;
+    let mut slots = Slots::parse(user.totp_secret.as_deref());
+    let Some(pending) = slots.pending.take() else {
+        return Err(error::totp_not_enrolled());
+    };
+    let account = lockout::account_key(&user.email);
+    lockout::guard(&state, &meta, &account, Some(user.id), action::TOTP_CONFIRM).await?;
+    let secret = open(&state, user.id, &pending)?;
+    if let Err(e) = check_code(&state, &user, &secret, body.code.expose()).await? {
+        refused(&state, &meta, &user, action::TOTP_CONFIRM, &e).await?;
+        return Err(error::invalid_totp(&e.to_string()));
+    }
+    let now = state.now_ms();
+    slots.active = Some(pending);
+    state
+        .store()
+        .update_totp_secret(user.id, &slots.encode(), now)
+        .await
+        .or_500()?;
+    if !user.totp_enabled {
+        state.store().enable_totp(user.id, now).await.or_500()?;
+    }
+    let codes = totp::backup_codes();
+    let hashes: Vec<String> = codes.hashes.iter().map(hex::encode).collect();
+    state
+        .store()
+        .replace_backup_codes(user.id, &hashes, now)
+        .await
+        .or_500()?;
+    audit::record(
+        &state,
+        &meta,
+        Some(user.id),
+        action::TOTP_CONFIRM,
+        Some(format!("user:{}", user.id)),
+        AuditOutcome::Ok,
+        json!({ "replaced": user.totp_enabled, "backup_codes": codes.codes.len() }),
+    )
+    .await;
+    let shown: Vec<&str> = codes.codes.iter().map(|c| c.expose().as_str()).collect();
+    Ok(axum::Json(json!({ "totp_enabled": true, "backup_codes": shown })).into_response())
+}
+
+/// `POST /api/v1/account/2fa/disable` {code} → `{totp_enabled: false}`.
+pub(crate) async fn disable(
+    State(state): State<AuthState>,
+    identity: Identity,
+    meta: RequestMeta,
+    Json(body): Json<CodeBody>,
+) -> Result<Response, ApiError> {
+    let (user, _) = caller(&state, &identity).await?;
+    if !user.totp_enabled {
+        return Err(error::totp_not_enabled());
+    }
+    require_code(&state, &meta, &user, Some(&body.code), action::TOTP_DISABLE).await?;
+    state
+        .store()
+        .disable_totp(user.id, state.now_ms())
+        .await
+        .or_500()?;
+    audit::record(
+        &state,
+        &meta,
+        Some(user.id),
+        action::TOTP_DISABLE,
+        Some(format!("user:{}", user.id)),
+        AuditOutcome::Ok,
+        serde_json::Value::Null,
+    )
+    .await;
+    Ok(axum::Json(json!({ "totp_enabled": false })).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Slots;
+
+    #[test]
+    fn slots_round_trip() {
+        for s in [
+            Slots::default(),
+            Slots {
+                active: Some("aa".into()),
+                pending: None,
+            },
+            Slots {
+                active: None,
+                pending: Some("bb".into()),
+            },
+            Slots {
+                active: Some("aa".into()),
+                pending: Some("bb".into()),
+            },
+        ] {
+            assert_eq!(Slots::parse(Some(&s.encode())), s);
+        }
+        assert_eq!(Slots::parse(None), Slots::default());
+        assert_eq!(Slots::parse(Some("junk")), Slots::default());
+    }
+}
