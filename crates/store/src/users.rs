@@ -207,13 +207,12 @@ impl Store {
     /// next to the active secret, so 2FA stays on until the new one is
     /// confirmed).
     pub async fn update_totp_secret(&self, user_id: u64, secret: &str, now: i64) -> Result<()> {
-        let done =
-            sqlx::query("UPDATE users SET totp_secret = $2, updated_at = $3 WHERE id = $1")
-                .bind(id("user id", user_id)?)
-                .bind(secret)
-                .bind(now)
-                .execute(self.pool())
-                .await?;
+        let done = sqlx::query("UPDATE users SET totp_secret = $2, updated_at = $3 WHERE id = $1")
+            .bind(id("user id", user_id)?)
+            .bind(secret)
+            .bind(now)
+            .execute(self.pool())
+            .await?;
         found(done.rows_affected())
     }
 
