@@ -58,8 +58,8 @@ pub struct KeyRecord {
     pub secret: Secret<String>,
 }
 
+/// Unknown fields are ignored, so the auth service may add some.
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 struct WireRecord {
     key_id: u64,
     user_id: u64,

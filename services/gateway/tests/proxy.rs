@@ -339,3 +339,75 @@ async fn websocket_upgrades_pass_through() {
         assert!(upstream.hits.load(Ordering::SeqCst) >= 1);
     }
 }
+
+#[tokio::test]
+async fn distributed_router_from_the_configuration() {
+    let tokens = Tokens::new();
+    let (auth, trading, market, wallet) = (
+        fake_upstream("auth").await,
+        fake_upstream("trading").await,
+        fake_upstream("market-data").await,
+        fake_upstream("wallet").await,
+    );
+    let dead_redis = dead_address().await.replace("http://", "redis://");
+    let toml = format!(
+        r#"
+mode = "distributed"
+database_url = "postgres://u:p@127.0.0.1:1/flowex"
+redis_url = "{dead_redis}/0"
+internal_token = "{INTERNAL_TOKEN}"
+
+[secrets]
+jwt_public_key = """{pem}"""
+
+[services.auth]
+url = "{a}"
+port = 1
+[services.trading]
+url = "{t}"
+port = 2
+[services.market_data]
+url = "{m}"
+port = 3
+[services.wallet]
+url = "{w}"
+port = 4
+"#,
+        pem = tokens.keys.public_pem(),
+        a = auth.server.base,
+        t = trading.server.base,
+        m = market.server.base,
+        w = wallet.server.base,
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("flowex.toml");
+    std::fs::write(&file, toml).unwrap();
+    let config =
+        flowex_config::Config::load_from(Some(&file), std::iter::empty::<(String, String)>())
+            .unwrap();
+    let options = flowex_gateway::ServeOptions {
+        openapi: Some(serde_json::json!({"openapi": "3.0.3", "x-from": "options"})),
+        ..Default::default()
+    };
+    let gw = start(flowex_gateway::distributed_router(&config, options).unwrap()).await;
+    let r = gw
+        .get_bearer("/api/v1/wallet/balances", &tokens.user())
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.json()["service"], "wallet");
+    assert_eq!(r.json()["internal_token"], INTERNAL_TOKEN);
+    assert_eq!(
+        r.json()["identity_header"],
+        "user=7;role=user;session=sess-1"
+    );
+    // Redis is down: limits fail open, readiness says so.
+    assert_eq!(
+        gw.get("/api/v3/depth").await.json()["service"],
+        "market-data"
+    );
+    let r = gw.get("/health/ready").await;
+    assert_eq!(r.status, 503);
+    assert_eq!(r.json()["checks"]["redis"], "failed");
+    assert_eq!(r.json()["checks"]["trading"], "ok");
+    assert_eq!(gw.get("/openapi.json").await.json()["x-from"], "options");
+}
