@@ -237,7 +237,7 @@ pub(crate) async fn login(
     Json(body): Json<LoginBody>,
 ) -> Result<Response, ApiError> {
     let account = lockout::account_key(&body.email);
-    lockout::guard(&state, &meta, &account, None, action::LOGIN).await?;
+    lockout::begin(&state, &meta, &account, None, action::LOGIN).await?;
     let user = if valid_email(&body.email) {
         state.store().user_by_email(&body.email).await.or_500()?
     } else {
@@ -249,7 +249,7 @@ pub(crate) async fn login(
         Some(u) if password_ok => u,
         other => {
             let user_id = other.as_ref().map(|u| u.id);
-            lockout::record_failure(&state, &meta, &account, user_id).await?;
+            lockout::failed(&state, &meta, &account, user_id).await?;
             let reason = if user_id.is_some() {
                 "wrong_password"
             } else {
@@ -264,7 +264,7 @@ pub(crate) async fn login(
     if user.totp_enabled {
         if let Some(code) = &body.totp_code {
             if let Err(e) = twofa::check_active_code(&state, &user, code.expose()).await? {
-                lockout::record_failure(&state, &meta, &account, Some(user.id)).await?;
+                lockout::failed(&state, &meta, &account, Some(user.id)).await?;
                 login_denied(&state, &meta, Some(user.id), twofa::reason_of(&e)).await;
                 return Err(error::invalid_totp(&e.to_string()));
             }
@@ -277,7 +277,7 @@ pub(crate) async fn login(
                 .await
                 .or_500()?;
             if !used {
-                lockout::record_failure(&state, &meta, &account, Some(user.id)).await?;
+                lockout::failed(&state, &meta, &account, Some(user.id)).await?;
                 login_denied(&state, &meta, Some(user.id), "invalid_backup_code").await;
                 return Err(error::invalid_totp("unknown or already used backup code"));
             }
@@ -291,7 +291,7 @@ pub(crate) async fn login(
         login_denied(&state, &meta, Some(user.id), "account_frozen").await;
         return Err(error::account_frozen());
     }
-    lockout::reset_account(&state, &account).await?;
+    lockout::succeeded(&state, &account).await?;
     if flowex_auth::password::needs_rehash(&user.password_hash) {
         let hash = state.hash_password(body.password.expose()).await?;
         state
@@ -462,7 +462,7 @@ pub(crate) async fn change_password(
 ) -> Result<Response, ApiError> {
     let (user, session) = caller(&state, &identity).await?;
     let account = lockout::account_key(&user.email);
-    lockout::guard(
+    lockout::begin(
         &state,
         &meta,
         &account,
@@ -477,7 +477,7 @@ pub(crate) async fn change_password(
         )
         .await?;
     if !ok {
-        lockout::record_failure(&state, &meta, &account, Some(user.id)).await?;
+        lockout::failed(&state, &meta, &account, Some(user.id)).await?;
         audit::record(
             &state,
             &meta,
@@ -490,6 +490,7 @@ pub(crate) async fn change_password(
         .await;
         return Err(error::wrong_password());
     }
+    lockout::succeeded(&state, &account).await?;
     flowex_auth::check_policy(body.new_password.expose(), &user.email).map_err(policy_error)?;
     let hash = state.hash_password(body.new_password.expose()).await?;
     let now = state.now_ms();

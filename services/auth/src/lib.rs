@@ -104,7 +104,11 @@
 //! [`LockoutPolicy::window`] (15 min), attempts are refused with 429
 //! `too_many_attempts` and `Retry-After` until
 //! [`LockoutPolicy::cooldown`] (15 min) after the last failure. Refused
-//! attempts are not counted and cost no hash. Success resets the account.
+//! attempts are not counted and cost no hash. Success resets the account
+//! (not the IP). Each attempt is charged to the account before its
+//! password or code is checked, so a burst of concurrent guesses gets no
+//! more than the limit checked; an attempt that ends in `totp_required`
+//! or `account_frozen` keeps that charge until the next success.
 //!
 //! # Audit log and secrecy
 //!

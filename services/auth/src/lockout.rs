@@ -4,6 +4,15 @@
 //! with 429 `too_many_attempts` until the cooling-off period after the last
 //! counted failure has passed. Refused attempts are not counted (so an
 //! attacker cannot extend a lock forever) and cost no password hash.
+//!
+//! An attempt is charged to the account *before* the password or code is
+//! checked ([`begin`]) and the charge is cleared when it succeeds
+//! ([`succeeded`]): a burst of concurrent guesses can therefore not get
+//! more than the limit through while the first ones are still being
+//! checked. The IP is charged only for real failures ([`failed`]), so that
+//! many people behind one address who log in successfully never lock it.
+//! An attempt that ends without success or failure (`totp_required`,
+//! `account_frozen`) keeps its account charge.
 
 use flowex_http::ApiError;
 use flowex_store::{AuditOutcome, FailureScope};
@@ -71,8 +80,8 @@ pub(crate) async fn current_lock(
 }
 
 /// Refuses the attempt (429, audited under `action_name`) if the account
-/// or the IP is locked.
-pub(crate) async fn guard(
+/// or the IP is locked; otherwise charges the account one attempt.
+pub(crate) async fn begin(
     state: &AuthState,
     meta: &RequestMeta,
     account: &str,
@@ -80,7 +89,32 @@ pub(crate) async fn guard(
     action_name: &str,
 ) -> Result<(), ApiError> {
     let ip = meta.ip_string();
-    if let Some(lock) = current_lock(state, Some(account), ip.as_deref()).await? {
+    let lock = current_lock(state, Some(account), ip.as_deref()).await?;
+    let lock = match lock {
+        Some(lock) => Some(lock),
+        None => {
+            let now = state.now_ms();
+            state
+                .store()
+                .record_login_failure(Some(account), None, now)
+                .await
+                .or_500()?;
+            // Concurrent attempts may have charged the account meanwhile:
+            // beyond the limit, this one is refused too.
+            let policy = &state.config().lockout;
+            let since = now - policy.window.as_millis() as i64;
+            let stats = state
+                .store()
+                .login_failures(FailureScope::Account, account, since)
+                .await
+                .or_500()?;
+            (stats.count > u64::from(policy.account_failures)).then(|| Lock {
+                scope: FailureScope::Account,
+                retry_after_secs: policy.cooldown.as_secs().max(1),
+            })
+        }
+    };
+    if let Some(lock) = lock {
         audit::record(
             state,
             meta,
@@ -97,9 +131,9 @@ pub(crate) async fn guard(
     Ok(())
 }
 
-/// Counts a failed attempt under the account and the IP, and writes an
-/// `auth.lockout` row when it is the one that reaches a threshold.
-pub(crate) async fn record_failure(
+/// The attempt [`begin`] charged failed: counts it under the IP too, and
+/// writes an `auth.lockout` row when a threshold is reached.
+pub(crate) async fn failed(
     state: &AuthState,
     meta: &RequestMeta,
     account: &str,
@@ -107,11 +141,13 @@ pub(crate) async fn record_failure(
 ) -> Result<(), ApiError> {
     let now = state.now_ms();
     let ip = meta.ip_string();
-    state
-        .store()
-        .record_login_failure(Some(account), ip.as_deref(), now)
-        .await
-        .or_500()?;
+    if ip.is_some() {
+        state
+            .store()
+            .record_login_failure(None, ip.as_deref(), now)
+            .await
+            .or_500()?;
+    }
     let policy = &state.config().lockout;
     let since = now - policy.window.as_millis() as i64;
     let scopes = [
@@ -152,8 +188,8 @@ pub(crate) async fn record_failure(
     Ok(())
 }
 
-/// A successful login: forget the account's failures (not the IP's).
-pub(crate) async fn reset_account(state: &AuthState, account: &str) -> Result<(), ApiError> {
+/// The attempt succeeded: forget the account's failures (not the IP's).
+pub(crate) async fn succeeded(state: &AuthState, account: &str) -> Result<(), ApiError> {
     state
         .store()
         .clear_login_failures(FailureScope::Account, account)

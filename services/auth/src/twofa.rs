@@ -164,16 +164,16 @@ async fn require_code(
     code: Option<&SecretString>,
     action_name: &str,
 ) -> Result<(), ApiError> {
-    let account = lockout::account_key(&user.email);
-    lockout::guard(state, meta, &account, Some(user.id), action_name).await?;
     let Some(code) = code else {
         return Err(error::totp_required());
     };
+    let account = lockout::account_key(&user.email);
+    lockout::begin(state, meta, &account, Some(user.id), action_name).await?;
     if let Err(e) = check_active_code(state, user, code.expose()).await? {
         refused(state, meta, user, action_name, &e).await?;
         return Err(error::invalid_totp(&e.to_string()));
     }
-    Ok(())
+    lockout::succeeded(state, &account).await
 }
 
 async fn refused(
@@ -183,7 +183,7 @@ async fn refused(
     action_name: &str,
     e: &TotpError,
 ) -> Result<(), ApiError> {
-    lockout::record_failure(
+    lockout::failed(
         state,
         meta,
         &lockout::account_key(&user.email),
@@ -301,12 +301,13 @@ pub(crate) async fn confirm(
         return Err(error::totp_not_enrolled());
     };
     let account = lockout::account_key(&user.email);
-    lockout::guard(&state, &meta, &account, Some(user.id), action::TOTP_CONFIRM).await?;
+    lockout::begin(&state, &meta, &account, Some(user.id), action::TOTP_CONFIRM).await?;
     let secret = open(&state, user.id, &pending)?;
     if let Err(e) = check_code(&state, &user, &secret, body.code.expose()).await? {
         refused(&state, &meta, &user, action::TOTP_CONFIRM, &e).await?;
         return Err(error::invalid_totp(&e.to_string()));
     }
+    lockout::succeeded(&state, &account).await?;
     let now = state.now_ms();
     slots.active = Some(pending);
     state

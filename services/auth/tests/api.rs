@@ -20,6 +20,7 @@ both_backends!(
     login_and_me,
     account_lockout_and_reset,
     ip_lockout,
+    concurrent_guesses_stay_within_the_limit,
     totp_enrolment_and_login,
     totp_reenrol_and_disable,
     refresh_rotation_and_reuse,
@@ -352,6 +353,48 @@ async fn ip_lockout(h: H) {
         .iter()
         .any(|e| e.detail.as_deref().unwrap().contains("\"ip\"")
             && e.actor_ip.as_deref() == Some(attacker)));
+}
+
+async fn concurrent_guesses_stay_within_the_limit(h: H) {
+    h.register("uma@example.com", PW).await;
+    let guesses = (0..16).map(|i| {
+        h.login_with(login_body(
+            "uma@example.com",
+            &format!("guess number {i:02}"),
+        ))
+    });
+    let replies = futures_join_all(guesses).await;
+    let mut statuses: Vec<u16> = replies.iter().map(|r| r.status).collect();
+    statuses.sort();
+    let wrong = statuses.iter().filter(|s| **s == 401).count();
+    let refused = statuses.iter().filter(|s| **s == 429).count();
+    assert_eq!(wrong + refused, 16, "{statuses:?}");
+    assert!(wrong <= 5, "at most 5 guesses checked: {statuses:?}");
+    h.login_with(login_body("uma@example.com", PW))
+        .await
+        .expect_error(429, "too_many_attempts");
+}
+
+/// Polls every future to completion concurrently (no extra dependency).
+async fn futures_join_all<F: std::future::Future>(futs: impl Iterator<Item = F>) -> Vec<F::Output> {
+    let mut pending: Vec<_> = futs.map(Box::pin).enumerate().collect();
+    let mut done: Vec<Option<F::Output>> = (0..pending.len()).map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        pending.retain_mut(|(i, f)| match f.as_mut().poll(cx) {
+            std::task::Poll::Ready(v) => {
+                done[*i] = Some(v);
+                false
+            }
+            std::task::Poll::Pending => true,
+        });
+        if pending.is_empty() {
+            std::task::Poll::Ready(())
+        } else {
+            std::task::Poll::Pending
+        }
+    })
+    .await;
+    done.into_iter().map(Option::unwrap).collect()
 }
 
 // ------------------------------------------------------------------ 2FA
