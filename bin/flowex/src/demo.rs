@@ -2,11 +2,13 @@
 //! seeded order flow so a newcomer sees the core trade. The platform issue
 //! replaces the flow with the market-making bot behind the public API.
 
+use anyhow::{Context, Result};
 use flowex_engine::Engine;
 use flowex_sequencer::SequencerHandle;
+use flowex_store::{NewUser, Role, Store};
 use flowex_types::*;
+use std::path::Path;
 
-pub const DEMO_USERS: [UserId; 3] = [UserId(1), UserId(2), UserId(3)];
 
 struct DemoMarket {
     id: u32,
@@ -94,39 +96,116 @@ fn market_config(m: &DemoMarket) -> MarketConfig {
     }
 }
 
-/// The commands that turn an empty engine into the demo exchange.
-pub fn seed_commands() -> Vec<Command> {
+/// The commands that create the demo assets and markets.
+pub fn market_commands() -> Vec<Command> {
     let mut v: Vec<Command> = ASSETS
         .iter()
         .map(|&(id, code)| {
-            Command::CreateAsset(AssetConfig {
-                id: AssetId(id),
-                code: AssetCode::new(code).expect("code"),
-                decimals: DECIMALS,
-            })
+            Command::CreateAsset(AssetConfig { id: AssetId(id), code: AssetCode::new(code).expect("code"), decimals: DECIMALS })
         })
         .collect();
-    v.extend(
-        MARKETS
-            .iter()
-            .map(|m| Command::CreateMarket(market_config(m))),
-    );
-    for user in DEMO_USERS {
-        for (asset, amount) in [(1, "10"), (2, "200"), (3, "5000"), (4, "1000000")] {
-            let key = IdemKey::new(&format!("demo-seed-{}-{asset}", user.0)).expect("key");
-            v.push(Command::Deposit {
-                key,
-                user,
-                asset: AssetId(asset),
-                amount: atoms(amount),
-            });
-        }
-    }
+    v.extend(MARKETS.iter().map(|m| Command::CreateMarket(market_config(m))));
     v
 }
 
-pub fn needs_seed(engine: &Engine) -> bool {
-    engine.markets().is_empty()
+/// Demo balances of every seeded account.
+const SEED_FUNDS: [(u32, &str); 4] = [(1, "10"), (2, "200"), (3, "5000"), (4, "1000000")];
+
+/// What the first start created: the demo login and the market makers.
+pub struct Seeded {
+    pub email: String,
+    pub password: String,
+    pub makers: Vec<UserId>,
+}
+
+fn random_password() -> String {
+    use rand::Rng;
+    const ALPHABET: &[u8] = b"abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+    let mut rng = rand::thread_rng();
+    (0..20).map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char).collect()
+}
+
+/// Seeds markets, the demo account and two market makers once; later
+/// starts read the demo credentials back from `<data>/secrets/demo-login` (0600).
+pub async fn ensure_seeded(store: &Store, handle: &SequencerHandle, data_dir: &Path) -> Result<Seeded> {
+    if handle.query(|e: &Engine| e.markets().is_empty()).await? {
+        for cmd in market_commands() {
+            if let Some(reason) = handle.submit(cmd).await?.rejection() {
+                anyhow::bail!("seeding {cmd:?} was rejected: {reason:?}");
+            }
+        }
+        println!("seeded demo markets BTCUSDT, ETHUSDT, ETHBTC, SOLUSDT");
+    }
+    let login_file = data_dir.join("secrets").join("demo-login");
+    let (email, password) = match std::fs::read_to_string(&login_file) {
+        Ok(text) => text.split_once('\n').map(|(e, p)| (e.to_string(), p.trim().to_string())).context("demo-login file")?,
+        Err(_) => ("demo@flowex.local".to_string(), random_password()),
+    };
+    let mut makers = Vec::new();
+    for (address, pass) in [(email.as_str(), password.clone()), ("maker1@flowex.local", random_password()), ("maker2@flowex.local", random_password())] {
+        let user = match store.user_by_email(address).await? {
+            Some(u) => u,
+            None => {
+                let hash = flowex_auth::hash_password(&pass)?;
+                let now = crate::platform::now_ms();
+                store.create_user(&NewUser { email: address, password_hash: &hash, role: Role::User, now }).await?
+            }
+        };
+        for (asset, amount) in SEED_FUNDS {
+            let key = IdemKey::new(&format!("demo-seed-{}-{asset}", user.id)).expect("key");
+            let cmd = Command::Deposit { key, user: UserId(user.id), asset: AssetId(asset), amount: atoms(amount) };
+            handle.submit(cmd).await?;
+        }
+        if address != email {
+            makers.push(UserId(user.id));
+        }
+    }
+    write_private(&login_file, &format!("{email}\n{password}\n"))?;
+    Ok(Seeded { email, password, makers })
+}
+
+fn write_private(path: &Path, text: &str) -> Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut f = std::fs::OpenOptions::new().create(true).write(true).truncate(true).mode(0o600).open(path)?;
+    f.write_all(text.as_bytes())?;
+    Ok(())
+}
+
+/// The faucet of embedded mode: the configured amounts, else a demo set.
+pub fn faucet(cfg: &flowex_config::Config) -> flowex_wallet::Faucet {
+    let mut amounts = cfg.faucet.amounts.clone();
+    if amounts.is_empty() {
+        for (code, amount) in [("BTC", "0.5"), ("ETH", "5"), ("SOL", "50"), ("USDT", "10000")] {
+            amounts.insert(code.to_string(), amount.to_string());
+        }
+    }
+    flowex_wallet::Faucet { amounts, daily_cap: cfg.faucet.daily_cap }
+}
+
+/// The demo order flow: the market makers quote and trade around the
+/// reference prices (until the market-making bot of the wallet issue
+/// replaces it with one that goes through the public API).
+pub async fn run_flow(handle: SequencerHandle, makers: Vec<UserId>) {
+    let mut step = 0u64;
+    let mut tick = tokio::time::interval(std::time::Duration::from_millis(5));
+    loop {
+        tick.tick().await;
+        step += 1;
+        let Command::PlaceOrder(mut order) = demo_order(step) else { continue };
+        order.user = makers[(step % makers.len() as u64) as usize];
+        if handle.submit(Command::PlaceOrder(order)).await.is_err() {
+            return;
+        }
+        if step.is_multiple_of(500) {
+            for user in &makers {
+                tidy(&handle, *user).await;
+            }
+        }
+    }
 }
 
 /// One demo order: a small limit order around the market's reference price,
@@ -161,7 +240,7 @@ pub fn demo_order(step: u64) -> Command {
     let base_atoms = u128::from(value_in_quote) * u128::from(atoms("1")) / quote_per_base;
     let lots = (base_atoms / u128::from(cfg.lot_size)).max(1) as u64;
     Command::PlaceOrder(NewOrder {
-        user: DEMO_USERS[((r >> 13) % 3) as usize],
+        user: UserId(0),
         market: cfg.id,
         side,
         order_type: OrderType::Limit,
@@ -179,14 +258,9 @@ pub fn demo_order(step: u64) -> Command {
 }
 
 /// Cancels everything once a user has many open orders, keeping books small.
-pub fn tidy(handle: &SequencerHandle, user: UserId) {
-    let open = handle
-        .query_blocking(move |e: &Engine| e.open_orders(user, None).len())
-        .unwrap_or(0);
+pub async fn tidy(handle: &SequencerHandle, user: UserId) {
+    let open = handle.query(move |e: &Engine| e.open_orders(user, None).len()).await.unwrap_or(0);
     if open > 200 {
-        let _ = handle.submit_blocking(Command::CancelAll {
-            user: Some(user),
-            market: None,
-        });
+        let _ = handle.submit(Command::CancelAll { user: Some(user), market: None }).await;
     }
 }

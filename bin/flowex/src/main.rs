@@ -3,8 +3,8 @@
 mod bench;
 mod demo;
 mod ops;
+mod platform;
 mod replay;
-mod up;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -21,7 +21,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Cmd {
     /// Run FlowEx in one process with its data in a local directory.
-    Up(up::UpArgs),
+    Up(platform::UpArgs),
     /// Rebuild state from a data directory's journal (read-only) and report it.
     Replay {
         /// Check that replaying the journal reproduces every snapshot's state.
@@ -54,13 +54,7 @@ fn main() -> Result<()> {
         .init();
     let cli = Cli::parse();
     match cli.command {
-        Cmd::Up(args) => up::run(
-            args,
-            cli.overrides
-                .data_dir
-                .clone()
-                .unwrap_or_else(|| "./data".into()),
-        ),
+        Cmd::Up(args) => runtime()?.block_on(platform::up(cli.overrides.load()?, args)),
         Cmd::Config => {
             ops::print_config(&cli.overrides.load()?);
             Ok(())

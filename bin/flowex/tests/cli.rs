@@ -20,15 +20,7 @@ fn text(o: &Output) -> String {
 }
 
 fn up(dir: &Path) -> String {
-    let out = flowex(&[
-        "up",
-        "--data-dir",
-        dir.to_str().unwrap(),
-        "--seconds",
-        "1",
-        "--rate",
-        "500",
-    ]);
+    let out = flowex(&["--data-dir", dir.to_str().unwrap(), "--port", "0", "up", "--seconds", "2"]);
     assert!(out.status.success(), "{}", text(&out));
     text(&out)
 }
@@ -45,6 +37,8 @@ fn up_then_replay_verifies_the_same_state() {
     let dir = tempfile::tempdir().unwrap();
     let first = up(dir.path());
     assert!(first.contains("seeded demo markets"), "{first}");
+    assert!(first.contains("FlowEx is up at http://127.0.0.1:"), "{first}");
+    let login = field(&first, "demo account: ");
     let second = up(dir.path());
     assert!(
         !second.contains("seeded demo markets"),
