@@ -73,6 +73,7 @@ pub mod extract;
 pub mod identity;
 pub mod limits;
 pub mod observe;
+pub mod openapi;
 pub mod rate_limit;
 pub mod request_id;
 pub mod security;

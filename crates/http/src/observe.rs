@@ -58,6 +58,10 @@ pub async fn http_metrics(req: Request, next: Next) -> Response {
 }
 
 /// Handler for `/metrics`: the Prometheus text format.
+#[utoipa::path(get, path = "/metrics", tag = "gateway",
+    summary = "Metrics in the Prometheus text format",
+    responses((status = 200, description = "Prometheus text exposition format 0.0.4.",
+        content_type = "text/plain; version=0.0.4; charset=utf-8", body = String)))]
 pub async fn metrics_handler(State(handle): State<PrometheusHandle>) -> Response {
     (
         [(
@@ -176,13 +180,36 @@ async fn join_all<F: Future>(futs: impl Iterator<Item = F>) -> Vec<F::Output> {
     out
 }
 
+/// The body of `/health/live` and `/health/ready` (OpenAPI schema only).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct HealthStatus {
+    /// `live`, `ready` or `not_ready`.
+    status: String,
+    /// `/health/ready` only: each check by name, `ok`, `failed` or `timeout`.
+    checks: Option<std::collections::BTreeMap<String, String>>,
+}
+
 /// `/health/live`: 200 `{"status":"live"}` while the process serves HTTP.
+#[utoipa::path(get, path = "/health/live", tag = "gateway",
+    summary = "Liveness: the process serves HTTP",
+    responses((status = 200, description = "Alive.", body = HealthStatus,
+        example = json!({"status": "live"}))))]
 pub async fn live() -> Json<serde_json::Value> {
     Json(serde_json::json!({ "status": "live" }))
 }
 
 /// `/health/ready`: 200 `{"status":"ready","checks":{…}}` when every check
 /// passes, else 503 `{"status":"not_ready","checks":{…}}`.
+#[utoipa::path(get, path = "/health/ready", tag = "gateway",
+    summary = "Readiness: database, engine (and Redis and the services in distributed mode)",
+    description = "Runs every readiness check concurrently (2 s each) and reports each by name: `ok`, `failed` or `timeout`.",
+    responses(
+        (status = 200, description = "Every check passed.", body = HealthStatus,
+            example = json!({"status": "ready", "checks": {"database": "ok", "engine": "ok"}})),
+        (status = 503, description = "A check failed or timed out.", body = HealthStatus,
+            example = json!({"status": "not_ready", "checks": {"database": "ok", "engine": "timeout"}})),
+    ))]
 pub async fn ready(State(checks): State<Arc<HealthChecks>>) -> Response {
     let (ok, results) = checks.run().await;
     let status = if ok {
