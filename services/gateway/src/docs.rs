@@ -120,6 +120,11 @@ pub fn docs_router(openapi: &serde_json::Value, assets: Option<PathBuf>) -> Rout
     router
 }
 
+/// `GET /openapi.json`: the document.
+#[utoipa::path(get, path = "/openapi.json", tag = "gateway",
+    summary = "This OpenAPI 3 document",
+    responses((status = 200, description = "The OpenAPI document of every public route.",
+        content_type = "application/json", body = Object)))]
 async fn openapi_json(State(s): State<Arc<DocsState>>) -> Response {
     (
         [(header::CONTENT_TYPE, "application/json")],
@@ -128,6 +133,11 @@ async fn openapi_json(State(s): State<Arc<DocsState>>) -> Response {
         .into_response()
 }
 
+/// `GET /docs` (and `/docs/`): Swagger UI, or a page saying how to get it.
+#[utoipa::path(get, path = "/docs", tag = "gateway",
+    summary = "Swagger UI for this document",
+    description = "Swagger UI over `/openapi.json` when its files (`swagger-ui.css`, `swagger-ui-bundle.js` from the npm package `swagger-ui-dist`) are in the gateway's docs assets directory; otherwise a short page linking to `/openapi.json` and saying how to install them. `/docs/` is the same page.",
+    responses((status = 200, description = "An HTML page.", content_type = "text/html; charset=utf-8", body = String)))]
 async fn docs_page(State(s): State<Arc<DocsState>>) -> Response {
     let mut res = if s.has_assets() {
         Html(SWAGGER_PAGE).into_response()
@@ -139,12 +149,52 @@ async fn docs_page(State(s): State<Arc<DocsState>>) -> Response {
     res
 }
 
+/// `GET /docs/init.js`: starts Swagger UI (no inline script, so the CSP holds).
+#[utoipa::path(get, path = "/docs/init.js", tag = "gateway",
+    summary = "The script that starts Swagger UI on `/docs`",
+    responses((status = 200, description = "JavaScript.", content_type = "text/javascript; charset=utf-8", body = String)))]
 async fn init_js() -> Response {
     (
         [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
         INIT_JS,
     )
         .into_response()
+}
+
+/// `GET /docs/assets/{file}` is a `ServeDir`; this function only documents it.
+#[utoipa::path(get, path = "/docs/assets/{file}", tag = "gateway",
+    summary = "Swagger UI's static files",
+    params(("file" = String, Path, description = "A file of `swagger-ui-dist`, e.g. `swagger-ui.css`.")),
+    responses(
+        (status = 200, description = "The file, with its MIME type."),
+        (status = 404, description = "No such file (or no assets directory)."),
+    ))]
+#[allow(dead_code)]
+fn docs_assets() {}
+
+/// The gateway's own routes (`/health/*`, `/metrics`, `/openapi.json`,
+/// `/docs`), with the security schemes every service refers to.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    use flowex_http::openapi::SecuritySchemes;
+    use utoipa::OpenApi as _;
+
+    #[derive(utoipa::OpenApi)]
+    #[openapi(
+        paths(
+            flowex_http::observe::live,
+            flowex_http::observe::ready,
+            flowex_http::observe::metrics_handler,
+            openapi_json,
+            docs_page,
+            init_js,
+            docs_assets,
+        ),
+        tags((name = "gateway", description = "The gateway's own routes: health, metrics, this document and its UI.")),
+        modifiers(&SecuritySchemes),
+    )]
+    struct Doc;
+
+    Doc::openapi()
 }
 
 /// Fallback for paths nobody else serves: 404 in the API's shape under

@@ -119,6 +119,7 @@ pub use config::GatewayConfig;
 pub use directory::{
     CachedDirectory, HttpKeyDirectory, KeyCacheConfig, KeyDirectory, KeyRecord, MemoryDirectory,
 };
+pub use docs::openapi;
 pub use error::GatewayError;
 pub use proxy::{ProxyConfig, Upstreams};
 pub use redis_store::RedisStore;
