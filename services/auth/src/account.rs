@@ -8,10 +8,12 @@ use flowex_auth::jwt::AccessGrant;
 use flowex_auth::refresh::{hash_refresh_token, looks_like_refresh_token, new_refresh_token};
 use flowex_auth::totp::hash_backup_code;
 use flowex_auth::{PolicyError, Role};
+use flowex_http::openapi::NativeError;
 use flowex_http::{ApiError, Identity, Via};
 use flowex_store::{AuditOutcome, NewSession, NewUser, RotateOutcome, Rotation, Session, User};
 use serde::Deserialize;
 use serde_json::{json, Value};
+use utoipa::ToSchema;
 
 use crate::audit::{self, action};
 use crate::error::{self, StoreResultExt};
@@ -19,6 +21,23 @@ use crate::extract::{Json, RequestMeta, SecretString};
 use crate::lockout;
 use crate::state::AuthState;
 use crate::twofa;
+
+/// A user as the API shows it (OpenAPI schema of [`user_json`]).
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct UserView {
+    /// The user's id.
+    id: u64,
+    /// The e-mail address, lower-cased.
+    email: String,
+    /// `user` or `admin`.
+    #[schema(example = "user")]
+    role: String,
+    /// Whether two-factor authentication is on.
+    totp_enabled: bool,
+    /// Milliseconds since the Unix epoch.
+    created_at: i64,
+}
 
 /// The public view of a user: `{id, email, role, totp_enabled, created_at}`.
 pub(crate) fn user_json(u: &User) -> Value {
@@ -123,14 +142,35 @@ fn policy_error(e: PolicyError) -> ApiError {
 
 // ---------------------------------------------------------------- register
 
-#[derive(Deserialize)]
+/// A new account.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RegisterBody {
+    /// An e-mail address (at most 254 characters); stored lower-cased.
+    #[schema(example = "alice@example.com")]
     email: String,
+    /// 10 to 128 characters, not the e-mail address, not a common password.
+    #[schema(value_type = String, format = Password, min_length = 10, max_length = 128)]
     password: SecretString,
 }
 
+/// `{"user": …}` (OpenAPI schema).
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct Registered {
+    user: UserView,
+}
+
 /// `POST /api/v1/auth/register` → 201 `{user}`.
+#[utoipa::path(post, path = "/api/v1/auth/register", tag = "auth",
+    summary = "Create an account",
+    request_body = RegisterBody,
+    responses(
+        (status = 201, description = "Created.", body = Registered),
+        (status = 400, description = "`invalid_json`, `invalid_body`, `invalid_email`, `weak_password` (the message says which rule).", body = NativeError),
+        (status = 409, description = "`email_taken`.", body = NativeError),
+        (status = 415, description = "`unsupported_media_type`: send `Content-Type: application/json`.", body = NativeError),
+    ))]
 pub(crate) async fn register(
     State(state): State<AuthState>,
     meta: RequestMeta,
@@ -171,15 +211,43 @@ pub(crate) async fn register(
 
 // ---------------------------------------------------------------- login
 
-#[derive(Deserialize)]
+/// Credentials; with 2FA on, a TOTP code or an unused backup code too.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct LoginBody {
+    /// The account's e-mail address.
+    #[schema(example = "alice@example.com")]
     email: String,
+    /// The password.
+    #[schema(value_type = String, format = Password)]
     password: SecretString,
+    /// The current 6-digit TOTP code (when 2FA is on).
     #[serde(default)]
+    #[schema(value_type = Option<String>, example = "123456")]
     totp_code: Option<SecretString>,
+    /// One of the backup codes, instead of `totp_code`; each works once.
     #[serde(default)]
+    #[schema(value_type = Option<String>)]
     backup_code: Option<SecretString>,
+}
+
+/// An access token and a refresh token (OpenAPI schema of the login and
+/// refresh responses).
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct Tokens {
+    /// EdDSA JWT for `Authorization: Bearer`.
+    access_token: String,
+    /// Always `Bearer`.
+    #[schema(example = "Bearer")]
+    token_type: String,
+    /// Lifetime of the access token in seconds (at most 900).
+    #[schema(example = 900)]
+    expires_in: u64,
+    /// Opaque, single-use: `POST /api/v1/auth/refresh` exchanges it for a new pair.
+    refresh_token: String,
+    /// The signed-in user.
+    user: UserView,
 }
 
 /// Issues an access token for a session and renders the token response.
@@ -231,6 +299,18 @@ async fn login_denied(state: &AuthState, meta: &RequestMeta, user_id: Option<u64
 
 /// `POST /api/v1/auth/login` → `{access_token, token_type, expires_in,
 /// refresh_token, user}`.
+#[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth",
+    summary = "Log in: start a session",
+    description = "After 5 failed attempts for an account or 20 from an IP within 15 minutes, attempts are refused (429 `too_many_attempts`, `Retry-After`) for 15 minutes after the last failure.",
+    request_body = LoginBody,
+    responses(
+        (status = 200, description = "A new session.", body = Tokens),
+        (status = 400, description = "`invalid_json`, `invalid_body`.", body = NativeError),
+        (status = 401, description = "`invalid_credentials` (wrong e-mail or password), `totp_required` (2FA on, no code), `invalid_totp` (wrong, replayed or used code).", body = NativeError),
+        (status = 403, description = "`account_frozen`.", body = NativeError),
+        (status = 415, description = "`unsupported_media_type`.", body = NativeError),
+        (status = 429, description = "`too_many_attempts`: cooling off; `Retry-After` in seconds.", body = NativeError),
+    ))]
 pub(crate) async fn login(
     State(state): State<AuthState>,
     meta: RequestMeta,
@@ -333,14 +413,28 @@ pub(crate) async fn login(
 
 // ---------------------------------------------------------------- refresh
 
-#[derive(Deserialize)]
+/// The current refresh token.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RefreshBody {
+    /// From the last login or refresh; each one works once.
+    #[schema(value_type = String)]
     refresh_token: SecretString,
 }
 
 /// `POST /api/v1/auth/refresh` → a new token pair (the presented refresh
 /// token is rotated). Reuse of a rotated token revokes the whole session.
+#[utoipa::path(post, path = "/api/v1/auth/refresh", tag = "auth",
+    summary = "Exchange a refresh token for a new token pair",
+    description = "The presented refresh token is rotated: presenting it again revokes the whole session (RFC 9700). Rotation never extends the session's lifetime.",
+    request_body = RefreshBody,
+    responses(
+        (status = 200, description = "A new access token and refresh token.", body = Tokens),
+        (status = 400, description = "`invalid_json`, `invalid_body`.", body = NativeError),
+        (status = 401, description = "`invalid_refresh_token`, `token_reused` (the session is now revoked), `refresh_token_expired`, `session_revoked`.", body = NativeError),
+        (status = 403, description = "`account_frozen`.", body = NativeError),
+        (status = 415, description = "`unsupported_media_type`.", body = NativeError),
+    ))]
 pub(crate) async fn refresh(
     State(state): State<AuthState>,
     meta: RequestMeta,
@@ -415,6 +509,15 @@ pub(crate) async fn refresh(
 
 /// `POST /api/v1/auth/logout` → 204; ends the current session (its refresh
 /// token family). Idempotent.
+#[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth",
+    summary = "Log out: end the current session",
+    description = "Revokes the session of the Bearer token (its refresh tokens stop working). Idempotent.",
+    security(("bearerAuth" = [])),
+    responses(
+        (status = 204, description = "Logged out."),
+        (status = 401, description = "`unauthorized` (no or invalid token).", body = NativeError),
+        (status = 403, description = "`session_required` (an API key is not a session).", body = NativeError),
+    ))]
 pub(crate) async fn logout(
     State(state): State<AuthState>,
     identity: Identity,
@@ -446,14 +549,32 @@ pub(crate) async fn logout(
 
 // ---------------------------------------------------------------- password
 
-#[derive(Deserialize)]
+/// A password change.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct PasswordBody {
+    /// The password now.
+    #[schema(value_type = String, format = Password)]
     current_password: SecretString,
+    /// The new one: 10 to 128 characters, not the e-mail, not a common password.
+    #[schema(value_type = String, format = Password, min_length = 10, max_length = 128)]
     new_password: SecretString,
 }
 
 /// `POST /api/v1/auth/password` → 204; every other session is revoked.
+#[utoipa::path(post, path = "/api/v1/auth/password", tag = "auth",
+    summary = "Change the password",
+    description = "Every other session of the account is revoked. A wrong current password counts toward the lockout.",
+    security(("bearerAuth" = [])),
+    request_body = PasswordBody,
+    responses(
+        (status = 204, description = "Changed."),
+        (status = 400, description = "`invalid_json`, `invalid_body`, `weak_password`.", body = NativeError),
+        (status = 401, description = "`unauthorized`, `session_revoked`.", body = NativeError),
+        (status = 403, description = "`wrong_password`, `session_required`.", body = NativeError),
+        (status = 415, description = "`unsupported_media_type`.", body = NativeError),
+        (status = 429, description = "`too_many_attempts`; `Retry-After` in seconds.", body = NativeError),
+    ))]
 pub(crate) async fn change_password(
     State(state): State<AuthState>,
     identity: Identity,
@@ -521,6 +642,14 @@ pub(crate) async fn change_password(
 // ---------------------------------------------------------------- me, sessions
 
 /// `GET /api/v1/auth/me` → `{id, email, role, totp_enabled, created_at}`.
+#[utoipa::path(get, path = "/api/v1/auth/me", tag = "auth",
+    summary = "The signed-in user",
+    security(("bearerAuth" = [])),
+    responses(
+        (status = 200, description = "The user.", body = UserView),
+        (status = 401, description = "`unauthorized`, `session_revoked`.", body = NativeError),
+        (status = 403, description = "`session_required`.", body = NativeError),
+    ))]
 pub(crate) async fn me(
     State(state): State<AuthState>,
     identity: Identity,
@@ -529,8 +658,44 @@ pub(crate) async fn me(
     Ok(axum::Json(user_json(&user)).into_response())
 }
 
+/// A live session (OpenAPI schema).
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct SessionView {
+    /// The session's id (for `DELETE /api/v1/account/sessions/{id}`).
+    id: u64,
+    /// Login time, ms since the Unix epoch.
+    created_at: i64,
+    /// Last refresh, ms since the Unix epoch.
+    last_used_at: i64,
+    /// When the session ends, ms since the Unix epoch.
+    expires_at: i64,
+    /// The client's address at the last login or refresh.
+    ip: Option<String>,
+    /// The client's `User-Agent`.
+    user_agent: Option<String>,
+    /// Whether this is the session of the request.
+    current: bool,
+}
+
+/// `{"sessions": […]}` (OpenAPI schema).
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct SessionList {
+    /// Newest first.
+    sessions: Vec<SessionView>,
+}
+
 /// `GET /api/v1/account/sessions` → `{sessions: [...]}`, live sessions
 /// newest first, the caller's marked `current`.
+#[utoipa::path(get, path = "/api/v1/account/sessions", tag = "auth",
+    summary = "The account's live sessions",
+    security(("bearerAuth" = [])),
+    responses(
+        (status = 200, description = "Live sessions, newest first.", body = SessionList),
+        (status = 401, description = "`unauthorized`, `session_revoked`.", body = NativeError),
+        (status = 403, description = "`session_required`.", body = NativeError),
+    ))]
 pub(crate) async fn list_sessions(
     State(state): State<AuthState>,
     identity: Identity,
@@ -560,6 +725,16 @@ pub(crate) async fn list_sessions(
 
 /// `DELETE /api/v1/account/sessions/{id}` → 204; 404 `session_not_found`
 /// for an unknown, ended or someone else's session.
+#[utoipa::path(delete, path = "/api/v1/account/sessions/{id}", tag = "auth",
+    summary = "End one of the account's sessions",
+    security(("bearerAuth" = [])),
+    params(("id" = u64, Path, description = "The session's id.")),
+    responses(
+        (status = 204, description = "Revoked."),
+        (status = 401, description = "`unauthorized`, `session_revoked`.", body = NativeError),
+        (status = 403, description = "`session_required`.", body = NativeError),
+        (status = 404, description = "`session_not_found`: unknown, already ended, or another account's.", body = NativeError),
+    ))]
 pub(crate) async fn revoke_session(
     State(state): State<AuthState>,
     identity: Identity,

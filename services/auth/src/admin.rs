@@ -4,9 +4,11 @@
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
+use flowex_http::openapi::NativeError;
 use flowex_http::{ApiError, Identity};
 use flowex_store::{AuditEntry, AuditOutcome, AuditQuery};
 use serde_json::{json, Map, Value};
+use utoipa::{IntoParams, ToSchema};
 
 use crate::account::caller;
 use crate::audit::{self, action};
@@ -154,9 +156,74 @@ fn query_detail(q: &AuditQuery) -> Value {
     Value::Object(m)
 }
 
+/// The filters of the audit log (OpenAPI only; parsed by `parse_query`).
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub(crate) struct AuditFilters {
+    /// Only this user's rows.
+    user_id: Option<u64>,
+    /// Only this action (1 to 64 characters), e.g. `auth.login`, `api_key.create`.
+    action: Option<String>,
+    /// Only this outcome: `ok`, `denied` or `error`.
+    #[param(pattern = "^(ok|denied|error)$")]
+    result: Option<String>,
+    /// From this time on (inclusive), ms since the Unix epoch.
+    from: Option<i64>,
+    /// Before this time (exclusive), ms since the Unix epoch.
+    to: Option<i64>,
+    /// At most this many rows, 1 to 1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
+    limit: Option<u32>,
+}
+
+/// A row of the audit log (OpenAPI schema of `entry_json`).
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct AuditEntryView {
+    /// Row id.
+    id: u64,
+    /// Ms since the Unix epoch.
+    at: i64,
+    /// The acting user, if known.
+    user_id: Option<u64>,
+    /// The client's address.
+    actor_ip: Option<String>,
+    /// The client's `User-Agent`.
+    user_agent: Option<String>,
+    /// What was done, e.g. `auth.login`.
+    action: String,
+    /// What it was done to, e.g. `user:7`, `api_key:3`, `session:12`.
+    target: Option<String>,
+    /// `ok`, `denied` or `error`.
+    result: String,
+    /// Reasons and ids; never a secret.
+    #[schema(value_type = Object)]
+    detail: Option<Value>,
+}
+
+/// `{"entries": […]}` (OpenAPI schema).
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct AuditLog {
+    /// Newest first.
+    entries: Vec<AuditEntryView>,
+}
+
 /// `GET /api/v1/admin/audit?user_id&action&result&from&to&limit` →
 /// `{entries: [...]}`, newest first. `from` is inclusive, `to` exclusive
 /// (ms since the Unix epoch); `limit` 1–1000, default 100.
+#[utoipa::path(get, path = "/api/v1/admin/audit", tag = "admin",
+    summary = "Query the audit log (admin)",
+    description = "Needs the `admin` role, in the token and in the database. Every call, refused or not, is itself audited.",
+    security(("bearerAuth" = [])),
+    params(AuditFilters),
+    responses(
+        (status = 200, description = "Matching rows, newest first.", body = AuditLog),
+        (status = 400, description = "`invalid_parameter`: a bad, repeated or unknown filter.", body = NativeError),
+        (status = 401, description = "`unauthorized`, `session_revoked`.", body = NativeError),
+        (status = 403, description = "`forbidden` (not an admin), `session_required`.", body = NativeError),
+    ))]
 pub(crate) async fn audit_log(
     State(state): State<AuthState>,
     identity: Identity,

@@ -6,10 +6,12 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use flowex_auth::apikey::is_valid_api_key_format;
 use flowex_auth::{new_api_key, IpAllowList, Permissions, Role};
+use flowex_http::openapi::NativeError;
 use flowex_http::{ApiError, Identity};
 use flowex_store::{ApiKey, AuditOutcome, NewApiKey};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
+use utoipa::ToSchema;
 
 use crate::account::{caller, role_of};
 use crate::audit::{self, action};
@@ -135,6 +137,69 @@ fn names(p: Permissions) -> Vec<String> {
         .collect()
 }
 
+/// An API-key permission.
+#[derive(ToSchema)]
+#[allow(dead_code, clippy::upper_case_acronyms)]
+pub(crate) enum Permission {
+    /// Read account data (USER_DATA endpoints).
+    READ,
+    /// Place and cancel orders (TRADE endpoints).
+    TRADE,
+    /// Withdraw funds; never granted unless asked for.
+    WITHDRAW,
+}
+
+/// An API key without its secret (OpenAPI schema of [`key_json`]).
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct ApiKeyView {
+    /// The key's id (for `DELETE /api/v1/account/api-keys/{id}`).
+    id: u64,
+    /// What goes in `X-MBX-APIKEY`.
+    api_key: String,
+    /// The owner's label for it.
+    label: String,
+    /// What the key may do.
+    permissions: Vec<Permission>,
+    /// IPs and CIDR blocks the key may be used from; empty: anywhere.
+    #[schema(example = json!(["203.0.113.0/24"]))]
+    ip_allow: Vec<String>,
+    /// Ms since the Unix epoch.
+    created_at: i64,
+    /// Last signed request, ms since the Unix epoch.
+    last_used_at: Option<i64>,
+}
+
+/// A new API key with its secret, shown in this response only (OpenAPI schema).
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct ApiKeyCreated {
+    /// The key's id.
+    id: u64,
+    /// What goes in `X-MBX-APIKEY`.
+    api_key: String,
+    /// The HMAC-SHA256 signing secret. Store it now: it is never shown again.
+    secret: String,
+    /// The label.
+    label: String,
+    /// What the key may do.
+    permissions: Vec<Permission>,
+    /// IPs and CIDR blocks the key may be used from; empty: anywhere.
+    ip_allow: Vec<String>,
+    /// Ms since the Unix epoch.
+    created_at: i64,
+    /// Always `null` for a new key.
+    last_used_at: Option<i64>,
+}
+
+/// `{"api_keys": […]}` (OpenAPI schema).
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct ApiKeyList {
+    /// The caller's keys, without secrets.
+    api_keys: Vec<ApiKeyView>,
+}
+
 fn key_json(k: &ApiKey) -> Value {
     let ip_allow: Vec<&str> = k.ip_allow.split(',').filter(|s| !s.is_empty()).collect();
     json!({
@@ -148,20 +213,43 @@ fn key_json(k: &ApiKey) -> Value {
     })
 }
 
-#[derive(Deserialize)]
+/// A new API key.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct CreateBody {
+    /// 1 to 64 printable characters.
+    #[schema(min_length = 1, max_length = 64, example = "trading bot")]
     label: String,
+    /// Default `["READ","TRADE"]`; `WITHDRAW` only when listed.
     #[serde(default)]
+    #[schema(value_type = Option<Vec<Permission>>)]
     permissions: Option<Vec<String>>,
+    /// IPs or CIDR blocks (at most 100); absent or empty: any address.
     #[serde(default)]
+    #[schema(example = json!(["203.0.113.7", "2001:db8::/32"]))]
     ip_allow: Option<Vec<String>>,
+    /// The current TOTP code; required when 2FA is on.
     #[serde(default)]
+    #[schema(value_type = Option<String>, example = "123456")]
     totp_code: Option<SecretString>,
 }
 
 /// `POST /api/v1/account/api-keys` → 201 `{id, api_key, secret, label,
 /// permissions, ip_allow, created_at, last_used_at}`.
+#[utoipa::path(post, path = "/api/v1/account/api-keys", tag = "auth",
+    summary = "Create an API key (the secret is shown once)",
+    description = "The secret is stored sealed (AES-256-GCM) and appears in this response only. Needs the current TOTP code when 2FA is on.",
+    security(("bearerAuth" = [])),
+    request_body = CreateBody,
+    responses(
+        (status = 201, description = "Created; keep the secret.", body = ApiKeyCreated),
+        (status = 400, description = "`invalid_json`, `invalid_body`, `invalid_label`, `invalid_permission`, `invalid_ip_allow`.", body = NativeError),
+        (status = 401, description = "`unauthorized`, `session_revoked`, `totp_required`, `invalid_totp`.", body = NativeError),
+        (status = 403, description = "`session_required`, `account_frozen`.", body = NativeError),
+        (status = 409, description = "`too_many_api_keys`.", body = NativeError),
+        (status = 415, description = "`unsupported_media_type`.", body = NativeError),
+        (status = 429, description = "`too_many_attempts` (wrong TOTP codes); `Retry-After` in seconds.", body = NativeError),
+    ))]
 pub(crate) async fn create(
     State(state): State<AuthState>,
     identity: Identity,
@@ -256,6 +344,14 @@ fn invalid_permission(name: &str) -> ApiError {
 }
 
 /// `GET /api/v1/account/api-keys` → `{api_keys: [...]}` (never a secret).
+#[utoipa::path(get, path = "/api/v1/account/api-keys", tag = "auth",
+    summary = "The account's API keys (without secrets)",
+    security(("bearerAuth" = [])),
+    responses(
+        (status = 200, description = "The keys.", body = ApiKeyList),
+        (status = 401, description = "`unauthorized`, `session_revoked`.", body = NativeError),
+        (status = 403, description = "`session_required`.", body = NativeError),
+    ))]
 pub(crate) async fn list(
     State(state): State<AuthState>,
     identity: Identity,
@@ -268,6 +364,16 @@ pub(crate) async fn list(
 
 /// `DELETE /api/v1/account/api-keys/{id}` → 204; 404 `api_key_not_found`
 /// for an unknown, deleted or someone else's key.
+#[utoipa::path(delete, path = "/api/v1/account/api-keys/{id}", tag = "auth",
+    summary = "Delete an API key",
+    security(("bearerAuth" = [])),
+    params(("id" = u64, Path, description = "The key's id (not the key string).")),
+    responses(
+        (status = 204, description = "Deleted; the key stops working at once."),
+        (status = 401, description = "`unauthorized`, `session_revoked`.", body = NativeError),
+        (status = 403, description = "`session_required`.", body = NativeError),
+        (status = 404, description = "`api_key_not_found`: unknown, deleted, or another account's.", body = NativeError),
+    ))]
 pub(crate) async fn delete(
     State(state): State<AuthState>,
     identity: Identity,

@@ -215,6 +215,43 @@ pub fn router(state: AuthState) -> Router {
         .with_state(state)
 }
 
+/// The OpenAPI document of [`router`]'s routes (not the internal ones),
+/// with the security schemes they refer to; `flowex openapi` merges it
+/// with the other services'.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    use flowex_http::openapi::SecuritySchemes;
+    use utoipa::OpenApi as _;
+
+    #[derive(utoipa::OpenApi)]
+    #[openapi(
+        paths(
+            account::register,
+            account::login,
+            account::refresh,
+            account::logout,
+            account::change_password,
+            account::me,
+            account::list_sessions,
+            account::revoke_session,
+            twofa::enroll,
+            twofa::confirm,
+            twofa::disable,
+            api_keys::create,
+            api_keys::list,
+            api_keys::delete,
+            admin::audit_log,
+        ),
+        tags(
+            (name = "auth", description = "Accounts, sessions, two-factor authentication and API keys (`/api/v1/auth/*`, `/api/v1/account/*`). Every response carries `Cache-Control: no-store`."),
+            (name = "admin", description = "Administration (`/api/v1/admin/*`): Bearer token of a user with the `admin` role; anyone else gets 403 `forbidden`."),
+        ),
+        modifiers(&SecuritySchemes),
+    )]
+    struct Doc;
+
+    Doc::openapi()
+}
+
 /// `GET /internal/api-keys/{api_key}` for the gateway. Mount it only behind
 /// [`flowex_http::internal_channel`] (as [`serve`] does) or not at all in
 /// one process (call [`lookup_api_key`] instead): it returns secrets.

@@ -15,10 +15,12 @@
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use flowex_auth::totp::{self, TotpError, TotpSecret};
+use flowex_http::openapi::NativeError;
 use flowex_http::{ApiError, Identity};
 use flowex_store::{AuditOutcome, User};
 use serde::Deserialize;
 use serde_json::json;
+use utoipa::ToSchema;
 
 use crate::account::caller;
 use crate::audit::{self, action};
@@ -212,15 +214,41 @@ pub(crate) fn reason_of(e: &TotpError) -> &'static str {
 }
 
 /// Body of `POST /api/v1/account/2fa/enroll` (optional).
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct EnrollBody {
     /// The current code, required when 2FA is already on.
     #[serde(default)]
+    #[schema(value_type = Option<String>, example = "123456")]
     code: Option<SecretString>,
 }
 
+/// A new TOTP secret, pending until confirmed (OpenAPI schema).
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct Enrolment {
+    /// The secret in base32, for typing into an authenticator.
+    secret: String,
+    /// `otpauth://totp/…` URI (what the QR code holds).
+    otpauth_uri: String,
+    /// The URI as a QR code, an SVG document.
+    qr_svg: String,
+}
+
 /// `POST /api/v1/account/2fa/enroll` → `{secret, otpauth_uri, qr_svg}`.
+#[utoipa::path(post, path = "/api/v1/account/2fa/enroll", tag = "auth",
+    summary = "Start (or restart) TOTP enrolment",
+    description = "Issues a pending secret; `POST /api/v1/account/2fa/confirm` with a code of it turns 2FA on. While 2FA is on, enrolling again needs the current code and the old secret stays active until the new one is confirmed. The body is optional.",
+    security(("bearerAuth" = [])),
+    request_body(content = Option<EnrollBody>, description = "Optional: `{\"code\"}` when 2FA is already on."),
+    responses(
+        (status = 200, description = "The pending secret.", body = Enrolment),
+        (status = 400, description = "`invalid_json`, `invalid_body`.", body = NativeError),
+        (status = 401, description = "`unauthorized`, `session_revoked`, `totp_required` (2FA on, no code), `invalid_totp`.", body = NativeError),
+        (status = 403, description = "`session_required`.", body = NativeError),
+        (status = 415, description = "`unsupported_media_type` (a non-empty body that is not JSON).", body = NativeError),
+        (status = 429, description = "`too_many_attempts`; `Retry-After` in seconds.", body = NativeError),
+    ))]
 pub(crate) async fn enroll(
     State(state): State<AuthState>,
     identity: Identity,
@@ -282,13 +310,47 @@ pub(crate) async fn enroll(
 }
 
 /// Body of `confirm` and `disable`.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct CodeBody {
+    /// A 6-digit TOTP code (confirm: of the pending secret; disable: of the active one).
+    #[schema(value_type = String, example = "123456")]
     code: SecretString,
 }
 
+/// 2FA is on, with fresh backup codes (OpenAPI schema).
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct Confirmed {
+    /// Always `true`.
+    totp_enabled: bool,
+    /// 10 one-time codes for when the authenticator is lost; shown only
+    /// here (stored hashed), replacing any earlier ones.
+    backup_codes: Vec<String>,
+}
+
+/// 2FA is off (OpenAPI schema).
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct Disabled {
+    /// Always `false`.
+    totp_enabled: bool,
+}
+
 /// `POST /api/v1/account/2fa/confirm` {code} → `{totp_enabled, backup_codes}`.
+#[utoipa::path(post, path = "/api/v1/account/2fa/confirm", tag = "auth",
+    summary = "Confirm TOTP enrolment: turn 2FA on",
+    security(("bearerAuth" = [])),
+    request_body = CodeBody,
+    responses(
+        (status = 200, description = "2FA is on; the backup codes are shown once.", body = Confirmed),
+        (status = 400, description = "`invalid_json`, `invalid_body`.", body = NativeError),
+        (status = 401, description = "`unauthorized`, `session_revoked`, `invalid_totp`.", body = NativeError),
+        (status = 403, description = "`session_required`.", body = NativeError),
+        (status = 409, description = "`totp_not_enrolled`: enrol first.", body = NativeError),
+        (status = 415, description = "`unsupported_media_type`.", body = NativeError),
+        (status = 429, description = "`too_many_attempts`; `Retry-After` in seconds.", body = NativeError),
+    ))]
 pub(crate) async fn confirm(
     State(state): State<AuthState>,
     identity: Identity,
@@ -340,6 +402,19 @@ pub(crate) async fn confirm(
 }
 
 /// `POST /api/v1/account/2fa/disable` {code} → `{totp_enabled: false}`.
+#[utoipa::path(post, path = "/api/v1/account/2fa/disable", tag = "auth",
+    summary = "Turn 2FA off",
+    security(("bearerAuth" = [])),
+    request_body = CodeBody,
+    responses(
+        (status = 200, description = "2FA is off.", body = Disabled),
+        (status = 400, description = "`invalid_json`, `invalid_body`.", body = NativeError),
+        (status = 401, description = "`unauthorized`, `session_revoked`, `invalid_totp`.", body = NativeError),
+        (status = 403, description = "`session_required`.", body = NativeError),
+        (status = 409, description = "`totp_not_enabled`.", body = NativeError),
+        (status = 415, description = "`unsupported_media_type`.", body = NativeError),
+        (status = 429, description = "`too_many_attempts`; `Retry-After` in seconds.", body = NativeError),
+    ))]
 pub(crate) async fn disable(
     State(state): State<AuthState>,
     identity: Identity,
