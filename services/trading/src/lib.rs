@@ -84,6 +84,34 @@ fn sequencer_error(e: SequencerError) -> ApiError {
     }
 }
 
+/// The OpenAPI document of [`router`]'s routes, with the security schemes
+/// they refer to; `flowex openapi` merges it with the other services'.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    use flowex_http::openapi::SecuritySchemes;
+    use utoipa::OpenApi as _;
+
+    #[derive(utoipa::OpenApi)]
+    #[openapi(
+        paths(
+            views::ping,
+            views::time,
+            views::exchange_info,
+            orders::new_order,
+            orders::query_order,
+            orders::cancel_order,
+            orders::test_order,
+            orders::open_orders,
+            orders::cancel_open_orders,
+            views::account,
+        ),
+        tags((name = "trading", description = "Binance Spot API v3: exchange information, orders and the account. Parameters go in the query string (or, for POST and DELETE, an `application/x-www-form-urlencoded` body); decimals are strings. Errors are `{\"code\",\"msg\"}` with Binance's codes.")),
+        modifiers(&SecuritySchemes),
+    )]
+    struct Doc;
+
+    Doc::openapi()
+}
+
 /// The public and signed routes of this service, with full paths.
 pub fn router(state: TradingState) -> axum::Router {
     use axum::routing::{get, post};

@@ -5,8 +5,10 @@ use crate::views::order_type_str;
 use crate::TradingState;
 use axum::extract::State;
 use axum::Json;
+use doc::{CanceledOrder, NewOrderParams, NewOrderResponse, OrderIdParams, QueriedOrder};
 use flowex_engine::{Engine, OrderView};
 use flowex_http::error::reject;
+use flowex_http::openapi::{BinanceError, SignedParams};
 use flowex_http::{ApiError, Identity, Params};
 use flowex_types::*;
 use rand::Rng;
@@ -195,6 +197,17 @@ pub fn rejection(reason: RejectReason) -> ApiError {
     }
 }
 
+/// `POST /api/v3/order/test`: validates like a new order, places nothing.
+#[utoipa::path(post, path = "/api/v3/order/test", tag = "trading",
+    summary = "Test new order (TRADE)",
+    description = "Checks the parameters exactly as `POST /api/v3/order` does (symbol, shape by type, precision, tick and lot grids) without sending the order to the engine. Parameters go in the query string or an `application/x-www-form-urlencoded` body.",
+    params(NewOrderParams, SignedParams),
+    security(("apiKey" = []), ("bearerAuth" = [])),
+    responses(
+        (status = 200, description = "The order would be accepted for matching.", body = Object, example = json!({})),
+        (status = 400, description = "Invalid order: -1100 illegal characters, -1102 mandatory parameter missing, -1106 parameter not required, -1111 too many decimals, -1013 filter failure (PRICE_FILTER, LOT_SIZE), -1115 invalid timeInForce, -1116 invalid orderType, -1117 invalid side, -1121 invalid symbol, -1128 bad parameter combination, -1130 invalid parameter; signed requests: -1021, -1022, -1102, -1131.", body = BinanceError),
+        (status = 401, description = "-2014 malformed API key, -2015 invalid API key, IP or permission (also: no credentials).", body = BinanceError),
+    ))]
 pub async fn test_order(
     State(state): State<TradingState>,
     who: Identity,
@@ -206,6 +219,17 @@ pub async fn test_order(
     Ok(Json(json!({})))
 }
 
+/// `POST /api/v3/order`: a new order, answered once it is on disk.
+#[utoipa::path(post, path = "/api/v3/order", tag = "trading",
+    summary = "New order (TRADE)",
+    description = "Sends an order to the engine; the answer comes once the order is durable (journaled). Required by type: LIMIT: timeInForce, quantity, price. MARKET: quantity or quoteOrderQty. STOP_LOSS / TAKE_PROFIT: quantity or quoteOrderQty, stopPrice. STOP_LOSS_LIMIT / TAKE_PROFIT_LIMIT: timeInForce, quantity, price, stopPrice. LIMIT_MAKER: quantity, price. Parameters go in the query string or an `application/x-www-form-urlencoded` body. Counts toward `X-MBX-ORDER-COUNT-10S` / `-1D`.",
+    params(NewOrderParams, SignedParams),
+    security(("apiKey" = []), ("bearerAuth" = [])),
+    responses(
+        (status = 200, description = "Accepted (ACK), with its state (RESULT), and with its fills (FULL).", body = NewOrderResponse),
+        (status = 400, description = "-2010 new order rejected (insufficient balance, would match and take, would trigger immediately, market closed, duplicate order, account may not trade), -1013 filter failure (PRICE_FILTER, LOT_SIZE, NOTIONAL, MAX_NUM_ORDERS), -1100, -1102, -1106, -1111, -1115, -1116, -1117, -1121 invalid symbol, -1128, -1130 invalid parameter; signed requests: -1021, -1022, -1131.", body = BinanceError),
+        (status = 401, description = "-2014 malformed API key, -2015 invalid API key, IP or permission (also: no credentials).", body = BinanceError),
+    ))]
 pub async fn new_order(
     State(state): State<TradingState>,
     who: Identity,
@@ -378,6 +402,17 @@ async fn find_order(
     Ok(view.filter(|o| o.user == user && o.market == market))
 }
 
+/// `GET /api/v3/order`: one of the caller's open orders.
+#[utoipa::path(get, path = "/api/v3/order", tag = "trading",
+    summary = "Query order (USER_DATA)",
+    description = "Either `orderId` or `origClientOrderId` must be sent. Only open orders are found (order history is a later endpoint).",
+    params(OrderIdParams, SignedParams),
+    security(("apiKey" = []), ("bearerAuth" = [])),
+    responses(
+        (status = 200, description = "The order.", body = QueriedOrder),
+        (status = 400, description = "-2013 order does not exist, -1102 mandatory parameter (symbol, or one of orderId / origClientOrderId), -1121 invalid symbol, -1100, -1130; signed requests: -1021, -1022, -1131.", body = BinanceError),
+        (status = 401, description = "-2014 malformed API key, -2015 invalid API key, IP or permission (also: no credentials).", body = BinanceError),
+    ))]
 pub async fn query_order(
     State(state): State<TradingState>,
     who: Identity,
@@ -392,6 +427,17 @@ pub async fn query_order(
     Ok(Json(order_json(m, &o)))
 }
 
+/// `DELETE /api/v3/order`: cancels one of the caller's open orders.
+#[utoipa::path(delete, path = "/api/v3/order", tag = "trading",
+    summary = "Cancel order (TRADE)",
+    description = "Either `orderId` or `origClientOrderId` must be sent; `newClientOrderId` names the cancellation (generated if absent).",
+    params(OrderIdParams, doc::CancelParams, SignedParams),
+    security(("apiKey" = []), ("bearerAuth" = [])),
+    responses(
+        (status = 200, description = "Canceled.", body = CanceledOrder),
+        (status = 400, description = "-2011 cancel rejected (unknown order, market closed), -1102, -1121 invalid symbol, -1100, -1130; signed requests: -1021, -1022, -1131.", body = BinanceError),
+        (status = 401, description = "-2014 malformed API key, -2015 invalid API key, IP or permission (also: no credentials).", body = BinanceError),
+    ))]
 pub async fn cancel_order(
     State(state): State<TradingState>,
     who: Identity,
@@ -451,6 +497,16 @@ fn canceled_json(m: &MarketInfo, o: &OrderView, new_cid: ClientOrderId, transact
     v
 }
 
+/// `GET /api/v3/openOrders`: the caller's open orders.
+#[utoipa::path(get, path = "/api/v3/openOrders", tag = "trading",
+    summary = "Current open orders (USER_DATA)",
+    params(doc::OptionalSymbol, SignedParams),
+    security(("apiKey" = []), ("bearerAuth" = [])),
+    responses(
+        (status = 200, description = "Open orders, of one symbol or all.", body = Vec<QueriedOrder>),
+        (status = 400, description = "-1121 invalid symbol, -1100, -1130; signed requests: -1021, -1022, -1102, -1131.", body = BinanceError),
+        (status = 401, description = "-2014 malformed API key, -2015 invalid API key, IP or permission (also: no credentials).", body = BinanceError),
+    ))]
 pub async fn open_orders(
     State(state): State<TradingState>,
     who: Identity,
@@ -472,6 +528,16 @@ pub async fn open_orders(
     Ok(Json(Value::Array(list)))
 }
 
+/// `DELETE /api/v3/openOrders`: cancels every open order of the caller on a symbol.
+#[utoipa::path(delete, path = "/api/v3/openOrders", tag = "trading",
+    summary = "Cancel all open orders on a symbol (TRADE)",
+    params(doc::RequiredSymbol, SignedParams),
+    security(("apiKey" = []), ("bearerAuth" = [])),
+    responses(
+        (status = 200, description = "The canceled orders.", body = Vec<CanceledOrder>),
+        (status = 400, description = "-2011 cancel rejected (no open order), -1102 symbol missing, -1121 invalid symbol, -1100, -1130; signed requests: -1021, -1022, -1131.", body = BinanceError),
+        (status = 401, description = "-2014 malformed API key, -2015 invalid API key, IP or permission (also: no credentials).", body = BinanceError),
+    ))]
 pub async fn cancel_open_orders(
     State(state): State<TradingState>,
     who: Identity,
@@ -515,4 +581,276 @@ pub async fn cancel_open_orders(
         .map(|o| canceled_json(m, o, fresh_client_id(), transact))
         .collect();
     Ok(Json(Value::Array(list)))
+}
+
+/// The OpenAPI schemas of the order endpoints (documentation only: the
+/// handlers read [`Params`] and build JSON values).
+#[allow(dead_code)]
+pub(crate) mod doc {
+    use utoipa::{IntoParams, ToSchema};
+
+    /// BUY or SELL.
+    #[derive(ToSchema)]
+    #[schema(as = Side, rename_all = "UPPERCASE")]
+    pub enum SideDoc {
+        Buy,
+        Sell,
+    }
+
+    /// The order types FlowEx supports.
+    #[derive(ToSchema)]
+    #[schema(as = OrderType, rename_all = "SCREAMING_SNAKE_CASE")]
+    pub enum OrderTypeDoc {
+        Limit,
+        LimitMaker,
+        Market,
+        StopLoss,
+        StopLossLimit,
+        TakeProfit,
+        TakeProfitLimit,
+    }
+
+    /// GTC (good till canceled), IOC (immediate or cancel), FOK (fill or kill).
+    #[derive(ToSchema)]
+    #[schema(as = TimeInForce, rename_all = "UPPERCASE")]
+    pub enum TimeInForceDoc {
+        Gtc,
+        Ioc,
+        Fok,
+    }
+
+    /// How much of the new order the answer shows.
+    #[derive(ToSchema)]
+    #[schema(as = NewOrderRespType, rename_all = "UPPERCASE")]
+    pub enum RespTypeDoc {
+        Ack,
+        Result,
+        Full,
+    }
+
+    /// Self-trade prevention: what happens when the order would match
+    /// another order of the same user.
+    #[derive(ToSchema)]
+    #[schema(as = SelfTradePreventionMode, rename_all = "SCREAMING_SNAKE_CASE")]
+    pub enum StpDoc {
+        None,
+        ExpireTaker,
+        ExpireMaker,
+        ExpireBoth,
+        Decrement,
+    }
+
+    /// An order's state.
+    #[derive(ToSchema)]
+    #[schema(as = OrderStatus, rename_all = "SCREAMING_SNAKE_CASE")]
+    pub enum OrderStatusDoc {
+        New,
+        PartiallyFilled,
+        Filled,
+        Canceled,
+        Expired,
+        ExpiredInMatch,
+    }
+
+    /// The parameters of `POST /api/v3/order` and `/api/v3/order/test`.
+    /// Decimals are strings: at most 20 integer and 20 fractional digits,
+    /// no more fractional digits than the asset has (-1111), on the
+    /// symbol's tick or step grid (-1013).
+    #[derive(IntoParams)]
+    #[into_params(parameter_in = Query, rename_all = "camelCase")]
+    pub struct NewOrderParams {
+        /// The market, e.g. `BTCUSDT`.
+        #[param(example = "BTCUSDT")]
+        symbol: String,
+        /// BUY or SELL.
+        side: SideDoc,
+        /// The order type.
+        #[param(rename = "type")]
+        order_type: OrderTypeDoc,
+        /// Required for LIMIT, STOP_LOSS_LIMIT and TAKE_PROFIT_LIMIT; refused for the others.
+        time_in_force: Option<TimeInForceDoc>,
+        /// Base quantity (decimal string).
+        #[param(value_type = Option<String>, pattern = r"^[0-9]{1,20}(\.[0-9]{1,20})?$", example = "0.00100000")]
+        quantity: Option<String>,
+        /// Quote amount to spend or receive (MARKET, STOP_LOSS, TAKE_PROFIT), instead of `quantity`.
+        #[param(value_type = Option<String>, pattern = r"^[0-9]{1,20}(\.[0-9]{1,20})?$", example = "100.00")]
+        quote_order_qty: Option<String>,
+        /// Limit price (decimal string); required for the LIMIT types, refused for the others.
+        #[param(value_type = Option<String>, pattern = r"^[0-9]{1,20}(\.[0-9]{1,20})?$", example = "64000.01")]
+        price: Option<String>,
+        /// Trigger price (decimal string) of the STOP_LOSS and TAKE_PROFIT types.
+        #[param(value_type = Option<String>, pattern = r"^[0-9]{1,20}(\.[0-9]{1,20})?$")]
+        stop_price: Option<String>,
+        /// Your id for the order, unique among your open orders; generated if absent.
+        #[param(pattern = r"^[\.A-Z\:/a-z0-9_-]{1,36}$")]
+        new_client_order_id: Option<String>,
+        /// ACK, RESULT or FULL; default FULL for MARKET and LIMIT, ACK for the others.
+        new_order_resp_type: Option<RespTypeDoc>,
+        /// Default: the symbol's `defaultSelfTradePreventionMode`; must be one of its `allowedSelfTradePreventionModes`.
+        self_trade_prevention_mode: Option<StpDoc>,
+    }
+
+    /// Which order: `orderId` or `origClientOrderId` (one is required).
+    #[derive(IntoParams)]
+    #[into_params(parameter_in = Query, rename_all = "camelCase")]
+    pub struct OrderIdParams {
+        /// The market, e.g. `BTCUSDT`.
+        #[param(example = "BTCUSDT")]
+        symbol: String,
+        /// The order's id.
+        order_id: Option<u64>,
+        /// The `clientOrderId` the order was placed with.
+        orig_client_order_id: Option<String>,
+    }
+
+    /// The extra parameter of a cancellation.
+    #[derive(IntoParams)]
+    #[into_params(parameter_in = Query, rename_all = "camelCase")]
+    pub struct CancelParams {
+        /// An id for the cancellation (the answer's `clientOrderId`); generated if absent.
+        #[param(pattern = r"^[\.A-Z\:/a-z0-9_-]{1,36}$")]
+        new_client_order_id: Option<String>,
+    }
+
+    /// An optional `symbol` filter.
+    #[derive(IntoParams)]
+    #[into_params(parameter_in = Query)]
+    pub struct OptionalSymbol {
+        /// Only this market; all markets if absent.
+        #[param(example = "BTCUSDT")]
+        symbol: Option<String>,
+    }
+
+    /// A required `symbol`.
+    #[derive(IntoParams)]
+    #[into_params(parameter_in = Query)]
+    pub struct RequiredSymbol {
+        /// The market.
+        #[param(example = "BTCUSDT")]
+        symbol: String,
+    }
+
+    /// One fill of a new order, as taker.
+    #[derive(ToSchema)]
+    #[schema(rename_all = "camelCase")]
+    pub struct Fill {
+        /// Decimal string.
+        #[schema(example = "64000.01000000")]
+        price: String,
+        /// Decimal string.
+        #[schema(example = "0.00100000")]
+        qty: String,
+        /// The fee (decimal string), in the asset received.
+        commission: String,
+        /// The asset of the fee.
+        commission_asset: String,
+        /// The trade's id (per symbol).
+        trade_id: u64,
+    }
+
+    /// The answer to a new order. ACK has `symbol`, `orderId`,
+    /// `orderListId`, `clientOrderId` and `transactTime`; RESULT adds the
+    /// order's state; FULL adds `fills`. Decimals are strings.
+    #[derive(ToSchema)]
+    #[schema(rename_all = "camelCase")]
+    pub struct NewOrderResponse {
+        #[schema(example = "BTCUSDT")]
+        symbol: String,
+        order_id: u64,
+        /// Always -1 (no order lists).
+        order_list_id: i64,
+        client_order_id: String,
+        /// Ms since the Unix epoch.
+        transact_time: u64,
+        /// RESULT, FULL: limit price (0 for MARKET).
+        price: Option<String>,
+        /// RESULT, FULL.
+        orig_qty: Option<String>,
+        /// RESULT, FULL.
+        executed_qty: Option<String>,
+        /// RESULT, FULL.
+        orig_quote_order_qty: Option<String>,
+        /// RESULT, FULL: quote amount traded (Binance's spelling).
+        cummulative_quote_qty: Option<String>,
+        /// RESULT, FULL.
+        status: Option<OrderStatusDoc>,
+        /// RESULT, FULL.
+        time_in_force: Option<TimeInForceDoc>,
+        /// RESULT, FULL.
+        #[schema(rename = "type")]
+        order_type: Option<OrderTypeDoc>,
+        /// RESULT, FULL.
+        side: Option<SideDoc>,
+        /// RESULT, FULL: stop types only.
+        stop_price: Option<String>,
+        /// RESULT, FULL: ms since the Unix epoch.
+        working_time: Option<u64>,
+        /// RESULT, FULL.
+        self_trade_prevention_mode: Option<StpDoc>,
+        /// FULL: the order's fills as taker.
+        fills: Option<Vec<Fill>>,
+    }
+
+    /// An order (query, open orders). Decimals are strings.
+    #[derive(ToSchema)]
+    #[schema(rename_all = "camelCase")]
+    pub struct QueriedOrder {
+        #[schema(example = "BTCUSDT")]
+        symbol: String,
+        order_id: u64,
+        /// Always -1.
+        order_list_id: i64,
+        client_order_id: String,
+        price: String,
+        orig_qty: String,
+        executed_qty: String,
+        cummulative_quote_qty: String,
+        status: OrderStatusDoc,
+        time_in_force: TimeInForceDoc,
+        #[schema(rename = "type")]
+        order_type: OrderTypeDoc,
+        side: SideDoc,
+        stop_price: String,
+        /// Always 0 (no iceberg orders).
+        iceberg_qty: String,
+        /// Ms since the Unix epoch.
+        time: u64,
+        /// Ms since the Unix epoch.
+        update_time: u64,
+        /// False for a stop order not yet triggered.
+        is_working: bool,
+        /// Ms since the Unix epoch; -1 while a stop order waits.
+        working_time: i64,
+        orig_quote_order_qty: String,
+        self_trade_prevention_mode: StpDoc,
+    }
+
+    /// A canceled order. Decimals are strings.
+    #[derive(ToSchema)]
+    #[schema(rename_all = "camelCase")]
+    pub struct CanceledOrder {
+        #[schema(example = "BTCUSDT")]
+        symbol: String,
+        /// The order's `clientOrderId`.
+        orig_client_order_id: String,
+        order_id: u64,
+        /// Always -1.
+        order_list_id: i64,
+        /// The cancellation's id (`newClientOrderId`).
+        client_order_id: String,
+        /// Ms since the Unix epoch.
+        transact_time: u64,
+        price: String,
+        orig_qty: String,
+        executed_qty: String,
+        cummulative_quote_qty: String,
+        /// CANCELED.
+        status: OrderStatusDoc,
+        time_in_force: TimeInForceDoc,
+        #[schema(rename = "type")]
+        order_type: OrderTypeDoc,
+        side: SideDoc,
+        stop_price: String,
+        self_trade_prevention_mode: StpDoc,
+    }
 }

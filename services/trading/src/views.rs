@@ -4,7 +4,9 @@ use crate::markets::MarketInfo;
 use crate::TradingState;
 use axum::extract::State;
 use axum::Json;
+use doc::{AccountInfo, ExchangeInfo, ServerTime};
 use flowex_engine::Engine;
+use flowex_http::openapi::{BinanceError, SignedParams};
 use flowex_http::{ApiError, Identity, Params};
 use flowex_types::{OrderType, UserId};
 use serde_json::{json, Value};
@@ -15,10 +17,18 @@ pub fn now_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
+/// `GET /api/v3/ping`.
+#[utoipa::path(get, path = "/api/v3/ping", tag = "trading",
+    summary = "Test connectivity",
+    responses((status = 200, description = "An empty object.", body = Object, example = json!({}))))]
 pub async fn ping() -> Json<Value> {
     Json(json!({}))
 }
 
+/// `GET /api/v3/time`.
+#[utoipa::path(get, path = "/api/v3/time", tag = "trading",
+    summary = "Check server time",
+    responses((status = 200, description = "The server's clock.", body = ServerTime)))]
 pub async fn time() -> Json<Value> {
     Json(json!({ "serverTime": now_ms() }))
 }
@@ -100,6 +110,14 @@ fn wanted_symbols(params: &Params) -> Result<Option<Vec<String>>, ApiError> {
     }
 }
 
+/// `GET /api/v3/exchangeInfo`.
+#[utoipa::path(get, path = "/api/v3/exchangeInfo", tag = "trading",
+    summary = "Exchange information: rate limits, symbols and their filters",
+    params(doc::ExchangeInfoParams),
+    responses(
+        (status = 200, description = "Rate limits and symbols (all, or those asked for).", body = ExchangeInfo),
+        (status = 400, description = "-1121 invalid symbol, -1130 invalid `symbols`, -1100 illegal characters.", body = BinanceError),
+    ))]
 pub async fn exchange_info(
     State(state): State<TradingState>,
     params: Params,
@@ -137,6 +155,16 @@ pub async fn exchange_info(
     })))
 }
 
+/// `GET /api/v3/account`.
+#[utoipa::path(get, path = "/api/v3/account", tag = "trading",
+    summary = "Account information (USER_DATA)",
+    params(doc::AccountParams, SignedParams),
+    security(("apiKey" = []), ("bearerAuth" = [])),
+    responses(
+        (status = 200, description = "Commission rates and balances; amounts are decimal strings.", body = AccountInfo),
+        (status = 400, description = "-1100, -1130; signed requests: -1021, -1022, -1102, -1131.", body = BinanceError),
+        (status = 401, description = "-2014 malformed API key, -2015 invalid API key, IP or permission (also: no credentials).", body = BinanceError),
+    ))]
 pub async fn account(
     State(state): State<TradingState>,
     who: Identity,
@@ -183,4 +211,192 @@ pub async fn account(
         "permissions": ["SPOT"],
         "uid": who.user_id,
     })))
+}
+
+/// The OpenAPI schemas of these endpoints (documentation only: the
+/// handlers build JSON values).
+#[allow(dead_code)]
+pub(crate) mod doc {
+    use utoipa::{IntoParams, ToSchema};
+
+    /// `{"serverTime": …}`.
+    #[derive(ToSchema)]
+    #[schema(rename_all = "camelCase")]
+    pub struct ServerTime {
+        /// Ms since the Unix epoch.
+        #[schema(example = 1_700_000_000_000_u64)]
+        server_time: u64,
+    }
+
+    /// Narrowing `exchangeInfo`: `symbol` or `symbols`.
+    #[derive(IntoParams)]
+    #[into_params(parameter_in = Query)]
+    pub struct ExchangeInfoParams {
+        /// One market.
+        #[param(example = "BTCUSDT")]
+        symbol: Option<String>,
+        /// Several markets, as a JSON array: `["BTCUSDT","ETHUSDT"]`.
+        #[param(example = r#"["BTCUSDT","ETHUSDT"]"#)]
+        symbols: Option<String>,
+    }
+
+    /// A limit the gateway enforces.
+    #[derive(ToSchema)]
+    #[schema(rename_all = "camelCase")]
+    pub struct RateLimit {
+        /// `REQUEST_WEIGHT` or `ORDERS`.
+        #[schema(example = "REQUEST_WEIGHT")]
+        rate_limit_type: String,
+        /// `SECOND`, `MINUTE` or `DAY`.
+        #[schema(example = "MINUTE")]
+        interval: String,
+        interval_num: u32,
+        limit: u64,
+    }
+
+    /// A symbol filter: `filterType` says which fields it has. Prices,
+    /// quantities and notionals are decimal strings.
+    #[derive(ToSchema)]
+    #[schema(rename_all = "camelCase")]
+    pub struct SymbolFilter {
+        /// `PRICE_FILTER`, `LOT_SIZE`, `MARKET_LOT_SIZE`, `NOTIONAL`, `MIN_NOTIONAL` or `MAX_NUM_ORDERS`.
+        #[schema(example = "PRICE_FILTER")]
+        filter_type: String,
+        /// PRICE_FILTER.
+        min_price: Option<String>,
+        /// PRICE_FILTER.
+        max_price: Option<String>,
+        /// PRICE_FILTER: prices are multiples of it.
+        #[schema(example = "0.01000000")]
+        tick_size: Option<String>,
+        /// LOT_SIZE, MARKET_LOT_SIZE.
+        min_qty: Option<String>,
+        /// LOT_SIZE, MARKET_LOT_SIZE.
+        max_qty: Option<String>,
+        /// LOT_SIZE, MARKET_LOT_SIZE: quantities are multiples of it.
+        step_size: Option<String>,
+        /// NOTIONAL, MIN_NOTIONAL.
+        min_notional: Option<String>,
+        /// NOTIONAL.
+        max_notional: Option<String>,
+        /// NOTIONAL.
+        apply_min_to_market: Option<bool>,
+        /// NOTIONAL.
+        apply_max_to_market: Option<bool>,
+        /// MIN_NOTIONAL.
+        apply_to_market: Option<bool>,
+        /// NOTIONAL, MIN_NOTIONAL.
+        avg_price_mins: Option<u32>,
+        /// MAX_NUM_ORDERS: open orders per user on the symbol.
+        max_num_orders: Option<u32>,
+    }
+
+    /// A market.
+    #[derive(ToSchema)]
+    #[schema(rename_all = "camelCase")]
+    pub struct SymbolInfo {
+        #[schema(example = "BTCUSDT")]
+        symbol: String,
+        /// `TRADING`, `HALT` or `BREAK` (cancel only).
+        #[schema(example = "TRADING")]
+        status: String,
+        base_asset: String,
+        base_asset_precision: u8,
+        quote_asset: String,
+        quote_precision: u8,
+        quote_asset_precision: u8,
+        base_commission_precision: u8,
+        quote_commission_precision: u8,
+        order_types: Vec<super::super::orders::doc::OrderTypeDoc>,
+        iceberg_allowed: bool,
+        oco_allowed: bool,
+        oto_allowed: bool,
+        quote_order_qty_market_allowed: bool,
+        allow_trailing_stop: bool,
+        cancel_replace_allowed: bool,
+        is_spot_trading_allowed: bool,
+        is_margin_trading_allowed: bool,
+        filters: Vec<SymbolFilter>,
+        /// Always empty.
+        permissions: Vec<String>,
+        /// `[["SPOT"]]`.
+        permission_sets: Vec<Vec<String>>,
+        default_self_trade_prevention_mode: super::super::orders::doc::StpDoc,
+        allowed_self_trade_prevention_modes: Vec<super::super::orders::doc::StpDoc>,
+    }
+
+    /// `exchangeInfo`.
+    #[derive(ToSchema)]
+    #[schema(rename_all = "camelCase")]
+    pub struct ExchangeInfo {
+        /// `UTC`.
+        timezone: String,
+        /// Ms since the Unix epoch.
+        server_time: u64,
+        rate_limits: Vec<RateLimit>,
+        /// Always empty.
+        #[schema(value_type = Vec<Object>)]
+        exchange_filters: Vec<()>,
+        symbols: Vec<SymbolInfo>,
+    }
+
+    /// The `account` options.
+    #[derive(IntoParams)]
+    #[into_params(parameter_in = Query, rename_all = "camelCase")]
+    pub struct AccountParams {
+        /// `true`: leave out assets with a zero balance.
+        omit_zero_balances: Option<bool>,
+    }
+
+    /// One asset's balance; decimal strings.
+    #[derive(ToSchema)]
+    pub struct Balance {
+        #[schema(example = "BTC")]
+        asset: String,
+        /// Available.
+        #[schema(example = "0.50000000")]
+        free: String,
+        /// Reserved by open orders (and pending withdrawals).
+        #[schema(example = "0.00000000")]
+        locked: String,
+    }
+
+    /// Commission rates as decimal strings (0.001 = 0.1 %).
+    #[derive(ToSchema)]
+    pub struct CommissionRates {
+        #[schema(example = "0.00100000")]
+        maker: String,
+        #[schema(example = "0.00100000")]
+        taker: String,
+        buyer: String,
+        seller: String,
+    }
+
+    /// `account`.
+    #[derive(ToSchema)]
+    #[schema(rename_all = "camelCase")]
+    pub struct AccountInfo {
+        /// In basis points (10 = 0.1 %).
+        maker_commission: u32,
+        /// In basis points.
+        taker_commission: u32,
+        buyer_commission: u32,
+        seller_commission: u32,
+        commission_rates: CommissionRates,
+        can_trade: bool,
+        can_withdraw: bool,
+        can_deposit: bool,
+        brokered: bool,
+        require_self_trade_prevention: bool,
+        prevent_sor: bool,
+        /// Ms since the Unix epoch.
+        update_time: u64,
+        /// `SPOT`.
+        account_type: String,
+        balances: Vec<Balance>,
+        /// `["SPOT"]`.
+        permissions: Vec<String>,
+        /// The user's id.
+        uid: u64,
+    }
 }
