@@ -58,7 +58,7 @@ pub async fn http_metrics(req: Request, next: Next) -> Response {
 }
 
 /// Handler for `/metrics`: the Prometheus text format.
-#[utoipa::path(get, path = "/metrics", tag = "gateway",
+#[utoipa::path(get, path = "/metrics", tag = "gateway", operation_id = "metrics",
     summary = "Metrics in the Prometheus text format",
     responses((status = 200, description = "Prometheus text exposition format 0.0.4.",
         content_type = "text/plain; version=0.0.4; charset=utf-8", body = String)))]
@@ -191,7 +191,7 @@ pub(crate) struct HealthStatus {
 }
 
 /// `/health/live`: 200 `{"status":"live"}` while the process serves HTTP.
-#[utoipa::path(get, path = "/health/live", tag = "gateway",
+#[utoipa::path(get, path = "/health/live", tag = "gateway", operation_id = "health_live",
     summary = "Liveness: the process serves HTTP",
     responses((status = 200, description = "Alive.", body = HealthStatus,
         example = json!({"status": "live"}))))]
@@ -201,7 +201,7 @@ pub async fn live() -> Json<serde_json::Value> {
 
 /// `/health/ready`: 200 `{"status":"ready","checks":{…}}` when every check
 /// passes, else 503 `{"status":"not_ready","checks":{…}}`.
-#[utoipa::path(get, path = "/health/ready", tag = "gateway",
+#[utoipa::path(get, path = "/health/ready", tag = "gateway", operation_id = "health_ready",
     summary = "Readiness: database, engine (and Redis and the services in distributed mode)",
     description = "Runs every readiness check concurrently (2 s each) and reports each by name: `ok`, `failed` or `timeout`.",
     responses(

@@ -15,7 +15,7 @@
 //! ```
 //!
 //! Money is a decimal string in every schema (`"0.00100000"`), never a JSON
-//! number: [`Decimal`] is the schema to use.
+//! number: document such fields as `String` with an example.
 
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::OpenApi;
@@ -99,12 +99,6 @@ pub struct NativeErrorBody {
     /// What went wrong, for people; may change between versions.
     pub message: String,
 }
-
-/// An exact decimal number as a string (amounts, prices, quantities, fee
-/// rates): up to 20 integer and 20 fractional digits, no sign or exponent.
-#[derive(Debug, ToSchema)]
-#[schema(value_type = String, pattern = r"^[0-9]{1,20}(\.[0-9]{1,20})?$", example = "0.00100000")]
-pub struct Decimal(pub String);
 
 /// The parameters of a SIGNED request made with an API key. With a Bearer
 /// token they are not needed (and are ignored).

@@ -236,7 +236,7 @@ pub(crate) struct CreateBody {
 
 /// `POST /api/v1/account/api-keys` → 201 `{id, api_key, secret, label,
 /// permissions, ip_allow, created_at, last_used_at}`.
-#[utoipa::path(post, path = "/api/v1/account/api-keys", tag = "auth",
+#[utoipa::path(post, path = "/api/v1/account/api-keys", tag = "auth", operation_id = "create_api_key",
     summary = "Create an API key (the secret is shown once)",
     description = "The secret is stored sealed (AES-256-GCM) and appears in this response only. Needs the current TOTP code when 2FA is on.",
     security(("bearerAuth" = [])),
@@ -344,7 +344,7 @@ fn invalid_permission(name: &str) -> ApiError {
 }
 
 /// `GET /api/v1/account/api-keys` → `{api_keys: [...]}` (never a secret).
-#[utoipa::path(get, path = "/api/v1/account/api-keys", tag = "auth",
+#[utoipa::path(get, path = "/api/v1/account/api-keys", tag = "auth", operation_id = "list_api_keys",
     summary = "The account's API keys (without secrets)",
     security(("bearerAuth" = [])),
     responses(
@@ -364,7 +364,7 @@ pub(crate) async fn list(
 
 /// `DELETE /api/v1/account/api-keys/{id}` → 204; 404 `api_key_not_found`
 /// for an unknown, deleted or someone else's key.
-#[utoipa::path(delete, path = "/api/v1/account/api-keys/{id}", tag = "auth",
+#[utoipa::path(delete, path = "/api/v1/account/api-keys/{id}", tag = "auth", operation_id = "delete_api_key",
     summary = "Delete an API key",
     security(("bearerAuth" = [])),
     params(("id" = u64, Path, description = "The key's id (not the key string).")),

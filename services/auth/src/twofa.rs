@@ -236,7 +236,7 @@ pub(crate) struct Enrolment {
 }
 
 /// `POST /api/v1/account/2fa/enroll` → `{secret, otpauth_uri, qr_svg}`.
-#[utoipa::path(post, path = "/api/v1/account/2fa/enroll", tag = "auth",
+#[utoipa::path(post, path = "/api/v1/account/2fa/enroll", tag = "auth", operation_id = "enroll_totp",
     summary = "Start (or restart) TOTP enrolment",
     description = "Issues a pending secret; `POST /api/v1/account/2fa/confirm` with a code of it turns 2FA on. While 2FA is on, enrolling again needs the current code and the old secret stays active until the new one is confirmed. The body is optional.",
     security(("bearerAuth" = [])),
@@ -338,7 +338,7 @@ pub(crate) struct Disabled {
 }
 
 /// `POST /api/v1/account/2fa/confirm` {code} → `{totp_enabled, backup_codes}`.
-#[utoipa::path(post, path = "/api/v1/account/2fa/confirm", tag = "auth",
+#[utoipa::path(post, path = "/api/v1/account/2fa/confirm", tag = "auth", operation_id = "confirm_totp",
     summary = "Confirm TOTP enrolment: turn 2FA on",
     security(("bearerAuth" = [])),
     request_body = CodeBody,
@@ -402,7 +402,7 @@ pub(crate) async fn confirm(
 }
 
 /// `POST /api/v1/account/2fa/disable` {code} → `{totp_enabled: false}`.
-#[utoipa::path(post, path = "/api/v1/account/2fa/disable", tag = "auth",
+#[utoipa::path(post, path = "/api/v1/account/2fa/disable", tag = "auth", operation_id = "disable_totp",
     summary = "Turn 2FA off",
     security(("bearerAuth" = [])),
     request_body = CodeBody,

@@ -104,6 +104,15 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
             orders::cancel_open_orders,
             views::account,
         ),
+        // Enums used only by parameters are not collected from the paths.
+        components(schemas(
+            orders::doc::SideDoc,
+            orders::doc::OrderTypeDoc,
+            orders::doc::TimeInForceDoc,
+            orders::doc::RespTypeDoc,
+            orders::doc::StpDoc,
+            orders::doc::OrderStatusDoc,
+        )),
         tags((name = "trading", description = "Binance Spot API v3: exchange information, orders and the account. Parameters go in the query string (or, for POST and DELETE, an `application/x-www-form-urlencoded` body); decimals are strings. Errors are `{\"code\",\"msg\"}` with Binance's codes.")),
         modifiers(&SecuritySchemes),
     )]
