@@ -10,6 +10,7 @@ use axum::extract::State;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use flowex_engine::Engine;
+use flowex_http::openapi::{NativeError, SignedParams};
 use flowex_http::{ApiError, Identity};
 use flowex_sequencer::SequencerHandle;
 use flowex_store::Store;
@@ -48,10 +49,62 @@ pub fn router(state: WalletState) -> Router {
     r.with_state(state)
 }
 
+/// The OpenAPI document of [`router`]'s routes (the faucet included), with
+/// the security schemes they refer to; `flowex openapi` merges it with the
+/// other services'.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    use flowex_http::openapi::SecuritySchemes;
+    use utoipa::OpenApi as _;
+
+    #[derive(utoipa::OpenApi)]
+    #[openapi(
+        paths(balances, faucet),
+        tags((name = "wallet", description = "Balances and the movement of funds (`/api/v1/wallet/*`).")),
+        modifiers(&SecuritySchemes),
+    )]
+    struct Doc;
+
+    Doc::openapi()
+}
+
 fn unavailable(e: impl std::fmt::Display) -> ApiError {
     ApiError::unavailable(e.to_string())
 }
 
+/// One asset's balance; decimal strings (OpenAPI schema).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+struct WalletBalance {
+    /// The asset's code.
+    #[schema(example = "USDT")]
+    asset: String,
+    /// Available (decimal string).
+    #[schema(example = "1000.00000000")]
+    free: String,
+    /// Reserved by open orders and pending withdrawals (decimal string).
+    #[schema(example = "0.00000000")]
+    locked: String,
+}
+
+/// `{"balances": […]}` (OpenAPI schema).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+struct WalletBalances {
+    /// Every asset, zero balances included.
+    balances: Vec<WalletBalance>,
+}
+
+/// `GET /api/v1/wallet/balances`.
+#[utoipa::path(get, path = "/api/v1/wallet/balances", tag = "wallet",
+    summary = "The caller's balances",
+    description = "With an API key the request is SIGNED and the key needs `READ`.",
+    params(SignedParams),
+    security(("bearerAuth" = []), ("apiKey" = [])),
+    responses(
+        (status = 200, description = "Every asset's balance.", body = WalletBalances),
+        (status = 400, description = "Signed requests: `invalid_timestamp` (outside `recvWindow`), `invalid_signature`, `missing_parameter` (`timestamp` or `signature`), `invalid_recv_window`.", body = NativeError),
+        (status = 401, description = "`unauthorized` (no credentials), `invalid_token`, `token_expired`, `invalid_api_key` (malformed, unknown, IP not allowed, no `READ`).", body = NativeError),
+    ))]
 async fn balances(State(s): State<WalletState>, who: Identity) -> Result<Json<Value>, ApiError> {
     let user = UserId(who.user_id);
     let (assets, balances) = s
@@ -73,15 +126,46 @@ async fn balances(State(s): State<WalletState>, who: Identity) -> Result<Json<Va
     Ok(Json(json!({ "balances": list })))
 }
 
-#[derive(Deserialize)]
+/// A faucet claim.
+#[derive(Deserialize, utoipa::ToSchema)]
 struct FaucetRequest {
+    /// The asset's code, e.g. `USDT`.
+    #[schema(example = "USDT")]
     asset: String,
+}
+
+/// What the faucet credited (OpenAPI schema).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+struct FaucetCredit {
+    /// The asset's code.
+    asset: String,
+    /// The amount credited (decimal string).
+    #[schema(example = "1000.00000000")]
+    amount: String,
+    /// Whether the deposit was applied (always, for a new claim).
+    credited: bool,
 }
 
 fn today() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() / 86_400)
 }
 
+/// `POST /api/v1/wallet/faucet` (embedded mode only).
+#[utoipa::path(post, path = "/api/v1/wallet/faucet", tag = "wallet",
+    summary = "Take demo funds (embedded mode only)",
+    description = "Credits the configured amount of an asset through the same deposit command a custody integration uses, at most the configured number of claims per asset and day. Only `flowex up` with the faucet on serves it; elsewhere the route is absent (404).",
+    security(("bearerAuth" = [])),
+    request_body = FaucetRequest,
+    responses(
+        (status = 201, description = "Credited.", body = FaucetCredit),
+        (status = 400, description = "`unknown_asset`, `no_faucet` (the faucet does not give that asset), malformed JSON.", body = NativeError),
+        (status = 401, description = "`unauthorized` (no or invalid token).", body = NativeError),
+        (status = 404, description = "`not_found`: no faucet on this server.", body = NativeError),
+        (status = 415, description = "Not `Content-Type: application/json`.", body = NativeError),
+        (status = 422, description = "A missing or mistyped field.", body = NativeError),
+        (status = 429, description = "`faucet_cap_reached`: the daily claims are used up.", body = NativeError),
+    ))]
 async fn faucet(
     State(s): State<WalletState>,
     who: Identity,
