@@ -10,6 +10,7 @@
 //! engine thread, so they see every command already answered
 //! (read-your-writes).
 
+pub mod internal;
 pub mod markets;
 mod orders;
 mod views;
