@@ -3,13 +3,21 @@
 //! Today: balances (`GET /api/v1/wallet/balances`) and, in embedded mode
 //! only, the demo faucet (`POST /api/v1/wallet/faucet`), which credits a
 //! fixed amount through the same `Deposit` command a custody integration
-//! uses, idempotent by key and capped per user and day in SQL. Withdrawals,
-//! the ledger and admin deposits follow (issue 4).
+//! uses, idempotent by key and capped per user and day in SQL; and the
+//! admin deposit (`POST /api/v1/admin/deposits`, [`admin`]), audited and
+//! idempotent. Withdrawals and the ledger follow (issue 4).
+//!
+//! The engine is reached through a [`CommandSink`]: the sequencer handle in
+//! one process, the trading service's internal API in distributed mode.
+
+pub mod admin;
+pub mod sink;
+
+pub use sink::{CommandSink, Holding};
 
 use axum::extract::State;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use flowex_engine::Engine;
 use flowex_http::openapi::{NativeError, SignedParams};
 use flowex_http::{ApiError, Identity};
 use flowex_sequencer::SequencerHandle;
@@ -29,7 +37,7 @@ pub struct Faucet {
 
 #[derive(Clone)]
 pub struct WalletState {
-    seq: SequencerHandle,
+    sink: CommandSink,
     store: Store,
     /// `None`: no faucet (production).
     faucet: Option<Arc<Faucet>>,
@@ -37,12 +45,20 @@ pub struct WalletState {
 
 impl WalletState {
     pub fn new(seq: SequencerHandle, store: Store, faucet: Option<Faucet>) -> Self {
-        WalletState { seq, store, faucet: faucet.map(Arc::new) }
+        Self::with_sink(CommandSink::Local(seq), store, faucet)
+    }
+
+    /// A wallet reaching the engine through `sink` (distributed mode:
+    /// [`CommandSink::remote`]).
+    pub fn with_sink(sink: CommandSink, store: Store, faucet: Option<Faucet>) -> Self {
+        WalletState { sink, store, faucet: faucet.map(Arc::new) }
     }
 }
 
 pub fn router(state: WalletState) -> Router {
-    let mut r = Router::new().route("/api/v1/wallet/balances", get(balances));
+    let mut r = Router::new()
+        .route("/api/v1/wallet/balances", get(balances))
+        .route("/api/v1/admin/deposits", post(admin::admin_deposit));
     if state.faucet.is_some() {
         r = r.route("/api/v1/wallet/faucet", post(faucet));
     }
@@ -107,11 +123,8 @@ struct WalletBalances {
     ))]
 async fn balances(State(s): State<WalletState>, who: Identity) -> Result<Json<Value>, ApiError> {
     let user = UserId(who.user_id);
-    let (assets, balances) = s
-        .seq
-        .query(move |e: &Engine| (e.assets(), e.balances(user)))
-        .await
-        .map_err(unavailable)?;
+    let assets = s.sink.assets().await?;
+    let balances = s.sink.balances(user).await?;
     let list: Vec<Value> = assets
         .iter()
         .map(|a| {
@@ -172,7 +185,7 @@ async fn faucet(
     Json(req): Json<FaucetRequest>,
 ) -> Result<(axum::http::StatusCode, Json<Value>), ApiError> {
     let faucet = s.faucet.clone().ok_or_else(ApiError::not_found)?;
-    let assets = s.seq.query(|e: &Engine| e.assets()).await.map_err(unavailable)?;
+    let assets = s.sink.assets().await?;
     let asset: AssetConfig = *assets
         .iter()
         .find(|a| a.code.as_str() == req.asset)
@@ -195,11 +208,11 @@ async fn faucet(
     let nonce = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
     let key = IdemKey::new(&format!("faucet-{}-{}-{day}-{nonce}", who.user_id, asset.id.0)).map_err(|_| ApiError::internal("key"))?;
     let cmd = Command::Deposit { key, user: UserId(who.user_id), asset: asset.id, amount };
-    let applied = s.seq.submit(cmd).await.map_err(unavailable)?;
-    if let Some(reason) = applied.rejection() {
+    let applied = s.sink.submit(cmd).await?;
+    if let Some(reason) = sink::rejection(&applied) {
         return Err(ApiError::internal(format!("faucet deposit rejected: {reason:?}")));
     }
-    let credited = applied.events().iter().any(|e| matches!(e, Event::Deposited { .. }));
+    let credited = applied.events.iter().any(|e| matches!(e, Event::Deposited { .. }));
     Ok((
         axum::http::StatusCode::CREATED,
         Json(json!({ "asset": req.asset, "amount": format_scaled(amount, asset.decimals), "credited": credited })),

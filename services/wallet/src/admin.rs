@@ -1,0 +1,311 @@
+//! Admin money operations: `POST /api/v1/admin/deposits`.
+//!
+//! The credit an operator books when funds arrived outside the platform's
+//! own custody flow (and how the first funds reach a production exchange,
+//! which has no faucet):
+//!
+//! ```text
+//! POST /api/v1/admin/deposits
+//! {"user_id": 42, "asset": "USDT", "amount": "1000.00", "idempotency_key": "wire-2026-11-01-0001"}
+//! → 200 {"deposit": {"idempotency_key", "user_id", "asset", "amount", "state", "seq", "created_at", "credited_at"}}
+//! ```
+//!
+//! - Admin role only: the gateway lets only admin Bearer tokens through
+//!   `/api/v1/admin/*`, and the handler checks the role again (403
+//!   `forbidden`), so a misrouted request cannot credit anyone.
+//! - Exact: `amount` is a decimal string in the asset's precision; more
+//!   decimals than the asset has, zero, a sign or an exponent are 400
+//!   `invalid_amount`. Unknown asset: 400 `unknown_asset`; unknown user: 404
+//!   `user_not_found`.
+//! - Idempotent: `idempotency_key` (1–48 of `A-Z a-z 0-9 . _ : -`) names the
+//!   deposit. The store records it first (`deposits`, key `admin:<key>`),
+//!   then the engine applies a `Deposit` command under the same key, which
+//!   the engine itself refuses to apply twice. Repeating a request returns
+//!   the same deposit without crediting again, even if the first attempt
+//!   died half way; the same key with another user, asset or amount is 409
+//!   `idempotency_key_reused`.
+//! - Audited: every call, allowed or refused, writes an `admin.deposit` row
+//!   (admin, client IP, user agent, target user, result, and the asset,
+//!   amount, key and seq as detail).
+
+use crate::sink::rejection;
+use crate::WalletState;
+use axum::extract::State;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::Json;
+use flowex_http::{ApiError, ClientIp, Identity};
+use flowex_store::{
+    AuditOutcome, DepositRecord, DepositState, NewAuditEntry, NewDeposit, StoreError,
+};
+use flowex_types::{format_scaled, parse_scaled, AssetConfig, Command, Event, IdemKey, UserId};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+/// Body of `POST /api/v1/admin/deposits`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminDepositRequest {
+    /// The user credited.
+    pub user_id: u64,
+    /// Asset code, e.g. `BTC`.
+    pub asset: String,
+    /// Decimal string in the asset's precision.
+    pub amount: String,
+    /// Names this deposit; repeating it never credits twice.
+    pub idempotency_key: String,
+    /// Free text for the records (bank reference, ticket); at most 128 characters.
+    #[serde(default)]
+    pub reference: Option<String>,
+}
+
+const KEY_PREFIX: &str = "admin:";
+const MAX_KEY: usize = 48;
+
+fn valid_key(k: &str) -> bool {
+    (1..=MAX_KEY).contains(&k.len())
+        && k.bytes()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b':' | b'-'))
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// `POST /api/v1/admin/deposits`.
+pub async fn admin_deposit(
+    State(s): State<WalletState>,
+    who: Identity,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    Json(req): Json<AdminDepositRequest>,
+) -> Result<Json<Value>, ApiError> {
+    let ip = ip.to_string();
+    let agent = headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(|s| s.chars().take(256).collect::<String>());
+    let audit = Audit {
+        s: &s,
+        admin: who.user_id,
+        ip: &ip,
+        agent: agent.as_deref(),
+        target: format!("user:{}", req.user_id),
+    };
+    if !who.is_admin() {
+        audit
+            .write(AuditOutcome::Denied, json!({"reason": "not_admin"}))
+            .await;
+        return Err(ApiError::forbidden());
+    }
+    match credit(&s, &who, &req).await {
+        Ok((record, asset, replay)) => {
+            audit
+                .write(
+                    AuditOutcome::Ok,
+                    json!({
+                        "asset": asset.code.as_str(),
+                        "amount": format_scaled(record.amount, asset.decimals),
+                        "idempotency_key": req.idempotency_key,
+                        "seq": record.seq,
+                        "replay": replay,
+                    }),
+                )
+                .await;
+            Ok(Json(json!({ "deposit": view(&record, &asset) })))
+        }
+        Err(e) => {
+            let outcome = if e.status().is_server_error() {
+                AuditOutcome::Error
+            } else {
+                AuditOutcome::Denied
+            };
+            audit
+                .write(
+                    outcome,
+                    json!({
+                        "reason": e.code(),
+                        "asset": req.asset.chars().take(16).collect::<String>(),
+                        "amount": req.amount.chars().take(40).collect::<String>(),
+                    }),
+                )
+                .await;
+            Err(e)
+        }
+    }
+}
+
+struct Audit<'a> {
+    s: &'a WalletState,
+    admin: u64,
+    ip: &'a str,
+    agent: Option<&'a str>,
+    target: String,
+}
+
+impl Audit<'_> {
+    async fn write(&self, result: AuditOutcome, detail: Value) {
+        let detail = detail.to_string();
+        let entry = NewAuditEntry {
+            at: now_ms(),
+            user_id: Some(self.admin),
+            actor_ip: Some(self.ip),
+            user_agent: self.agent,
+            action: "admin.deposit",
+            target: Some(&self.target),
+            result,
+            detail: Some(&detail),
+        };
+        if let Err(e) = self.s.store.audit(&entry).await {
+            tracing::error!(error = %e, "writing the audit row of an admin deposit failed");
+        }
+    }
+}
+
+/// Records, applies and marks the deposit; returns it, its asset and
+/// whether it had been credited before this call.
+async fn credit(
+    s: &WalletState,
+    who: &Identity,
+    req: &AdminDepositRequest,
+) -> Result<(DepositRecord, AssetConfig, bool), ApiError> {
+    if !valid_key(&req.idempotency_key) {
+        return Err(ApiError::bad_request(
+            "invalid_idempotency_key",
+            "idempotency_key must be 1 to 48 characters of A-Z a-z 0-9 . _ : -",
+        ));
+    }
+    if req
+        .reference
+        .as_ref()
+        .is_some_and(|r| r.chars().count() > 128)
+    {
+        return Err(ApiError::bad_request(
+            "invalid_reference",
+            "reference must be at most 128 characters.",
+        ));
+    }
+    let key = format!("{KEY_PREFIX}{}", req.idempotency_key);
+    let idem = IdemKey::new(&key).map_err(|_| ApiError::internal("idempotency key"))?;
+    let assets = s.sink.assets().await?;
+    let asset = *assets
+        .iter()
+        .find(|a| a.code.as_str() == req.asset)
+        .ok_or_else(|| {
+            ApiError::bad_request("unknown_asset", format!("No asset {:?}.", req.asset))
+        })?;
+    let amount = parse_scaled(&req.amount, asset.decimals)
+        .ok()
+        .filter(|a| *a > 0)
+        .ok_or_else(|| {
+            ApiError::bad_request(
+                "invalid_amount",
+                format!(
+                    "amount must be a positive decimal string with at most {} decimals.",
+                    asset.decimals
+                ),
+            )
+        })?;
+    let user = s.store.user_by_id(req.user_id).await.map_err(store_error)?;
+    if user.is_none() {
+        return Err(ApiError::native(
+            StatusCode::NOT_FOUND,
+            "user_not_found",
+            format!("No user {}.", req.user_id),
+        ));
+    }
+    let reference = req
+        .reference
+        .clone()
+        .unwrap_or_else(|| format!("by admin {}", who.user_id));
+    let (record, _) = s
+        .store
+        .record_deposit(&NewDeposit {
+            idem_key: &key,
+            user_id: req.user_id,
+            asset_id: u64::from(asset.id.0),
+            amount,
+            source: "admin",
+            reference: Some(&reference),
+            now: now_ms(),
+        })
+        .await
+        .map_err(|e| match e {
+            StoreError::Duplicate { .. } => ApiError::conflict(
+                "idempotency_key_reused",
+                "This idempotency_key was used for another deposit.",
+            ),
+            other => store_error(other),
+        })?;
+    match record.state {
+        DepositState::Credited => return Ok((record, asset, true)),
+        DepositState::Rejected => {
+            return Err(ApiError::native(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "deposit_rejected",
+                "The engine rejected this deposit.",
+            ))
+        }
+        DepositState::Pending => {}
+    }
+    // Pending: new, or an earlier attempt stopped before it was marked.
+    // The engine's own key makes a second application a `Duplicate`.
+    let applied = s
+        .sink
+        .submit(Command::Deposit {
+            key: idem,
+            user: UserId(req.user_id),
+            asset: asset.id,
+            amount,
+        })
+        .await?;
+    if let Some(reason) = rejection(&applied) {
+        let _ = s.store.reject_deposit(&key).await;
+        return Err(ApiError::native(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "deposit_rejected",
+            format!("The engine rejected this deposit: {reason:?}."),
+        ));
+    }
+    let credited_here = applied
+        .events
+        .iter()
+        .any(|e| matches!(e, Event::Deposited { .. }));
+    let marked = DepositRecord {
+        state: DepositState::Credited,
+        credited_at: Some(now_ms()),
+        seq: credited_here.then_some(applied.seq),
+        ..record
+    };
+    let mut tx = s.store.begin().await.map_err(store_error)?;
+    tx.project_deposit_credited(&marked)
+        .await
+        .map_err(store_error)?;
+    tx.commit().await.map_err(store_error)?;
+    let stored = s
+        .store
+        .deposit(&key)
+        .await
+        .map_err(store_error)?
+        .unwrap_or(marked);
+    Ok((stored, asset, !credited_here))
+}
+
+fn view(d: &DepositRecord, asset: &AssetConfig) -> Value {
+    json!({
+        "idempotency_key": d.idem_key.strip_prefix(KEY_PREFIX).unwrap_or(&d.idem_key),
+        "user_id": d.user_id,
+        "asset": asset.code.as_str(),
+        "amount": format_scaled(d.amount, asset.decimals),
+        "state": d.state.as_str(),
+        "seq": d.seq,
+        "reference": d.reference,
+        "created_at": d.created_at,
+        "credited_at": d.credited_at,
+    })
+}
+
+fn store_error(e: StoreError) -> ApiError {
+    ApiError::unavailable(format!("store: {e}"))
+}
