@@ -1,0 +1,302 @@
+//! The FlowEx market-data service.
+//!
+//! Today the frame: `GET /api/v3/ping` and `GET /api/v3/time` (routed here
+//! by the gateway), and the feed — the trading service's events, followed on
+//! the Redis stream ([`flowex_bus`]) in seq order from the last seq seen,
+//! with gaps detected and counted. Order books, trades, klines, tickers and
+//! the WebSocket streams are built on [`run_feed`]'s records by the
+//! market-data issue.
+//!
+//! `flowex serve market-data` ([`serve`]) runs it alone: the API behind
+//! [`flowex_http::internal_channel`], `/health/live`, `/health/ready`
+//! (database, Redis, feed connected), `/health/events` (`{"last_seq",
+//! "records", "gaps", "connected"}`: how far the feed got) and `/metrics`
+//! (`flowex_market_data_last_seq`, `flowex_events_gaps_total`).
+//!
+//! Where the feed starts: a fresh process reads the stream from its oldest
+//! entry (seq 0 = everything the stream still holds) and reports a gap if
+//! the stream was trimmed past seq 1; a reconnect resumes after the last seq
+//! it processed.
+
+use anyhow::Context as _;
+use axum::extract::State;
+use axum::middleware::from_fn_with_state;
+use axum::routing::get;
+use axum::{Json, Router};
+use flowex_bus::{BusConfig, Consumer, EventRecord};
+use flowex_http::{HealthChecks, HttpConfig, InternalToken};
+use serde_json::{json, Value};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How far the feed got.
+#[derive(Debug, Default)]
+pub struct FeedStatus {
+    last_seq: AtomicU64,
+    records: AtomicU64,
+    gaps: AtomicU64,
+    connected: AtomicBool,
+}
+
+impl FeedStatus {
+    /// The last seq processed (0: none yet).
+    pub fn last_seq(&self) -> u64 {
+        self.last_seq.load(Ordering::Acquire)
+    }
+
+    /// Records processed since start.
+    pub fn records(&self) -> u64 {
+        self.records.load(Ordering::Relaxed)
+    }
+
+    /// Gaps seen since start.
+    pub fn gaps(&self) -> u64 {
+        self.gaps.load(Ordering::Relaxed)
+    }
+
+    /// Whether the last read of the stream succeeded.
+    pub fn connected(&self) -> bool {
+        self.connected.load(Ordering::Acquire)
+    }
+
+    /// The `/health/events` body.
+    pub fn to_json(&self) -> Value {
+        json!({
+            "last_seq": self.last_seq(),
+            "records": self.records(),
+            "gaps": self.gaps(),
+            "connected": self.connected(),
+        })
+    }
+}
+
+/// What the market-data handlers share.
+#[derive(Clone, Default)]
+pub struct MarketDataState {
+    feed: Arc<FeedStatus>,
+}
+
+impl MarketDataState {
+    /// A state with a fresh feed status.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The feed's progress.
+    pub fn feed(&self) -> &Arc<FeedStatus> {
+        &self.feed
+    }
+}
+
+/// The public routes, with full paths (behind the gateway).
+pub fn router(state: MarketDataState) -> Router {
+    Router::new()
+        .route("/api/v3/ping", get(ping))
+        .route("/api/v3/time", get(time))
+        .with_state(state)
+}
+
+/// `/health/events`: the feed's progress (for probes and operators).
+pub fn feed_router(state: MarketDataState) -> Router {
+    Router::new()
+        .route("/health/events", get(events))
+        .with_state(state)
+}
+
+async fn ping() -> Json<Value> {
+    Json(json!({}))
+}
+
+async fn time() -> Json<Value> {
+    let ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    Json(json!({ "serverTime": ms }))
+}
+
+async fn events(State(state): State<MarketDataState>) -> Json<Value> {
+    Json(state.feed.to_json())
+}
+
+/// Follows the stream for ever from `status.last_seq()`, calling `apply`
+/// with every record in seq order; reconnects with backoff when Redis
+/// fails. Gaps are logged and counted (the consumer moves past them).
+pub async fn run_feed(
+    cfg: BusConfig,
+    status: Arc<FeedStatus>,
+    mut apply: impl FnMut(&EventRecord) + Send,
+) {
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        let mut consumer =
+            match Consumer::connect(&cfg, status.last_seq(), Duration::from_secs(1)).await {
+                Ok(c) => c,
+                Err(e) => {
+                    status.connected.store(false, Ordering::Release);
+                    tracing::warn!(error = %e, "market-data feed: cannot reach Redis");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                    continue;
+                }
+            };
+        loop {
+            match consumer.poll().await {
+                Ok(polled) => {
+                    status.connected.store(true, Ordering::Release);
+                    backoff = Duration::from_millis(100);
+                    status
+                        .gaps
+                        .fetch_add(polled.gaps.len() as u64, Ordering::Relaxed);
+                    for record in &polled.records {
+                        apply(record);
+                        status.last_seq.store(record.seq, Ordering::Release);
+                    }
+                    status
+                        .records
+                        .fetch_add(polled.records.len() as u64, Ordering::Relaxed);
+                    metrics::gauge!("flowex_market_data_last_seq").set(status.last_seq() as f64);
+                }
+                Err(e) => {
+                    status.connected.store(false, Ordering::Release);
+                    tracing::warn!(error = %e, "market-data feed: reading the stream failed");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                    break;
+                }
+            }
+        }
+    }
+}
+
+/// `flowex serve market-data`: listens on `server.bind` and
+/// `services.market_data.port` until SIGINT/SIGTERM.
+pub async fn serve(config: flowex_config::Config) -> anyhow::Result<()> {
+    serve_with(config, shutdown_signal()).await
+}
+
+/// [`serve`] with a shutdown future.
+pub async fn serve_with(
+    config: flowex_config::Config,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let secrets = config
+        .load_secrets(Vec::new)
+        .context("loading the internal token")?;
+    let token = InternalToken::new(secrets.internal_token.expose());
+    let redis_url = config
+        .redis_url
+        .as_ref()
+        .context("market-data needs redis_url (FLOWEX_REDIS_URL)")?;
+    let bus = BusConfig::new(redis_url.expose());
+    let db_url = config
+        .database_url
+        .as_ref()
+        .context("database_url is not set")?;
+    let store = flowex_store::Store::connect_with(
+        db_url.expose(),
+        flowex_store::StoreOptions {
+            max_connections: Some(4),
+            ..Default::default()
+        },
+    )
+    .await
+    .with_context(|| format!("connecting to {}", db_url.redacted()))?;
+    let metrics = flowex_http::install_prometheus()
+        .map_err(|e| anyhow::anyhow!("installing the metrics recorder: {e}"))?;
+
+    let state = MarketDataState::new();
+    let feed = tokio::spawn(run_feed(bus.clone(), state.feed().clone(), |_| {}));
+
+    let (db, redis, status) = (store.clone(), bus.clone(), state.feed().clone());
+    let checks = HealthChecks::new()
+        .check("database", move || {
+            let db = db.clone();
+            async move { db.ping().await.map_err(|e| e.to_string()) }
+        })
+        .check("redis", move || {
+            let redis = redis.clone();
+            async move { redis.ping().await.map_err(|e| e.to_string()) }
+        })
+        .check("events", move || {
+            let ok = status.connected();
+            async move {
+                ok.then_some(())
+                    .ok_or_else(|| "the event feed is not connected".to_string())
+            }
+        });
+    let app = router(state.clone())
+        .layer(from_fn_with_state(token, flowex_http::internal_channel))
+        .merge(flowex_http::health_router(checks))
+        .merge(feed_router(state))
+        .merge(flowex_http::metrics_router(metrics))
+        .fallback(flowex_http::not_found);
+    let app = flowex_http::stack(app, &HttpConfig::from(&config), None)?;
+    let addr = (config.server.bind, config.services.market_data.port);
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("binding {}:{}", addr.0, addr.1))?;
+    tracing::info!(addr = %listener.local_addr()?, "market-data service listening");
+    flowex_http::serve(listener, app, config.server.max_connections, shutdown).await?;
+    feed.abort();
+    store.close().await;
+    Ok(())
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutting down");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+
+    #[tokio::test]
+    async fn ping_and_time() {
+        let app = router(MarketDataState::new());
+        let res = app
+            .clone()
+            .oneshot(
+                axum::http::Request::get("/api/v3/ping")
+                    .body(axum::body::Body::empty())
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+        let body = res.into_body().collect().await.unwrap().to_bytes();
+        assert_eq!(&body[..], b"{}");
+        let res = app
+            .oneshot(
+                axum::http::Request::get("/api/v3/time")
+                    .body(axum::body::Body::empty())
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        let body = res.into_body().collect().await.unwrap().to_bytes();
+        let v: Value = serde_json::from_slice(&body).unwrap();
+        assert!(v["serverTime"].as_u64().unwrap() > 1_600_000_000_000);
+    }
+}
