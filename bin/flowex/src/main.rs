@@ -3,6 +3,7 @@
 mod bench;
 mod demo;
 mod ops;
+mod openapi;
 mod platform;
 mod replay;
 
@@ -32,6 +33,8 @@ enum Cmd {
     Config,
     /// Apply the SQL migrations to the configured database.
     Migrate,
+    /// Print the OpenAPI 3 document of the public API (JSON; docs/api/openapi.json).
+    Openapi,
     /// Benchmarks.
     Bench {
         #[command(subcommand)]
@@ -60,6 +63,10 @@ fn main() -> Result<()> {
             Ok(())
         }
         Cmd::Migrate => runtime()?.block_on(ops::migrate(&cli.overrides.load()?)),
+        Cmd::Openapi => {
+            print!("{}", openapi::pretty());
+            Ok(())
+        }
         Cmd::Replay { verify } => {
             let data_dir = cli
                 .overrides

@@ -77,7 +77,11 @@ pub async fn up(cfg: Config, args: UpArgs) -> Result<()> {
     let faucet = cfg.faucet_enabled().then(|| demo::faucet(&cfg));
     let wallet = flowex_wallet::WalletState::new(handle.clone(), store.clone(), faucet);
 
-    let mut gateway_cfg = GatewayConfig { health: health_checks(&store, &handle), ..GatewayConfig::from_config(&cfg) };
+    let mut gateway_cfg = GatewayConfig {
+        health: health_checks(&store, &handle),
+        openapi: crate::openapi::json(),
+        ..GatewayConfig::from_config(&cfg)
+    };
     // In one process the key lookup is a local query: no cache, so a deleted key stops at once.
     gateway_cfg.key_cache.max_entries = 0;
     let verifier = jwt.verifier(&cfg.jwt.issuer, &cfg.jwt.audience);
