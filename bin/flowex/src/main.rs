@@ -1,11 +1,13 @@
 //! The `flowex` command line.
 
+mod admin;
 mod bench;
 mod demo;
 mod ops;
 mod openapi;
 mod platform;
 mod replay;
+mod serve;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -33,6 +35,13 @@ enum Cmd {
     Config,
     /// Apply the SQL migrations to the configured database.
     Migrate,
+    /// Run one service of the distributed mode (PostgreSQL, Redis, internal token).
+    Serve(serve::ServeArgs),
+    /// Operator commands against the configured database.
+    Admin {
+        #[command(subcommand)]
+        what: admin::AdminCmd,
+    },
     /// Print the OpenAPI 3 document of the public API (JSON; docs/api/openapi.json).
     Openapi,
     /// Benchmarks.
@@ -63,6 +72,11 @@ fn main() -> Result<()> {
             Ok(())
         }
         Cmd::Migrate => runtime()?.block_on(ops::migrate(&cli.overrides.load()?)),
+        Cmd::Serve(args) => {
+            let port = cli.overrides.port;
+            runtime()?.block_on(serve::serve(cli.overrides.load()?, args, port))
+        }
+        Cmd::Admin { what } => runtime()?.block_on(admin::run(&cli.overrides.load()?, what)),
         Cmd::Openapi => {
             print!("{}", openapi::pretty());
             Ok(())

@@ -1,0 +1,580 @@
+//! The distributed mode end to end: five `flowex serve NAME` processes on
+//! PostgreSQL and Redis, driven through the gateway only — an admin made
+//! with `flowex admin create-user --admin`, two users registered and logged
+//! in, admin deposits (idempotent), a trade, balances exact to the atomic
+//! unit (0.1 % fee on each side, buyer's in base, seller's in quote); the
+//! events reach market-data over the Redis stream without a gap; a service
+//! port refuses calls without the internal token, a client's identity
+//! header is ignored, and a stopped trading service gives a fast 503.
+//!
+//! Needs `FLOWEX_TEST_POSTGRES_URL` (scripts/test starts a throwaway
+//! server) and `redis-server` on the PATH (or `FLOWEX_REDIS_SERVER`);
+//! without them it is skipped with a notice, unless
+//! `FLOWEX_REQUIRE_POSTGRES=1` / `FLOWEX_REQUIRE_REDIS=1` (scripts/test sets
+//! both), then it fails.
+
+use serde_json::{json, Value};
+use sqlx::{Connection, Executor};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const TOKEN: &str = "distributed-test-internal-token-0123456789abcdef";
+const PASSWORD: &str = "a long enough passphrase";
+
+/// A child process killed when dropped.
+struct Proc {
+    name: &'static str,
+    child: Child,
+    log: PathBuf,
+}
+
+impl Proc {
+    fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    fn log_tail(&self) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(40)..].join("\n")
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        self.stop();
+        if std::thread::panicking() {
+            eprintln!("---- {} log (tail) ----\n{}", self.name, self.log_tail());
+        }
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn required(var: &str) -> bool {
+    std::env::var(var).as_deref() == Ok("1")
+}
+
+fn redis_binary() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("FLOWEX_REDIS_SERVER") {
+        return Some(PathBuf::from(p));
+    }
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|d| d.join("redis-server"))
+            .find(|p| p.is_file())
+    })
+}
+
+fn start_redis(dir: &Path, bin: &Path) -> (Proc, u16) {
+    let port = free_port();
+    let log = dir.join("redis.log");
+    let child = Command::new(bin)
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+        .args(["--save", "", "--appendonly", "no"])
+        .arg("--dir")
+        .arg(dir)
+        .stdout(std::fs::File::create(&log).unwrap())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("starting redis-server");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "redis-server did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    (
+        Proc {
+            name: "redis",
+            child,
+            log,
+        },
+        port,
+    )
+}
+
+/// `url` with its database name replaced.
+fn with_database(url: &str, db: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (url, None),
+    };
+    let scheme_end = base.find("://").map_or(0, |i| i + 3);
+    let root = match base[scheme_end..].find('/') {
+        Some(i) => &base[..scheme_end + i],
+        None => base,
+    };
+    match query {
+        Some(q) => format!("{root}/{db}?{q}"),
+        None => format!("{root}/{db}"),
+    }
+}
+
+/// The shared configuration of every process, as `FLOWEX_*` variables.
+struct Cluster {
+    env: Vec<(String, String)>,
+    ports: [(&'static str, u16); 5],
+    dir: PathBuf,
+}
+
+impl Cluster {
+    fn port(&self, name: &str) -> u16 {
+        self.ports.iter().find(|(n, _)| *n == name).unwrap().1
+    }
+
+    fn url(&self, name: &str) -> String {
+        format!("http://127.0.0.1:{}", self.port(name))
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_flowex"));
+        // Only this cluster's settings: the harness's own FLOWEX_* variables
+        // (FLOWEX_PG_DIR, …) are not configuration.
+        for (k, _) in std::env::vars_os() {
+            if k.to_string_lossy().starts_with("FLOWEX_") {
+                cmd.env_remove(k);
+            }
+        }
+        cmd.args(args).envs(self.env.iter().map(|(k, v)| (k, v)));
+        cmd
+    }
+
+    fn serve(&self, name: &'static str) -> Proc {
+        let log = self.dir.join(format!("{name}.log"));
+        let child = self
+            .command(&["serve", name])
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .expect("starting flowex serve");
+        Proc { name, child, log }
+    }
+}
+
+async fn call(c: &reqwest::Client, req: reqwest::RequestBuilder) -> (u16, Value) {
+    let resp = c.execute(req.build().unwrap()).await.unwrap();
+    let status = resp.status().as_u16();
+    let text = resp.text().await.unwrap();
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+async fn wait_ready(c: &reqwest::Client, procs: &mut [Proc], cluster: &Cluster) {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    for p in procs.iter_mut() {
+        let url = format!("{}/health/ready", cluster.url(p.name));
+        loop {
+            if let Ok(Some(status)) = p.child.try_wait() {
+                panic!("{} exited with {status}:\n{}", p.name, p.log_tail());
+            }
+            let last = match c.get(&url).send().await {
+                Ok(r) if r.status() == 200 => break,
+                Ok(r) => format!("{} {}", r.status(), r.text().await.unwrap_or_default()),
+                Err(e) => e.to_string(),
+            };
+            assert!(
+                Instant::now() < deadline,
+                "{} not ready: {last}\n{}",
+                p.name,
+                p.log_tail()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+async fn register_and_login(c: &reqwest::Client, gw: &str, email: &str) -> (u64, String) {
+    let creds = json!({ "email": email, "password": PASSWORD });
+    let (s, v) = call(c, c.post(format!("{gw}/api/v1/auth/register")).json(&creds)).await;
+    assert_eq!(s, 201, "{v}");
+    let id = v["user"]["id"].as_u64().unwrap();
+    (id, login(c, gw, email).await)
+}
+
+async fn login(c: &reqwest::Client, gw: &str, email: &str) -> String {
+    let creds = json!({ "email": email, "password": PASSWORD });
+    let (s, v) = call(c, c.post(format!("{gw}/api/v1/auth/login")).json(&creds)).await;
+    assert_eq!(s, 200, "{v}");
+    v["access_token"].as_str().unwrap().to_string()
+}
+
+fn balance(list: &Value, asset: &str) -> (String, String) {
+    let b = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["asset"] == asset)
+        .unwrap_or_else(|| panic!("no {asset} in {list}"));
+    (
+        b["free"].as_str().unwrap().to_string(),
+        b["locked"].as_str().unwrap().to_string(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn five_processes_trade_through_the_gateway() {
+    let admin_url = match std::env::var("FLOWEX_TEST_POSTGRES_URL") {
+        Ok(u) if !u.trim().is_empty() => u,
+        _ => {
+            assert!(
+                !required("FLOWEX_REQUIRE_POSTGRES"),
+                "FLOWEX_REQUIRE_POSTGRES=1 but FLOWEX_TEST_POSTGRES_URL is not set \
+                 (`source scripts/test-db.sh && start_test_postgres`, as scripts/test does)"
+            );
+            eprintln!("SKIPPED: the distributed test needs FLOWEX_TEST_POSTGRES_URL (scripts/test sets it)");
+            return;
+        }
+    };
+    let Some(redis_bin) = redis_binary() else {
+        assert!(
+            !required("FLOWEX_REQUIRE_REDIS"),
+            "FLOWEX_REQUIRE_REDIS=1 but there is no redis-server on the PATH"
+        );
+        eprintln!("SKIPPED: the distributed test needs redis-server on the PATH (scripts/test installs it)");
+        return;
+    };
+
+    // A fresh database for this run.
+    sqlx::any::install_default_drivers();
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let db = format!(
+        "flowex_dist_{}_{}",
+        std::process::id(),
+        nanos % 1_000_000_000
+    );
+    let mut admin_conn = sqlx::AnyConnection::connect(&admin_url)
+        .await
+        .expect("connecting to FLOWEX_TEST_POSTGRES_URL");
+    admin_conn
+        .execute(format!("CREATE DATABASE \"{db}\"").as_str())
+        .await
+        .unwrap();
+    admin_conn.close().await.ok();
+    let database_url = with_database(&admin_url, &db);
+
+    let dir = tempfile::tempdir().unwrap();
+    let (_redis, redis_port) = start_redis(dir.path(), &redis_bin);
+    let (jwt, jwt_pem) = flowex_auth::JwtKeys::generate().unwrap();
+    let ports = [
+        ("gateway", free_port()),
+        ("auth", free_port()),
+        ("trading", free_port()),
+        ("market-data", free_port()),
+        ("wallet", free_port()),
+    ];
+    let mut env: Vec<(String, String)> = vec![
+        ("FLOWEX_MODE".into(), "distributed".into()),
+        ("FLOWEX_DATABASE_URL".into(), database_url.clone()),
+        (
+            "FLOWEX_REDIS_URL".into(),
+            format!("redis://127.0.0.1:{redis_port}/0"),
+        ),
+        ("FLOWEX_INTERNAL_TOKEN".into(), TOKEN.into()),
+        (
+            "FLOWEX_DATA_DIR".into(),
+            dir.path().join("data").display().to_string(),
+        ),
+        ("FLOWEX_JWT_PRIVATE_KEY".into(), jwt_pem.expose().clone()),
+        ("FLOWEX_JWT_PUBLIC_KEY".into(), jwt.public_pem().to_string()),
+        ("FLOWEX_SECRET_BOX_KEY".into(), "ab".repeat(32)),
+    ];
+    for (name, port) in ports {
+        let key = name.replace('-', "_").to_uppercase();
+        env.push((
+            format!("FLOWEX_SERVICES__{key}__URL"),
+            format!("http://127.0.0.1:{port}"),
+        ));
+        env.push((format!("FLOWEX_SERVICES__{key}__PORT"), port.to_string()));
+    }
+    let cluster = Cluster {
+        env,
+        ports,
+        dir: dir.path().to_path_buf(),
+    };
+
+    // The first admin, straight into the database.
+    let out = cluster
+        .command(&[
+            "admin",
+            "create-user",
+            "--email",
+            "root@example.com",
+            "--password",
+            PASSWORD,
+            "--admin",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "create-user: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("role admin"));
+
+    let mut procs: Vec<Proc> = ["auth", "trading", "market-data", "wallet", "gateway"]
+        .into_iter()
+        .map(|n| cluster.serve(n))
+        .collect();
+    let c = reqwest::Client::builder()
+        .timeout(Duration::from_secs(20))
+        .build()
+        .unwrap();
+    wait_ready(&c, &mut procs, &cluster).await;
+    let gw = cluster.url("gateway");
+
+    // Market data answers through the gateway.
+    let (s, v) = call(&c, c.get(format!("{gw}/api/v3/ping"))).await;
+    assert_eq!((s, v), (200, json!({})));
+    let (s, v) = call(&c, c.get(format!("{gw}/api/v3/time"))).await;
+    assert_eq!(s, 200);
+    assert!(v["serverTime"].as_u64().unwrap() > 1_600_000_000_000);
+    let (s, v) = call(
+        &c,
+        c.get(format!("{gw}/api/v3/exchangeInfo?symbol=BTCUSDT")),
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+
+    let root = login(&c, &gw, "root@example.com").await;
+    let (seller_id, seller) = register_and_login(&c, &gw, "seller@example.com").await;
+    let (buyer_id, buyer) = register_and_login(&c, &gw, "buyer@example.com").await;
+
+    // Admin deposits: admin only, idempotent.
+    let deposit = |token: &String, body: Value| {
+        c.post(format!("{gw}/api/v1/admin/deposits"))
+            .bearer_auth(token)
+            .json(&body)
+    };
+    let to_seller =
+        json!({"user_id": seller_id, "asset": "BTC", "amount": "1", "idempotency_key": "dist-1"});
+    let to_buyer = json!({"user_id": buyer_id, "asset": "USDT", "amount": "10000.5", "idempotency_key": "dist-2"});
+    let (s, v) = call(&c, deposit(&seller, to_seller.clone())).await;
+    assert_eq!(s, 403, "a user cannot deposit: {v}");
+    let (s, first) = call(&c, deposit(&root, to_seller.clone())).await;
+    assert_eq!(s, 200, "{first}");
+    assert_eq!(first["deposit"]["state"], "credited");
+    assert_eq!(first["deposit"]["amount"], "1.00000000");
+    let (s, again) = call(&c, deposit(&root, to_seller.clone())).await;
+    assert_eq!(
+        (s, &again),
+        (200, &first),
+        "the same key gives the same deposit"
+    );
+    let (s, v) = call(&c, deposit(&root, json!({"user_id": seller_id, "asset": "BTC", "amount": "2", "idempotency_key": "dist-1"}))).await;
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (409, Some("idempotency_key_reused")),
+        "{v}"
+    );
+    let (s, v) = call(&c, deposit(&root, json!({"user_id": seller_id, "asset": "BTC", "amount": "0.000000001", "idempotency_key": "dist-3"}))).await;
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (400, Some("invalid_amount")),
+        "{v}"
+    );
+    let (s, v) = call(&c, deposit(&root, to_buyer)).await;
+    assert_eq!(s, 200, "{v}");
+    let last_deposit_seq = v["deposit"]["seq"].as_u64().unwrap();
+    let (s, v) = call(
+        &c,
+        c.get(format!("{gw}/api/v1/wallet/balances"))
+            .bearer_auth(&seller),
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(
+        balance(&v["balances"], "BTC"),
+        ("1.00000000".into(), "0.00000000".into())
+    );
+
+    // A trade: the seller rests, the buyer takes.
+    let order = |token: &String, form: &str| {
+        c.post(format!("{gw}/api/v3/order"))
+            .bearer_auth(token)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form.to_string())
+    };
+    let (s, v) = call(
+        &c,
+        order(
+            &seller,
+            "symbol=BTCUSDT&side=SELL&type=LIMIT&timeInForce=GTC&quantity=0.01&price=60000",
+        ),
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    let (s, v) = call(&c, order(&buyer, "symbol=BTCUSDT&side=BUY&type=LIMIT&timeInForce=GTC&quantity=0.01&price=60000&newOrderRespType=FULL")).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["status"], "FILLED", "{v}");
+
+    // 0.01 BTC at 60000 = 600 USDT. Buyer pays 0.1 % in BTC (0.00001),
+    // seller 0.1 % in USDT (0.6).
+    let account = |token: &String| c.get(format!("{gw}/api/v3/account")).bearer_auth(token);
+    let (s, a) = call(&c, account(&seller)).await;
+    assert_eq!(s, 200, "{a}");
+    assert_eq!(a["uid"], seller_id);
+    assert_eq!(
+        balance(&a["balances"], "BTC"),
+        ("0.99000000".into(), "0.00000000".into())
+    );
+    assert_eq!(
+        balance(&a["balances"], "USDT"),
+        ("599.40000000".into(), "0.00000000".into())
+    );
+    let (s, b) = call(&c, account(&buyer)).await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(
+        balance(&b["balances"], "BTC"),
+        ("0.00999000".into(), "0.00000000".into())
+    );
+    assert_eq!(
+        balance(&b["balances"], "USDT"),
+        ("9400.50000000".into(), "0.00000000".into())
+    );
+    // The wallet reads the same balances from trading.
+    let (s, w) = call(
+        &c,
+        c.get(format!("{gw}/api/v1/wallet/balances"))
+            .bearer_auth(&buyer),
+    )
+    .await;
+    assert_eq!(s, 200, "{w}");
+    assert_eq!(
+        balance(&w["balances"], "BTC"),
+        ("0.00999000".into(), "0.00000000".into())
+    );
+    assert_eq!(
+        balance(&w["balances"], "USDT"),
+        ("9400.50000000".into(), "0.00000000".into())
+    );
+
+    // Market-data followed the stream through both orders, without a gap.
+    let events = format!("{}/health/events", cluster.url("market-data"));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (_, e) = call(&c, c.get(&events)).await;
+        if e["last_seq"].as_u64().unwrap_or(0) >= last_deposit_seq + 2 {
+            assert_eq!(e["gaps"], 0, "{e}");
+            assert_eq!(e["connected"], true, "{e}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "market-data is behind: {e}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // Service ports refuse anyone without the internal token, whatever
+    // identity they claim.
+    let forged = format!("user={seller_id};role=admin;session=forged");
+    for (service, method, path, body) in [
+        ("trading", "GET", "/api/v3/account", None),
+        (
+            "trading",
+            "POST",
+            "/internal/commands",
+            Some(
+                json!({"Deposit": {"key": "forged-1", "user": buyer_id, "asset": 1, "amount": 100_000_000u64}}),
+            ),
+        ),
+        ("trading", "GET", "/internal/assets", None),
+        (
+            "wallet",
+            "POST",
+            "/api/v1/admin/deposits",
+            Some(to_seller.clone()),
+        ),
+        ("auth", "GET", "/api/v1/auth/me", None),
+        ("market-data", "GET", "/api/v3/ping", None),
+    ] {
+        let url = format!("{}{path}", cluster.url(service));
+        let mut req = c
+            .request(method.parse().unwrap(), &url)
+            .header("x-flowex-identity", &forged);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let (s, v) = call(&c, req).await;
+        assert_eq!(s, 401, "{service} {path} without the token: {v}");
+        let (s, _) = call(
+            &c,
+            c.get(&url).header(
+                "x-flowex-internal-token",
+                "wrong-token-wrong-token-wrong-token",
+            ),
+        )
+        .await;
+        assert_eq!(s, 401, "{service} {path} with a wrong token");
+    }
+
+    // Through the gateway a client's identity header is dropped: alone it
+    // authenticates nobody, next to a token it does not change who you are.
+    let (s, _) = call(
+        &c,
+        c.get(format!("{gw}/api/v3/account"))
+            .header("x-flowex-identity", &forged),
+    )
+    .await;
+    assert_eq!(s, 401);
+    let (s, v) = call(
+        &c,
+        account(&buyer)
+            .header("x-flowex-identity", &forged)
+            .header("x-flowex-internal-token", TOKEN),
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["uid"], buyer_id, "the forged identity was ignored");
+    // …and the internal API is not reachable through the gateway at all.
+    let (s, v) = call(
+        &c,
+        c.get(format!("{gw}/internal/assets")).bearer_auth(&root),
+    )
+    .await;
+    assert!(v.get("assets").is_none(), "{s} {v}");
+    // Nothing above moved money.
+    let (_, b) = call(&c, account(&buyer)).await;
+    assert_eq!(
+        balance(&b["balances"], "BTC"),
+        ("0.00999000".into(), "0.00000000".into())
+    );
+
+    // Trading stops: the gateway answers 503 at once, and keeps doing so
+    // without waiting on the dead service once its breaker is open.
+    let trading = procs.iter_mut().find(|p| p.name == "trading").unwrap();
+    trading.stop();
+    for i in 0..8 {
+        let started = Instant::now();
+        let (s, v) = call(&c, account(&buyer)).await;
+        let took = started.elapsed();
+        assert_eq!(s, 503, "attempt {i}: {v}");
+        assert!(took < Duration::from_secs(2), "attempt {i} took {took:?}");
+        if i >= 6 {
+            assert!(
+                took < Duration::from_millis(200),
+                "breaker open, yet {took:?}"
+            );
+        }
+    }
+    // Other services keep serving.
+    let (s, _) = call(&c, c.get(format!("{gw}/api/v3/ping"))).await;
+    assert_eq!(s, 200);
+
+    drop(procs);
+    if let Ok(mut conn) = sqlx::AnyConnection::connect(&admin_url).await {
+        let _ = conn
+            .execute(format!("DROP DATABASE IF EXISTS \"{db}\" WITH (FORCE)").as_str())
+            .await;
+        conn.close().await.ok();
+    }
+}
