@@ -8,7 +8,7 @@
 //! header is ignored, and a stopped trading service gives a fast 503.
 //!
 //! Needs `FLOWEX_TEST_POSTGRES_URL` (scripts/test starts a throwaway
-//! server) and `redis-server` on the PATH (or `FLOWEX_REDIS_SERVER`);
+//! server) and `redis-server` on the PATH (or `FLOWEX_TEST_REDIS_SERVER`);
 //! without them it is skipped with a notice, unless
 //! `FLOWEX_REQUIRE_POSTGRES=1` / `FLOWEX_REQUIRE_REDIS=1` (scripts/test sets
 //! both), then it fails.
@@ -64,7 +64,7 @@ fn required(var: &str) -> bool {
 }
 
 fn redis_binary() -> Option<PathBuf> {
-    if let Some(p) = std::env::var_os("FLOWEX_REDIS_SERVER") {
+    if let Some(p) = std::env::var_os("FLOWEX_TEST_REDIS_SERVER") {
         return Some(PathBuf::from(p));
     }
     std::env::var_os("PATH").and_then(|paths| {

@@ -3,7 +3,7 @@
 //! the live ones), consumers resuming by seq, gaps detected, two histories
 //! refused.
 //!
-//! Needs `redis-server` on the PATH (or `FLOWEX_REDIS_SERVER`); skipped
+//! Needs `redis-server` on the PATH (or `FLOWEX_TEST_REDIS_SERVER`); skipped
 //! with a notice when it is missing, unless `FLOWEX_REQUIRE_REDIS=1`.
 
 use flowex_bus::{run_publisher, BusConfig, Consumer, EventRecord, PublisherStatus};
@@ -29,7 +29,7 @@ impl Drop for Redis {
 }
 
 fn redis_binary() -> Option<PathBuf> {
-    if let Some(p) = std::env::var_os("FLOWEX_REDIS_SERVER") {
+    if let Some(p) = std::env::var_os("FLOWEX_TEST_REDIS_SERVER") {
         return Some(PathBuf::from(p));
     }
     std::env::var_os("PATH").and_then(|paths| {
