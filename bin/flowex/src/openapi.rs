@@ -29,8 +29,12 @@ Every response carries `X-Request-Id` and `X-MBX-USED-WEIGHT-1M`; order requests
 /// The merged document.
 pub fn document() -> OpenApi {
     let mut doc = flowex_gateway::openapi();
+    // The first document to describe a path and method wins: market-data
+    // owns `/api/v3/ping` and `/time` (the gateway routes them there), so
+    // it comes before trading, which serves them too in one process.
     for part in [
         flowex_auth_service::openapi(),
+        flowex_market_data::openapi(),
         flowex_trading::openapi(),
         flowex_wallet::openapi(),
     ] {

@@ -72,7 +72,14 @@ pub async fn serve(mut cfg: Config, args: ServeArgs, port: Option<u16>) -> Resul
         }
     }
     match args.service {
-        Service::Gateway => flowex_gateway::serve(cfg).await,
+        Service::Gateway => {
+            // The document generated from the code, not a file from the working directory.
+            let options = flowex_gateway::ServeOptions {
+                openapi: Some(crate::openapi::json()),
+                ..Default::default()
+            };
+            flowex_gateway::serve_with(cfg, options, shutdown_signal()).await
+        }
         Service::Auth => flowex_auth_service::serve(cfg).await,
         Service::MarketData => flowex_market_data::serve(cfg).await,
         Service::Trading => trading(cfg).await,

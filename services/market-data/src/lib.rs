@@ -97,6 +97,22 @@ pub fn router(state: MarketDataState) -> Router {
         .with_state(state)
 }
 
+/// The OpenAPI document of [`router`]'s routes; `flowex openapi` merges
+/// it with the other services'. (`/health/events` is the service's own
+/// probe, not routed by the gateway, and not in the document.)
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    use utoipa::OpenApi as _;
+
+    #[derive(utoipa::OpenApi)]
+    #[openapi(
+        paths(ping, time),
+        tags((name = "market-data", description = "Binance Spot API v3 market data: connectivity and server time (order books, trades, klines, tickers and streams follow).")),
+    )]
+    struct Doc;
+
+    Doc::openapi()
+}
+
 /// `/health/events`: the feed's progress (for probes and operators).
 pub fn feed_router(state: MarketDataState) -> Router {
     Router::new()
@@ -104,10 +120,28 @@ pub fn feed_router(state: MarketDataState) -> Router {
         .with_state(state)
 }
 
+/// `{"serverTime": …}` (OpenAPI schema).
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "camelCase")]
+#[allow(dead_code)]
+struct ServerTime {
+    /// Ms since the Unix epoch.
+    #[schema(example = 1_700_000_000_000_u64)]
+    server_time: u64,
+}
+
+/// `GET /api/v3/ping`.
+#[utoipa::path(get, path = "/api/v3/ping", tag = "market-data",
+    summary = "Test connectivity",
+    responses((status = 200, description = "An empty object.", body = Object, example = json!({}))))]
 async fn ping() -> Json<Value> {
     Json(json!({}))
 }
 
+/// `GET /api/v3/time`.
+#[utoipa::path(get, path = "/api/v3/time", tag = "market-data",
+    summary = "Check server time",
+    responses((status = 200, description = "The server's clock.", body = ServerTime)))]
 async fn time() -> Json<Value> {
     let ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

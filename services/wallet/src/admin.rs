@@ -33,6 +33,7 @@ use crate::WalletState;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::Json;
+use flowex_http::openapi::NativeError;
 use flowex_http::{ApiError, ClientIp, Identity};
 use flowex_store::{
     AuditOutcome, DepositRecord, DepositState, NewAuditEntry, NewDeposit, StoreError,
@@ -42,16 +43,19 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 /// Body of `POST /api/v1/admin/deposits`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AdminDepositRequest {
     /// The user credited.
     pub user_id: u64,
     /// Asset code, e.g. `BTC`.
+    #[schema(example = "USDT")]
     pub asset: String,
     /// Decimal string in the asset's precision.
+    #[schema(pattern = r"^[0-9]{1,20}(\.[0-9]{1,20})?$", example = "1000.00")]
     pub amount: String,
     /// Names this deposit; repeating it never credits twice.
+    #[schema(pattern = r"^[A-Za-z0-9._:-]{1,48}$", example = "wire-2026-11-01-0001")]
     pub idempotency_key: String,
     /// Free text for the records (bank reference, ticket); at most 128 characters.
     #[serde(default)]
@@ -73,7 +77,55 @@ fn now_ms() -> i64 {
         .map_or(0, |d| d.as_millis() as i64)
 }
 
+/// A booked deposit (OpenAPI schema of the answer's `deposit`).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct DepositView {
+    /// The request's `idempotency_key`.
+    idempotency_key: String,
+    /// The user credited.
+    user_id: u64,
+    /// Asset code.
+    asset: String,
+    /// Decimal string.
+    #[schema(example = "1000.00000000")]
+    amount: String,
+    /// `pending`, `credited` or `rejected`.
+    #[schema(example = "credited")]
+    state: String,
+    /// The engine's sequence number of the credit, once applied.
+    seq: Option<u64>,
+    /// The bank reference or ticket (default `by admin <id>`).
+    reference: Option<String>,
+    /// Ms since the Unix epoch.
+    created_at: i64,
+    /// Ms since the Unix epoch, once credited.
+    credited_at: Option<i64>,
+}
+
+/// `{"deposit": …}` (OpenAPI schema).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct AdminDepositResponse {
+    deposit: DepositView,
+}
+
 /// `POST /api/v1/admin/deposits`.
+#[utoipa::path(post, path = "/api/v1/admin/deposits", tag = "admin",
+    summary = "Book a deposit for a user (admin)",
+    description = "Credits funds that arrived outside the platform's own custody flow. Admin role only (checked by the gateway and again here). Idempotent by `idempotency_key`: repeating a request returns the same deposit without crediting again. Every call, allowed or refused, is audited (`admin.deposit`).",
+    security(("bearerAuth" = [])),
+    request_body = AdminDepositRequest,
+    responses(
+        (status = 200, description = "Credited (or the earlier deposit of this key).", body = AdminDepositResponse),
+        (status = 400, description = "`invalid_idempotency_key`, `invalid_reference`, `unknown_asset`, `invalid_amount` (not a positive decimal in the asset's precision), `bad_request` (malformed JSON).", body = NativeError),
+        (status = 401, description = "`unauthorized`, `invalid_token`, `token_expired`.", body = NativeError),
+        (status = 403, description = "`forbidden`: not an admin.", body = NativeError),
+        (status = 404, description = "`user_not_found`.", body = NativeError),
+        (status = 409, description = "`idempotency_key_reused`: the key was used for another user, asset or amount.", body = NativeError),
+        (status = 415, description = "`unsupported_media_type`.", body = NativeError),
+        (status = 422, description = "`invalid_body` (a missing, unknown or mistyped field), `deposit_rejected` (the engine refused it).", body = NativeError),
+    ))]
 pub async fn admin_deposit(
     State(s): State<WalletState>,
     who: Identity,

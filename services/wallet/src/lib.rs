@@ -74,8 +74,11 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 
     #[derive(utoipa::OpenApi)]
     #[openapi(
-        paths(balances, faucet),
-        tags((name = "wallet", description = "Balances and the movement of funds (`/api/v1/wallet/*`).")),
+        paths(balances, faucet, admin::admin_deposit),
+        tags(
+            (name = "wallet", description = "Balances and the movement of funds (`/api/v1/wallet/*`)."),
+            (name = "admin", description = "Administration (`/api/v1/admin/*`): Bearer token of a user with the `admin` role; anyone else gets 403 `forbidden`."),
+        ),
         modifiers(&SecuritySchemes),
     )]
     struct Doc;
@@ -172,11 +175,11 @@ fn today() -> u64 {
     request_body = FaucetRequest,
     responses(
         (status = 201, description = "Credited.", body = FaucetCredit),
-        (status = 400, description = "`unknown_asset`, `no_faucet` (the faucet does not give that asset), malformed JSON.", body = NativeError),
+        (status = 400, description = "`unknown_asset`, `no_faucet` (the faucet does not give that asset), `bad_request` (malformed JSON).", body = NativeError),
         (status = 401, description = "`unauthorized` (no or invalid token).", body = NativeError),
         (status = 404, description = "`not_found`: no faucet on this server.", body = NativeError),
-        (status = 415, description = "Not `Content-Type: application/json`.", body = NativeError),
-        (status = 422, description = "A missing or mistyped field.", body = NativeError),
+        (status = 415, description = "`unsupported_media_type`: not `Content-Type: application/json`.", body = NativeError),
+        (status = 422, description = "`invalid_body`: a missing or mistyped field.", body = NativeError),
         (status = 429, description = "`faucet_cap_reached`: the daily claims are used up.", body = NativeError),
     ))]
 async fn faucet(
