@@ -3,8 +3,8 @@
 mod admin;
 mod bench;
 mod demo;
-mod ops;
 mod openapi;
+mod ops;
 mod platform;
 mod replay;
 mod serve;
