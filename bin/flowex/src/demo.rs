@@ -9,7 +9,6 @@ use flowex_store::{NewUser, Role, Store};
 use flowex_types::*;
 use std::path::Path;
 
-
 struct DemoMarket {
     id: u32,
     symbol: &'static str,
@@ -101,10 +100,18 @@ pub fn market_commands() -> Vec<Command> {
     let mut v: Vec<Command> = ASSETS
         .iter()
         .map(|&(id, code)| {
-            Command::CreateAsset(AssetConfig { id: AssetId(id), code: AssetCode::new(code).expect("code"), decimals: DECIMALS })
+            Command::CreateAsset(AssetConfig {
+                id: AssetId(id),
+                code: AssetCode::new(code).expect("code"),
+                decimals: DECIMALS,
+            })
         })
         .collect();
-    v.extend(MARKETS.iter().map(|m| Command::CreateMarket(market_config(m))));
+    v.extend(
+        MARKETS
+            .iter()
+            .map(|m| Command::CreateMarket(market_config(m))),
+    );
     v
 }
 
@@ -122,12 +129,18 @@ fn random_password() -> String {
     use rand::Rng;
     const ALPHABET: &[u8] = b"abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
     let mut rng = rand::thread_rng();
-    (0..20).map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char).collect()
+    (0..20)
+        .map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char)
+        .collect()
 }
 
 /// Seeds markets, the demo account and two market makers once; later
 /// starts read the demo credentials back from `<data>/secrets/demo-login` (0600).
-pub async fn ensure_seeded(store: &Store, handle: &SequencerHandle, data_dir: &Path) -> Result<Seeded> {
+pub async fn ensure_seeded(
+    store: &Store,
+    handle: &SequencerHandle,
+    data_dir: &Path,
+) -> Result<Seeded> {
     if handle.query(|e: &Engine| e.markets().is_empty()).await? {
         for cmd in market_commands() {
             if let Some(reason) = handle.submit(cmd).await?.rejection() {
@@ -138,22 +151,41 @@ pub async fn ensure_seeded(store: &Store, handle: &SequencerHandle, data_dir: &P
     }
     let login_file = data_dir.join("secrets").join("demo-login");
     let (email, password) = match std::fs::read_to_string(&login_file) {
-        Ok(text) => text.split_once('\n').map(|(e, p)| (e.to_string(), p.trim().to_string())).context("demo-login file")?,
+        Ok(text) => text
+            .split_once('\n')
+            .map(|(e, p)| (e.to_string(), p.trim().to_string()))
+            .context("demo-login file")?,
         Err(_) => ("demo@flowex.local".to_string(), random_password()),
     };
     let mut makers = Vec::new();
-    for (address, pass) in [(email.as_str(), password.clone()), ("maker1@flowex.local", random_password()), ("maker2@flowex.local", random_password())] {
+    for (address, pass) in [
+        (email.as_str(), password.clone()),
+        ("maker1@flowex.local", random_password()),
+        ("maker2@flowex.local", random_password()),
+    ] {
         let user = match store.user_by_email(address).await? {
             Some(u) => u,
             None => {
                 let hash = flowex_auth::hash_password(&pass)?;
                 let now = crate::platform::now_ms();
-                store.create_user(&NewUser { email: address, password_hash: &hash, role: Role::User, now }).await?
+                store
+                    .create_user(&NewUser {
+                        email: address,
+                        password_hash: &hash,
+                        role: Role::User,
+                        now,
+                    })
+                    .await?
             }
         };
         for (asset, amount) in SEED_FUNDS {
             let key = IdemKey::new(&format!("demo-seed-{}-{asset}", user.id)).expect("key");
-            let cmd = Command::Deposit { key, user: UserId(user.id), asset: AssetId(asset), amount: atoms(amount) };
+            let cmd = Command::Deposit {
+                key,
+                user: UserId(user.id),
+                asset: AssetId(asset),
+                amount: atoms(amount),
+            };
             handle.submit(cmd).await?;
         }
         if address != email {
@@ -161,7 +193,11 @@ pub async fn ensure_seeded(store: &Store, handle: &SequencerHandle, data_dir: &P
         }
     }
     write_private(&login_file, &format!("{email}\n{password}\n"))?;
-    Ok(Seeded { email, password, makers })
+    Ok(Seeded {
+        email,
+        password,
+        makers,
+    })
 }
 
 fn write_private(path: &Path, text: &str) -> Result<()> {
@@ -170,7 +206,12 @@ fn write_private(path: &Path, text: &str) -> Result<()> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
     }
-    let mut f = std::fs::OpenOptions::new().create(true).write(true).truncate(true).mode(0o600).open(path)?;
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .write(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
     f.write_all(text.as_bytes())?;
     Ok(())
 }
@@ -179,11 +220,19 @@ fn write_private(path: &Path, text: &str) -> Result<()> {
 pub fn faucet(cfg: &flowex_config::Config) -> flowex_wallet::Faucet {
     let mut amounts = cfg.faucet.amounts.clone();
     if amounts.is_empty() {
-        for (code, amount) in [("BTC", "0.5"), ("ETH", "5"), ("SOL", "50"), ("USDT", "10000")] {
+        for (code, amount) in [
+            ("BTC", "0.5"),
+            ("ETH", "5"),
+            ("SOL", "50"),
+            ("USDT", "10000"),
+        ] {
             amounts.insert(code.to_string(), amount.to_string());
         }
     }
-    flowex_wallet::Faucet { amounts, daily_cap: cfg.faucet.daily_cap }
+    flowex_wallet::Faucet {
+        amounts,
+        daily_cap: cfg.faucet.daily_cap,
+    }
 }
 
 /// The demo order flow: the market makers quote and trade around the
@@ -195,7 +244,9 @@ pub async fn run_flow(handle: SequencerHandle, makers: Vec<UserId>) {
     loop {
         tick.tick().await;
         step += 1;
-        let Command::PlaceOrder(mut order) = demo_order(step) else { continue };
+        let Command::PlaceOrder(mut order) = demo_order(step) else {
+            continue;
+        };
         order.user = makers[(step % makers.len() as u64) as usize];
         if handle.submit(Command::PlaceOrder(order)).await.is_err() {
             return;
@@ -259,8 +310,16 @@ pub fn demo_order(step: u64) -> Command {
 
 /// Cancels everything once a user has many open orders, keeping books small.
 pub async fn tidy(handle: &SequencerHandle, user: UserId) {
-    let open = handle.query(move |e: &Engine| e.open_orders(user, None).len()).await.unwrap_or(0);
+    let open = handle
+        .query(move |e: &Engine| e.open_orders(user, None).len())
+        .await
+        .unwrap_or(0);
     if open > 200 {
-        let _ = handle.submit(Command::CancelAll { user: Some(user), market: None }).await;
+        let _ = handle
+            .submit(Command::CancelAll {
+                user: Some(user),
+                market: None,
+            })
+            .await;
     }
 }

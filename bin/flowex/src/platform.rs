@@ -30,7 +30,10 @@ pub struct UpArgs {
 struct AuthDirectory(AuthState);
 
 impl KeyDirectory for AuthDirectory {
-    fn lookup<'a>(&'a self, api_key: &'a str) -> BoxFuture<'a, Result<Option<KeyRecord>, GatewayError>> {
+    fn lookup<'a>(
+        &'a self,
+        api_key: &'a str,
+    ) -> BoxFuture<'a, Result<Option<KeyRecord>, GatewayError>> {
         Box::pin(async move {
             let found = flowex_auth_service::lookup_api_key(&self.0, api_key)
                 .await
@@ -48,29 +51,43 @@ fn convert_key(k: flowex_auth_service::KeyRecord) -> Result<KeyRecord, GatewayEr
         role: k.role,
         frozen: k.frozen,
         permissions: k.permissions.parse().map_err(|_| bad("permissions"))?,
-        ip_allow: flowex_auth::IpAllowList::parse_csv(&k.ip_allow).map_err(|_| bad("ip allow-list"))?,
+        ip_allow: flowex_auth::IpAllowList::parse_csv(&k.ip_allow)
+            .map_err(|_| bad("ip allow-list"))?,
         secret: flowex_auth::Secret::new(k.secret),
     })
 }
 
 pub async fn up(cfg: Config, args: UpArgs) -> Result<()> {
     if cfg.mode != flowex_config::Mode::Embedded {
-        bail!("`flowex up` runs the embedded mode; use `flowex serve NAME` for the distributed one");
+        bail!(
+            "`flowex up` runs the embedded mode; use `flowex serve NAME` for the distributed one"
+        );
     }
-    std::fs::create_dir_all(&cfg.data_dir).with_context(|| format!("creating {}", cfg.data_dir.display()))?;
+    std::fs::create_dir_all(&cfg.data_dir)
+        .with_context(|| format!("creating {}", cfg.data_dir.display()))?;
     let secrets = flowex_auth_service::load_secrets(&cfg)?;
-    let store = Store::connect(&crate::ops::database_url(&cfg)?).await.context("opening the database")?;
+    let store = Store::connect(&crate::ops::database_url(&cfg)?)
+        .await
+        .context("opening the database")?;
     store.migrate().await.context("applying migrations")?;
     let mut seq_cfg = SequencerConfig::new(JournalConfig::new(cfg.data_dir.join("journal")));
     seq_cfg.snapshot_every = 100_000;
     let (sequencer, report) = Sequencer::start(seq_cfg)?;
-    println!("engine recovered: {} commands, state hash {:016x}", report.last_seq, report.state_hash);
+    println!(
+        "engine recovered: {} commands, state hash {:016x}",
+        report.last_seq, report.state_hash
+    );
     let handle = sequencer.handle();
     let seeded = demo::ensure_seeded(&store, &handle, &cfg.data_dir).await?;
 
     let jwt = JwtKeys::from_pem(std::str::from_utf8(secrets.require_jwt_private_key()?)?)?;
     let secret_box = SecretBox::new(secrets.require_secret_box_key()?);
-    let auth = AuthState::new(store.clone(), jwt.clone(), secret_box, AuthConfig::from(&cfg))?;
+    let auth = AuthState::new(
+        store.clone(),
+        jwt.clone(),
+        secret_box,
+        AuthConfig::from(&cfg),
+    )?;
     let trading = flowex_trading::TradingState::new(handle.clone(), cfg.rate_limits.clone())
         .await
         .map_err(|e| anyhow::anyhow!("trading service: {}", e.message()))?;
@@ -89,17 +106,30 @@ pub async fn up(cfg: Config, args: UpArgs) -> Result<()> {
         gateway_cfg,
         Arc::new(AuthDirectory(auth.clone())),
         verifier,
-        vec![flowex_auth_service::router(auth), flowex_trading::router(trading), flowex_wallet::router(wallet)],
+        vec![
+            flowex_auth_service::router(auth),
+            flowex_trading::router(trading),
+            flowex_wallet::router(wallet),
+        ],
     )?;
     let listener = tokio::net::TcpListener::bind((cfg.server.bind, cfg.server.port))
         .await
         .with_context(|| format!("listening on {}:{}", cfg.server.bind, cfg.server.port))?;
     let url = format!("http://{}", listener.local_addr()?);
-    println!("FlowEx is up at {url}  (API {url}/api/v3, docs {url}/docs, health {url}/health/ready)");
-    println!("demo account: {}  password: {}", seeded.email, seeded.password);
-    println!("data directory {}; Ctrl-C stops it, every acknowledged command is on disk", cfg.data_dir.display());
+    println!(
+        "FlowEx is up at {url}  (API {url}/api/v3, docs {url}/docs, health {url}/health/ready)"
+    );
+    println!(
+        "demo account: {}  password: {}",
+        seeded.email, seeded.password
+    );
+    println!(
+        "data directory {}; Ctrl-C stops it, every acknowledged command is on disk",
+        cfg.data_dir.display()
+    );
 
-    let bot = (!args.no_bot && cfg.bot_enabled()).then(|| tokio::spawn(demo::run_flow(handle.clone(), seeded.makers)));
+    let bot = (!args.no_bot && cfg.bot_enabled())
+        .then(|| tokio::spawn(demo::run_flow(handle.clone(), seeded.makers)));
     let shutdown = shutdown_after(args.seconds);
     flowex_http::serve(listener, app, cfg.server.max_connections, shutdown).await?;
     if let Some(bot) = bot {
@@ -107,7 +137,11 @@ pub async fn up(cfg: Config, args: UpArgs) -> Result<()> {
     }
     drop(handle);
     let engine = tokio::task::spawn_blocking(move || sequencer.shutdown()).await??;
-    println!("stopped at seq {}, state hash {:016x}", engine.last_seq(), engine.state_hash());
+    println!(
+        "stopped at seq {}, state hash {:016x}",
+        engine.last_seq(),
+        engine.state_hash()
+    );
     Ok(())
 }
 
@@ -120,7 +154,13 @@ fn health_checks(store: &Store, handle: &SequencerHandle) -> flowex_http::Health
         })
         .check("engine", move || {
             let handle = handle.clone();
-            async move { handle.query(|e: &Engine| e.last_seq()).await.map(|_| ()).map_err(|e| e.to_string()) }
+            async move {
+                handle
+                    .query(|e: &Engine| e.last_seq())
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| e.to_string())
+            }
         })
 }
 
@@ -134,5 +174,7 @@ async fn shutdown_after(seconds: Option<u64>) {
 }
 
 pub fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
 }

@@ -20,7 +20,15 @@ fn text(o: &Output) -> String {
 }
 
 fn up(dir: &Path) -> String {
-    let out = flowex(&["--data-dir", dir.to_str().unwrap(), "--port", "0", "up", "--seconds", "2"]);
+    let out = flowex(&[
+        "--data-dir",
+        dir.to_str().unwrap(),
+        "--port",
+        "0",
+        "up",
+        "--seconds",
+        "2",
+    ]);
     assert!(out.status.success(), "{}", text(&out));
     text(&out)
 }
@@ -37,12 +45,20 @@ fn up_then_replay_verifies_the_same_state() {
     let dir = tempfile::tempdir().unwrap();
     let first = up(dir.path());
     assert!(first.contains("seeded demo markets"), "{first}");
-    assert!(first.contains("FlowEx is up at http://127.0.0.1:"), "{first}");
+    assert!(
+        first.contains("FlowEx is up at http://127.0.0.1:"),
+        "{first}"
+    );
     let login = field(&first, "demo account: ");
     let second = up(dir.path());
     assert!(
         !second.contains("seeded demo markets"),
         "seeded twice: {second}"
+    );
+    assert_eq!(
+        field(&second, "demo account: "),
+        login,
+        "the demo login survives a restart"
     );
     let stopped = field(&second, "stopped at seq ");
     let journal = dir.path().join("journal");

@@ -51,7 +51,11 @@ impl WalletState {
     /// A wallet reaching the engine through `sink` (distributed mode:
     /// [`CommandSink::remote`]).
     pub fn with_sink(sink: CommandSink, store: Store, faucet: Option<Faucet>) -> Self {
-        WalletState { sink, store, faucet: faucet.map(Arc::new) }
+        WalletState {
+            sink,
+            store,
+            faucet: faucet.map(Arc::new),
+        }
     }
 }
 
@@ -131,7 +135,11 @@ async fn balances(State(s): State<WalletState>, who: Identity) -> Result<Json<Va
     let list: Vec<Value> = assets
         .iter()
         .map(|a| {
-            let b = balances.iter().find(|(id, _)| *id == a.id).map(|(_, b)| *b).unwrap_or_default();
+            let b = balances
+                .iter()
+                .find(|(id, _)| *id == a.id)
+                .map(|(_, b)| *b)
+                .unwrap_or_default();
             json!({
                 "asset": a.code.as_str(),
                 "free": format_scaled(b.available, a.decimals),
@@ -164,7 +172,9 @@ struct FaucetCredit {
 }
 
 fn today() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() / 86_400)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() / 86_400)
 }
 
 /// `POST /api/v1/wallet/faucet` (embedded mode only).
@@ -192,12 +202,17 @@ async fn faucet(
     let asset: AssetConfig = *assets
         .iter()
         .find(|a| a.code.as_str() == req.asset)
-        .ok_or_else(|| ApiError::bad_request("unknown_asset", format!("No asset {}.", req.asset)))?;
-    let amount_str = faucet
-        .amounts
-        .get(&req.asset)
-        .ok_or_else(|| ApiError::bad_request("no_faucet", format!("The faucet does not give {}.", req.asset)))?;
-    let amount = parse_scaled(amount_str, asset.decimals).map_err(|_| ApiError::internal("faucet amount"))?;
+        .ok_or_else(|| {
+            ApiError::bad_request("unknown_asset", format!("No asset {}.", req.asset))
+        })?;
+    let amount_str = faucet.amounts.get(&req.asset).ok_or_else(|| {
+        ApiError::bad_request(
+            "no_faucet",
+            format!("The faucet does not give {}.", req.asset),
+        )
+    })?;
+    let amount = parse_scaled(amount_str, asset.decimals)
+        .map_err(|_| ApiError::internal("faucet amount"))?;
     let day = today();
     let claimed = s
         .store
@@ -205,19 +220,44 @@ async fn faucet(
         .await
         .map_err(unavailable)?;
     if !claimed {
-        let msg = format!("The faucet gives at most {} claims per asset per day.", faucet.daily_cap);
-        return Err(ApiError::native(axum::http::StatusCode::TOO_MANY_REQUESTS, "faucet_cap_reached", msg));
+        let msg = format!(
+            "The faucet gives at most {} claims per asset per day.",
+            faucet.daily_cap
+        );
+        return Err(ApiError::native(
+            axum::http::StatusCode::TOO_MANY_REQUESTS,
+            "faucet_cap_reached",
+            msg,
+        ));
     }
-    let nonce = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
-    let key = IdemKey::new(&format!("faucet-{}-{}-{day}-{nonce}", who.user_id, asset.id.0)).map_err(|_| ApiError::internal("key"))?;
-    let cmd = Command::Deposit { key, user: UserId(who.user_id), asset: asset.id, amount };
+    let nonce = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let key = IdemKey::new(&format!(
+        "faucet-{}-{}-{day}-{nonce}",
+        who.user_id, asset.id.0
+    ))
+    .map_err(|_| ApiError::internal("key"))?;
+    let cmd = Command::Deposit {
+        key,
+        user: UserId(who.user_id),
+        asset: asset.id,
+        amount,
+    };
     let applied = s.sink.submit(cmd).await?;
     if let Some(reason) = sink::rejection(&applied) {
-        return Err(ApiError::internal(format!("faucet deposit rejected: {reason:?}")));
+        return Err(ApiError::internal(format!(
+            "faucet deposit rejected: {reason:?}"
+        )));
     }
-    let credited = applied.events.iter().any(|e| matches!(e, Event::Deposited { .. }));
+    let credited = applied
+        .events
+        .iter()
+        .any(|e| matches!(e, Event::Deposited { .. }));
     Ok((
         axum::http::StatusCode::CREATED,
-        Json(json!({ "asset": req.asset, "amount": format_scaled(amount, asset.decimals), "credited": credited })),
+        Json(
+            json!({ "asset": req.asset, "amount": format_scaled(amount, asset.decimals), "credited": credited }),
+        ),
     ))
 }
