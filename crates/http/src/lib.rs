@@ -205,5 +205,19 @@ where
         .layer(from_fn_with_state(security, security_headers))
         .layer(from_fn(error_shape))
         .layer(from_fn(http_metrics))
-        .layer(from_fn(request_id)))
+        .layer(from_fn(request_id))
+        .layer(axum::middleware::map_response(close_after_unread_body)))
+}
+
+/// A 413 is answered before the body is read, so the rest of the body is
+/// still on the wire: the connection cannot carry another request. Saying
+/// so keeps keep-alive clients from sending their next request into it.
+async fn close_after_unread_body(mut res: axum::response::Response) -> axum::response::Response {
+    if res.status() == http::StatusCode::PAYLOAD_TOO_LARGE {
+        res.headers_mut().insert(
+            http::header::CONNECTION,
+            http::HeaderValue::from_static("close"),
+        );
+    }
+    res
 }

@@ -327,6 +327,8 @@ async fn oversize_bodies_get_413_in_both_shapes() {
         r.json(),
         json!({"code": -1000, "msg": "Request body too large."})
     );
+    // The unread body is still on the wire: the connection must not be reused.
+    assert_eq!(r.headers.get("connection").unwrap(), "close");
     let r = s.post_form("/api/v1/echo", &big).await;
     assert_eq!(r.status, 413);
     assert_eq!(
