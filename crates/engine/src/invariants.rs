@@ -30,7 +30,7 @@ impl Engine {
             }
         }
         let (mut with_client, mut pending) = (0usize, 0usize);
-        for &s in self.order_index.values() {
+        for (_, s) in self.order_index.iter() {
             let o = self.orders.get(s);
             with_client += usize::from(o.client_id.is_some());
             pending += usize::from(o.place == Place::Stop);
@@ -98,7 +98,7 @@ impl Engine {
     fn check_locks(&self) -> Result<(), String> {
         let mut reserved: BTreeMap<(u32, u32), u64> = BTreeMap::new();
         let mut open_per_acct: BTreeMap<u32, u32> = BTreeMap::new();
-        for (&id, &slot) in &self.order_index {
+        for (id, slot) in self.order_index.iter() {
             let o = self.orders.get(slot);
             if o.id != id {
                 return Err(format!("order index points {id} at order {}", o.id));

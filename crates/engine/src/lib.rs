@@ -17,6 +17,7 @@ mod book;
 mod funds;
 mod invariants;
 mod matching;
+mod order_index;
 mod orders;
 mod price_index;
 mod query;
@@ -118,7 +119,7 @@ pub struct Engine {
     market_index: FxHashMap<flowex_types::MarketId, u32>,
     accounts: Accounts,
     orders: Slab,
-    order_index: FxHashMap<OrderId, u32>,
+    order_index: order_index::OrderIndex,
     client_index: FxHashMap<(UserId, ClientOrderId), OrderId>,
     /// Every deposit and withdrawal key ever seen, so a retry is a no-op.
     used_keys: FxHashMap<IdemKey, ()>,
@@ -147,7 +148,7 @@ impl Engine {
             market_index: FxHashMap::default(),
             accounts: Accounts::new(),
             orders: Slab::default(),
-            order_index: FxHashMap::default(),
+            order_index: order_index::OrderIndex::default(),
             client_index: FxHashMap::default(),
             used_keys: FxHashMap::default(),
             withdrawals: FxHashMap::default(),

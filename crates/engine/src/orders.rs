@@ -377,8 +377,7 @@ impl Engine {
             None => self
                 .order_index
                 .iter()
-                .filter(|(_, &s)| wanted(self.orders.get(s), self))
-                .map(|(&id, &s)| (id, s))
+                .filter(|(_, s)| wanted(self.orders.get(*s), self))
                 .collect(),
         };
         slots.sort_unstable();
