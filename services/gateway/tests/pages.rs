@@ -47,21 +47,89 @@ fn assert_strict_csp(r: &Reply) {
     }
 }
 
+/// `FLOWEX_REQUIRE_WEB_ASSETS=1` (scripts/test): a gateway built without
+/// Swagger UI is a failure, not a fallback to check.
+fn web_assets_required() -> bool {
+    std::env::var("FLOWEX_REQUIRE_WEB_ASSETS").is_ok_and(|v| v == "1")
+}
+
 #[tokio::test]
-async fn openapi_and_docs_without_assets() {
+async fn openapi_json() {
     let s = gateway(None, None).await;
     let r = s.get("/openapi.json").await;
     assert_eq!(r.status, 200);
     assert_eq!(r.header("content-type"), Some("application/json"));
     assert_eq!(r.json()["paths"], json!({"/api/v3/ping": {}}));
+}
+
+/// No docs assets directory: Swagger UI from the files build.rs compiled
+/// in, or (built without npm or with `FLOWEX_SKIP_WEB_ASSETS=1`) the
+/// fallback page saying why.
+#[tokio::test]
+async fn docs_without_an_assets_dir() {
+    let s = gateway(None, None).await;
     let r = s.get("/docs").await;
     assert_eq!(r.status, 200);
     assert!(r.header("content-type").unwrap().starts_with("text/html"));
-    assert!(r.text.contains("href=\"/openapi.json\""), "{}", r.text);
-    assert!(r.text.contains("swagger-ui-dist"));
-    assert!(!r.text.contains("swagger-ui-bundle.js\"></script>"));
+    assert_eq!(r.header("cache-control"), Some("no-cache"));
     assert_strict_csp(&r);
-    assert_eq!(s.get("/docs/assets/swagger-ui.css").await.status, 404);
+    match flowex_gateway::docs::embedded_swagger_ui() {
+        Ok(()) => {
+            let page = r.text;
+            let at = page
+                .find("<script src=\"/docs/assets/swagger-ui-bundle.js?v=")
+                .unwrap_or_else(|| panic!("not the Swagger UI page: {page}"));
+            let src = page[at + 13..].split('"').next().unwrap();
+            assert!(page.contains("<script src=\"/docs/init.js\"></script>"));
+            let r = s.get(src).await;
+            assert_eq!(r.status, 200);
+            let ct = r.header("content-type").unwrap();
+            assert!(
+                ct.starts_with("text/javascript") || ct.starts_with("application/javascript"),
+                "{ct}"
+            );
+            assert!(r.text.contains("SwaggerUIBundle"));
+            assert_eq!(
+                r.header("cache-control"),
+                Some("public, max-age=31536000, immutable")
+            );
+            let etag = r.header("etag").expect("etag").to_string();
+            let r = s
+                .send(
+                    s.client
+                        .get(s.url(src))
+                        .header("if-none-match", etag.as_str()),
+                )
+                .await;
+            assert_eq!(r.status, 304);
+            assert!(r.text.is_empty());
+            // Without the page's version tag: revalidate every time.
+            let r = s.get("/docs/assets/swagger-ui-bundle.js").await;
+            assert_eq!(r.status, 200);
+            assert_eq!(r.header("cache-control"), Some("no-cache"));
+            let r = s.get("/docs/assets/swagger-ui.css").await;
+            assert_eq!(r.status, 200);
+            assert!(r.header("content-type").unwrap().starts_with("text/css"));
+            assert!(r.text.contains(".swagger-ui"));
+            assert_eq!(s.get("/docs/assets/nothing.js").await.status, 404);
+        }
+        Err(why) => {
+            assert!(
+                !web_assets_required(),
+                "FLOWEX_REQUIRE_WEB_ASSETS=1 but the gateway was built without \
+                 Swagger UI: {why} (see the cargo:warning of flowex-gateway's build.rs)"
+            );
+            if option_env!("FLOWEX_SKIP_WEB_ASSETS").is_some_and(|v| !v.is_empty() && v != "0") {
+                assert_eq!(why, "FLOWEX_SKIP_WEB_ASSETS is set");
+            }
+            assert!(r.text.contains("href=\"/openapi.json\""), "{}", r.text);
+            assert!(r.text.contains("swagger-ui-dist"));
+            assert!(r.text.contains(why), "{}", r.text);
+            assert!(!r.text.contains("<script"));
+            assert_eq!(s.get("/docs/assets/swagger-ui.css").await.status, 404);
+            assert_eq!(s.get("/docs/assets/swagger-ui-bundle.js").await.status, 404);
+        }
+    }
 }
 
 #[tokio::test]
@@ -73,6 +141,7 @@ async fn docs_with_vendored_swagger_ui() {
         "var SwaggerUIBundle=1;",
     )
     .unwrap();
+    // The directory wins over the files compiled in (if any).
     let s = gateway(None, Some(dir.path())).await;
     for path in ["/docs", "/docs/"] {
         let r = s.get(path).await;
@@ -93,7 +162,15 @@ async fn docs_with_vendored_swagger_ui() {
     assert_eq!(r.status, 200);
     assert!(r.header("content-type").unwrap().starts_with("text/css"));
     assert_eq!(r.text, "body{}");
+    assert_eq!(
+        s.get("/docs/assets/swagger-ui-bundle.js").await.text,
+        "var SwaggerUIBundle=1;"
+    );
     assert_eq!(s.get("/docs/assets/../../etc/passwd").await.status, 404);
+    assert_eq!(
+        s.get("/docs/assets/%2e%2e/%2e%2e/etc/passwd").await.status,
+        404
+    );
 }
 
 #[tokio::test]
