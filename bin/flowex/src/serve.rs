@@ -19,7 +19,9 @@
 //!   has caught up with the journal.
 //! - `wallet`: balances and admin deposits, reaching the engine over
 //!   trading's internal API ([`flowex_wallet::CommandSink::remote`]); no
-//!   faucet.
+//!   faucet. Follows the event stream from its stored projector offset
+//!   ([`flowex_wallet::events::run_feed`]), shows it at `/health/events`,
+//!   and is ready only while that feed is connected and has met no gap.
 
 use anyhow::{bail, Context, Result};
 use axum::middleware::from_fn_with_state;
@@ -128,18 +130,21 @@ fn base_checks(store: &Store, bus: &BusConfig) -> HealthChecks {
         })
 }
 
-/// `routes` behind the internal channel, plus health and metrics, in the stack.
+/// `routes` behind the internal channel, plus health and metrics (and
+/// `probes`, open like them), in the stack.
 fn service_app(
     cfg: &Config,
     routes: Router,
     token: InternalToken,
     checks: HealthChecks,
+    probes: Router,
 ) -> Result<Router> {
     let metrics = flowex_http::install_prometheus()
         .map_err(|e| anyhow::anyhow!("installing the metrics recorder: {e}"))?;
     let app = routes
         .layer(from_fn_with_state(token, flowex_http::internal_channel))
         .merge(flowex_http::health_router(checks))
+        .merge(probes)
         .merge(flowex_http::metrics_router(metrics))
         .fallback(flowex_http::not_found);
     Ok(flowex_http::stack(app, &HttpConfig::from(cfg), None)?)
@@ -206,7 +211,7 @@ async fn trading(cfg: Config) -> Result<()> {
         });
     let routes = flowex_trading::router(state.clone())
         .merge(flowex_trading::internal::internal_router(state));
-    let app = service_app(&cfg, routes, token, checks)?;
+    let app = service_app(&cfg, routes, token, checks, Router::new())?;
     let served = listen(&cfg, "trading", cfg.services.trading.port, app).await;
 
     drop(handle);
@@ -250,13 +255,26 @@ async fn wallet(cfg: Config) -> Result<()> {
     let sink =
         flowex_wallet::CommandSink::remote(&cfg.services.trading.url, token.clone(), timeout);
     let state = flowex_wallet::WalletState::with_sink(sink, store.clone(), None);
+    let status = Arc::new(flowex_wallet::events::FeedStatus::default());
+    let feed = tokio::spawn(flowex_wallet::events::run_feed(
+        store.clone(),
+        bus.clone(),
+        status.clone(),
+    ));
+    let feed_status = status.clone();
+    let checks = base_checks(&store, &bus).check("events", move || {
+        let verdict = feed_status.ready();
+        async move { verdict }
+    });
     let app = service_app(
         &cfg,
         flowex_wallet::router(state),
         token,
-        base_checks(&store, &bus),
+        checks,
+        flowex_wallet::events::events_router(status),
     )?;
     let served = listen(&cfg, "wallet", cfg.services.wallet.port, app).await;
+    feed.abort();
     store.close().await;
     served
 }

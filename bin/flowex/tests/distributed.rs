@@ -3,7 +3,8 @@
 //! with `flowex admin create-user --admin`, two users registered and logged
 //! in, admin deposits (idempotent), a trade, balances exact to the atomic
 //! unit (0.1 % fee on each side, buyer's in base, seller's in quote); the
-//! events reach market-data over the Redis stream without a gap; a service
+//! events reach market-data and the wallet over the Redis stream without a
+//! gap, and a restarted wallet resumes from its stored offset; a service
 //! port refuses calls without the internal token, a client's identity
 //! header is ignored, and a stopped trading service gives a fast 503.
 //!
@@ -473,6 +474,70 @@ async fn five_processes_trade_through_the_gateway() {
         assert!(Instant::now() < deadline, "market-data is behind: {e}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+
+    // So did the wallet, storing its offset with each record; restarted, it
+    // resumes after that offset without applying anything twice.
+    let trade_seq = last_deposit_seq + 2;
+    let wallet_events = format!("{}/health/events", cluster.url("wallet"));
+    let wallet_feed = |min_seq: u64| {
+        let (c, url) = (&c, &wallet_events);
+        async move {
+            let deadline = Instant::now() + Duration::from_secs(20);
+            loop {
+                let (_, e) = call(c, c.get(url)).await;
+                if e["last_seq"].as_u64().unwrap_or(0) >= min_seq {
+                    assert_eq!(
+                        (&e["gaps"], &e["connected"]),
+                        (&json!(0), &json!(true)),
+                        "{e}"
+                    );
+                    return e;
+                }
+                assert!(Instant::now() < deadline, "the wallet is behind: {e}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    };
+    let e = wallet_feed(trade_seq).await;
+    assert_eq!(e["last_seq"], trade_seq, "{e}");
+    assert_eq!(e["records"], trade_seq, "every record from seq 1: {e}");
+    assert_eq!(
+        e["events"],
+        json!({"deposited": 2, "withdrawn": 0, "trades": 1}),
+        "{e}"
+    );
+    let stored_offset = || async {
+        let mut conn = sqlx::AnyConnection::connect(&database_url).await.unwrap();
+        let row = sqlx::query("SELECT last_seq FROM projector_offsets WHERE name = 'wallet'")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+        conn.close().await.ok();
+        sqlx::Row::get::<i64, _>(&row, 0) as u64
+    };
+    assert_eq!(stored_offset().await, trade_seq);
+    let wallet = procs.iter_mut().find(|p| p.name == "wallet").unwrap();
+    wallet.stop();
+    *wallet = cluster.serve("wallet");
+    wait_ready(&c, std::slice::from_mut(wallet), &cluster).await;
+    let e = wallet_feed(trade_seq).await;
+    assert_eq!(
+        (&e["last_seq"], &e["records"]),
+        (&json!(trade_seq), &json!(0)),
+        "resumed from the stored offset, nothing applied again: {e}"
+    );
+    let (s, v) = call(&c, deposit(&root, json!({"user_id": buyer_id, "asset": "USDT", "amount": "1", "idempotency_key": "dist-4"}))).await;
+    assert_eq!(s, 200, "{v}");
+    let next_seq = v["deposit"]["seq"].as_u64().unwrap();
+    assert_eq!(next_seq, trade_seq + 1);
+    let e = wallet_feed(next_seq).await;
+    assert_eq!(
+        (&e["last_seq"], &e["records"]),
+        (&json!(next_seq), &json!(1)),
+        "{e}"
+    );
+    assert_eq!(e["events"]["deposited"], 1, "{e}");
+    assert_eq!(stored_offset().await, next_seq);
 
     // Service ports refuse anyone without the internal token, whatever
     // identity they claim.

@@ -9,8 +9,13 @@
 //!
 //! The engine is reached through a [`CommandSink`]: the sequencer handle in
 //! one process, the trading service's internal API in distributed mode.
+//!
+//! In distributed mode the wallet also follows the trading events on the
+//! Redis stream, durably by seq ([`events::run_feed`]): the frame of the
+//! ledger projection.
 
 pub mod admin;
+pub mod events;
 pub mod sink;
 
 pub use sink::{CommandSink, Holding};
