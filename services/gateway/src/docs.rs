@@ -279,7 +279,7 @@ async fn openapi_json(State(s): State<Arc<DocsState>>) -> Response {
 /// `GET /docs` (and `/docs/`): Swagger UI, or a page saying how to get it.
 #[utoipa::path(get, path = "/docs", tag = "gateway",
     summary = "Swagger UI for this document",
-    description = "Swagger UI over `/openapi.json` when its files (`swagger-ui.css`, `swagger-ui-bundle.js` from the npm package `swagger-ui-dist`) are in the gateway's docs assets directory; otherwise a short page linking to `/openapi.json` and saying how to install them. `/docs/` is the same page.",
+    description = "Swagger UI over `/openapi.json`. Its files (`swagger-ui.css`, `swagger-ui-bundle.js` from the npm package `swagger-ui-dist`) are compiled into the gateway at build time, or taken from its docs assets directory when that holds them; a gateway built without them shows a short page linking to `/openapi.json` and saying why. `/docs/` is the same page.",
     responses((status = 200, description = "An HTML page.", content_type = "text/html; charset=utf-8", body = String)))]
 async fn docs_page(State(s): State<Arc<DocsState>>) -> Response {
     let mut res = Html(s.page()).into_response();
@@ -306,7 +306,7 @@ async fn init_js() -> Response {
     params(("file" = String, Path, description = "A file of `swagger-ui-dist`, e.g. `swagger-ui.css`.")),
     responses(
         (status = 200, description = "The file, with its MIME type."),
-        (status = 404, description = "No such file (or no assets directory)."),
+        (status = 404, description = "No such file."),
     ))]
 #[allow(dead_code)]
 fn docs_assets() {}

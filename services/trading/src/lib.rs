@@ -28,6 +28,8 @@ use tokio::sync::RwLock;
 pub struct TradingState {
     seq: SequencerHandle,
     directory: Arc<RwLock<Arc<Directory>>>,
+    /// When the directory was last re-read because of an unknown symbol.
+    last_miss_refresh: Arc<std::sync::Mutex<Option<std::time::Instant>>>,
     /// The limits the gateway enforces, as `exchangeInfo` reports them.
     limits: flowex_config::RateLimitConfig,
 }
@@ -40,6 +42,7 @@ impl TradingState {
         let state = TradingState {
             seq,
             directory: Arc::default(),
+            last_miss_refresh: Arc::default(),
             limits,
         };
         state.refresh_markets().await?;
@@ -57,13 +60,33 @@ impl TradingState {
         Ok(dir)
     }
 
-    /// The directory, re-read once if `symbol` is not in it (a new market).
+    /// The directory, re-read if `symbol` is not in it (a market created
+    /// since) — at most once a second, so a stream of made-up symbols cannot
+    /// turn into a stream of engine queries.
     pub async fn directory_for(&self, symbol: Option<&str>) -> Result<Arc<Directory>, ApiError> {
         let dir = self.directory.read().await.clone();
-        match symbol {
-            Some(s) if !dir.markets.contains_key(s) => self.refresh_markets().await,
-            _ => Ok(dir),
+        let Some(s) = symbol.filter(|s| !dir.markets.contains_key(*s)) else {
+            return Ok(dir);
+        };
+        let due = {
+            let mut last = self
+                .last_miss_refresh
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            let due = last.is_none_or(|t| t.elapsed() >= std::time::Duration::from_secs(1));
+            if due {
+                *last = Some(std::time::Instant::now());
+            }
+            due
+        };
+        if due {
+            return self.refresh_markets().await;
         }
+        tracing::debug!(
+            symbol = s,
+            "unknown symbol; directory refreshed less than a second ago"
+        );
+        Ok(dir)
     }
 
     pub async fn query<R: Send + 'static>(
