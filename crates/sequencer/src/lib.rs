@@ -42,6 +42,9 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use tokio::sync::{mpsc, oneshot};
 
+/// Largest buffer one subscriber may ask for, in batches.
+pub const MAX_SUBSCRIBER_CAPACITY: usize = 1 << 20;
+
 #[derive(Clone, Debug)]
 pub struct SequencerConfig {
     pub journal: JournalConfig,
@@ -351,6 +354,13 @@ impl SequencerHandle {
 
     /// Subscribes to durable batches from the next one on.
     pub fn subscribe(&self) -> Result<Subscription, SequencerError> {
+        self.subscribe_with_capacity(self.cfg.subscriber_capacity)
+    }
+
+    /// Like [`subscribe`](Self::subscribe), with its own buffer of
+    /// `batches` (at most [`MAX_SUBSCRIBER_CAPACITY`]): a consumer that
+    /// must not lag behind bursts asks for more room.
+    pub fn subscribe_with_capacity(&self, batches: usize) -> Result<Subscription, SequencerError> {
         let mut subs = self
             .shared
             .subscribers
@@ -360,7 +370,7 @@ impl SequencerHandle {
         if subs.len() >= self.cfg.max_subscribers {
             return Err(SequencerError::TooManySubscribers);
         }
-        let (tx, rx) = mpsc::channel(self.cfg.subscriber_capacity);
+        let (tx, rx) = mpsc::channel(batches.clamp(1, MAX_SUBSCRIBER_CAPACITY));
         let lagged = Arc::new(AtomicBool::new(false));
         subs.push(Subscriber {
             tx,
