@@ -25,6 +25,8 @@ pub(crate) struct Account {
     pub user: UserId,
     /// Indexed by asset slot; grown on demand.
     pub balances: Vec<Balance>,
+    /// Per asset slot: the command epoch in which the balance was last reported dirty.
+    marks: Vec<u32>,
     pub fees: Option<(u32, u32)>,
     pub frozen: bool,
     pub open_orders: u32,
@@ -37,6 +39,7 @@ impl Account {
         Account {
             user,
             balances: Vec::new(),
+            marks: Vec::new(),
             fees: None,
             frozen: false,
             open_orders: 0,
@@ -59,6 +62,9 @@ pub(crate) struct Accounts {
     index: FxHashMap<UserId, u32>,
     /// (account, asset) pairs changed by the current command, in first-touch order.
     pub dirty: Vec<(u32, u32)>,
+    /// Numbers commands, so that "already in `dirty`" is one comparison
+    /// instead of a scan (a sweep through many makers touches many balances).
+    epoch: u32,
 }
 
 /// Slot of the fee account, created with the engine.
@@ -77,6 +83,7 @@ impl Accounts {
             list: Vec::new(),
             index: FxHashMap::default(),
             dirty: Vec::new(),
+            epoch: 1,
         }
     }
 
@@ -111,14 +118,32 @@ impl Accounts {
 
     #[inline]
     fn slot_mut(&mut self, acct: u32, asset: u32) -> &mut Balance {
-        if !self.dirty.contains(&(acct, asset)) {
+        let a = asset as usize;
+        let account = &mut self.list[acct as usize];
+        if account.balances.len() <= a {
+            account.balances.resize(a + 1, Balance::default());
+        }
+        if account.marks.len() <= a {
+            account.marks.resize(a + 1, 0);
+        }
+        if account.marks[a] != self.epoch {
+            account.marks[a] = self.epoch;
             self.dirty.push((acct, asset));
         }
-        let balances = &mut self.list[acct as usize].balances;
-        if balances.len() <= asset as usize {
-            balances.resize(asset as usize + 1, Balance::default());
+        &mut account.balances[a]
+    }
+
+    /// Forgets the dirty set once it has been reported, starting a new epoch.
+    pub fn end_command(&mut self) {
+        self.dirty.clear();
+        self.epoch = self.epoch.wrapping_add(1);
+        if self.epoch == 0 {
+            // After 4 billion commands: clear every mark so none is mistaken for current.
+            self.list
+                .iter_mut()
+                .for_each(|a| a.marks.iter_mut().for_each(|m| *m = 0));
+            self.epoch = 1;
         }
-        &mut balances[asset as usize]
     }
 
     /// Credits available funds. Callers guarantee the asset's supply bound,

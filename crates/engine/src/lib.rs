@@ -261,7 +261,7 @@ impl Engine {
                 locked: b.locked,
             });
         }
-        self.accounts.dirty.clear();
+        self.accounts.end_command();
         for i in 0..self.dirty_levels.len() {
             let (m, side, price) = self.dirty_levels[i];
             let market = &mut self.markets[m as usize];

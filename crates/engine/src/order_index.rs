@@ -51,10 +51,15 @@ impl OrderIndex {
             return;
         }
         let i = (id.0 - self.base) as usize;
-        if i >= self.window.len() {
-            self.window.resize(i + 1, NIL);
+        if i == self.window.len() {
+            // The usual case: the newest id, right after the last one.
+            self.window.push_back(slot);
+        } else {
+            if i > self.window.len() {
+                self.window.resize(i + 1, NIL);
+            }
+            self.window[i] = slot;
         }
-        self.window[i] = slot;
         if self.window.len() > MAX_WINDOW {
             self.trim();
         }

@@ -265,7 +265,7 @@ impl Engine {
                 },
             );
         }
-        e.accounts.dirty.clear();
+        e.accounts.end_command();
         e.dirty_levels.clear();
         Ok(e)
     }
