@@ -91,6 +91,11 @@ pub async fn up(cfg: Config, args: UpArgs) -> Result<()> {
     let trading = flowex_trading::TradingState::new(handle.clone(), cfg.rate_limits.clone())
         .await
         .map_err(|e| anyhow::anyhow!("trading service: {}", e.message()))?;
+    // Order and trade history: projected from the engine's events into SQLite.
+    let trading =
+        flowex_trading::projector::start(trading, store.clone(), cfg.data_dir.join("journal"))
+            .await
+            .context("starting the order projector")?;
     let faucet = cfg.faucet_enabled().then(|| demo::faucet(&cfg));
     let wallet = flowex_wallet::WalletState::new(handle.clone(), store.clone(), faucet);
 

@@ -13,7 +13,8 @@
 //! - `trading`: owns the sequencer (journal in `<data_dir>/journal`) and
 //!   publishes every durable batch to the Redis event stream
 //!   ([`flowex_bus::run_publisher`]); serves the order API and the internal
-//!   API ([`flowex_trading::internal`]). On an empty journal it creates the
+//!   API ([`flowex_trading::internal`]); projects the order and trade
+//!   history into the database ([`flowex_trading::projector`]). On an empty journal it creates the
 //!   initial listing (the four markets of `flowex up`). Ready when the
 //!   database and Redis answer, the engine is recovered and the publisher
 //!   has caught up with the journal.
@@ -180,7 +181,7 @@ async fn trading(cfg: Config) -> Result<()> {
     let published = Arc::new(PublisherStatus::default());
     let publisher = tokio::spawn(run_publisher(
         handle.clone(),
-        journal_dir,
+        journal_dir.clone(),
         bus.clone(),
         published.clone(),
     ));
@@ -188,6 +189,10 @@ async fn trading(cfg: Config) -> Result<()> {
     let state = flowex_trading::TradingState::new(handle.clone(), cfg.rate_limits.clone())
         .await
         .map_err(|e| anyhow::anyhow!("trading service: {}", e.message()))?;
+    // Order and trade history: projected from the engine's events into PostgreSQL.
+    let state = flowex_trading::projector::start(state, store.clone(), journal_dir)
+        .await
+        .context("starting the order projector")?;
 
     let (engine, events) = (handle.clone(), published.clone());
     let checks = base_checks(&store, &bus)

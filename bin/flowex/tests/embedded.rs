@@ -150,6 +150,43 @@ async fn register_login_deposit_trade_and_settle_through_the_gateway() {
         ("9400.00000000".into(), "0.00000000".into())
     );
 
+    // The history (the SQL projection): reads wait for it to catch up, so
+    // the seller's order shows filled and the trade is there at once.
+    let history = |token: &String, path: &str| {
+        c.get(format!("{base}/api/v3/{path}?symbol=BTCUSDT"))
+            .bearer_auth(token)
+    };
+    let (s, orders) = call(&c, history(&seller, "allOrders")).await;
+    assert_eq!(s, 200, "{orders}");
+    assert_eq!(orders.as_array().map(Vec::len), Some(1), "{orders}");
+    assert_eq!(
+        (
+            orders[0]["status"].as_str(),
+            orders[0]["executedQty"].as_str()
+        ),
+        (Some("FILLED"), Some("0.01000000")),
+        "{orders}"
+    );
+    let (s, trades) = call(&c, history(&buyer, "myTrades")).await;
+    assert_eq!(s, 200, "{trades}");
+    assert_eq!(trades.as_array().map(Vec::len), Some(1), "{trades}");
+    assert_eq!(
+        (
+            trades[0]["price"].as_str(),
+            trades[0]["qty"].as_str(),
+            trades[0]["commission"].as_str(),
+            trades[0]["commissionAsset"].as_str(),
+            trades[0]["isBuyer"].as_bool()
+        ),
+        (
+            Some("60000.00000000"),
+            Some("0.01000000"),
+            Some("0.00001000"),
+            Some("BTC"),
+            Some(true)
+        )
+    );
+
     // An API key signs a request over the raw query, Binance's way.
     let req = c
         .post(format!("{base}/api/v1/account/api-keys"))

@@ -434,6 +434,18 @@ impl Tx {
         Ok(())
     }
 
+    /// The order `order_id` as this transaction sees it (the projector reads
+    /// it before a change that carries only part of the order's state).
+    pub async fn order_for_update(&mut self, order_id: u64) -> Result<Option<OrderRecord>> {
+        sqlx::query(&format!("SELECT {ORDER_COLUMNS} FROM orders WHERE id = $1"))
+            .bind(id("order id", order_id)?)
+            .fetch_optional(self.conn())
+            .await?
+            .as_ref()
+            .map(order_from_row)
+            .transpose()
+    }
+
     pub async fn update_order(&mut self, u: &OrderUpdate) -> Result<()> {
         self.op_start();
         let done = sqlx::query(

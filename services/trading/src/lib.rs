@@ -1,6 +1,8 @@
 //! The trading service: owns the sequencer (and so the engine) and serves
 //! the order side of the Binance-compatible API: `exchangeInfo`, `order`
-//! (new, test, query, cancel), `openOrders`, `account`.
+//! (new, test, query, cancel), `openOrders`, `account`, and the history
+//! (`allOrders`, `myTrades`, closed orders) from the SQL projection that
+//! [`projector`] keeps.
 //!
 //! Handlers read the caller from the `Identity` extension that the gateway
 //! sets (in one process) or that `internal_channel` restores (behind the
@@ -10,9 +12,11 @@
 //! engine thread, so they see every command already answered
 //! (read-your-writes).
 
+mod history;
 pub mod internal;
 pub mod markets;
 mod orders;
+pub mod projector;
 mod views;
 
 use flowex_engine::Engine;
@@ -32,6 +36,9 @@ pub struct TradingState {
     last_miss_refresh: Arc<std::sync::Mutex<Option<std::time::Instant>>>,
     /// The limits the gateway enforces, as `exchangeInfo` reports them.
     limits: flowex_config::RateLimitConfig,
+    /// The order and trade history (`allOrders`, `myTrades`, closed
+    /// orders), once a projector feeds it ([`projector::start`]).
+    history: Option<projector::History>,
 }
 
 impl TradingState {
@@ -44,9 +51,23 @@ impl TradingState {
             directory: Arc::default(),
             last_miss_refresh: Arc::default(),
             limits,
+            history: None,
         };
         state.refresh_markets().await?;
         Ok(state)
+    }
+
+    /// This state with the history endpoints answered from `history`.
+    pub fn with_history(mut self, history: projector::History) -> TradingState {
+        self.history = Some(history);
+        self
+    }
+
+    /// The history, or 503 when no projector runs.
+    fn history(&self) -> Result<&projector::History, ApiError> {
+        self.history
+            .as_ref()
+            .ok_or_else(|| ApiError::unavailable("order history is not available"))
     }
 
     pub fn sequencer(&self) -> &SequencerHandle {
@@ -126,6 +147,8 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
             orders::test_order,
             orders::open_orders,
             orders::cancel_open_orders,
+            history::all_orders,
+            history::my_trades,
             views::account,
         ),
         // Enums used only by parameters are not collected from the paths.
@@ -163,6 +186,8 @@ pub fn router(state: TradingState) -> axum::Router {
             "/api/v3/openOrders",
             get(orders::open_orders).delete(orders::cancel_open_orders),
         )
+        .route("/api/v3/allOrders", get(history::all_orders))
+        .route("/api/v3/myTrades", get(history::my_trades))
         .route("/api/v3/account", get(views::account))
         .with_state(state)
 }

@@ -405,7 +405,7 @@ async fn find_order(
 /// `GET /api/v3/order`: one of the caller's open orders.
 #[utoipa::path(get, path = "/api/v3/order", tag = "trading",
     summary = "Query order (USER_DATA)",
-    description = "Either `orderId` or `origClientOrderId` must be sent. Only open orders are found (order history is a later endpoint).",
+    description = "Either `orderId` or `origClientOrderId` must be sent. Open orders come from the engine (visible as soon as `POST /api/v3/order` answered); closed ones (filled, canceled, expired) from the order history, which this call waits for to catch up with the engine before it answers -2013.",
     params(OrderIdParams, SignedParams),
     security(("apiKey" = []), ("bearerAuth" = [])),
     responses(
@@ -421,10 +421,15 @@ pub async fn query_order(
     let symbol = p.required("symbol")?;
     let dir = state.directory_for(Some(symbol)).await?;
     let m = dir.market(symbol)?;
-    let o = find_order(&state, UserId(who.user_id), m, &p)
+    let user = UserId(who.user_id);
+    if let Some(o) = find_order(&state, user, m, &p).await? {
+        return Ok(Json(order_json(m, &o)));
+    }
+    // Not open: a closed order comes from the history.
+    let o = crate::history::stored_order(&state, user, m, &p)
         .await?
         .ok_or_else(ApiError::no_such_order)?;
-    Ok(Json(order_json(m, &o)))
+    Ok(Json(crate::history::stored_order_json(m, &o)))
 }
 
 /// `DELETE /api/v3/order`: cancels one of the caller's open orders.

@@ -6,7 +6,8 @@ use axum::extract::Request;
 use axum::middleware::Next;
 use flowex_http::{Identity, Via};
 use flowex_sequencer::{JournalConfig, Sequencer, SequencerConfig};
-use flowex_trading::{router, TradingState};
+use flowex_store::Store;
+use flowex_trading::{projector, router, TradingState};
 use flowex_types::*;
 use serde_json::Value;
 
@@ -78,15 +79,25 @@ fn setup() -> Vec<Command> {
 struct Api {
     base: String,
     client: reqwest::Client,
-    _seq: Sequencer,
-    _dir: tempfile::TempDir,
+    seq: Sequencer,
+    store: Store,
+    state: TradingState,
+    projector: tokio::task::JoinHandle<()>,
+    dir: tempfile::TempDir,
 }
 
 impl Api {
     async fn start() -> Api {
+        Api::start_with(SequencerConfig::new(JournalConfig::new("unused")).snapshot_every).await
+    }
+
+    /// A sequencer snapshotting every `snapshot_every` commands, a SQLite
+    /// store and the order projector, behind the routes.
+    async fn start_with(snapshot_every: u64) -> Api {
         let dir = tempfile::tempdir().unwrap();
-        let (seq, _) =
-            Sequencer::start(SequencerConfig::new(JournalConfig::new(dir.path()))).unwrap();
+        let mut cfg = SequencerConfig::new(JournalConfig::new(dir.path().join("journal")));
+        cfg.snapshot_every = snapshot_every;
+        let (seq, _) = Sequencer::start(cfg).unwrap();
         for cmd in setup() {
             assert!(seq
                 .handle()
@@ -96,10 +107,19 @@ impl Api {
                 .rejection()
                 .is_none());
         }
+        let url = format!(
+            "sqlite://{}?mode=rwc",
+            dir.path().join("store.db").display()
+        );
+        let store = Store::connect(&url).await.unwrap();
+        store.migrate().await.unwrap();
         let state = TradingState::new(seq.handle(), Default::default())
             .await
             .unwrap();
-        let app = router(state).layer(axum::middleware::from_fn(as_user));
+        let (state, projector) = projector::spawn(state, store.clone(), dir.path().join("journal"))
+            .await
+            .unwrap();
+        let app = router(state.clone()).layer(axum::middleware::from_fn(as_user));
         let app = flowex_http::stack(app, &flowex_http::HttpConfig::default(), None).unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
@@ -112,9 +132,30 @@ impl Api {
         Api {
             base,
             client: reqwest::Client::new(),
-            _seq: seq,
-            _dir: dir,
+            seq,
+            store,
+            state,
+            projector,
+            dir,
         }
+    }
+
+    /// Waits until the projection covers every durable command.
+    async fn projected(&self) {
+        let durable = self.seq.handle().stats().durable_seq;
+        for _ in 0..500 {
+            if self
+                .store
+                .projector_offset(projector::PROJECTOR)
+                .await
+                .unwrap()
+                >= durable
+            {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        panic!("the projection did not reach seq {durable}");
     }
 
     async fn call(&self, method: &str, user: Option<u64>, path: &str, form: &str) -> (u16, Value) {
@@ -365,4 +406,450 @@ async fn limit_maker_that_would_take_is_rejected_verbatim() {
         .call("DELETE", Some(BOB), "/api/v3/openOrders", "symbol=BTCUSDT")
         .await;
     assert_eq!((s, v.as_array().map(Vec::len)), (200, Some(1)), "{v}");
+}
+
+fn find<'a>(list: &'a Value, key: &str, value: u64) -> &'a Value {
+    list.as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v[key].as_u64() == Some(value))
+        .unwrap_or_else(|| panic!("no {key}={value} in {list}"))
+}
+
+#[tokio::test]
+async fn history_has_orders_and_trades_with_exact_decimals() {
+    let api = Api::start().await;
+    let buy = "symbol=BTCUSDT&side=BUY&type=LIMIT&timeInForce=GTC&quantity=0.01&price=60000&newClientOrderId=alice-1";
+    let (_, v) = api.call("POST", Some(ALICE), "/api/v3/order", buy).await;
+    let id1 = v["orderId"].as_u64().unwrap();
+    let (s, v) = api
+        .call(
+            "POST",
+            Some(BOB),
+            "/api/v3/order",
+            "symbol=BTCUSDT&side=SELL&type=MARKET&quantity=0.004",
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let bob1 = v["orderId"].as_u64().unwrap();
+    let (s, v) = api
+        .call(
+            "POST",
+            Some(BOB),
+            "/api/v3/order",
+            "symbol=BTCUSDT&side=SELL&type=LIMIT&timeInForce=GTC&quantity=0.006&price=60000",
+        )
+        .await;
+    assert_eq!((s, v["status"].as_str()), (200, Some("FILLED")), "{v}");
+    // Alice's order closed in that command: GET order finds it, filled,
+    // without waiting on the caller's side.
+    let (s, order) = api
+        .call(
+            "GET",
+            Some(ALICE),
+            "/api/v3/order",
+            &format!("symbol=BTCUSDT&orderId={id1}"),
+        )
+        .await;
+    assert_eq!(s, 200, "{order}");
+    assert_eq!(order["status"], "FILLED");
+    assert_eq!(order["executedQty"], "0.01000000");
+    assert_eq!(order["cummulativeQuoteQty"], "600.00000000");
+    assert_eq!(order["clientOrderId"], "alice-1");
+    // A second order, canceled: found by client id.
+    let buy2 = "symbol=BTCUSDT&side=BUY&type=LIMIT&timeInForce=GTC&quantity=0.02&price=50000.01&newClientOrderId=alice-2";
+    let (_, v) = api.call("POST", Some(ALICE), "/api/v3/order", buy2).await;
+    let id2 = v["orderId"].as_u64().unwrap();
+    let (s, _) = api
+        .call(
+            "DELETE",
+            Some(ALICE),
+            "/api/v3/order",
+            &format!("symbol=BTCUSDT&orderId={id2}"),
+        )
+        .await;
+    assert_eq!(s, 200);
+    let (s, order) = api
+        .call(
+            "GET",
+            Some(ALICE),
+            "/api/v3/order",
+            "symbol=BTCUSDT&origClientOrderId=alice-2",
+        )
+        .await;
+    assert_eq!(s, 200, "{order}");
+    assert_eq!(
+        (
+            order["status"].as_str(),
+            order["orderId"].as_u64(),
+            order["price"].as_str(),
+            order["origQty"].as_str(),
+            order["executedQty"].as_str()
+        ),
+        (
+            Some("CANCELED"),
+            Some(id2),
+            Some("50000.01000000"),
+            Some("0.02000000"),
+            Some("0.00000000")
+        )
+    );
+
+    // No waiting here: history reads wait for the projection themselves.
+    let (s, all) = api
+        .call("GET", Some(ALICE), "/api/v3/allOrders", "symbol=BTCUSDT")
+        .await;
+    assert_eq!(s, 200, "{all}");
+    assert_eq!(all.as_array().unwrap().len(), 2, "{all}");
+    let o1 = find(&all, "orderId", id1);
+    for (k, want) in [
+        ("symbol", "BTCUSDT"),
+        ("clientOrderId", "alice-1"),
+        ("price", "60000.00000000"),
+        ("origQty", "0.01000000"),
+        ("executedQty", "0.01000000"),
+        ("cummulativeQuoteQty", "600.00000000"),
+        ("status", "FILLED"),
+        ("timeInForce", "GTC"),
+        ("type", "LIMIT"),
+        ("side", "BUY"),
+        ("origQuoteOrderQty", "0.00000000"),
+        ("selfTradePreventionMode", "NONE"),
+    ] {
+        assert_eq!(o1[k], want, "{k} in {o1}");
+    }
+    assert_eq!(o1["isWorking"], true);
+    assert!(o1["time"].as_i64().unwrap() > 0);
+    assert!(o1["updateTime"].as_i64() >= o1["time"].as_i64());
+    assert_eq!(find(&all, "orderId", id2)["status"], "CANCELED");
+
+    let (s, trades) = api
+        .call("GET", Some(ALICE), "/api/v3/myTrades", "symbol=BTCUSDT")
+        .await;
+    assert_eq!(s, 200, "{trades}");
+    let list = trades.as_array().unwrap();
+    assert_eq!(list.len(), 2, "{trades}");
+    let t = &list[0];
+    for (k, want) in [
+        ("symbol", "BTCUSDT"),
+        ("price", "60000.00000000"),
+        ("qty", "0.00400000"),
+        ("quoteQty", "240.00000000"),
+        ("commission", "0.00000400"),
+        ("commissionAsset", "BTC"),
+    ] {
+        assert_eq!(t[k], want, "{k} in {t}");
+    }
+    assert_eq!(
+        (&t["orderId"], &t["isBuyer"], &t["isMaker"]),
+        (&Value::from(id1), &Value::Bool(true), &Value::Bool(true))
+    );
+    assert_eq!(list[1]["qty"], "0.00600000");
+    assert_eq!(list[1]["commission"], "0.00000600");
+    let (_, bobs) = api
+        .call("GET", Some(BOB), "/api/v3/myTrades", "symbol=BTCUSDT")
+        .await;
+    let b = &bobs[0];
+    assert_eq!(
+        (
+            b["orderId"].as_u64(),
+            b["commission"].as_str(),
+            b["commissionAsset"].as_str(),
+            b["isBuyer"].as_bool(),
+            b["isMaker"].as_bool()
+        ),
+        (
+            Some(bob1),
+            Some("0.24000000"),
+            Some("USDT"),
+            Some(false),
+            Some(false)
+        )
+    );
+    assert_eq!(b["id"], t["id"]);
+}
+
+#[tokio::test]
+async fn history_filters_limits_and_bola() {
+    let api = Api::start().await;
+    let mut ids = Vec::new();
+    for i in 0..3 {
+        let buy = format!(
+            "symbol=BTCUSDT&side=BUY&type=LIMIT&timeInForce=GTC&quantity=0.01&price={}",
+            60000 - i
+        );
+        let (_, v) = api.call("POST", Some(ALICE), "/api/v3/order", &buy).await;
+        ids.push(v["orderId"].as_u64().unwrap());
+    }
+    // Bob sells 0.015: fills the first order and half the second.
+    let (s, v) = api
+        .call(
+            "POST",
+            Some(BOB),
+            "/api/v3/order",
+            "symbol=BTCUSDT&side=SELL&type=MARKET&quantity=0.015",
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    api.projected().await;
+    let get = |user, path: &'static str, q: String| {
+        let api = &api;
+        async move { api.call("GET", Some(user), path, &q).await }
+    };
+    let order_ids = |v: &Value| -> Vec<u64> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|o| o["orderId"].as_u64().unwrap())
+            .collect()
+    };
+    // limit: the most recent; orderId: from that id on.
+    let (_, v) = get(ALICE, "/api/v3/allOrders", "symbol=BTCUSDT&limit=2".into()).await;
+    assert_eq!(order_ids(&v), ids[1..].to_vec());
+    let (_, v) = get(
+        ALICE,
+        "/api/v3/allOrders",
+        format!("symbol=BTCUSDT&orderId={}&limit=1", ids[1]),
+    )
+    .await;
+    assert_eq!(order_ids(&v), vec![ids[1]]);
+    assert_eq!(v[0]["status"], "PARTIALLY_FILLED");
+    assert_eq!(v[0]["executedQty"], "0.00500000");
+    let now = flowex_http_now_ms();
+    let (_, v) = get(
+        ALICE,
+        "/api/v3/allOrders",
+        format!("symbol=BTCUSDT&startTime={}", now + 60_000),
+    )
+    .await;
+    assert_eq!(v, Value::Array(vec![]));
+    let (_, v) = get(
+        ALICE,
+        "/api/v3/allOrders",
+        format!(
+            "symbol=BTCUSDT&startTime={}&endTime={}",
+            now - 60_000,
+            now + 60_000
+        ),
+    )
+    .await;
+    assert_eq!(order_ids(&v), ids);
+    // Bad parameters.
+    for (path, q, want) in [
+        ("/api/v3/allOrders", "limit=5".to_string(), -1102),
+        ("/api/v3/allOrders", "symbol=NOPE".to_string(), -1121),
+        (
+            "/api/v3/allOrders",
+            "symbol=BTCUSDT&limit=1001".to_string(),
+            -1130,
+        ),
+        (
+            "/api/v3/allOrders",
+            format!(
+                "symbol=BTCUSDT&startTime={}&endTime={now}",
+                now - 25 * 3_600_000
+            ),
+            -1127,
+        ),
+        (
+            "/api/v3/myTrades",
+            "symbol=BTCUSDT&limit=0".to_string(),
+            -1130,
+        ),
+        (
+            "/api/v3/myTrades",
+            format!("symbol=BTCUSDT&fromId=1&startTime={now}"),
+            -1128,
+        ),
+    ] {
+        let (s, v) = get(ALICE, path, q.clone()).await;
+        assert_eq!((s, code(&v)), (400, want), "{path}?{q}: {v}");
+    }
+    // myTrades: by order, from an id, limit.
+    let (_, all) = get(ALICE, "/api/v3/myTrades", "symbol=BTCUSDT".into()).await;
+    assert_eq!(all.as_array().unwrap().len(), 2, "{all}");
+    let first = all[0]["id"].as_u64().unwrap();
+    let (_, v) = get(
+        ALICE,
+        "/api/v3/myTrades",
+        format!("symbol=BTCUSDT&orderId={}", ids[1]),
+    )
+    .await;
+    assert_eq!(order_ids(&v), vec![ids[1]]);
+    let (_, v) = get(
+        ALICE,
+        "/api/v3/myTrades",
+        format!("symbol=BTCUSDT&fromId={}", first + 1),
+    )
+    .await;
+    assert_eq!(v.as_array().unwrap().len(), 1);
+    assert_eq!(v[0]["id"].as_u64(), Some(first + 1));
+    let (_, v) = get(ALICE, "/api/v3/myTrades", "symbol=BTCUSDT&limit=1".into()).await;
+    assert_eq!(v[0]["id"].as_u64(), Some(first + 1));
+
+    // BOLA: Bob never sees Alice's orders or trades, closed or open.
+    for q in [
+        format!("symbol=BTCUSDT&orderId={}", ids[0]),
+        format!("symbol=BTCUSDT&orderId={}", ids[2]),
+    ] {
+        let (s, v) = get(BOB, "/api/v3/order", q).await;
+        assert_eq!((s, code(&v)), (400, -2013), "{v}");
+    }
+    let (_, v) = get(BOB, "/api/v3/allOrders", "symbol=BTCUSDT".into()).await;
+    assert!(order_ids(&v).iter().all(|id| !ids.contains(id)), "{v}");
+    assert_eq!(v.as_array().unwrap().len(), 1);
+    let (_, v) = get(
+        BOB,
+        "/api/v3/myTrades",
+        format!("symbol=BTCUSDT&orderId={}", ids[0]),
+    )
+    .await;
+    assert_eq!(v, Value::Array(vec![]));
+    let (_, v) = get(BOB, "/api/v3/myTrades", "symbol=BTCUSDT".into()).await;
+    assert!(order_ids(&v).iter().all(|id| !ids.contains(id)), "{v}");
+    let (s, _) = api
+        .call("GET", None, "/api/v3/allOrders", "symbol=BTCUSDT")
+        .await;
+    assert_eq!(s, 401);
+    let (s, _) = api
+        .call("GET", None, "/api/v3/myTrades", "symbol=BTCUSDT")
+        .await;
+    assert_eq!(s, 401);
+}
+
+fn flowex_http_now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
+/// Alice bids, Bob sells into it at market: two orders, one trade.
+async fn trade(api: &Api, n: u32) {
+    let buy = format!(
+        "symbol=BTCUSDT&side=BUY&type=LIMIT&timeInForce=GTC&quantity=0.01&price={}",
+        60000 + n
+    );
+    let (s, v) = api.call("POST", Some(ALICE), "/api/v3/order", &buy).await;
+    assert_eq!(s, 200, "{v}");
+    let sell = "symbol=BTCUSDT&side=SELL&type=MARKET&quantity=0.01";
+    let (s, v) = api.call("POST", Some(BOB), "/api/v3/order", sell).await;
+    assert_eq!(s, 200, "{v}");
+}
+
+/// Every order and trade of both users, as stored.
+async fn rows(store: &Store) -> (Vec<flowex_store::OrderRecord>, Vec<u64>) {
+    let mut orders = Vec::new();
+    let mut trades = std::collections::BTreeSet::new();
+    for user in [ALICE, BOB] {
+        orders.extend(
+            store
+                .list_orders(&flowex_store::OrderQuery {
+                    user_id: user,
+                    limit: 1000,
+                    ..Default::default()
+                })
+                .await
+                .unwrap(),
+        );
+        let q = flowex_store::TradeQuery {
+            user_id: user,
+            market_id: 1,
+            limit: 1000,
+            ..Default::default()
+        };
+        for t in store.list_user_trades(&q).await.unwrap() {
+            trades.insert(t.trade.id);
+        }
+    }
+    orders.sort_by_key(|o| o.id);
+    (orders, trades.into_iter().collect())
+}
+
+#[tokio::test]
+async fn projector_is_idempotent_and_catches_up_after_a_restart() {
+    // Snapshots every few commands, so catch-up starts from one.
+    let mut api = Api::start_with(4).await;
+    for n in 0..3 {
+        trade(&api, n).await;
+    }
+    api.projected().await;
+    let (orders, trades) = rows(&api.store).await;
+    assert_eq!((orders.len(), trades.len()), (6, 3));
+
+    // Idempotency: the same commands again change nothing.
+    let durable = api.seq.handle().stats().durable_seq;
+    let journal = api.dir.path().join("journal");
+    let records = tokio::task::spawn_blocking({
+        let journal = journal.clone();
+        move || {
+            let mut out = Vec::new();
+            flowex_bus::regenerate(&journal, 1, durable, |r| {
+                out.push(r);
+                true
+            })
+            .unwrap();
+            out
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(records.len() as u64, durable);
+    let dir = api.state.directory_for(None).await.unwrap();
+    for r in &records {
+        assert!(!projector::project(&api.store, &dir, r).await.unwrap());
+    }
+    assert_eq!(rows(&api.store).await, (orders.clone(), trades.clone()));
+    // ... and into a fresh store: applied once, skipped the second time.
+    let fresh_url = format!(
+        "sqlite://{}?mode=rwc",
+        api.dir.path().join("fresh.db").display()
+    );
+    let fresh = Store::connect(&fresh_url).await.unwrap();
+    fresh.migrate().await.unwrap();
+    for r in &records {
+        assert!(projector::project(&fresh, &dir, r).await.unwrap());
+        assert!(!projector::project(&fresh, &dir, r).await.unwrap());
+    }
+    assert_eq!(rows(&fresh).await, (orders.clone(), trades.clone()));
+
+    // Restart: stop the projector, trade while it is down, start it again.
+    api.projector.abort();
+    let _ = (&mut api.projector).await;
+    let stopped_at = api
+        .store
+        .projector_offset(projector::PROJECTOR)
+        .await
+        .unwrap();
+    for n in 3..6 {
+        trade(&api, n).await;
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    assert_eq!(
+        api.store
+            .projector_offset(projector::PROJECTOR)
+            .await
+            .unwrap(),
+        stopped_at,
+        "nothing is projected while the projector is down"
+    );
+    let state = TradingState::new(api.seq.handle(), Default::default())
+        .await
+        .unwrap();
+    let (_, task) = projector::spawn(state, api.store.clone(), journal)
+        .await
+        .unwrap();
+    api.projector = task;
+    api.projected().await;
+    // And live again after the catch-up.
+    trade(&api, 6).await;
+    api.projected().await;
+    let (orders, trades) = rows(&api.store).await;
+    assert_eq!(orders.len(), 14, "no gap, no duplicate");
+    let ids: Vec<u64> = orders.iter().map(|o| o.id).collect();
+    let mut unique = ids.clone();
+    unique.dedup();
+    assert_eq!(ids, unique);
+    assert!(orders.iter().all(|o| o.status == "FILLED"), "{orders:?}");
+    assert_eq!(trades, (trades[0]..trades[0] + 7).collect::<Vec<_>>());
 }

@@ -1,0 +1,305 @@
+//! Order and trade history: `allOrders`, `myTrades`, and the closed orders
+//! `GET /api/v3/order` finds. Answered from the SQL projection
+//! ([`crate::projector`]), which may lag the engine by a batch: each read
+//! first waits (briefly) for the projection to reach the engine's last
+//! seq, so it sees every command already answered (read-your-writes, e.g.
+//! `GET /api/v3/order` of an order that just filled).
+
+use crate::markets::{Directory, MarketInfo};
+use crate::orders::doc::QueriedOrder;
+use crate::projector::History;
+use crate::TradingState;
+use axum::extract::State;
+use axum::Json;
+use doc::{AllOrdersParams, MyTrade, MyTradesParams};
+use flowex_engine::Engine;
+use flowex_http::openapi::{BinanceError, SignedParams};
+use flowex_http::{ApiError, Identity, Params};
+use flowex_store::{OrderQuery, OrderRecord, StoreError, TradeQuery, UserTrade};
+use flowex_types::{AssetId, UserId};
+use serde_json::{json, Value};
+use std::time::Duration;
+
+/// Binance's longest `startTime`..`endTime` window for history queries.
+const MAX_WINDOW_MS: i64 = 24 * 60 * 60 * 1000;
+/// How long a miss waits for the projection to catch up with the engine.
+const CATCH_UP_WAIT: Duration = Duration::from_secs(2);
+
+fn store_error(e: StoreError) -> ApiError {
+    ApiError::internal(e.to_string())
+}
+
+/// A stored order in Binance's query shape (as `order_json` for open ones).
+pub(crate) fn stored_order_json(m: &MarketInfo, o: &OrderRecord) -> Value {
+    json!({
+        "symbol": m.cfg.symbol.as_str(),
+        "orderId": o.id,
+        "orderListId": -1,
+        "clientOrderId": o.client_order_id.clone().unwrap_or_default(),
+        "price": m.price_str(o.price),
+        "origQty": m.qty_str(o.orig_qty),
+        "executedQty": m.qty_str(o.executed_qty),
+        "cummulativeQuoteQty": m.quote_str(o.cum_quote_qty),
+        "status": o.status,
+        "timeInForce": o.time_in_force,
+        "type": o.order_type,
+        "side": o.side,
+        "stopPrice": m.price_str(o.stop_price),
+        "icebergQty": m.qty_str(0),
+        "time": o.time,
+        "updateTime": o.update_time,
+        "isWorking": o.working_time.is_some(),
+        "workingTime": o.working_time.unwrap_or(-1),
+        "origQuoteOrderQty": m.quote_str(o.orig_quote_qty),
+        "selfTradePreventionMode": o.stp_mode,
+    })
+}
+
+fn trade_json(dir: &Directory, m: &MarketInfo, t: &UserTrade) -> Value {
+    let asset = u32::try_from(t.commission_asset_id).unwrap_or_default();
+    let code = dir
+        .assets
+        .get(&asset)
+        .map_or_else(String::new, |a| a.code.as_str().to_string());
+    json!({
+        "symbol": m.cfg.symbol.as_str(),
+        "id": t.trade.id,
+        "orderId": t.order_id,
+        "orderListId": -1,
+        "price": m.price_str(t.trade.price),
+        "qty": m.qty_str(t.trade.qty),
+        "quoteQty": m.quote_str(t.trade.quote_qty),
+        "commission": dir.asset_str(AssetId(asset), t.commission),
+        "commissionAsset": code,
+        "time": t.trade.time,
+        "isBuyer": t.is_buyer,
+        "isMaker": t.is_maker,
+        "isBestMatch": true,
+    })
+}
+
+/// `startTime` and `endTime`, checked: in order and at most 24 hours apart.
+fn window(p: &Params) -> Result<(Option<i64>, Option<i64>), ApiError> {
+    let start = p.parse_optional::<i64>("startTime")?;
+    let end = p.parse_optional::<i64>("endTime")?;
+    if let (Some(s), Some(e)) = (start, end) {
+        if e < s {
+            return Err(ApiError::optional_params_bad_combo());
+        }
+        if e - s > MAX_WINDOW_MS {
+            return Err(ApiError::lookup_interval_too_big());
+        }
+    }
+    Ok((start, end))
+}
+
+fn limit(p: &Params) -> Result<u32, ApiError> {
+    match p.parse_optional::<u32>("limit")? {
+        None => Ok(500),
+        Some(l) if (1..=1000).contains(&l) => Ok(l),
+        Some(_) => Err(ApiError::invalid_parameter("limit")),
+    }
+}
+
+/// The caller's order named by `orderId` or `origClientOrderId` in the
+/// history (closed orders included). A miss waits for the projection to
+/// reach the engine's last command before it counts.
+pub(crate) async fn stored_order(
+    state: &TradingState,
+    user: UserId,
+    m: &MarketInfo,
+    p: &Params,
+) -> Result<Option<OrderRecord>, ApiError> {
+    let Some(history) = state.history.as_ref() else {
+        return Ok(None);
+    };
+    let market = u64::from(m.cfg.id.0);
+    let order_id = p.parse_optional::<u64>("orderId")?;
+    let cid = p.optional("origClientOrderId")?;
+    let lookup = || async {
+        let found = match (order_id, cid) {
+            (Some(id), _) => history.store.order(user.0, id).await,
+            (None, Some(c)) => history.store.order_by_client_id(user.0, market, c).await,
+            (None, None) => Ok(None),
+        };
+        found
+            .map(|o| o.filter(|o| o.market_id == market))
+            .map_err(store_error)
+    };
+    // The engine no longer has the order open: whatever closed it is at or
+    // below the engine's last seq, so the projection must reach that seq
+    // before its row is current (else a just-filled order reads as NEW).
+    caught_up(state, history).await?;
+    lookup().await
+}
+
+/// Waits (at most [`CATCH_UP_WAIT`]) until the projection covers every
+/// command the engine has applied so far, so that history reads see the
+/// effect of every command already answered.
+async fn caught_up(state: &TradingState, history: &History) -> Result<(), ApiError> {
+    let last = state.query(|e: &Engine| e.last_seq()).await?;
+    if !history.wait_for(last, CATCH_UP_WAIT).await {
+        tracing::warn!(
+            seq = last,
+            projected = history.projected_seq(),
+            "the order history is behind the engine; answering from it anyway"
+        );
+    }
+    Ok(())
+}
+
+/// `GET /api/v3/allOrders`: the caller's orders of one symbol, any status.
+#[utoipa::path(get, path = "/api/v3/allOrders", tag = "trading",
+    summary = "All orders (USER_DATA)",
+    description = "The caller's orders of a symbol: open, canceled, filled or expired, ascending by id. With `orderId`, the orders from that id on; with `startTime`, the first from that time on; otherwise the most recent. `startTime`..`endTime` may span at most 24 hours. Answered from the order history once it has caught up with every command already answered.",
+    params(AllOrdersParams, SignedParams),
+    security(("apiKey" = []), ("bearerAuth" = [])),
+    responses(
+        (status = 200, description = "The orders.", body = Vec<QueriedOrder>),
+        (status = 400, description = "-1102 symbol missing, -1121 invalid symbol, -1127 more than 24 hours between startTime and endTime, -1128 endTime before startTime, -1130 invalid parameter (limit outside 1..1000), -1100; signed requests: -1021, -1022, -1131.", body = BinanceError),
+        (status = 401, description = "-2014 malformed API key, -2015 invalid API key, IP or permission (also: no credentials).", body = BinanceError),
+    ))]
+pub async fn all_orders(
+    State(state): State<TradingState>,
+    who: Identity,
+    p: Params,
+) -> Result<Json<Value>, ApiError> {
+    let symbol = p.required("symbol")?;
+    let dir = state.directory_for(Some(symbol)).await?;
+    let m = dir.market(symbol)?;
+    let from_id = p.parse_optional::<u64>("orderId")?;
+    let (start_time, end_time) = window(&p)?;
+    let limit = limit(&p)?;
+    let history = state.history()?;
+    caught_up(&state, history).await?;
+    let q = OrderQuery {
+        user_id: who.user_id,
+        market_id: Some(u64::from(m.cfg.id.0)),
+        from_id,
+        start_time,
+        end_time,
+        statuses: Vec::new(),
+        limit,
+    };
+    let orders = history.store.list_orders(&q).await.map_err(store_error)?;
+    Ok(Json(Value::Array(
+        orders.iter().map(|o| stored_order_json(m, o)).collect(),
+    )))
+}
+
+/// `GET /api/v3/myTrades`: the caller's trades of one symbol.
+#[utoipa::path(get, path = "/api/v3/myTrades", tag = "trading",
+    summary = "Account trade list (USER_DATA)",
+    description = "The caller's trades of a symbol, ascending by trade id, one entry per side the caller took (a self-trade appears twice). `orderId` keeps the trades of one order; `fromId` starts at that trade id (not with `startTime`/`endTime`); with `startTime`, the first from that time on; otherwise the most recent. `startTime`..`endTime` may span at most 24 hours. The commission is in the asset received. Answered from the trade history once it has caught up with every command already answered.",
+    params(MyTradesParams, SignedParams),
+    security(("apiKey" = []), ("bearerAuth" = [])),
+    responses(
+        (status = 200, description = "The trades.", body = Vec<MyTrade>),
+        (status = 400, description = "-1102 symbol missing, -1121 invalid symbol, -1127 more than 24 hours between startTime and endTime, -1128 fromId with startTime or endTime, or endTime before startTime, -1130 invalid parameter (limit outside 1..1000), -1100; signed requests: -1021, -1022, -1131.", body = BinanceError),
+        (status = 401, description = "-2014 malformed API key, -2015 invalid API key, IP or permission (also: no credentials).", body = BinanceError),
+    ))]
+pub async fn my_trades(
+    State(state): State<TradingState>,
+    who: Identity,
+    p: Params,
+) -> Result<Json<Value>, ApiError> {
+    let symbol = p.required("symbol")?;
+    let dir = state.directory_for(Some(symbol)).await?;
+    let m = dir.market(symbol)?;
+    let order_id = p.parse_optional::<u64>("orderId")?;
+    let from_id = p.parse_optional::<u64>("fromId")?;
+    let (start_time, end_time) = window(&p)?;
+    if from_id.is_some() && (start_time.is_some() || end_time.is_some()) {
+        return Err(ApiError::optional_params_bad_combo());
+    }
+    let limit = limit(&p)?;
+    let history = state.history()?;
+    caught_up(&state, history).await?;
+    let q = TradeQuery {
+        user_id: who.user_id,
+        market_id: u64::from(m.cfg.id.0),
+        order_id,
+        from_id,
+        start_time,
+        end_time,
+        limit,
+    };
+    let trades = history
+        .store
+        .list_user_trades(&q)
+        .await
+        .map_err(store_error)?;
+    Ok(Json(Value::Array(
+        trades.iter().map(|t| trade_json(&dir, m, t)).collect(),
+    )))
+}
+
+/// The OpenAPI schemas of the history endpoints (documentation only).
+#[allow(dead_code)]
+pub(crate) mod doc {
+    use utoipa::{IntoParams, ToSchema};
+
+    /// The parameters of `GET /api/v3/allOrders`.
+    #[derive(IntoParams)]
+    #[into_params(parameter_in = Query, rename_all = "camelCase")]
+    pub struct AllOrdersParams {
+        /// The market, e.g. `BTCUSDT`.
+        #[param(example = "BTCUSDT")]
+        symbol: String,
+        /// Orders with this id or a later one.
+        order_id: Option<u64>,
+        /// Ms since the Unix epoch, inclusive.
+        start_time: Option<i64>,
+        /// Ms since the Unix epoch, inclusive.
+        end_time: Option<i64>,
+        /// Default 500, at most 1000.
+        #[param(minimum = 1, maximum = 1000)]
+        limit: Option<u32>,
+    }
+
+    /// The parameters of `GET /api/v3/myTrades`.
+    #[derive(IntoParams)]
+    #[into_params(parameter_in = Query, rename_all = "camelCase")]
+    pub struct MyTradesParams {
+        /// The market, e.g. `BTCUSDT`.
+        #[param(example = "BTCUSDT")]
+        symbol: String,
+        /// Only the trades of this order.
+        order_id: Option<u64>,
+        /// Ms since the Unix epoch, inclusive.
+        start_time: Option<i64>,
+        /// Ms since the Unix epoch, inclusive.
+        end_time: Option<i64>,
+        /// Trades with this id or a later one (not with startTime/endTime).
+        from_id: Option<u64>,
+        /// Default 500, at most 1000.
+        #[param(minimum = 1, maximum = 1000)]
+        limit: Option<u32>,
+    }
+
+    /// One of the caller's trades. Decimals are strings.
+    #[derive(ToSchema)]
+    #[schema(rename_all = "camelCase")]
+    pub struct MyTrade {
+        #[schema(example = "BTCUSDT")]
+        symbol: String,
+        /// The trade's id (per symbol).
+        id: u64,
+        /// The caller's order in this trade.
+        order_id: u64,
+        /// Always -1.
+        order_list_id: i64,
+        price: String,
+        qty: String,
+        quote_qty: String,
+        /// The caller's fee, in the asset received.
+        commission: String,
+        commission_asset: String,
+        /// Ms since the Unix epoch.
+        time: i64,
+        is_buyer: bool,
+        is_maker: bool,
+        /// Always true.
+        is_best_match: bool,
+    }
+}

@@ -1,0 +1,415 @@
+//! The order and trade history: the SQL projection of the event stream.
+//!
+//! [`start`] runs a task that turns the engine's events into the `orders` and `trades`
+//! rows. Each journal command (seq) is applied in its own projection
+//! transaction ([`Store::begin_projection`] of [`PROJECTOR`]) that also
+//! advances the stored offset, so a replay is idempotent: a seq at or below
+//! the offset is skipped by the store, never applied twice.
+//!
+//! Catch-up: every cycle subscribes to the sequencer first, then reads the
+//! stored offset and the durable seq; the commands in between are
+//! recomputed from the journal by [`flowex_bus::regenerate`] (nearest
+//! snapshot + replay through a scratch engine: the engine is deterministic,
+//! so these are exactly the events the live engine produced), then the live
+//! batches follow, skipping what catch-up already covered. A restart — or a
+//! subscription dropped for lagging — therefore resumes right after the
+//! last committed seq, with no gap and no duplicate.
+//!
+//! The projected seq is published on a watch channel ([`History`]), so a
+//! reader that needs a command's effect (a closed order just after it
+//! closed) waits for the projector to reach that seq.
+
+use crate::markets::Directory;
+use crate::orders::status_str;
+use crate::views::order_type_str;
+use crate::TradingState;
+use flowex_bus::EventRecord;
+use flowex_sequencer::SubscriptionEnded;
+use flowex_store::{OrderRecord, OrderUpdate, ProjectionTx, Store, StoreError, TradeRecord};
+use flowex_types::{EndReason, Event, OrderInfo, Side, TimeInForce};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// The projector's name in `projector_offsets`.
+pub const PROJECTOR: &str = "orders";
+
+/// Batches of room in the projector's subscription.
+const SUBSCRIPTION_CAPACITY: usize = 4096;
+
+/// The history store and how far the projection got.
+#[derive(Clone)]
+pub struct History {
+    pub(crate) store: Store,
+    projected: watch::Receiver<u64>,
+}
+
+impl History {
+    /// The last seq projected into the store.
+    pub fn projected_seq(&self) -> u64 {
+        *self.projected.borrow()
+    }
+
+    /// Waits until the projection covers `seq`, at most `timeout`; whether it does.
+    pub async fn wait_for(&self, seq: u64, timeout: Duration) -> bool {
+        let mut rx = self.projected.clone();
+        tokio::time::timeout(timeout, rx.wait_for(|s| *s >= seq))
+            .await
+            .is_ok_and(|r| r.is_ok())
+    }
+}
+
+/// Starts the projector of `state`'s sequencer into `store` (its journal
+/// in `journal_dir`) and returns the state with the history endpoints
+/// enabled. The task ends when the sequencer stops.
+pub async fn start(
+    state: TradingState,
+    store: Store,
+    journal_dir: PathBuf,
+) -> Result<TradingState, StoreError> {
+    Ok(spawn(state, store, journal_dir).await?.0)
+}
+
+/// [`start`], also handing back the projector's task (aborting it is
+/// safe: an unfinished transaction rolls back, and the next start resumes
+/// from the stored offset).
+pub async fn spawn(
+    state: TradingState,
+    store: Store,
+    journal_dir: PathBuf,
+) -> Result<(TradingState, tokio::task::JoinHandle<()>), StoreError> {
+    let offset = store.projector_offset(PROJECTOR).await?;
+    let (tx, rx) = watch::channel(offset);
+    let history = History {
+        store: store.clone(),
+        projected: rx,
+    };
+    let projector = Projector {
+        state: state.clone(),
+        store,
+        journal_dir,
+        projected: Arc::new(tx),
+    };
+    let task = tokio::spawn(projector.run());
+    Ok((state.with_history(history), task))
+}
+
+struct Projector {
+    state: TradingState,
+    store: Store,
+    journal_dir: PathBuf,
+    projected: Arc<watch::Sender<u64>>,
+}
+
+enum Stop {
+    Stopped,
+    Retry(String),
+}
+
+impl Projector {
+    async fn run(self) {
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            match self.cycle().await {
+                Stop::Stopped => {
+                    tracing::info!("the sequencer stopped; order projector done");
+                    return;
+                }
+                Stop::Retry(why) => {
+                    tracing::warn!(error = %why, "order projector: retrying");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+    }
+
+    async fn cycle(&self) -> Stop {
+        // Subscribe first: every batch durable after this arrives here,
+        // every one before it is at or below `durable`.
+        let handle = self.state.sequencer().clone();
+        let mut sub = match handle.subscribe_with_capacity(SUBSCRIPTION_CAPACITY) {
+            Ok(s) => s,
+            Err(flowex_sequencer::SequencerError::Stopped) => return Stop::Stopped,
+            Err(e) => return Stop::Retry(format!("subscribing: {e}")),
+        };
+        let mut last = match self.store.projector_offset(PROJECTOR).await {
+            Ok(o) => o,
+            Err(e) => return Stop::Retry(format!("reading the offset: {e}")),
+        };
+        self.projected.send_replace(last);
+        let durable = handle.stats().durable_seq;
+        if last < durable {
+            tracing::info!(
+                from = last + 1,
+                to = durable,
+                "order projector catching up from the journal"
+            );
+            match self.catch_up(last + 1, durable).await {
+                Ok(l) => last = l,
+                Err(e) => return Stop::Retry(e),
+            }
+        }
+        loop {
+            let batch = match sub.recv().await {
+                Ok(b) => b,
+                Err(SubscriptionEnded::Stopped) => return Stop::Stopped,
+                Err(SubscriptionEnded::Lagged) => {
+                    return Stop::Retry("the subscription lagged; catching up".into())
+                }
+            };
+            for record in EventRecord::from_batch(&batch) {
+                if record.seq <= last {
+                    continue;
+                }
+                if let Err(e) = self.apply(&record).await {
+                    return Stop::Retry(format!("seq {}: {e}", record.seq));
+                }
+                last = record.seq;
+            }
+        }
+    }
+
+    /// Recomputes and applies the records `from..=to`; returns the last seq applied.
+    async fn catch_up(&self, from: u64, to: u64) -> Result<u64, String> {
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<EventRecord>(1024);
+        let dir = self.journal_dir.clone();
+        let producer = tokio::task::spawn_blocking(move || {
+            flowex_bus::regenerate(&dir, from, to, |r| tx.blocking_send(r).is_ok())
+        });
+        let mut last = from - 1;
+        while let Some(record) = rx.recv().await {
+            if let Err(e) = self.apply(&record).await {
+                drop(rx);
+                let _ = producer.await;
+                return Err(format!("seq {}: {e}", record.seq));
+            }
+            last = record.seq;
+        }
+        match producer.await {
+            Ok(Ok(_)) if last == to => Ok(last),
+            Ok(Ok(_)) => Err(format!("catch-up stopped at seq {last} before {to}")),
+            Ok(Err(e)) => Err(format!("regenerating events: {e}")),
+            Err(e) => Err(format!("regenerating events: {e}")),
+        }
+    }
+
+    /// One command, once: its rows and the offset in one transaction.
+    async fn apply(&self, record: &EventRecord) -> Result<(), StoreError> {
+        let dir = self.directory_for(&record.events).await;
+        project(&self.store, &dir, record).await?;
+        // Applied now or before: the projection covers this seq.
+        self.projected.send_if_modified(|s| {
+            let newer = record.seq > *s;
+            *s = (*s).max(record.seq);
+            newer
+        });
+        Ok(())
+    }
+
+    /// The market directory, re-read if an event names a market it lacks.
+    async fn directory_for(&self, events: &[Event]) -> Arc<Directory> {
+        let dir = self.state.directory.read().await.clone();
+        let missing = events
+            .iter()
+            .any(|e| market_of(e).is_some_and(|m| dir.by_id(m).is_none()));
+        if missing {
+            if let Ok(d) = self.state.refresh_markets().await {
+                return d;
+            }
+        }
+        dir
+    }
+}
+
+fn market_of(e: &Event) -> Option<flowex_types::MarketId> {
+    match e {
+        Event::OrderAccepted(o) => Some(o.market),
+        Event::Trade(t) => Some(t.market),
+        _ => None,
+    }
+}
+
+fn side_str(s: Side) -> &'static str {
+    match s {
+        Side::Buy => "BUY",
+        Side::Sell => "SELL",
+    }
+}
+
+fn tif_str(t: TimeInForce) -> &'static str {
+    match t {
+        TimeInForce::Gtc => "GTC",
+        TimeInForce::Ioc => "IOC",
+        TimeInForce::Fok => "FOK",
+    }
+}
+
+fn end_reason_str(r: EndReason) -> &'static str {
+    match r {
+        EndReason::Filled => "FILLED",
+        EndReason::Canceled => "CANCELED",
+        EndReason::NoLiquidity => "NO_LIQUIDITY",
+        EndReason::InsufficientFunds => "INSUFFICIENT_FUNDS",
+        EndReason::SelfTradePrevention => "SELF_TRADE_PREVENTION",
+        EndReason::MassCanceled => "MASS_CANCELED",
+    }
+}
+
+fn accepted(o: &OrderInfo, dir: &Directory, time: i64, seq: u64) -> OrderRecord {
+    let symbol = dir
+        .by_id(o.market)
+        .map_or_else(String::new, |m| m.cfg.symbol.as_str().to_string());
+    OrderRecord {
+        id: o.id.0,
+        user_id: o.user.0,
+        market_id: u64::from(o.market.0),
+        symbol,
+        client_order_id: o.client_id.map(|c| c.as_str().to_string()),
+        side: side_str(o.side).into(),
+        order_type: order_type_str(o.order_type).into(),
+        time_in_force: tif_str(o.tif).into(),
+        price: o.price,
+        orig_qty: o.qty,
+        orig_quote_qty: o.quote_qty,
+        executed_qty: 0,
+        cum_quote_qty: 0,
+        status: "NEW".into(),
+        stop_price: o.stop_price,
+        stp_mode: o.stp.as_binance().into(),
+        time,
+        update_time: time,
+        working_time: (!o.order_type.is_stop()).then_some(time),
+        end_reason: None,
+        seq,
+    }
+}
+
+/// Carries an order's current state into an [`OrderUpdate`].
+fn unchanged(o: &OrderRecord, time: i64, seq: u64) -> OrderUpdate {
+    OrderUpdate {
+        id: o.id,
+        status: o.status.clone(),
+        executed_qty: o.executed_qty,
+        cum_quote_qty: o.cum_quote_qty,
+        orig_qty: None,
+        price: None,
+        update_time: time,
+        working_time: None,
+        end_reason: None,
+        seq,
+    }
+}
+
+/// Applies one command's rows and advances the offset in one transaction;
+/// `false` (and nothing written) if the offset already covers it. Markets
+/// are looked up in `dir`.
+pub async fn project(
+    store: &Store,
+    dir: &Directory,
+    record: &EventRecord,
+) -> Result<bool, StoreError> {
+    let Some(mut tx) = store
+        .begin_projection(PROJECTOR, record.seq..=record.seq)
+        .await?
+    else {
+        return Ok(false);
+    };
+    apply_record(&mut tx, dir, record).await?;
+    tx.commit().await?;
+    Ok(true)
+}
+
+/// The rows of one command, written through its projection transaction.
+async fn apply_record(
+    tx: &mut ProjectionTx,
+    dir: &Directory,
+    record: &EventRecord,
+) -> Result<(), StoreError> {
+    let time = i64::try_from(record.timestamp_ns / 1_000_000).unwrap_or(i64::MAX);
+    let seq = record.seq;
+    for e in &record.events {
+        match e {
+            Event::OrderAccepted(o) => tx.insert_order(&accepted(o, dir, time, seq)).await?,
+            Event::OrderUpdate {
+                order,
+                status,
+                executed,
+                cum_quote,
+                reason,
+                ..
+            } => {
+                tx.update_order(&OrderUpdate {
+                    id: order.0,
+                    status: status_str(*status).into(),
+                    executed_qty: *executed,
+                    cum_quote_qty: *cum_quote,
+                    orig_qty: None,
+                    price: None,
+                    update_time: time,
+                    working_time: None,
+                    end_reason: reason.map(|r| end_reason_str(r).into()),
+                    seq,
+                })
+                .await?
+            }
+            Event::StopTriggered { order, .. } => {
+                let Some(o) = tx.order_for_update(order.0).await? else {
+                    return Err(StoreError::NotFound { entity: "order" });
+                };
+                let mut u = unchanged(&o, time, seq);
+                u.working_time = Some(time);
+                tx.update_order(&u).await?
+            }
+            Event::OrderAmended {
+                order,
+                price,
+                remaining,
+                ..
+            } => {
+                let Some(o) = tx.order_for_update(order.0).await? else {
+                    return Err(StoreError::NotFound { entity: "order" });
+                };
+                let mut u = unchanged(&o, time, seq);
+                u.price = Some(*price);
+                u.orig_qty = Some(o.executed_qty.saturating_add(*remaining));
+                tx.update_order(&u).await?
+            }
+            Event::Trade(t) => {
+                let m = dir.by_id(t.market);
+                let (base, quote) = m.map_or((0, 0), |m| (m.base.id.0, m.quote.id.0));
+                // Each side pays its fee in the asset it receives: the
+                // buyer in base, the seller in quote.
+                let taker_buys = t.taker_side == Side::Buy;
+                let (maker_asset, taker_asset) = if taker_buys {
+                    (quote, base)
+                } else {
+                    (base, quote)
+                };
+                tx.insert_trade(&TradeRecord {
+                    market_id: u64::from(t.market.0),
+                    id: t.id.0,
+                    symbol: m.map_or_else(String::new, |m| m.cfg.symbol.as_str().to_string()),
+                    price: t.price,
+                    qty: t.qty,
+                    quote_qty: t.quote_qty,
+                    maker_order_id: t.maker_order.0,
+                    maker_user_id: t.maker_user.0,
+                    taker_order_id: t.taker_order.0,
+                    taker_user_id: t.taker_user.0,
+                    buyer_is_maker: !taker_buys,
+                    maker_fee: t.maker_fee,
+                    maker_fee_asset_id: u64::from(maker_asset),
+                    taker_fee: t.taker_fee,
+                    taker_fee_asset_id: u64::from(taker_asset),
+                    time,
+                    seq,
+                })
+                .await?
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
