@@ -87,6 +87,15 @@ impl Engine {
         v
     }
 
+    /// A user's own fee tier (maker, taker ppm), if one is set, and whether
+    /// the user is frozen.
+    pub fn user_settings(&self, user: UserId) -> (Option<(u32, u32)>, bool) {
+        self.accounts.find(user).map_or((None, false), |a| {
+            let account = self.accounts.get(a);
+            (account.fees, account.frozen)
+        })
+    }
+
     pub fn balance(&self, user: UserId, asset: AssetId) -> Balance {
         match (self.accounts.find(user), self.asset_index.get(&asset)) {
             (Some(acct), Some(&slot)) => self.accounts.balance(acct, slot),

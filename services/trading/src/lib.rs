@@ -150,6 +150,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
             history::all_orders,
             history::my_trades,
             views::account,
+            views::commission,
         ),
         // Enums used only by parameters are not collected from the paths.
         components(schemas(
@@ -189,5 +190,6 @@ pub fn router(state: TradingState) -> axum::Router {
         .route("/api/v3/allOrders", get(history::all_orders))
         .route("/api/v3/myTrades", get(history::my_trades))
         .route("/api/v3/account", get(views::account))
+        .route("/api/v3/account/commission", get(views::commission))
         .with_state(state)
 }

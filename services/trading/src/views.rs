@@ -186,21 +186,22 @@ pub async fn account(
         }
         listed.push(json!({ "asset": a.code.as_str(), "free": dir.asset_str(a.id, b.available), "locked": dir.asset_str(a.id, b.locked) }));
     }
-    // Rates shown are the first market's (per-user tiers: issue 4's account/commission).
-    let (maker, taker) = dir
-        .markets
-        .values()
-        .next()
-        .map_or((0, 0), |m| (m.cfg.maker_fee_ppm, m.cfg.taker_fee_ppm));
-    let rate = |ppm: u32| flowex_types::format_scaled(u64::from(ppm) * 100, 8);
+    // The user's own tier, else the first market's rates (per market: account/commission).
+    let (tier, frozen) = state.query(move |e: &Engine| e.user_settings(user)).await?;
+    let (maker, taker) = tier.unwrap_or_else(|| {
+        dir.markets
+            .values()
+            .next()
+            .map_or((0, 0), |m| (m.cfg.maker_fee_ppm, m.cfg.taker_fee_ppm))
+    });
     Ok(Json(json!({
         "makerCommission": maker / 100,
         "takerCommission": taker / 100,
         "buyerCommission": 0,
         "sellerCommission": 0,
         "commissionRates": { "maker": rate(maker), "taker": rate(taker), "buyer": rate(0), "seller": rate(0) },
-        "canTrade": true,
-        "canWithdraw": true,
+        "canTrade": !frozen,
+        "canWithdraw": !frozen,
         "canDeposit": true,
         "brokered": false,
         "requireSelfTradePrevention": false,
@@ -210,6 +211,42 @@ pub async fn account(
         "balances": listed,
         "permissions": ["SPOT"],
         "uid": who.user_id,
+    })))
+}
+
+/// A fee rate in parts per million as Binance writes it: `0.00100000` for 0.1%.
+fn rate(ppm: u32) -> String {
+    flowex_types::format_scaled(u64::from(ppm) * 100, 8)
+}
+
+/// `GET /api/v3/account/commission`: the caller's rates on one symbol.
+#[utoipa::path(get, path = "/api/v3/account/commission", tag = "trading",
+    summary = "Query commission rates (USER_DATA)",
+    description = "The maker and taker rates that apply to the caller on `symbol`: the caller's own fee tier when an admin set one, else the market's. Buyer and seller surcharges, tax and discounts are zero.",
+    params(doc::CommissionParams, SignedParams),
+    security(("apiKey" = []), ("bearerAuth" = [])),
+    responses(
+        (status = 200, description = "The rates, as decimal strings (0.001 = 0.1%).", body = doc::Commission),
+        (status = 400, description = "-1102 mandatory parameter `symbol`, -1121 invalid symbol; signed requests: -1021, -1022, -1131.", body = BinanceError),
+        (status = 401, description = "-2014 malformed API key, -2015 invalid API key, IP or permission (also: no credentials).", body = BinanceError),
+    ))]
+pub async fn commission(
+    State(state): State<TradingState>,
+    who: Identity,
+    params: Params,
+) -> Result<Json<Value>, ApiError> {
+    let symbol = params.required("symbol")?;
+    let dir = state.directory_for(Some(symbol)).await?;
+    let m = dir.market(symbol)?;
+    let user = UserId(who.user_id);
+    let (tier, _) = state.query(move |e: &Engine| e.user_settings(user)).await?;
+    let (maker, taker) = tier.unwrap_or((m.cfg.maker_fee_ppm, m.cfg.taker_fee_ppm));
+    let zero = rate(0);
+    Ok(Json(json!({
+        "symbol": symbol,
+        "standardCommission": { "maker": rate(maker), "taker": rate(taker), "buyer": zero, "seller": zero },
+        "taxCommission": { "maker": zero, "taker": zero, "buyer": zero, "seller": zero },
+        "discount": { "enabledForAccount": false, "enabledForSymbol": false, "discountAsset": "", "discount": zero },
     })))
 }
 
@@ -346,6 +383,49 @@ pub(crate) mod doc {
     pub struct AccountParams {
         /// `true`: leave out assets with a zero balance.
         omit_zero_balances: Option<bool>,
+    }
+
+    /// The `account/commission` parameters.
+    #[derive(IntoParams)]
+    #[into_params(parameter_in = Query)]
+    pub struct CommissionParams {
+        /// The market, e.g. `BTCUSDT`.
+        symbol: String,
+    }
+
+    /// Four rates, each a decimal string (`0.00100000` = 0.1%).
+    #[derive(ToSchema)]
+    pub struct Rates {
+        #[schema(example = "0.00100000")]
+        maker: String,
+        #[schema(example = "0.00100000")]
+        taker: String,
+        #[schema(example = "0.00000000")]
+        buyer: String,
+        #[schema(example = "0.00000000")]
+        seller: String,
+    }
+
+    /// Binance's discount block (no discounts at FlowEx).
+    #[derive(ToSchema)]
+    #[schema(rename_all = "camelCase")]
+    pub struct Discount {
+        enabled_for_account: bool,
+        enabled_for_symbol: bool,
+        discount_asset: String,
+        #[schema(example = "0.00000000")]
+        discount: String,
+    }
+
+    /// `GET /api/v3/account/commission`.
+    #[derive(ToSchema)]
+    #[schema(rename_all = "camelCase")]
+    pub struct Commission {
+        #[schema(example = "BTCUSDT")]
+        symbol: String,
+        standard_commission: Rates,
+        tax_commission: Rates,
+        discount: Discount,
     }
 
     /// One asset's balance; decimal strings.

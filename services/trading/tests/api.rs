@@ -853,3 +853,95 @@ async fn projector_is_idempotent_and_catches_up_after_a_restart() {
     assert!(orders.iter().all(|o| o.status == "FILLED"), "{orders:?}");
     assert_eq!(trades, (trades[0]..trades[0] + 7).collect::<Vec<_>>());
 }
+
+#[tokio::test]
+async fn commission_rates_follow_the_market_or_the_users_tier() {
+    let api = Api::start().await;
+    let (s, v) = api
+        .call(
+            "GET",
+            Some(ALICE),
+            "/api/v3/account/commission",
+            "symbol=BTCUSDT",
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["standardCommission"]["maker"], "0.00100000");
+    assert_eq!(v["standardCommission"]["taker"], "0.00100000");
+    assert_eq!(v["taxCommission"]["taker"], "0.00000000");
+    let tier = Command::SetUserFees {
+        user: UserId(ALICE),
+        fees: Some((0, 500)),
+    };
+    assert!(api
+        .seq
+        .handle()
+        .submit(tier)
+        .await
+        .unwrap()
+        .rejection()
+        .is_none());
+    let (_, v) = api
+        .call(
+            "GET",
+            Some(ALICE),
+            "/api/v3/account/commission",
+            "symbol=BTCUSDT",
+        )
+        .await;
+    assert_eq!(
+        (
+            v["standardCommission"]["maker"].as_str(),
+            v["standardCommission"]["taker"].as_str()
+        ),
+        (Some("0.00000000"), Some("0.00050000"))
+    );
+    let (_, acct) = api.call("GET", Some(ALICE), "/api/v3/account", "").await;
+    assert_eq!(
+        (
+            acct["commissionRates"]["taker"].as_str(),
+            acct["canTrade"].as_bool()
+        ),
+        (Some("0.00050000"), Some(true))
+    );
+    // Bob keeps the market's rates; a frozen account cannot trade.
+    let (_, v) = api
+        .call(
+            "GET",
+            Some(BOB),
+            "/api/v3/account/commission",
+            "symbol=BTCUSDT",
+        )
+        .await;
+    assert_eq!(v["standardCommission"]["taker"], "0.00100000");
+    let freeze = Command::SetUserFrozen {
+        user: UserId(BOB),
+        frozen: true,
+    };
+    assert!(api
+        .seq
+        .handle()
+        .submit(freeze)
+        .await
+        .unwrap()
+        .rejection()
+        .is_none());
+    let (_, acct) = api.call("GET", Some(BOB), "/api/v3/account", "").await;
+    assert_eq!(
+        (acct["canTrade"].as_bool(), acct["canWithdraw"].as_bool()),
+        (Some(false), Some(false))
+    );
+    let (s, v) = api
+        .call("GET", Some(ALICE), "/api/v3/account/commission", "")
+        .await;
+    assert_eq!((s, code(&v)), (400, -1102));
+    let (s, v) = api
+        .call(
+            "GET",
+            Some(ALICE),
+            "/api/v3/account/commission",
+            "symbol=NOPE",
+        )
+        .await;
+    assert_eq!((s, code(&v)), (400, -1121));
+}

@@ -112,6 +112,8 @@ fn per_user_fee_tier_overrides_the_market() {
             fees: Some((0, 500))
         }]
     );
+    assert_eq!(h.e.user_settings(A), (Some((0, 500)), false));
+    assert_eq!(h.e.user_settings(B), (None, false));
     h.limit(B, Sell, 500, 3);
     let t = trades(&h.place(mkt(A, Buy, 3)))[0];
     // A takes at 0.05%: 3000 x 0.0005 = 1.5 -> 2. B makes at the market's 0.1%.
