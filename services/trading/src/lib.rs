@@ -145,6 +145,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
             orders::query_order,
             orders::cancel_order,
             orders::test_order,
+            orders::cancel_replace,
             orders::open_orders,
             orders::cancel_open_orders,
             history::all_orders,
@@ -183,6 +184,7 @@ pub fn router(state: TradingState) -> axum::Router {
                 .delete(orders::cancel_order),
         )
         .route("/api/v3/order/test", post(orders::test_order))
+        .route("/api/v3/order/cancelReplace", post(orders::cancel_replace))
         .route(
             "/api/v3/openOrders",
             get(orders::open_orders).delete(orders::cancel_open_orders),

@@ -239,15 +239,35 @@ pub async fn new_order(
     let dir = state.directory_for(Some(symbol)).await?;
     let m = dir.market(symbol)?;
     let (order, cid) = parse_new_order(&p, m, UserId(who.user_id))?;
-    let resp_type = p
+    let resp_type = response_type(&p, &order)?;
+    place(&state, &dir, m, order, cid, resp_type)
+        .await
+        .map(Json)
+}
+
+/// `newOrderRespType`: MARKET and LIMIT default to FULL, the rest to ACK.
+fn response_type<'a>(p: &'a Params, order: &NewOrder) -> Result<&'a str, ApiError> {
+    let t = p
         .optional("newOrderRespType")?
         .unwrap_or(match order.order_type {
             OrderType::Market | OrderType::Limit => "FULL",
             _ => "ACK",
         });
-    if !matches!(resp_type, "ACK" | "RESULT" | "FULL") {
+    if !matches!(t, "ACK" | "RESULT" | "FULL") {
         return Err(ApiError::invalid_parameter("newOrderRespType"));
     }
+    Ok(t)
+}
+
+/// Submits a parsed order and answers in the requested shape once it is durable.
+async fn place(
+    state: &TradingState,
+    dir: &Directory,
+    m: &MarketInfo,
+    order: NewOrder,
+    cid: ClientOrderId,
+    resp_type: &str,
+) -> Result<Value, ApiError> {
     let applied = state.submit(Command::PlaceOrder(order)).await?;
     if let Some(reason) = applied.rejection() {
         return Err(rejection(reason));
@@ -265,14 +285,14 @@ pub async fn new_order(
         .ok_or_else(|| ApiError::internal("accepted order without OrderAccepted"))?;
     let transact = applied.timestamp_ns() / 1_000_000;
     let mut body = json!({
-        "symbol": symbol,
+        "symbol": m.cfg.symbol.as_str(),
         "orderId": info.id.0,
         "orderListId": -1,
         "clientOrderId": cid.as_str(),
         "transactTime": transact,
     });
     if resp_type == "ACK" {
-        return Ok(Json(body));
+        return Ok(body);
     }
     let (status, executed, cum_quote) = events
         .iter()
@@ -288,12 +308,14 @@ pub async fn new_order(
             _ => None,
         })
         .unwrap_or((OrderStatus::New, 0, 0));
-    let fields = result_fields(m, &info, status, executed, cum_quote, transact);
-    merge(&mut body, fields);
+    merge(
+        &mut body,
+        result_fields(m, &info, status, executed, cum_quote, transact),
+    );
     if resp_type == "FULL" {
-        body["fills"] = Value::Array(fills(&dir, m, &info, events));
+        body["fills"] = Value::Array(fills(dir, m, &info, events));
     }
-    Ok(Json(body))
+    Ok(body)
 }
 
 fn merge(body: &mut Value, more: Value) {
@@ -375,16 +397,37 @@ pub fn order_json(m: &MarketInfo, o: &OrderView) -> Value {
 }
 
 /// The caller's open order named by `orderId` or `origClientOrderId`.
+/// The parameter names that name the order to act on.
+pub(crate) struct OrderNames {
+    pub id: &'static str,
+    pub client: &'static str,
+    pub new_client: &'static str,
+}
+
+/// `GET`/`DELETE /api/v3/order`.
+pub(crate) const ORDER: OrderNames = OrderNames {
+    id: "orderId",
+    client: "origClientOrderId",
+    new_client: "newClientOrderId",
+};
+/// The cancel half of `POST /api/v3/order/cancelReplace`.
+const CANCEL_REPLACE: OrderNames = OrderNames {
+    id: "cancelOrderId",
+    client: "cancelOrigClientOrderId",
+    new_client: "cancelNewClientOrderId",
+};
+
 async fn find_order(
     state: &TradingState,
     user: UserId,
     m: &MarketInfo,
     p: &Params,
+    names: &OrderNames,
 ) -> Result<Option<OrderView>, ApiError> {
     let market = m.cfg.id;
     let view = match (
-        p.parse_optional::<u64>("orderId")?,
-        p.optional("origClientOrderId")?,
+        p.parse_optional::<u64>(names.id)?,
+        p.optional(names.client)?,
     ) {
         (Some(id), _) => state.query(move |e: &Engine| e.order(OrderId(id))).await?,
         (None, Some("")) => return Err(ApiError::empty_orig_client_order_id()),
@@ -396,7 +439,7 @@ async fn find_order(
                 .query(move |e: &Engine| e.order_by_client_id(user, cid))
                 .await?
         }
-        (None, None) => return Err(ApiError::mandatory_one_of("orderId", "origClientOrderId")),
+        (None, None) => return Err(ApiError::mandatory_one_of(names.id, names.client)),
     };
     // Someone else's order, or another market's, does not exist for this caller.
     Ok(view.filter(|o| o.user == user && o.market == market))
@@ -422,7 +465,7 @@ pub async fn query_order(
     let dir = state.directory_for(Some(symbol)).await?;
     let m = dir.market(symbol)?;
     let user = UserId(who.user_id);
-    if let Some(o) = find_order(&state, user, m, &p).await? {
+    if let Some(o) = find_order(&state, user, m, &p, &ORDER).await? {
         return Ok(Json(order_json(m, &o)));
     }
     // Not open: a closed order comes from the history.
@@ -451,10 +494,23 @@ pub async fn cancel_order(
     let symbol = p.required("symbol")?;
     let dir = state.directory_for(Some(symbol)).await?;
     let m = dir.market(symbol)?;
-    let user = UserId(who.user_id);
-    let o = find_order(&state, user, m, &p)
+    cancel(&state, UserId(who.user_id), m, &p, &ORDER)
+        .await
+        .map(Json)
+}
+
+/// Cancels the caller's open order named by `names`; the Binance cancel answer.
+async fn cancel(
+    state: &TradingState,
+    user: UserId,
+    m: &MarketInfo,
+    p: &Params,
+    names: &OrderNames,
+) -> Result<Value, ApiError> {
+    let o = find_order(state, user, m, p, names)
         .await?
         .ok_or_else(|| ApiError::cancel_rejected(reject::UNKNOWN_ORDER))?;
+    let new_cid = client_id(p, names.new_client)?;
     let cmd = Command::CancelOrder {
         user,
         market: m.cfg.id,
@@ -471,13 +527,87 @@ pub async fn cancel_order(
         Some(other) => return Err(rejection(other)),
         None => {}
     }
-    let new_cid = client_id(&p, "newClientOrderId")?;
-    Ok(Json(canceled_json(
+    Ok(canceled_json(
         m,
         &o,
         new_cid,
         applied.timestamp_ns() / 1_000_000,
-    )))
+    ))
+}
+
+/// `POST /api/v3/order/cancelReplace`: cancels an open order and places a new one.
+#[utoipa::path(post, path = "/api/v3/order/cancelReplace", tag = "trading",
+    summary = "Cancel an existing order and send a new order (TRADE)",
+    description = "The new order's parameters are checked first (an invalid one changes nothing), then the order named by `cancelOrderId` or `cancelOrigClientOrderId` is canceled and the new order placed, each once durable (two commands: another order may come in between, as on Binance). `cancelReplaceMode`: `STOP_ON_FAILURE` places nothing when the cancel fails; `ALLOW_FAILURE` places the new order anyway. A half success is 409 `-2021`, a failure 400 `-2022`, both with `data` holding each half's result (`SUCCESS`, `FAILURE`, `NOT_ATTEMPTED`) and answer or error. Takes every parameter of `POST /api/v3/order` too.",
+    params(doc::CancelReplaceParams, NewOrderParams, SignedParams),
+    security(("apiKey" = []), ("bearerAuth" = [])),
+    responses(
+        (status = 200, description = "Both halves succeeded.", body = doc::CancelReplaceResponse),
+        (status = 400, description = "-2022 cancel-replace failed (`data` as in the 200 answer, with error bodies); invalid new order or parameters: the codes of `POST /api/v3/order`; -1102 mandatory `cancelReplaceMode` or one of `cancelOrderId` / `cancelOrigClientOrderId`; signed requests: -1021, -1022, -1131.", body = BinanceError),
+        (status = 401, description = "-2014 malformed API key, -2015 invalid API key, IP or permission (also: no credentials).", body = BinanceError),
+        (status = 409, description = "-2021 cancel-replace partially failed (`data` says which half).", body = BinanceError),
+    ))]
+pub async fn cancel_replace(
+    State(state): State<TradingState>,
+    who: Identity,
+    p: Params,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    match cancel_replace_inner(&state, &who, &p).await {
+        Ok((status, body)) => (status, Json(body)).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn cancel_replace_inner(
+    state: &TradingState,
+    who: &Identity,
+    p: &Params,
+) -> Result<(axum::http::StatusCode, Value), ApiError> {
+    use axum::http::StatusCode;
+    let symbol = p.required("symbol")?;
+    let stop_on_failure = match p.required("cancelReplaceMode")? {
+        "STOP_ON_FAILURE" => true,
+        "ALLOW_FAILURE" => false,
+        _ => return Err(ApiError::invalid_parameter("cancelReplaceMode")),
+    };
+    let dir = state.directory_for(Some(symbol)).await?;
+    let m = dir.market(symbol)?;
+    let user = UserId(who.user_id);
+    let (order, cid) = parse_new_order(p, m, user)?;
+    let resp_type = response_type(p, &order)?;
+    let canceled = cancel(state, user, m, p, &CANCEL_REPLACE).await;
+    let placed = if canceled.is_err() && stop_on_failure {
+        None
+    } else {
+        Some(place(state, &dir, m, order, cid, resp_type).await)
+    };
+    let half = |r: &Result<Value, ApiError>| match r {
+        Ok(v) => ("SUCCESS", v.clone()),
+        Err(e) => (
+            "FAILURE",
+            json!({ "code": e.binance_code(), "msg": e.binance_msg() }),
+        ),
+    };
+    let (cancel_result, cancel_response) = half(&canceled);
+    let (new_result, new_response) = placed.as_ref().map_or(("NOT_ATTEMPTED", Value::Null), half);
+    let data = json!({
+        "cancelResult": cancel_result,
+        "newOrderResult": new_result,
+        "cancelResponse": cancel_response,
+        "newOrderResponse": new_response,
+    });
+    Ok(match (cancel_result, new_result) {
+        ("SUCCESS", "SUCCESS") => (StatusCode::OK, data),
+        ("SUCCESS", _) | (_, "SUCCESS") => (
+            StatusCode::CONFLICT,
+            json!({ "code": -2021, "msg": "Order cancel-replace partially failed.", "data": data }),
+        ),
+        _ => (
+            StatusCode::BAD_REQUEST,
+            json!({ "code": -2022, "msg": "Order cancel-replace failed.", "data": data }),
+        ),
+    })
 }
 
 fn canceled_json(m: &MarketInfo, o: &OrderView, new_cid: ClientOrderId, transact: u64) -> Value {
@@ -655,6 +785,36 @@ pub(crate) mod doc {
         Canceled,
         Expired,
         ExpiredInMatch,
+    }
+
+    /// The cancel half of `POST /api/v3/order/cancelReplace`.
+    #[derive(IntoParams)]
+    #[into_params(parameter_in = Query, rename_all = "camelCase")]
+    pub struct CancelReplaceParams {
+        /// `STOP_ON_FAILURE` or `ALLOW_FAILURE`.
+        cancel_replace_mode: String,
+        /// The order to cancel, by id ...
+        cancel_order_id: Option<u64>,
+        /// ... or by its client order id.
+        cancel_orig_client_order_id: Option<String>,
+        /// Client id for the cancel itself (generated when absent).
+        cancel_new_client_order_id: Option<String>,
+    }
+
+    /// Both halves of a cancel-replace; on failure this object is the `data` of the error.
+    #[derive(ToSchema)]
+    #[schema(rename_all = "camelCase")]
+    pub struct CancelReplaceResponse {
+        /// `SUCCESS` or `FAILURE`.
+        #[schema(example = "SUCCESS")]
+        cancel_result: String,
+        /// `SUCCESS`, `FAILURE` or `NOT_ATTEMPTED`.
+        #[schema(example = "SUCCESS")]
+        new_order_result: String,
+        /// The cancel's answer (as `DELETE /api/v3/order`) or its error `{code, msg}`.
+        cancel_response: CanceledOrder,
+        /// The new order's answer (as `POST /api/v3/order`) or its error `{code, msg}`.
+        new_order_response: NewOrderResponse,
     }
 
     /// The parameters of `POST /api/v3/order` and `/api/v3/order/test`.

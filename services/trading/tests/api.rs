@@ -945,3 +945,108 @@ async fn commission_rates_follow_the_market_or_the_users_tier() {
         .await;
     assert_eq!((s, code(&v)), (400, -1121));
 }
+
+#[tokio::test]
+async fn cancel_replace_cancels_then_places_or_reports_each_half() {
+    let api = Api::start().await;
+    let buy = "symbol=BTCUSDT&side=BUY&type=LIMIT&timeInForce=GTC&quantity=0.01&price=50000&newClientOrderId=old";
+    let (_, v) = api.call("POST", Some(ALICE), "/api/v3/order", buy).await;
+    let old = v["orderId"].as_u64().unwrap();
+    let replace = |extra: &str| {
+        format!("symbol=BTCUSDT&side=BUY&type=LIMIT&timeInForce=GTC&quantity=0.02&price=51000&newClientOrderId=new{extra}")
+    };
+    let (s, v) = api
+        .call(
+            "POST",
+            Some(ALICE),
+            "/api/v3/order/cancelReplace",
+            &replace(&format!(
+                "&cancelReplaceMode=STOP_ON_FAILURE&cancelOrderId={old}"
+            )),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(
+        (v["cancelResult"].as_str(), v["newOrderResult"].as_str()),
+        (Some("SUCCESS"), Some("SUCCESS"))
+    );
+    assert_eq!(v["cancelResponse"]["status"], "CANCELED");
+    assert_eq!(v["cancelResponse"]["origClientOrderId"], "old");
+    assert_eq!(
+        (
+            v["newOrderResponse"]["clientOrderId"].as_str(),
+            v["newOrderResponse"]["price"].as_str()
+        ),
+        (Some("new"), Some("51000.00000000"))
+    );
+    let (_, open) = api
+        .call("GET", Some(ALICE), "/api/v3/openOrders", "symbol=BTCUSDT")
+        .await;
+    assert_eq!(open.as_array().unwrap().len(), 1);
+    assert_eq!(open[0]["clientOrderId"], "new");
+    // The cancel fails: STOP_ON_FAILURE places nothing ...
+    let (s, v) = api
+        .call(
+            "POST",
+            Some(ALICE),
+            "/api/v3/order/cancelReplace",
+            &replace("2&cancelReplaceMode=STOP_ON_FAILURE&cancelOrderId=999999"),
+        )
+        .await;
+    assert_eq!((s, code(&v)), (400, -2022), "{v}");
+    assert_eq!(v["msg"], "Order cancel-replace failed.");
+    assert_eq!(
+        (
+            v["data"]["cancelResult"].as_str(),
+            v["data"]["newOrderResult"].as_str()
+        ),
+        (Some("FAILURE"), Some("NOT_ATTEMPTED"))
+    );
+    assert_eq!(v["data"]["cancelResponse"]["code"], -2011);
+    // ... ALLOW_FAILURE places the new order anyway: a partial failure.
+    let (s, v) = api
+        .call(
+            "POST",
+            Some(ALICE),
+            "/api/v3/order/cancelReplace",
+            &replace("3&cancelReplaceMode=ALLOW_FAILURE&cancelOrigClientOrderId=gone"),
+        )
+        .await;
+    assert_eq!((s, code(&v)), (409, -2021), "{v}");
+    assert_eq!(
+        (
+            v["data"]["cancelResult"].as_str(),
+            v["data"]["newOrderResult"].as_str()
+        ),
+        (Some("FAILURE"), Some("SUCCESS"))
+    );
+    // An invalid new order changes nothing, not even the cancel.
+    let bad = "symbol=BTCUSDT&side=BUY&type=LIMIT&timeInForce=GTC&quantity=0.02&price=51000.001&cancelReplaceMode=STOP_ON_FAILURE&cancelOrigClientOrderId=new";
+    let (s, v) = api
+        .call("POST", Some(ALICE), "/api/v3/order/cancelReplace", bad)
+        .await;
+    assert_eq!((s, code(&v)), (400, -1013), "{v}");
+    let (_, open) = api
+        .call("GET", Some(ALICE), "/api/v3/openOrders", "symbol=BTCUSDT")
+        .await;
+    assert_eq!(open.as_array().unwrap().len(), 2);
+    // Someone else's order cannot be the cancel half.
+    let (s, v) = api
+        .call(
+            "POST",
+            Some(BOB),
+            "/api/v3/order/cancelReplace",
+            &replace("4&cancelReplaceMode=STOP_ON_FAILURE&cancelOrigClientOrderId=new"),
+        )
+        .await;
+    assert_eq!((s, code(&v)), (400, -2022), "{v}");
+    let (s, v) = api
+        .call(
+            "POST",
+            Some(ALICE),
+            "/api/v3/order/cancelReplace",
+            &replace("5&cancelOrderId=1"),
+        )
+        .await;
+    assert_eq!((s, code(&v)), (400, -1102), "{v}");
+}
