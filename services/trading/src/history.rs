@@ -164,9 +164,8 @@ pub async fn all_orders(
     who: Identity,
     p: Params,
 ) -> Result<Json<Value>, ApiError> {
-    let symbol = p.required("symbol")?;
-    let dir = state.directory_for(Some(symbol)).await?;
-    let m = dir.market(symbol)?;
+    let (_, m) = state.market_of(&p).await?;
+    let m = &m;
     let from_id = p.parse_optional::<u64>("orderId")?;
     let (start_time, end_time) = window(&p)?;
     let limit = limit(&p)?;
@@ -203,9 +202,8 @@ pub async fn my_trades(
     who: Identity,
     p: Params,
 ) -> Result<Json<Value>, ApiError> {
-    let symbol = p.required("symbol")?;
-    let dir = state.directory_for(Some(symbol)).await?;
-    let m = dir.market(symbol)?;
+    let (dir, m) = state.market_of(&p).await?;
+    let m = &m;
     let order_id = p.parse_optional::<u64>("orderId")?;
     let from_id = p.parse_optional::<u64>("fromId")?;
     let (start_time, end_time) = window(&p)?;

@@ -110,6 +110,18 @@ impl TradingState {
         Ok(dir)
     }
 
+    /// The market named by the request's mandatory `symbol` (-1102 when
+    /// missing, -1121 when unknown), with the directory it was found in.
+    pub async fn market_of(
+        &self,
+        p: &flowex_http::Params,
+    ) -> Result<(Arc<Directory>, markets::MarketInfo), ApiError> {
+        let symbol = p.required("symbol")?;
+        let dir = self.directory_for(Some(symbol)).await?;
+        let m = dir.market(symbol)?.clone();
+        Ok((dir, m))
+    }
+
     pub async fn query<R: Send + 'static>(
         &self,
         f: impl FnOnce(&Engine) -> R + Send + 'static,

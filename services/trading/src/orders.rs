@@ -213,9 +213,8 @@ pub async fn test_order(
     who: Identity,
     p: Params,
 ) -> Result<Json<Value>, ApiError> {
-    let symbol = p.required("symbol")?;
-    let dir = state.directory_for(Some(symbol)).await?;
-    parse_new_order(&p, dir.market(symbol)?, UserId(who.user_id))?;
+    let (_, m) = state.market_of(&p).await?;
+    parse_new_order(&p, &m, UserId(who.user_id))?;
     Ok(Json(json!({})))
 }
 
@@ -235,9 +234,8 @@ pub async fn new_order(
     who: Identity,
     p: Params,
 ) -> Result<Json<Value>, ApiError> {
-    let symbol = p.required("symbol")?;
-    let dir = state.directory_for(Some(symbol)).await?;
-    let m = dir.market(symbol)?;
+    let (dir, m) = state.market_of(&p).await?;
+    let m = &m;
     let (order, cid) = parse_new_order(&p, m, UserId(who.user_id))?;
     let resp_type = response_type(&p, &order)?;
     place(&state, &dir, m, order, cid, resp_type)
@@ -461,9 +459,8 @@ pub async fn query_order(
     who: Identity,
     p: Params,
 ) -> Result<Json<Value>, ApiError> {
-    let symbol = p.required("symbol")?;
-    let dir = state.directory_for(Some(symbol)).await?;
-    let m = dir.market(symbol)?;
+    let (_, m) = state.market_of(&p).await?;
+    let m = &m;
     let user = UserId(who.user_id);
     if let Some(o) = find_order(&state, user, m, &p, &ORDER).await? {
         return Ok(Json(order_json(m, &o)));
@@ -491,9 +488,8 @@ pub async fn cancel_order(
     who: Identity,
     p: Params,
 ) -> Result<Json<Value>, ApiError> {
-    let symbol = p.required("symbol")?;
-    let dir = state.directory_for(Some(symbol)).await?;
-    let m = dir.market(symbol)?;
+    let (_, m) = state.market_of(&p).await?;
+    let m = &m;
     cancel(&state, UserId(who.user_id), m, &p, &ORDER)
         .await
         .map(Json)
@@ -565,14 +561,13 @@ async fn cancel_replace_inner(
     p: &Params,
 ) -> Result<(axum::http::StatusCode, Value), ApiError> {
     use axum::http::StatusCode;
-    let symbol = p.required("symbol")?;
+    let (dir, m) = state.market_of(p).await?;
+    let m = &m;
     let stop_on_failure = match p.required("cancelReplaceMode")? {
         "STOP_ON_FAILURE" => true,
         "ALLOW_FAILURE" => false,
         _ => return Err(ApiError::invalid_parameter("cancelReplaceMode")),
     };
-    let dir = state.directory_for(Some(symbol)).await?;
-    let m = dir.market(symbol)?;
     let user = UserId(who.user_id);
     let (order, cid) = parse_new_order(p, m, user)?;
     let resp_type = response_type(p, &order)?;
@@ -678,9 +673,8 @@ pub async fn cancel_open_orders(
     who: Identity,
     p: Params,
 ) -> Result<Json<Value>, ApiError> {
-    let symbol = p.required("symbol")?;
-    let dir = state.directory_for(Some(symbol)).await?;
-    let m = dir.market(symbol)?;
+    let (_, m) = state.market_of(&p).await?;
+    let m = &m;
     let (user, market) = (UserId(who.user_id), m.cfg.id);
     let open = state
         .query(move |e: &Engine| e.open_orders(user, Some(market)))

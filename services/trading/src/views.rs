@@ -235,15 +235,14 @@ pub async fn commission(
     who: Identity,
     params: Params,
 ) -> Result<Json<Value>, ApiError> {
-    let symbol = params.required("symbol")?;
-    let dir = state.directory_for(Some(symbol)).await?;
-    let m = dir.market(symbol)?;
+    let (_, m) = state.market_of(&params).await?;
+    let m = &m;
     let user = UserId(who.user_id);
     let (tier, _) = state.query(move |e: &Engine| e.user_settings(user)).await?;
     let (maker, taker) = tier.unwrap_or((m.cfg.maker_fee_ppm, m.cfg.taker_fee_ppm));
     let zero = rate(0);
     Ok(Json(json!({
-        "symbol": symbol,
+        "symbol": m.cfg.symbol.as_str(),
         "standardCommission": { "maker": rate(maker), "taker": rate(taker), "buyer": zero, "seller": zero },
         "taxCommission": { "maker": zero, "taker": zero, "buyer": zero, "seller": zero },
         "discount": { "enabledForAccount": false, "enabledForSymbol": false, "discountAsset": "", "discount": zero },
