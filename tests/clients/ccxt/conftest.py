@@ -1,29 +1,8 @@
-"""ccxt's `binance` class pointed at the FlowEx server (BINANCE_API.md)."""
+"""Fixtures of the ccxt suite."""
 
-import ccxt
 import pytest
 
-
-def binance_for(server, user=None, secret=None):
-    """A ccxt binance exchange talking to `server` with `user`'s API key."""
-    config = {
-        "options": {
-            "fetchMarkets": {"types": ["spot"]},
-            "fetchCurrencies": False,
-            "fetchMargins": False,
-            "fetchOpenOrders": {"warnWithoutSymbol": False},
-        },
-    }
-    if user is not None:
-        config["apiKey"] = user.api_key
-        config["secret"] = secret or user.secret
-    ex = ccxt.binance(config)
-    ex.urls["api"] = {
-        "public": server.base + "/api/v3",
-        "private": server.base + "/api/v3",
-        "ws": {"spot": server.ws + "/ws", "ws-api": {"spot": server.ws + "/ws-api/v3"}},
-    }
-    return ex
+from ccxt_client import binance_for
 
 
 @pytest.fixture

@@ -1,13 +1,8 @@
-"""python-binance's Client pointed at the FlowEx server (BINANCE_API.md)."""
+"""Fixtures of the python-binance suite."""
 
 import pytest
-from binance.client import Client
 
-
-def client_for(server, user):
-    # Set on the class before constructing: the constructor pings API_URL.
-    Client.API_URL = server.base + "/api"
-    return Client(user.api_key, user.secret)
+from python_binance_client import client_for
 
 
 @pytest.fixture
