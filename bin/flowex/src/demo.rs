@@ -1,6 +1,6 @@
-//! Demo assets and markets, seeded on a fresh data directory, and a small
-//! seeded order flow so a newcomer sees the core trade. The platform issue
-//! replaces the flow with the market-making bot behind the public API.
+//! Demo assets and markets, seeded on a fresh data directory, two market
+//! maker accounts, and the settings of the demo market maker
+//! ([`flowex_bot`]), which trades through the public API.
 
 use anyhow::{Context, Result};
 use flowex_engine::Engine;
@@ -235,91 +235,49 @@ pub fn faucet(cfg: &flowex_config::Config) -> flowex_wallet::Faucet {
     }
 }
 
-/// The demo order flow: the market makers quote and trade around the
-/// reference prices (until the market-making bot of the wallet issue
-/// replaces it with one that goes through the public API).
-pub async fn run_flow(handle: SequencerHandle, makers: Vec<UserId>) {
-    let mut step = 0u64;
-    let mut tick = tokio::time::interval(std::time::Duration::from_millis(5));
-    loop {
-        tick.tick().await;
-        step += 1;
-        let Command::PlaceOrder(mut order) = demo_order(step) else {
-            continue;
-        };
-        order.user = makers[(step % makers.len() as u64) as usize];
-        if handle.submit(Command::PlaceOrder(order)).await.is_err() {
-            return;
-        }
-        if step.is_multiple_of(500) {
-            for user in &makers {
-                tidy(&handle, *user).await;
-            }
-        }
-    }
-}
+/// Label of the API keys `flowex up` gives the demo market makers.
+const BOT_KEY_LABEL: &str = "demo market maker";
 
-/// One demo order: a small limit order around the market's reference price,
-/// sometimes crossing the spread so trades happen.
-pub fn demo_order(step: u64) -> Command {
-    // A fixed-seed LCG keeps the demo flow reproducible without a rand dependency here.
-    let r = step
-        .wrapping_mul(6364136223846793005)
-        .wrapping_add(1442695040888963407)
-        >> 11;
-    let m = &MARKETS[(r % 4) as usize];
-    let cfg = market_config(m);
-    let reference = atoms(m.reference_price) / cfg.tick_size;
-    let side = if (r >> 3).is_multiple_of(2) {
-        Side::Buy
-    } else {
-        Side::Sell
+/// The demo market maker's settings: fresh API keys for the two seeded
+/// maker users (their old bot keys are deleted; secrets stay in memory),
+/// the server's own URL, and the demo markets' starting prices.
+pub async fn bot_settings(
+    auth: &flowex_auth_service::AuthState,
+    makers: &[UserId],
+    base_url: String,
+) -> Result<flowex_bot::BotSettings> {
+    let [maker, taker] = makers else {
+        anyhow::bail!(
+            "the demo bot needs two maker accounts, found {}",
+            makers.len()
+        );
     };
-    let offset = reference * ((r >> 5) % 40) / 10_000; // up to 0.4% away
-    let cross = (r >> 11).is_multiple_of(4);
-    let price = match (side, cross) {
-        (Side::Buy, false) | (Side::Sell, true) => reference.saturating_sub(offset),
-        (Side::Sell, false) | (Side::Buy, true) => reference + offset,
-    }
-    .max(1);
-    let value_in_quote = if m.quote == 1 {
-        atoms("0.002")
-    } else {
-        atoms("50")
-    };
-    let quote_per_base = u128::from(price) * u128::from(cfg.tick_size);
-    let base_atoms = u128::from(value_in_quote) * u128::from(atoms("1")) / quote_per_base;
-    let lots = (base_atoms / u128::from(cfg.lot_size)).max(1) as u64;
-    Command::PlaceOrder(NewOrder {
-        user: UserId(0),
-        market: cfg.id,
-        side,
-        order_type: OrderType::Limit,
-        tif: if cross {
-            TimeInForce::Ioc
-        } else {
-            TimeInForce::Gtc
-        },
-        price,
-        qty: OrderQty::Base(lots),
-        stop_price: 0,
-        client_id: None,
-        stp: None,
-    })
-}
-
-/// Cancels everything once a user has many open orders, keeping books small.
-pub async fn tidy(handle: &SequencerHandle, user: UserId) {
-    let open = handle
-        .query(move |e: &Engine| e.open_orders(user, None).len())
+    let mut keys = Vec::new();
+    for user in [maker, taker] {
+        let (api_key, secret) = flowex_auth_service::replace_labelled_key(
+            auth,
+            user.0,
+            BOT_KEY_LABEL,
+            flowex_auth::Permissions::DEFAULT,
+        )
         .await
-        .unwrap_or(0);
-    if open > 200 {
-        let _ = handle
-            .submit(Command::CancelAll {
-                user: Some(user),
-                market: None,
-            })
-            .await;
+        .context("issuing the demo bot's API keys")?;
+        keys.push(flowex_bot::Credentials {
+            api_key,
+            secret: secret.expose().clone(),
+        });
     }
+    let taker = keys.pop().expect("two keys");
+    let maker = keys.pop().expect("two keys");
+    Ok(flowex_bot::BotSettings {
+        base_url,
+        maker,
+        taker,
+        references: MARKETS
+            .iter()
+            .map(|m| (m.symbol.to_string(), m.reference_price.to_string()))
+            .collect(),
+        seed: 2026,
+        interval: std::time::Duration::from_secs(1),
+    })
 }

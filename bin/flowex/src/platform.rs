@@ -18,7 +18,7 @@ use std::sync::Arc;
 /// Options of `flowex up` beyond the configuration.
 #[derive(clap::Args, Clone, Debug, Default)]
 pub struct UpArgs {
-    /// Do not run the demo order flow.
+    /// Do not run the demo market maker.
     #[arg(long)]
     pub no_bot: bool,
     /// Stop after this many seconds (default: until Ctrl-C).
@@ -88,6 +88,7 @@ pub async fn up(cfg: Config, args: UpArgs) -> Result<()> {
         secret_box,
         AuthConfig::from(&cfg),
     )?;
+    let bot_auth = auth.clone();
     let trading = flowex_trading::TradingState::new(handle.clone(), cfg.rate_limits.clone())
         .await
         .map_err(|e| anyhow::anyhow!("trading service: {}", e.message()))?;
@@ -133,8 +134,14 @@ pub async fn up(cfg: Config, args: UpArgs) -> Result<()> {
         cfg.data_dir.display()
     );
 
-    let bot = (!args.no_bot && cfg.bot_enabled())
-        .then(|| tokio::spawn(demo::run_flow(handle.clone(), seeded.makers)));
+    let bot = if !args.no_bot && cfg.bot_enabled() {
+        let settings =
+            demo::bot_settings(&bot_auth, &seeded.makers, loopback_url(&listener)?).await?;
+        println!("demo market maker: on (quotes and trades through the public API; --no-bot turns it off)");
+        Some(tokio::spawn(flowex_bot::run(settings)))
+    } else {
+        None
+    };
     let shutdown = shutdown_after(args.seconds);
     flowex_http::serve(listener, app, cfg.server.max_connections, shutdown).await?;
     if let Some(bot) = bot {
@@ -167,6 +174,19 @@ fn health_checks(store: &Store, handle: &SequencerHandle) -> flowex_http::Health
                     .map_err(|e| e.to_string())
             }
         })
+}
+
+/// The server's own address as a client on this machine reaches it
+/// (`0.0.0.0` and `::` become loopback).
+fn loopback_url(listener: &tokio::net::TcpListener) -> Result<String> {
+    let mut addr = listener.local_addr()?;
+    if addr.ip().is_unspecified() {
+        addr.set_ip(match addr {
+            std::net::SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+            std::net::SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+        });
+    }
+    Ok(format!("http://{addr}"))
 }
 
 async fn shutdown_after(seconds: Option<u64>) {

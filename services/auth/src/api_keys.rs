@@ -304,22 +304,9 @@ pub(crate) async fn create(
     if state.store().list_api_keys(user.id).await.or_500()?.len() >= max {
         return Err(error::too_many_api_keys(max));
     }
-    let new = new_api_key();
-    let sealed = state.secret_box().seal(&new.key, new.secret.expose());
-    let stored = state
-        .store()
-        .create_api_key(&NewApiKey {
-            user_id: user.id,
-            api_key: &new.key,
-            secret_sealed: &sealed,
-            label,
-            permissions: &permissions.to_string(),
-            ip_allow: &ip_allow.to_string(),
-            now: state.now_ms(),
-        })
+    let (stored, secret) = issue_api_key(&state, user.id, label, permissions, &ip_allow)
         .await
         .or_500()?;
-    tracing::info!(user_id = user.id, key_id = stored.id, "API key created");
     audit::record(
         &state,
         &meta,
@@ -331,8 +318,56 @@ pub(crate) async fn create(
     )
     .await;
     let mut body = key_json(&stored);
-    body["secret"] = Value::from(new.secret.expose().as_str());
+    body["secret"] = Value::from(secret.expose().as_str());
     Ok((StatusCode::CREATED, axum::Json(body)).into_response())
+}
+
+/// Creates an API key for `user_id` (the secret is stored sealed) and
+/// returns it with its secret, which nobody can read again. The caller has
+/// checked the label, the permissions and the owner's right to a key.
+pub async fn issue_api_key(
+    state: &AuthState,
+    user_id: u64,
+    label: &str,
+    permissions: Permissions,
+    ip_allow: &IpAllowList,
+) -> Result<(ApiKey, flowex_auth::Secret<String>), flowex_store::StoreError> {
+    let new = new_api_key();
+    let sealed = state.secret_box().seal(&new.key, new.secret.expose());
+    let stored = state
+        .store()
+        .create_api_key(&NewApiKey {
+            user_id,
+            api_key: &new.key,
+            secret_sealed: &sealed,
+            label,
+            permissions: &permissions.to_string(),
+            ip_allow: &ip_allow.to_string(),
+            now: state.now_ms(),
+        })
+        .await?;
+    tracing::info!(user_id, key_id = stored.id, "API key created");
+    Ok((stored, new.secret))
+}
+
+/// Deletes `user_id`'s keys labelled `label` and issues a fresh one with
+/// `permissions` (how `flowex up` gives its demo market maker keys at every
+/// start without keeping their secrets on disk).
+pub async fn replace_labelled_key(
+    state: &AuthState,
+    user_id: u64,
+    label: &str,
+    permissions: Permissions,
+) -> Result<(String, flowex_auth::Secret<String>), flowex_store::StoreError> {
+    let now = state.now_ms();
+    for old in state.store().list_api_keys(user_id).await? {
+        if old.label == label {
+            state.store().delete_api_key(user_id, old.id, now).await?;
+        }
+    }
+    let (stored, secret) =
+        issue_api_key(state, user_id, label, permissions, &IpAllowList::default()).await?;
+    Ok((stored.api_key, secret))
 }
 
 fn invalid_permission(name: &str) -> ApiError {

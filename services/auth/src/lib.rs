@@ -175,7 +175,9 @@ mod serve;
 mod state;
 pub mod twofa;
 
-pub use api_keys::{lookup_api_key, KeyRecord, MAX_LABEL_CHARS};
+pub use api_keys::{
+    issue_api_key, lookup_api_key, replace_labelled_key, KeyRecord, MAX_LABEL_CHARS,
+};
 pub use config::{AuthConfig, InvalidAuthConfig, LockoutPolicy};
 pub use serve::{serve, service_router};
 pub use state::AuthState;
