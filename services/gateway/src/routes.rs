@@ -209,7 +209,14 @@ pub const UPSTREAMS: &[(&str, Upstream)] = &[
     ("/api/v1/auth/**", Upstream::Auth),
     ("/api/v1/account/**", Upstream::Auth),
     ("/api/v1/admin/audit*", Upstream::Auth),
-    // wallet (admin routes other than the audit log are money operations)
+    // trading's admin routes (the engine's configuration); exact or
+    // below-a-segment patterns, so `/api/v1/admin/assets/{asset}/…`
+    // (withdrawal settings) stays with the wallet
+    ("/api/v1/admin/assets", Upstream::Trading),
+    ("/api/v1/admin/markets/**", Upstream::Trading),
+    ("/api/v1/admin/users/**", Upstream::Trading),
+    ("/api/v1/admin/cancel-all", Upstream::Trading),
+    // wallet (the other admin routes are money operations)
     ("/api/v1/wallet/**", Upstream::Wallet),
     ("/api/v1/admin/**", Upstream::Wallet),
     // trading
@@ -281,6 +288,10 @@ mod tests {
             (Method::PUT, "/api/v3/userDataStream", S::UserStream),
             (Method::DELETE, "/api/v3/userDataStream", S::UserStream),
             (Method::GET, "/api/v1/admin/users", S::Admin),
+            (Method::PATCH, "/api/v1/admin/markets/BTCUSDT", S::Admin),
+            (Method::PUT, "/api/v1/admin/users/7/fees", S::Admin),
+            (Method::DELETE, "/api/v1/admin/users/7/fees", S::Admin),
+            (Method::POST, "/api/v1/admin/cancel-all", S::Admin),
             (Method::POST, "/api/v1/auth/login", S::None),
             (Method::GET, "/api/v1/auth/me", S::Session),
             (Method::POST, "/api/v1/account/api-keys", S::Session),
@@ -304,7 +315,21 @@ mod tests {
             ("/api/v1/auth/login", Some(U::Auth)),
             ("/api/v1/account/api-keys", Some(U::Auth)),
             ("/api/v1/admin/audit", Some(U::Auth)),
-            ("/api/v1/admin/users", Some(U::Wallet)),
+            ("/api/v1/admin/users", Some(U::Trading)),
+            ("/api/v1/admin/users/7/fees", Some(U::Trading)),
+            ("/api/v1/admin/users/7/freeze", Some(U::Trading)),
+            ("/api/v1/admin/assets", Some(U::Trading)),
+            (
+                "/api/v1/admin/assets/BTC/withdrawal-settings",
+                Some(U::Wallet),
+            ),
+            ("/api/v1/admin/assetsX", Some(U::Wallet)),
+            ("/api/v1/admin/markets", Some(U::Trading)),
+            ("/api/v1/admin/markets/BTCUSDT", Some(U::Trading)),
+            ("/api/v1/admin/markets/BTCUSDT/status", Some(U::Trading)),
+            ("/api/v1/admin/cancel-all", Some(U::Trading)),
+            ("/api/v1/admin/deposits", Some(U::Wallet)),
+            ("/api/v1/admin/withdrawals/3/approve", Some(U::Wallet)),
             ("/api/v1/wallet/withdrawals", Some(U::Wallet)),
             ("/api/v3/order", Some(U::Trading)),
             ("/api/v3/order/test", Some(U::Trading)),

@@ -62,7 +62,7 @@ async fn routes_by_prefix_and_stamps_the_internal_channel() {
     let c = cluster().await;
     let user = c.tokens.user();
     let admin = c.tokens.admin();
-    let cases: [(&str, &str, Option<&str>); 10] = [
+    let cases: [(&str, &str, Option<&str>); 11] = [
         ("/api/v3/depth?symbol=BTCUSDT", "market-data", None),
         ("/api/v3/ticker/24hr", "market-data", None),
         ("/api/v3/time", "market-data", None),
@@ -72,7 +72,8 @@ async fn routes_by_prefix_and_stamps_the_internal_channel() {
         ("/api/v1/account/me", "auth", Some(&user)),
         ("/api/v1/wallet/balances", "wallet", Some(&user)),
         ("/api/v1/admin/audit", "auth", Some(&admin)),
-        ("/api/v1/admin/users", "wallet", Some(&admin)),
+        ("/api/v1/admin/deposits", "wallet", Some(&admin)),
+        ("/api/v1/admin/markets", "trading", Some(&admin)),
     ];
     for (path, service, token) in cases {
         let mut req = c.gw.client.get(c.gw.url(path));

@@ -2,7 +2,8 @@
 //! the order side of the Binance-compatible API: `exchangeInfo`, `order`
 //! (new, test, query, cancel), `openOrders`, `account`, and the history
 //! (`allOrders`, `myTrades`, closed orders) from the SQL projection that
-//! [`projector`] keeps.
+//! [`projector`] keeps; and the operator's routes under `/api/v1/admin`
+//! ([`admin`]: assets, markets, status, fee tiers, freezes, mass cancels).
 //!
 //! Handlers read the caller from the `Identity` extension that the gateway
 //! sets (in one process) or that `internal_channel` restores (behind the
@@ -12,6 +13,7 @@
 //! engine thread, so they see every command already answered
 //! (read-your-writes).
 
+pub mod admin;
 mod history;
 pub mod internal;
 pub mod markets;
@@ -39,6 +41,8 @@ pub struct TradingState {
     /// The order and trade history (`allOrders`, `myTrades`, closed
     /// orders), once a projector feeds it ([`projector::start`]).
     history: Option<projector::History>,
+    /// Serialises admin creations, so two of them never pick the same new id.
+    admin_lock: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl TradingState {
@@ -52,6 +56,7 @@ impl TradingState {
             last_miss_refresh: Arc::default(),
             limits,
             history: None,
+            admin_lock: Arc::default(),
         };
         state.refresh_markets().await?;
         Ok(state)
@@ -68,6 +73,11 @@ impl TradingState {
         self.history
             .as_ref()
             .ok_or_else(|| ApiError::unavailable("order history is not available"))
+    }
+
+    /// The database (audit log, users), or 503 when no projector runs.
+    fn store(&self) -> Result<&flowex_store::Store, ApiError> {
+        Ok(&self.history()?.store)
     }
 
     pub fn sequencer(&self) -> &SequencerHandle {
@@ -164,6 +174,17 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
             history::my_trades,
             views::account,
             views::commission,
+            admin::create_asset,
+            admin::list_assets,
+            admin::create_market,
+            admin::list_markets,
+            admin::update_market,
+            admin::set_status,
+            admin::set_fees,
+            admin::clear_fees,
+            admin::freeze,
+            admin::unfreeze,
+            admin::cancel_all,
         ),
         // Enums used only by parameters are not collected from the paths.
         components(schemas(
@@ -182,7 +203,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     Doc::openapi()
 }
 
-/// The public and signed routes of this service, with full paths.
+/// The public, signed and admin routes of this service, with full paths.
 pub fn router(state: TradingState) -> axum::Router {
     use axum::routing::{get, post};
     axum::Router::new()
@@ -205,5 +226,6 @@ pub fn router(state: TradingState) -> axum::Router {
         .route("/api/v3/myTrades", get(history::my_trades))
         .route("/api/v3/account", get(views::account))
         .route("/api/v3/account/commission", get(views::commission))
+        .merge(admin::routes())
         .with_state(state)
 }
