@@ -41,7 +41,7 @@ pub(crate) fn stored_order_json(m: &MarketInfo, o: &OrderRecord) -> Value {
         "executedQty": m.qty_str(o.executed_qty),
         "cummulativeQuoteQty": m.quote_str(o.cum_quote_qty),
         "status": o.status,
-        "timeInForce": o.time_in_force,
+        "timeInForce": crate::orders::reported_tif(&o.order_type, &o.time_in_force),
         "type": o.order_type,
         "side": o.side,
         "stopPrice": m.price_str(o.stop_price),

@@ -46,6 +46,17 @@ fn tif_str(t: TimeInForce) -> &'static str {
     }
 }
 
+/// The `timeInForce` Binance reports for an order: market-priced orders
+/// (MARKET, STOP_LOSS, TAKE_PROFIT) never rest, and the engine runs them as
+/// IOC, but Binance shows them as "GTC", and clients that compare an
+/// order's fields with Binance's expect that.
+pub(crate) fn reported_tif<'a>(order_type: &str, tif: &'a str) -> &'a str {
+    match order_type {
+        "MARKET" | "STOP_LOSS" | "TAKE_PROFIT" => "GTC",
+        _ => tif,
+    }
+}
+
 fn stp(s: &str) -> Result<StpMode, ApiError> {
     StpMode::ALL
         .into_iter()
@@ -337,7 +348,7 @@ fn result_fields(
         "origQuoteOrderQty": m.quote_str(o.quote_qty),
         "cummulativeQuoteQty": m.quote_str(cum_quote),
         "status": status_str(status),
-        "timeInForce": tif_str(o.tif),
+        "timeInForce": reported_tif(order_type_str(o.order_type), tif_str(o.tif)),
         "type": order_type_str(o.order_type),
         "side": side_str(o.side),
         "workingTime": transact,
@@ -380,7 +391,7 @@ pub fn order_json(m: &MarketInfo, o: &OrderView) -> Value {
         "executedQty": m.qty_str(o.executed),
         "cummulativeQuoteQty": m.quote_str(o.cum_quote),
         "status": status_str(o.status),
-        "timeInForce": tif_str(o.tif),
+        "timeInForce": reported_tif(order_type_str(o.order_type), tif_str(o.tif)),
         "type": order_type_str(o.order_type),
         "side": side_str(o.side),
         "stopPrice": m.price_str(o.stop_price),

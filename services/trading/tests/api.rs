@@ -1050,3 +1050,60 @@ async fn cancel_replace_cancels_then_places_or_reports_each_half() {
         .await;
     assert_eq!((s, code(&v)), (400, -1102), "{v}");
 }
+
+/// Found by ccxt: Binance reports market-priced orders (MARKET, STOP_LOSS,
+/// TAKE_PROFIT) with `timeInForce` "GTC" though they never rest; the
+/// engine runs them IOC, and that must not leak into the answers.
+#[tokio::test]
+async fn market_priced_orders_report_gtc_as_binance_does() {
+    let api = Api::start().await;
+    // No bids: the MARKET sell expires; the stops wait for their trigger.
+    let orders = [
+        "type=MARKET&quantity=0.001",
+        "type=STOP_LOSS&quantity=0.001&stopPrice=50000",
+        "type=TAKE_PROFIT&quantity=0.001&stopPrice=70000",
+        "type=LIMIT&timeInForce=IOC&quantity=0.001&price=60000",
+    ];
+    let mut ids = Vec::new();
+    for form in orders {
+        let form = format!("symbol=BTCUSDT&side=SELL&newOrderRespType=RESULT&{form}");
+        let (s, v) = api.call("POST", Some(BOB), "/api/v3/order", &form).await;
+        assert_eq!(s, 200, "{form}: {v}");
+        ids.push((v["orderId"].as_u64().unwrap(), v["type"].clone()));
+        let want = if form.contains("type=LIMIT") {
+            "IOC"
+        } else {
+            "GTC"
+        };
+        assert_eq!(v["timeInForce"], want, "{form}: {v}");
+    }
+    // Open (the stops, from the engine) and closed (from the history) alike.
+    api.projected().await;
+    for (id, order_type) in ids {
+        let (s, v) = api
+            .call(
+                "GET",
+                Some(BOB),
+                "/api/v3/order",
+                &format!("symbol=BTCUSDT&orderId={id}"),
+            )
+            .await;
+        assert_eq!(s, 200, "{v}");
+        let want = if order_type == "LIMIT" { "IOC" } else { "GTC" };
+        assert_eq!(
+            (&v["type"], v["timeInForce"].as_str()),
+            (&order_type, Some(want)),
+            "{v}"
+        );
+    }
+    let (_, all) = api
+        .call("GET", Some(BOB), "/api/v3/allOrders", "symbol=BTCUSDT")
+        .await;
+    let tifs: Vec<_> = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["timeInForce"].clone())
+        .collect();
+    assert_eq!(tifs, ["GTC", "GTC", "GTC", "IOC"], "{all}");
+}

@@ -107,6 +107,8 @@ def test_market_order_by_amount(make_exchange):
     maker.create_order(SYMBOL, "limit", "sell", 0.001, 62100)
     o = taker.create_order(SYMBOL, "market", "buy", 0.0015)
     assert (o["type"], o["status"], o["filled"]) == ("market", "closed", 0.0015)
+    # As on Binance, a market order reports timeInForce GTC.
+    assert (o["timeInForce"], o["info"]["timeInForce"]) == ("GTC", "GTC")
     assert d(o["info"]["cummulativeQuoteQty"]) == d("62") + d("0.0005") * 62100
     assert [(f["price"], f["amount"]) for f in o["trades"]] == [(62000.0, 0.001), (62100.0, 0.0005)]
     # Selling by amount into a book with no bids expires.
@@ -196,6 +198,7 @@ def test_trades_closed_orders_and_order_history(make_exchange):
     # since / limit go through as startTime / limit.
     assert taker.fetch_my_trades(SYMBOL, since=tt["timestamp"] + 1) == []
     assert len(taker.fetch_orders(SYMBOL, limit=1)) == 1
+    assert taker.fetch_orders(SYMBOL, since=buy["timestamp"] + 1) == []
 
 
 def test_fetch_balance_is_exact(make_exchange):
