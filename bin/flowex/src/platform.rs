@@ -97,6 +97,12 @@ pub async fn up(cfg: Config, args: UpArgs) -> Result<()> {
         flowex_trading::projector::start(trading, store.clone(), cfg.data_dir.join("journal"))
             .await
             .context("starting the order projector")?;
+    // The wallet's double-entry ledger and balances, projected the same way.
+    let ledger = flowex_wallet::ledger::start_local(
+        handle.clone(),
+        store.clone(),
+        cfg.data_dir.join("journal"),
+    );
     let faucet = cfg.faucet_enabled().then(|| demo::faucet(&cfg));
     let wallet = flowex_wallet::WalletState::new(handle.clone(), store.clone(), faucet);
 
@@ -147,6 +153,7 @@ pub async fn up(cfg: Config, args: UpArgs) -> Result<()> {
     if let Some(bot) = bot {
         bot.abort();
     }
+    ledger.abort();
     drop(handle);
     let engine = tokio::task::spawn_blocking(move || sequencer.shutdown()).await??;
     println!(

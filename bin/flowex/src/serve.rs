@@ -259,12 +259,13 @@ async fn wallet(cfg: Config) -> Result<()> {
     let timeout = (cfg.request_timeout() * 8 / 10).max(Duration::from_millis(100));
     let sink =
         flowex_wallet::CommandSink::remote(&cfg.services.trading.url, token.clone(), timeout);
-    let state = flowex_wallet::WalletState::with_sink(sink, store.clone(), None);
+    let state = flowex_wallet::WalletState::with_sink(sink.clone(), store.clone(), None);
     let status = Arc::new(flowex_wallet::events::FeedStatus::default());
     let feed = tokio::spawn(flowex_wallet::events::run_feed(
         store.clone(),
         bus.clone(),
         status.clone(),
+        sink,
     ));
     let feed_status = status.clone();
     let checks = base_checks(&store, &bus).check("events", move || {

@@ -58,12 +58,14 @@
 //! wallet, balance reads) live here too, so that both ends share one type.
 
 mod consumer;
+pub mod follow;
 mod publisher;
 mod record;
 mod regenerate;
 pub mod wire;
 
 pub use consumer::{Consumer, Gap, Polled};
+pub use follow::{follow_sequencer, FollowConfig, Projection};
 pub use publisher::{run_publisher, PublisherStatus};
 pub use record::EventRecord;
 pub use regenerate::regenerate;

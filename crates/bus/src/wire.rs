@@ -9,17 +9,24 @@
 //! | `POST /internal/commands` with a JSON [`flowex_types::Command`] | 200 [`crate::EventRecord`] once durable |
 //! | `GET /internal/assets` | 200 [`Assets`] |
 //! | `GET /internal/balances/{user_id}` | 200 [`Balances`] |
+//! | `GET /internal/markets` | 200 [`Markets`] |
+//! | `GET /internal/balances` | 200 [`AllBalances`] (every account, for reconciliation) |
 //!
 //! Amounts are integers in atomic units (JSON numbers up to `u64::MAX`,
 //! exact in Rust's `serde_json`; never read them as floating point).
 
-use flowex_types::{AssetConfig, AssetId};
+use flowex_types::{AssetConfig, AssetId, MarketConfig};
 use serde::{Deserialize, Serialize};
 
 /// Path of the command endpoint.
 pub const COMMANDS_PATH: &str = "/internal/commands";
 /// Path of the asset list.
 pub const ASSETS_PATH: &str = "/internal/assets";
+
+/// Path of the market list.
+pub const MARKETS_PATH: &str = "/internal/markets";
+/// Path of every account's balances.
+pub const ALL_BALANCES_PATH: &str = "/internal/balances";
 
 /// Path of one user's balances.
 pub fn balances_path(user_id: u64) -> String {
@@ -51,4 +58,30 @@ pub struct Balances {
     pub user_id: u64,
     /// Per asset.
     pub balances: Vec<BalanceEntry>,
+}
+
+/// Every market the engine knows.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Markets {
+    /// In id order.
+    pub markets: Vec<MarketConfig>,
+}
+
+/// One account's balance in one asset.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountBalance {
+    /// The user (0: the engine's fee account).
+    pub user_id: u64,
+    pub asset: AssetId,
+    pub available: u64,
+    pub locked: u64,
+}
+
+/// Every non-zero balance of every account, read at one seq.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AllBalances {
+    /// The engine's last applied seq when read.
+    pub seq: u64,
+    /// By user, then asset.
+    pub balances: Vec<AccountBalance>,
 }

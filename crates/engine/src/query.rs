@@ -87,6 +87,17 @@ impl Engine {
         v
     }
 
+    /// Every non-zero balance of every account (the fee account included),
+    /// by user then asset id: what reconciliation compares with the ledger.
+    pub fn all_balances(&self) -> Vec<(UserId, AssetId, Balance)> {
+        let mut users: Vec<UserId> = self.accounts.list.iter().map(|a| a.user).collect();
+        users.sort_unstable();
+        users
+            .into_iter()
+            .flat_map(|u| self.balances(u).into_iter().map(move |(a, b)| (u, a, b)))
+            .collect()
+    }
+
     /// A user's own fee tier (maker, taker ppm), if one is set, and whether
     /// the user is frozen.
     pub fn user_settings(&self, user: UserId) -> (Option<(u32, u32)>, bool) {

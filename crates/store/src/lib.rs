@@ -50,7 +50,8 @@
 //! - [`audit`]: `audit_log`, queried by user, action and time range.
 //! - [`trading`]: `orders`, `trades`, `balances`, `ledger_entries`, `assets`,
 //!   `markets`, `user_fee_tiers` (projections of engine events).
-//! - [`wallet`]: `deposits`, `withdrawals`, `faucet_usage`.
+//! - [`wallet`]: `deposits`, `withdrawals`, `faucet_usage`, and the reads of
+//!   the wallet's ledger (pages of a user's entries, withdrawal fees).
 //! - [`projector`]: `projector_offsets` and the exactly-once primitive
 //!   [`Store::apply_batch_at`].
 //!
@@ -100,8 +101,8 @@ pub use trading::{
 };
 pub use users::{normalize_email, NewUser, Role, User};
 pub use wallet::{
-    DepositRecord, DepositState, NewDeposit, NewWithdrawal, WithdrawalQuery, WithdrawalRecord,
-    WithdrawalState,
+    DepositRecord, DepositState, LedgerQuery, NewDeposit, NewWithdrawal, WithdrawalQuery,
+    WithdrawalRecord, WithdrawalState, MAX_LEDGER_PAGE,
 };
 
 use sqlx::any::{AnyPoolOptions, AnyRow};

@@ -273,7 +273,7 @@ pub struct LedgerEntry {
     pub reference: Option<String>,
 }
 
-fn ledger_from_row(row: &AnyRow) -> Result<LedgerEntry> {
+pub(crate) fn ledger_from_row(row: &AnyRow) -> Result<LedgerEntry> {
     let kind = get_str(row, "account_kind")?;
     let account = match kind.as_str() {
         "user" => LedgerAccount::User(
@@ -298,7 +298,7 @@ fn ledger_from_row(row: &AnyRow) -> Result<LedgerEntry> {
     })
 }
 
-const LEDGER_COLUMNS: &str =
+pub(crate) const LEDGER_COLUMNS: &str =
     "seq, idx, at, account_kind, user_id, asset_id, amount, cause, reference";
 
 // ---------------------------------------------------------------- balances, mirrors
@@ -312,7 +312,7 @@ pub struct BalanceRecord {
     pub seq: u64,
 }
 
-fn balance_from_row(row: &AnyRow) -> Result<BalanceRecord> {
+pub(crate) fn balance_from_row(row: &AnyRow) -> Result<BalanceRecord> {
     Ok(BalanceRecord {
         user_id: get_u64(row, "user_id")?,
         asset_id: get_u64(row, "asset_id")?,

@@ -7,8 +7,10 @@ use crate::codec::{
     opt_id,
 };
 use crate::error::{unique_as, Result, StoreError};
-use crate::{Store, Tx};
+use crate::trading::{balance_from_row, ledger_from_row, LEDGER_COLUMNS};
+use crate::{BalanceRecord, LedgerCause, LedgerEntry, Store, Tx};
 use sqlx::any::AnyRow;
+use std::collections::BTreeMap;
 
 // ---------------------------------------------------------------- deposits
 
@@ -478,5 +480,147 @@ impl Store {
         .execute(self.pool())
         .await?;
         Ok(done.rows_affected() == 1)
+    }
+}
+
+// ---------------------------------------------------------------- ledger reads, projection helpers
+
+/// Most entries one [`Store::ledger_page`] returns.
+pub const MAX_LEDGER_PAGE: u32 = 1000;
+
+/// Filters of [`Store::ledger_page`]: one user's entries, ascending by
+/// (seq, idx).
+#[derive(Clone, Debug, Default)]
+pub struct LedgerQuery {
+    pub user_id: u64,
+    pub asset_id: Option<u64>,
+    pub cause: Option<LedgerCause>,
+    /// Ms since the Unix epoch, inclusive.
+    pub start_time: Option<i64>,
+    pub end_time: Option<i64>,
+    /// Only entries strictly after this (seq, idx): the cursor of the last
+    /// entry already seen.
+    pub after: Option<(u64, u32)>,
+    /// Clamped to 1..=[`MAX_LEDGER_PAGE`]; 0 means 100.
+    pub limit: u32,
+}
+
+impl Tx {
+    /// A user's projected balance of an asset, read inside the transaction.
+    pub async fn balance_of(
+        &mut self,
+        user_id: u64,
+        asset_id: u64,
+    ) -> Result<Option<BalanceRecord>> {
+        self.op_start();
+        let row = sqlx::query(
+            "SELECT user_id, asset_id, available, locked, seq FROM balances \
+             WHERE user_id = $1 AND asset_id = $2",
+        )
+        .bind(id("user id", user_id)?)
+        .bind(id("asset id", asset_id)?)
+        .fetch_optional(self.conn())
+        .await?;
+        let b = row.as_ref().map(balance_from_row).transpose()?;
+        self.op_done();
+        Ok(b)
+    }
+
+    /// The withdrawal whose engine commands carry `idem_key`.
+    pub async fn withdrawal_by_key(&mut self, idem_key: &str) -> Result<Option<WithdrawalRecord>> {
+        self.op_start();
+        let row = sqlx::query(&format!(
+            "SELECT {WITHDRAWAL_COLUMNS} FROM withdrawals WHERE idem_key = $1"
+        ))
+        .bind(idem_key)
+        .fetch_optional(self.conn())
+        .await?;
+        let w = row.as_ref().map(withdrawal_from_row).transpose()?;
+        self.op_done();
+        Ok(w)
+    }
+}
+
+impl Store {
+    /// One page of a user's ledger (see [`LedgerQuery`]).
+    pub async fn ledger_page(&self, q: &LedgerQuery) -> Result<Vec<LedgerEntry>> {
+        let mut sql = format!("SELECT {LEDGER_COLUMNS} FROM ledger_entries WHERE user_id = $1");
+        let mut n = 1;
+        let mut p = || {
+            n += 1;
+            n
+        };
+        if q.asset_id.is_some() {
+            sql += &format!(" AND asset_id = ${}", p());
+        }
+        if q.cause.is_some() {
+            sql += &format!(" AND cause = ${}", p());
+        }
+        if q.start_time.is_some() {
+            sql += &format!(" AND at >= ${}", p());
+        }
+        if q.end_time.is_some() {
+            sql += &format!(" AND at <= ${}", p());
+        }
+        if q.after.is_some() {
+            let (a, b) = (p(), p());
+            sql += &format!(" AND (seq > ${a} OR (seq = ${a} AND idx > ${b}))");
+        }
+        sql += &format!(" ORDER BY seq, idx LIMIT ${}", p());
+        let mut query = sqlx::query(&sql).bind(id("user id", q.user_id)?);
+        if let Some(a) = q.asset_id {
+            query = query.bind(id("asset id", a)?);
+        }
+        if let Some(c) = q.cause {
+            query = query.bind(c.as_str());
+        }
+        if let Some(t) = q.start_time {
+            query = query.bind(t);
+        }
+        if let Some(t) = q.end_time {
+            query = query.bind(t);
+        }
+        if let Some((seq, idx)) = q.after {
+            query = query.bind(id("seq", seq)?).bind(i64::from(idx));
+        }
+        let limit = if q.limit == 0 {
+            100
+        } else {
+            q.limit.min(MAX_LEDGER_PAGE)
+        };
+        query
+            .bind(i64::from(limit))
+            .fetch_all(self.pool())
+            .await?
+            .iter()
+            .map(ledger_from_row)
+            .collect()
+    }
+
+    /// The withdrawal whose engine commands carry `idem_key`.
+    pub async fn withdrawal_by_key(&self, idem_key: &str) -> Result<Option<WithdrawalRecord>> {
+        sqlx::query(&format!(
+            "SELECT {WITHDRAWAL_COLUMNS} FROM withdrawals WHERE idem_key = $1"
+        ))
+        .bind(idem_key)
+        .fetch_optional(self.pool())
+        .await?
+        .as_ref()
+        .map(withdrawal_from_row)
+        .transpose()
+    }
+
+    /// Fees of completed withdrawals per asset id (exact, summed in Rust):
+    /// the fee revenue the ledger books that never was an engine balance.
+    pub async fn completed_withdrawal_fees(&self) -> Result<BTreeMap<u64, u128>> {
+        let rows = sqlx::query("SELECT asset_id, fee FROM withdrawals WHERE state = 'completed'")
+            .fetch_all(self.pool())
+            .await?;
+        let mut out = BTreeMap::new();
+        for r in &rows {
+            *out.entry(get_u64(r, "asset_id")?).or_insert(0u128) +=
+                u128::from(get_amount(r, "fee")?);
+        }
+        Ok(out)
     }
 }

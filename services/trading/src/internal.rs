@@ -15,6 +15,10 @@
 //!   say `Rejected` and the caller decides.
 //! - `GET /internal/assets` → [`wire::Assets`].
 //! - `GET /internal/balances/{user_id}` → [`wire::Balances`].
+//! - `GET /internal/markets` → [`wire::Markets`] (the wallet's ledger books
+//!   each trade's fees in the market's assets).
+//! - `GET /internal/balances` → [`wire::AllBalances`] (`flowex admin
+//!   reconcile` compares them with the ledger).
 //!
 //! Reads are queries on the engine thread (read-your-writes, like the
 //! public API).
@@ -48,6 +52,8 @@ pub fn internal_router(state: TradingState) -> Router {
         .route(wire::COMMANDS_PATH, post(submit))
         .route(wire::ASSETS_PATH, get(assets))
         .route("/internal/balances/{user_id}", get(balances))
+        .route(wire::MARKETS_PATH, get(markets))
+        .route(wire::ALL_BALANCES_PATH, get(all_balances))
         .with_state(state)
 }
 
@@ -95,6 +101,31 @@ async fn balances(
         balances: list
             .into_iter()
             .map(|(asset, b)| wire::BalanceEntry {
+                asset,
+                available: b.available,
+                locked: b.locked,
+            })
+            .collect(),
+    }))
+}
+
+async fn markets(State(state): State<TradingState>) -> Result<Json<wire::Markets>, ApiError> {
+    let markets = state.query(|e: &Engine| e.markets()).await?;
+    Ok(Json(wire::Markets { markets }))
+}
+
+async fn all_balances(
+    State(state): State<TradingState>,
+) -> Result<Json<wire::AllBalances>, ApiError> {
+    let (seq, list) = state
+        .query(|e: &Engine| (e.last_seq(), e.all_balances()))
+        .await?;
+    Ok(Json(wire::AllBalances {
+        seq,
+        balances: list
+            .into_iter()
+            .map(|(user, asset, b)| wire::AccountBalance {
+                user_id: user.0,
                 asset,
                 available: b.available,
                 locked: b.locked,

@@ -6,14 +6,11 @@
 //! advances the stored offset, so a replay is idempotent: a seq at or below
 //! the offset is skipped by the store, never applied twice.
 //!
-//! Catch-up: every cycle subscribes to the sequencer first, then reads the
-//! stored offset and the durable seq; the commands in between are
-//! recomputed from the journal by [`flowex_bus::regenerate`] (nearest
-//! snapshot + replay through a scratch engine: the engine is deterministic,
-//! so these are exactly the events the live engine produced), then the live
-//! batches follow, skipping what catch-up already covered. A restart — or a
-//! subscription dropped for lagging — therefore resumes right after the
-//! last committed seq, with no gap and no duplicate.
+//! Catch-up and the live feed are [`flowex_bus::follow_sequencer`]'s (shared
+//! with the wallet's ledger): the commands after the stored offset are
+//! recomputed from the journal, then the live batches follow; a restart —
+//! or a subscription dropped for lagging — resumes right after the last
+//! committed seq, with no gap and no duplicate.
 //!
 //! The projected seq is published on a watch channel ([`History`]), so a
 //! reader that needs a command's effect (a closed order just after it
@@ -24,7 +21,6 @@ use crate::orders::status_str;
 use crate::views::order_type_str;
 use crate::TradingState;
 use flowex_bus::EventRecord;
-use flowex_sequencer::SubscriptionEnded;
 use flowex_store::{OrderRecord, OrderUpdate, ProjectionTx, Store, StoreError, TradeRecord};
 use flowex_types::{EndReason, Event, OrderInfo, Side, TimeInForce};
 use std::path::PathBuf;
@@ -88,113 +84,43 @@ pub async fn spawn(
     let projector = Projector {
         state: state.clone(),
         store,
-        journal_dir,
         projected: Arc::new(tx),
     };
-    let task = tokio::spawn(projector.run());
+    let follow = flowex_bus::FollowConfig {
+        name: PROJECTOR,
+        journal_dir,
+        capacity: SUBSCRIPTION_CAPACITY,
+    };
+    let handle = state.sequencer().clone();
+    let task = tokio::spawn(flowex_bus::follow_sequencer(handle, follow, projector));
     Ok((state.with_history(history), task))
 }
 
 struct Projector {
     state: TradingState,
     store: Store,
-    journal_dir: PathBuf,
     projected: Arc<watch::Sender<u64>>,
 }
 
-enum Stop {
-    Stopped,
-    Retry(String),
+impl flowex_bus::Projection for Projector {
+    async fn offset(&self) -> Result<u64, String> {
+        let last = self
+            .store
+            .projector_offset(PROJECTOR)
+            .await
+            .map_err(|e| e.to_string())?;
+        self.projected.send_replace(last);
+        Ok(last)
+    }
+
+    async fn apply(&self, record: &EventRecord) -> Result<(), String> {
+        Projector::apply(self, record)
+            .await
+            .map_err(|e| e.to_string())
+    }
 }
 
 impl Projector {
-    async fn run(self) {
-        let mut backoff = Duration::from_millis(100);
-        loop {
-            match self.cycle().await {
-                Stop::Stopped => {
-                    tracing::info!("the sequencer stopped; order projector done");
-                    return;
-                }
-                Stop::Retry(why) => {
-                    tracing::warn!(error = %why, "order projector: retrying");
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(5));
-                }
-            }
-        }
-    }
-
-    async fn cycle(&self) -> Stop {
-        // Subscribe first: every batch durable after this arrives here,
-        // every one before it is at or below `durable`.
-        let handle = self.state.sequencer().clone();
-        let mut sub = match handle.subscribe_with_capacity(SUBSCRIPTION_CAPACITY) {
-            Ok(s) => s,
-            Err(flowex_sequencer::SequencerError::Stopped) => return Stop::Stopped,
-            Err(e) => return Stop::Retry(format!("subscribing: {e}")),
-        };
-        let mut last = match self.store.projector_offset(PROJECTOR).await {
-            Ok(o) => o,
-            Err(e) => return Stop::Retry(format!("reading the offset: {e}")),
-        };
-        self.projected.send_replace(last);
-        let durable = handle.stats().durable_seq;
-        if last < durable {
-            tracing::info!(
-                from = last + 1,
-                to = durable,
-                "order projector catching up from the journal"
-            );
-            match self.catch_up(last + 1, durable).await {
-                Ok(l) => last = l,
-                Err(e) => return Stop::Retry(e),
-            }
-        }
-        loop {
-            let batch = match sub.recv().await {
-                Ok(b) => b,
-                Err(SubscriptionEnded::Stopped) => return Stop::Stopped,
-                Err(SubscriptionEnded::Lagged) => {
-                    return Stop::Retry("the subscription lagged; catching up".into())
-                }
-            };
-            for record in EventRecord::from_batch(&batch) {
-                if record.seq <= last {
-                    continue;
-                }
-                if let Err(e) = self.apply(&record).await {
-                    return Stop::Retry(format!("seq {}: {e}", record.seq));
-                }
-                last = record.seq;
-            }
-        }
-    }
-
-    /// Recomputes and applies the records `from..=to`; returns the last seq applied.
-    async fn catch_up(&self, from: u64, to: u64) -> Result<u64, String> {
-        let (tx, mut rx) = tokio::sync::mpsc::channel::<EventRecord>(1024);
-        let dir = self.journal_dir.clone();
-        let producer = tokio::task::spawn_blocking(move || {
-            flowex_bus::regenerate(&dir, from, to, |r| tx.blocking_send(r).is_ok())
-        });
-        let mut last = from - 1;
-        while let Some(record) = rx.recv().await {
-            if let Err(e) = self.apply(&record).await {
-                drop(rx);
-                let _ = producer.await;
-                return Err(format!("seq {}: {e}", record.seq));
-            }
-            last = record.seq;
-        }
-        match producer.await {
-            Ok(Ok(_)) if last == to => Ok(last),
-            Ok(Ok(_)) => Err(format!("catch-up stopped at seq {last} before {to}")),
-            Ok(Err(e)) => Err(format!("regenerating events: {e}")),
-            Err(e) => Err(format!("regenerating events: {e}")),
-        }
-    }
-
     /// One command, once: its rows and the offset in one transaction.
     async fn apply(&self, record: &EventRecord) -> Result<(), StoreError> {
         let dir = self.directory_for(&record.events).await;

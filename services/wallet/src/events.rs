@@ -7,18 +7,19 @@
 //! ([`Store::begin_projection`]), which also advances the offset: a restart
 //! resumes right after the last committed seq, with no gap and no duplicate
 //! (a record at or below the offset is skipped by the store, not applied
-//! twice). Today a record's transaction only moves the offset and the
-//! in-memory tallies ([`FeedStatus`]); the ledger rows of issue 4 are
-//! written through the same transaction in [`apply_record`].
+//! twice). A record's transaction writes its ledger entries and balances
+//! ([`crate::ledger::write`]) and the offset; [`FeedStatus`] counts.
 //!
 //! A gap (the stream was trimmed past the offset, or history was lost) is
 //! never skipped: the feed stops before it, reports it at `/health/events`
 //! and in the readiness check, and counts it; the offset stays at the last
 //! seq applied, for an operator to rebuild from the journal.
 //!
-//! In `flowex up` the wallet runs in the trading process and there is no
-//! feed.
+//! In `flowex up` the wallet runs in the trading process and follows the
+//! sequencer instead ([`crate::ledger::start_local`]).
 
+use crate::ledger::Markets;
+use crate::CommandSink;
 use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
@@ -30,8 +31,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-/// The wallet's name in `projector_offsets`.
-pub const PROJECTOR: &str = "wallet";
+/// The wallet's name in `projector_offsets`: the ledger's.
+pub const PROJECTOR: &str = crate::ledger::PROJECTOR;
 
 /// How far the wallet's feed got.
 #[derive(Debug, Default)]
@@ -147,8 +148,13 @@ async fn events(State(status): State<Arc<FeedStatus>>) -> Json<Value> {
 }
 
 /// The wallet's writes for one record, inside the transaction that also
-/// stores the offset `tx.last_seq()`. The ledger entries of issue 4 go here.
-async fn apply_record(_tx: &mut ProjectionTx, record: &EventRecord) -> Result<Tally, StoreError> {
+/// stores the offset `tx.last_seq()`.
+async fn apply_record(
+    tx: &mut ProjectionTx,
+    record: &EventRecord,
+    markets: &Markets,
+) -> Result<Tally, String> {
+    crate::ledger::write(tx, record, markets).await?;
     Ok(Tally::of(&record.events))
 }
 
@@ -163,10 +169,12 @@ enum Stop {
 /// Follows the stream for ever from the stored offset, applying every
 /// record once (see the module documentation); reconnects with backoff,
 /// always from the offset in the store. Returns only at a gap.
-pub async fn run_feed(store: Store, bus: BusConfig, status: Arc<FeedStatus>) {
+/// `sink` answers for the markets the ledger needs.
+pub async fn run_feed(store: Store, bus: BusConfig, status: Arc<FeedStatus>, sink: CommandSink) {
+    let markets = Markets::new(sink);
     let mut backoff = Duration::from_millis(100);
     loop {
-        match follow(&store, &bus, &status, &mut backoff).await {
+        match follow(&store, &bus, &status, &markets, &mut backoff).await {
             Stop::Gap(why) => {
                 tracing::error!(%why, "wallet feed stopped at a gap in the event stream");
                 status.connected.store(false, Ordering::Release);
@@ -188,6 +196,7 @@ async fn follow(
     store: &Store,
     bus: &BusConfig,
     status: &FeedStatus,
+    markets: &Markets,
     backoff: &mut Duration,
 ) -> Stop {
     let offset = match store.projector_offset(PROJECTOR).await {
@@ -233,7 +242,7 @@ async fn follow(
                 }
                 Err(e) => return Stop::Retry(format!("seq {}: {e}", record.seq)),
             };
-            let tally = match apply_record(&mut tx, record).await {
+            let tally = match apply_record(&mut tx, record, markets).await {
                 Ok(t) => t,
                 Err(e) => return Stop::Retry(format!("seq {}: {e}", record.seq)),
             };

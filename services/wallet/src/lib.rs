@@ -1,21 +1,27 @@
 //! The wallet service: balances and the movement of funds in and out.
 //!
-//! Today: balances (`GET /api/v1/wallet/balances`) and, in embedded mode
-//! only, the demo faucet (`POST /api/v1/wallet/faucet`), which credits a
-//! fixed amount through the same `Deposit` command a custody integration
-//! uses, idempotent by key and capped per user and day in SQL; and the
-//! admin deposit (`POST /api/v1/admin/deposits`, [`admin`]), audited and
-//! idempotent. Withdrawals and the ledger follow (issue 4).
+//! - balances (`GET /api/v1/wallet/balances`);
+//! - in embedded mode only, the demo faucet (`POST /api/v1/wallet/faucet`),
+//!   which credits a fixed amount through the same `Deposit` command a
+//!   custody integration uses, idempotent by key and capped per user and
+//!   day in SQL;
+//! - the admin deposit (`POST /api/v1/admin/deposits`, [`admin`]), audited
+//!   and idempotent;
+//! - the double-entry ledger ([`ledger`]: the projection of the engine's
+//!   events into `ledger_entries` and `balances`, in both modes) and the
+//!   caller's history ([`history`]: ledger pages, CSV export, deposits).
 //!
 //! The engine is reached through a [`CommandSink`]: the sequencer handle in
 //! one process, the trading service's internal API in distributed mode.
 //!
-//! In distributed mode the wallet also follows the trading events on the
-//! Redis stream, durably by seq ([`events::run_feed`]): the frame of the
-//! ledger projection.
+//! In distributed mode the ledger follows the trading events on the Redis
+//! stream, durably by seq ([`events::run_feed`]); in one process it follows
+//! the sequencer ([`ledger::start_local`]).
 
 pub mod admin;
 pub mod events;
+pub mod history;
+pub mod ledger;
 pub mod sink;
 
 pub use sink::{CommandSink, Holding};
@@ -67,6 +73,9 @@ impl WalletState {
 pub fn router(state: WalletState) -> Router {
     let mut r = Router::new()
         .route("/api/v1/wallet/balances", get(balances))
+        .route("/api/v1/wallet/ledger", get(history::ledger))
+        .route("/api/v1/wallet/ledger.csv", get(history::ledger_csv))
+        .route("/api/v1/wallet/deposits", get(history::deposits))
         .route("/api/v1/admin/deposits", post(admin::admin_deposit));
     if state.faucet.is_some() {
         r = r.route("/api/v1/wallet/faucet", post(faucet));
@@ -83,7 +92,14 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 
     #[derive(utoipa::OpenApi)]
     #[openapi(
-        paths(balances, faucet, admin::admin_deposit),
+        paths(
+            balances,
+            faucet,
+            admin::admin_deposit,
+            history::ledger,
+            history::ledger_csv,
+            history::deposits,
+        ),
         tags(
             (name = "wallet", description = "Balances and the movement of funds (`/api/v1/wallet/*`)."),
             (name = "admin", description = "Administration (`/api/v1/admin/*`): Bearer token of a user with the `admin` role; anyone else gets 403 `forbidden`."),

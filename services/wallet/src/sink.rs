@@ -7,7 +7,7 @@ use flowex_bus::{wire, EventRecord};
 use flowex_engine::Engine;
 use flowex_http::{ApiError, InternalToken};
 use flowex_sequencer::{SequencerError, SequencerHandle};
-use flowex_types::{AssetConfig, AssetId, Command, RejectReason, UserId};
+use flowex_types::{AssetConfig, AssetId, Command, MarketConfig, RejectReason, UserId};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -56,6 +56,20 @@ impl CommandSink {
                 .call::<wire::Assets>(reqwest::Method::GET, wire::ASSETS_PATH, None)
                 .await?
                 .assets),
+        }
+    }
+
+    /// Every market the engine knows.
+    pub async fn markets(&self) -> Result<Vec<MarketConfig>, ApiError> {
+        match self {
+            CommandSink::Local(seq) => seq
+                .query(|e: &Engine| e.markets())
+                .await
+                .map_err(sequencer_error),
+            CommandSink::Remote(r) => Ok(r
+                .call::<wire::Markets>(reqwest::Method::GET, wire::MARKETS_PATH, None)
+                .await?
+                .markets),
         }
     }
 
