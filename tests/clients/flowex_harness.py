@@ -42,7 +42,8 @@ class User:
 class Server:
     """One `flowex up --no-bot` process in its own data directory."""
 
-    def __init__(self, binary: str):
+    def __init__(self, binary: str, settings: dict[str, str] | None = None):
+        """`settings`: extra FLOWEX_* variables for this server."""
         self._dir = tempfile.TemporaryDirectory(prefix="flowex-clients-")
         env = dict(os.environ)
         # FLOWEX_BIN tells the suites where the binary is; it is not a
@@ -50,6 +51,7 @@ class Server:
         env.pop("FLOWEX_BIN", None)
         # Plenty of orders per 10 s: a suite places many in a burst.
         env["FLOWEX_RATE_LIMITS__ORDERS_PER_10S"] = "10000"
+        env.update(settings or {})
         self.log_path = os.path.join(self._dir.name, "server.log")
         self._log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(
@@ -155,3 +157,16 @@ class Server:
 
 
 FAUCET = {"BTC": Decimal("0.5"), "ETH": Decimal("5"), "SOL": Decimal("50"), "USDT": Decimal("10000")}
+
+
+def wait_until(probe, what: str, timeout_s: float = 60):
+    """Polls `probe()` until it returns something truthy (market data follows
+    the engine's events, a moment behind the order answers)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = probe()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.1)
