@@ -45,10 +45,10 @@ class Server:
     def __init__(self, binary: str, settings: dict[str, str] | None = None):
         """`settings`: extra FLOWEX_* variables for this server."""
         self._dir = tempfile.TemporaryDirectory(prefix="flowex-clients-")
-        env = dict(os.environ)
-        # FLOWEX_BIN tells the suites where the binary is; it is not a
-        # setting, and flowex refuses FLOWEX_* variables it does not know.
-        env.pop("FLOWEX_BIN", None)
+        # No inherited FLOWEX_* variable (FLOWEX_BIN is not a setting, and
+        # flowex refuses ones it does not know; scripts/test exports test
+        # switches): the server runs on defaults plus what is set here.
+        env = {k: v for k, v in os.environ.items() if not k.startswith("FLOWEX_")}
         # Plenty of orders per 10 s: a suite places many in a burst.
         env["FLOWEX_RATE_LIMITS__ORDERS_PER_10S"] = "10000"
         env.update(settings or {})
