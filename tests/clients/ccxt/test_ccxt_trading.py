@@ -284,3 +284,19 @@ def test_read_only_key_cannot_trade(server, make_exchange):
     # DDoSProtection once the key has worked before (it then suspects an IP ban).
     with pytest.raises((ccxt.AuthenticationError, ccxt.DDoSProtection), match="-2015"):
         ex.create_order(SYMBOL, "limit", "buy", 0.01, 1000)
+
+
+def test_self_trade_prevention(make_exchange):
+    ex = make_exchange()
+    resting = ex.create_order(SYMBOL, "limit", "sell", 0.01, 65000)
+    # The market's default mode (EXPIRE_MAKER): the resting order goes, the new one rests.
+    taker = ex.create_order(SYMBOL, "limit", "buy", 0.01, 65000)
+    assert (taker["status"], taker["filled"]) == ("open", 0.0)
+    gone = ex.fetch_order(resting["id"], SYMBOL)
+    assert (gone["status"], gone["info"]["status"]) == ("expired", "EXPIRED_IN_MATCH")
+    # EXPIRE_TAKER, asked for by parameter: the new order goes.
+    o = ex.create_order(SYMBOL, "limit", "sell", 0.01, 65000, {"selfTradePreventionMode": "EXPIRE_TAKER"})
+    assert (o["status"], o["info"]["status"], o["info"]["selfTradePreventionMode"]) == (
+        "expired", "EXPIRED_IN_MATCH", "EXPIRE_TAKER")
+    assert ex.fetch_order(taker["id"], SYMBOL)["status"] == "open"
+    assert ex.fetch_my_trades(SYMBOL) == []
