@@ -105,6 +105,13 @@ pub async fn up(cfg: Config, args: UpArgs) -> Result<()> {
     );
     let faucet = cfg.faucet_enabled().then(|| demo::faucet(&cfg));
     let wallet = flowex_wallet::WalletState::new(handle.clone(), store.clone(), faucet);
+    // Market data: its own view of the engine's events, started from a snapshot.
+    let market_data = flowex_market_data::MarketDataState::with_store(store.clone());
+    let market_feed = tokio::spawn(flowex_market_data::feed::follow_sequencer(
+        handle.clone(),
+        Some(store.clone()),
+        market_data.clone(),
+    ));
 
     let mut gateway_cfg = GatewayConfig {
         health: health_checks(&store, &handle),
@@ -122,6 +129,7 @@ pub async fn up(cfg: Config, args: UpArgs) -> Result<()> {
             flowex_auth_service::router(auth),
             flowex_trading::router(trading),
             flowex_wallet::router(wallet),
+            flowex_market_data::data_router(market_data),
         ],
     )?;
     let listener = tokio::net::TcpListener::bind((cfg.server.bind, cfg.server.port))
@@ -154,6 +162,7 @@ pub async fn up(cfg: Config, args: UpArgs) -> Result<()> {
         bot.abort();
     }
     ledger.abort();
+    market_feed.abort();
     drop(handle);
     let engine = tokio::task::spawn_blocking(move || sequencer.shutdown()).await??;
     println!(

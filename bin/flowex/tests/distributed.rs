@@ -475,6 +475,68 @@ async fn five_processes_trade_through_the_gateway() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 
+    // Its public market data shows the trade through the gateway; restarted,
+    // it has the same trades and candles (from SQL) and book (from trading).
+    let market_view = || async {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let trades = loop {
+            let (s, t) = call(&c, c.get(format!("{gw}/api/v3/trades?symbol=BTCUSDT"))).await;
+            if s == 200 && t.as_array().is_some_and(|a| a.len() == 1) {
+                break t;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no trade in market data: {s} {t}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        assert_eq!(
+            (
+                &trades[0]["price"],
+                &trades[0]["qty"],
+                &trades[0]["quoteQty"],
+                &trades[0]["isBuyerMaker"]
+            ),
+            (
+                &json!("60000.00000000"),
+                &json!("0.01000000"),
+                &json!("600.00000000"),
+                &json!(false)
+            ),
+            "{trades}"
+        );
+        let (s, d) = call(&c, c.get(format!("{gw}/api/v3/depth?symbol=BTCUSDT"))).await;
+        assert_eq!(s, 200, "{d}");
+        // The seller's order rested (update 1) and was taken (update 2).
+        assert_eq!(d, json!({"lastUpdateId": 2, "bids": [], "asks": []}));
+        let (s, k) = call(
+            &c,
+            c.get(format!("{gw}/api/v3/klines?symbol=BTCUSDT&interval=1h")),
+        )
+        .await;
+        assert_eq!(s, 200, "{k}");
+        assert_eq!(k.as_array().map(Vec::len), Some(1), "{k}");
+        assert_eq!(
+            (&k[0][4], &k[0][5], &k[0][8]),
+            (&json!("60000.00000000"), &json!("0.01000000"), &json!(1)),
+            "{k}"
+        );
+        let (s, t) = call(&c, c.get(format!("{gw}/api/v3/ticker/24hr?symbol=BTCUSDT"))).await;
+        assert_eq!(s, 200, "{t}");
+        assert_eq!(
+            (&t["lastPrice"], &t["volume"], &t["count"]),
+            (&json!("60000.00000000"), &json!("0.01000000"), &json!(1)),
+            "{t}"
+        );
+        trades
+    };
+    let before = market_view().await;
+    let market_data = procs.iter_mut().find(|p| p.name == "market-data").unwrap();
+    market_data.stop();
+    *market_data = cluster.serve("market-data");
+    wait_ready(&c, std::slice::from_mut(market_data), &cluster).await;
+    assert_eq!(market_view().await, before);
+
     // So did the wallet, storing its offset with each record; restarted, it
     // resumes after that offset without applying anything twice.
     let trade_seq = last_deposit_seq + 2;

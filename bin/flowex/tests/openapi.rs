@@ -210,6 +210,7 @@ async fn every_mounted_route_is_documented_and_every_documented_route_is_mounted
         flowex_auth_service::router(auth),
         flowex_trading::router(trading),
         flowex_wallet::router(wallet),
+        flowex_market_data::data_router(flowex_market_data::MarketDataState::new()),
     ];
     let gateway_cfg = flowex_gateway::GatewayConfig::from_config(&cfg);
     assert!(

@@ -11,10 +11,12 @@
 //! | `GET /internal/balances/{user_id}` | 200 [`Balances`] |
 //! | `GET /internal/markets` | 200 [`Markets`] |
 //! | `GET /internal/balances` | 200 [`AllBalances`] (every account, for reconciliation) |
+//! | `GET /internal/market-snapshot` | 200 [`MarketSnapshot`] |
 //!
 //! Amounts are integers in atomic units (JSON numbers up to `u64::MAX`,
 //! exact in Rust's `serde_json`; never read them as floating point).
 
+use flowex_engine::Engine;
 use flowex_types::{AssetConfig, AssetId, MarketConfig};
 use serde::{Deserialize, Serialize};
 
@@ -27,6 +29,8 @@ pub const ASSETS_PATH: &str = "/internal/assets";
 pub const MARKETS_PATH: &str = "/internal/markets";
 /// Path of every account's balances.
 pub const ALL_BALANCES_PATH: &str = "/internal/balances";
+/// Path of the market-data snapshot.
+pub const MARKET_SNAPSHOT_PATH: &str = "/internal/market-snapshot";
 
 /// Path of one user's balances.
 pub fn balances_path(user_id: u64) -> String {
@@ -84,4 +88,55 @@ pub struct AllBalances {
     pub seq: u64,
     /// By user, then asset.
     pub balances: Vec<AccountBalance>,
+}
+
+/// What market-data starts from: every asset and market with its whole
+/// aggregated book, exactly as of journal seq `seq` (one engine query), so
+/// the event records after `seq` continue it without gap or overlap.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MarketSnapshot {
+    /// The last seq the engine had applied.
+    pub seq: u64,
+    /// In id order.
+    pub assets: Vec<AssetConfig>,
+    /// In id order.
+    pub markets: Vec<BookSnapshot>,
+}
+
+/// One market's configuration and aggregated book.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BookSnapshot {
+    /// The market (its status included).
+    pub config: MarketConfig,
+    /// The `update_id` of the market's last `BookChanged` (0: none yet).
+    pub update_id: u64,
+    /// `(price ticks, lots)`, best (highest) first.
+    pub bids: Vec<(u64, u64)>,
+    /// `(price ticks, lots)`, best (lowest) first.
+    pub asks: Vec<(u64, u64)>,
+}
+
+impl MarketSnapshot {
+    /// Reads the snapshot from the engine (run it as one query on the
+    /// engine thread, so it is one consistent state).
+    pub fn of(engine: &Engine) -> MarketSnapshot {
+        let markets = engine
+            .markets()
+            .into_iter()
+            .map(|config| {
+                let depth = engine.depth(config.id, usize::MAX).unwrap_or_default();
+                BookSnapshot {
+                    config,
+                    update_id: depth.update_id,
+                    bids: depth.bids,
+                    asks: depth.asks,
+                }
+            })
+            .collect();
+        MarketSnapshot {
+            seq: engine.last_seq(),
+            assets: engine.assets(),
+            markets,
+        }
+    }
 }

@@ -72,6 +72,7 @@ pub mod error;
 pub mod extract;
 pub mod identity;
 pub mod limits;
+pub mod markets;
 pub mod observe;
 pub mod openapi;
 pub mod rate_limit;

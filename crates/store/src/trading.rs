@@ -807,6 +807,34 @@ impl Store {
         Ok(out)
     }
 
+    /// The newest `limit` trades of a market stamped at or after `since`
+    /// (ms) and projected from journal seqs up to `max_seq`, ascending by
+    /// id: what market-data rebuilds its recent trades and candles from.
+    pub async fn recent_market_trades(
+        &self,
+        market_id: u64,
+        since: i64,
+        max_seq: u64,
+        limit: u32,
+    ) -> Result<Vec<TradeRecord>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {TRADE_SELECT} FROM trades WHERE market_id = $1 AND time >= $2 AND seq <= $3 \
+             ORDER BY id DESC LIMIT $4"
+        ))
+        .bind(id("market id", market_id)?)
+        .bind(since)
+        .bind(id("seq", max_seq)?)
+        .bind(i64::from(limit))
+        .fetch_all(self.pool())
+        .await?;
+        let mut out = rows
+            .iter()
+            .map(trade_from_row)
+            .collect::<Result<Vec<_>>>()?;
+        out.reverse();
+        Ok(out)
+    }
+
     /// A user's trades in one market, ascending by trade id (Binance
     /// `myTrades`): from `from_id`/`start_time`, or the newest `limit`.
     pub async fn list_user_trades(&self, q: &TradeQuery) -> Result<Vec<UserTrade>> {

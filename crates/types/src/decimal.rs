@@ -76,12 +76,23 @@ pub fn format_scaled(value: u64, scale: u8) -> String {
 
 /// Like [`format_scaled`], appending to `out` (avoids an allocation per number when writing JSON).
 pub fn write_scaled(out: &mut String, value: u64, scale: u8) {
+    write_scaled_wide(out, u128::from(value), scale);
+}
+
+/// [`format_scaled`] for sums that may pass `u64` (volumes over many trades).
+pub fn format_scaled_wide(value: u128, scale: u8) -> String {
+    let mut out = String::with_capacity(32);
+    write_scaled_wide(&mut out, value, scale);
+    out
+}
+
+fn write_scaled_wide(out: &mut String, v: u128, scale: u8) {
     if scale == 0 {
-        let _ = write!(out, "{value}");
+        let _ = write!(out, "{v}");
         return;
     }
-    let pow = 10u128.pow(u32::from(scale));
-    let v = u128::from(value);
+    // Scales above 38 do not fit u128; asset decimals stop at 18.
+    let pow = 10u128.pow(u32::from(scale.min(38)));
     let _ = write!(
         out,
         "{}.{:0width$}",

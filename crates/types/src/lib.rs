@@ -15,7 +15,7 @@ pub use codec::{CodecError, Envelope};
 pub use command::{
     Command, EngineLimits, NewOrder, OrderQty, OrderRef, OrderType, Side, TimeInForce,
 };
-pub use decimal::{format_scaled, parse_scaled, DecimalError};
+pub use decimal::{format_scaled, format_scaled_wide, parse_scaled, DecimalError};
 pub use event::{EndReason, Event, OrderInfo, OrderStatus, RejectReason, Trade};
 pub use ids::*;
 pub use market::{

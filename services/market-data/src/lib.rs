@@ -1,42 +1,47 @@
-//! The FlowEx market-data service.
+//! The FlowEx market-data service: the public market data of the Binance
+//! Spot API v3 — `depth`, `trades`, `historicalTrades`, `aggTrades`,
+//! `klines`, `uiKlines`, `avgPrice`, `ticker/24hr`, `ticker/price`,
+//! `ticker/bookTicker` ([`api`]) — plus `ping` and `time`.
 //!
-//! Today the frame: `GET /api/v3/ping` and `GET /api/v3/time` (routed here
-//! by the gateway), and the feed — the trading service's events, followed on
-//! the Redis stream ([`flowex_bus`]) in seq order from the last seq seen,
-//! with gaps detected and counted. Order books, trades, klines, tickers and
-//! the WebSocket streams are built on [`run_feed`]'s records by the
-//! market-data issue.
+//! It answers from its own in-memory [`view::View`], built only from the
+//! engine's events ([`feed`]): a snapshot (books with the engine's update
+//! ids, configs, assets) exact at a seq, the trade history from SQL, then
+//! every event record after that seq, gap-free. In `flowex up` the records
+//! come from the sequencer in process ([`feed::follow_sequencer`]); in
+//! `flowex serve market-data` ([`serve`]) the snapshot comes from trading's
+//! internal API and the records from the Redis stream
+//! ([`feed::follow_stream`]). Kline buckets: [`interval`].
 //!
-//! `flowex serve market-data` ([`serve`]) runs it alone: the API behind
+//! `flowex serve market-data` serves the API behind
 //! [`flowex_http::internal_channel`], `/health/live`, `/health/ready`
 //! (database, Redis, feed connected), `/health/events` (`{"last_seq",
 //! "records", "gaps", "connected"}`: how far the feed got) and `/metrics`
 //! (`flowex_market_data_last_seq`, `flowex_events_gaps_total`).
-//!
-//! Where the feed starts: a fresh process reads the stream from its oldest
-//! entry (seq 0 = everything the stream still holds) and reports a gap if
-//! the stream was trimmed past seq 1; a reconnect resumes after the last seq
-//! it processed.
+
+pub mod api;
+pub mod feed;
+pub mod interval;
+pub mod view;
 
 use anyhow::Context as _;
 use axum::extract::State;
 use axum::middleware::from_fn_with_state;
 use axum::routing::get;
 use axum::{Json, Router};
-use flowex_bus::{BusConfig, Consumer, EventRecord};
+use flowex_bus::BusConfig;
 use flowex_http::{HealthChecks, HttpConfig, InternalToken};
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 
 /// How far the feed got.
 #[derive(Debug, Default)]
 pub struct FeedStatus {
-    last_seq: AtomicU64,
-    records: AtomicU64,
-    gaps: AtomicU64,
-    connected: AtomicBool,
+    pub(crate) last_seq: AtomicU64,
+    pub(crate) records: AtomicU64,
+    pub(crate) gaps: AtomicU64,
+    pub(crate) connected: AtomicBool,
 }
 
 impl FeedStatus {
@@ -55,7 +60,7 @@ impl FeedStatus {
         self.gaps.load(Ordering::Relaxed)
     }
 
-    /// Whether the last read of the stream succeeded.
+    /// Whether the view is started and the last read of the events succeeded.
     pub fn connected(&self) -> bool {
         self.connected.load(Ordering::Acquire)
     }
@@ -71,29 +76,76 @@ impl FeedStatus {
     }
 }
 
-/// What the market-data handlers share.
+/// What the market-data handlers share: the view, the feed's progress and
+/// (for trades older than the view keeps) the SQL trade history.
 #[derive(Clone, Default)]
 pub struct MarketDataState {
     feed: Arc<FeedStatus>,
+    view: Arc<RwLock<view::View>>,
+    store: Option<flowex_store::Store>,
 }
 
 impl MarketDataState {
-    /// A state with a fresh feed status.
+    /// A state with an empty view and no SQL history.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A state that reads old trades from `store`.
+    pub fn with_store(store: flowex_store::Store) -> Self {
+        MarketDataState {
+            store: Some(store),
+            ..Self::default()
+        }
     }
 
     /// The feed's progress.
     pub fn feed(&self) -> &Arc<FeedStatus> {
         &self.feed
     }
+
+    /// The SQL trade history, if any.
+    pub fn store(&self) -> Option<&flowex_store::Store> {
+        self.store.as_ref()
+    }
+
+    /// Reads the view (hold it briefly: the feed waits for it).
+    pub fn read(&self) -> RwLockReadGuard<'_, view::View> {
+        self.view.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(crate) fn write(&self) -> RwLockWriteGuard<'_, view::View> {
+        self.view.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Replaces the view (tests, and the feed's start).
+    pub fn install(&self, v: view::View) {
+        *self.write() = v;
+    }
 }
 
-/// The public routes, with full paths (behind the gateway).
+/// The public routes, with full paths (behind the gateway): the market
+/// data and `ping`/`time`.
 pub fn router(state: MarketDataState) -> Router {
-    Router::new()
+    data_router(state)
         .route("/api/v3/ping", get(ping))
         .route("/api/v3/time", get(time))
+}
+
+/// The market-data routes without `ping`/`time` (which the trading
+/// service also serves, for `flowex up` where both are mounted).
+pub fn data_router(state: MarketDataState) -> Router {
+    Router::new()
+        .route("/api/v3/depth", get(api::depth))
+        .route("/api/v3/trades", get(api::trades))
+        .route("/api/v3/historicalTrades", get(api::historical_trades))
+        .route("/api/v3/aggTrades", get(api::agg_trades))
+        .route("/api/v3/klines", get(api::klines))
+        .route("/api/v3/uiKlines", get(api::ui_klines))
+        .route("/api/v3/avgPrice", get(api::avg_price))
+        .route("/api/v3/ticker/24hr", get(api::ticker_24hr))
+        .route("/api/v3/ticker/price", get(api::ticker_price))
+        .route("/api/v3/ticker/bookTicker", get(api::book_ticker))
         .with_state(state)
 }
 
@@ -105,8 +157,22 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 
     #[derive(utoipa::OpenApi)]
     #[openapi(
-        paths(ping, time),
-        tags((name = "market-data", description = "Binance Spot API v3 market data: connectivity and server time (order books, trades, klines, tickers and streams follow).")),
+        paths(
+            ping,
+            time,
+            api::depth,
+            api::trades,
+            api::historical_trades,
+            api::agg_trades,
+            api::klines,
+            api::ui_klines,
+            api::avg_price,
+            api::ticker_24hr,
+            api::ticker_price,
+            api::book_ticker
+        ),
+        components(schemas(api::doc::PublicTrade)),
+        tags((name = "market-data", description = "Binance Spot API v3 market data: connectivity, server time, order books, trades, klines and tickers, built from the engine's events.")),
     )]
     struct Doc;
 
@@ -153,56 +219,6 @@ async fn events(State(state): State<MarketDataState>) -> Json<Value> {
     Json(state.feed.to_json())
 }
 
-/// Follows the stream for ever from `status.last_seq()`, calling `apply`
-/// with every record in seq order; reconnects with backoff when Redis
-/// fails. Gaps are logged and counted (the consumer moves past them).
-pub async fn run_feed(
-    cfg: BusConfig,
-    status: Arc<FeedStatus>,
-    mut apply: impl FnMut(&EventRecord) + Send,
-) {
-    let mut backoff = Duration::from_millis(100);
-    loop {
-        let mut consumer =
-            match Consumer::connect(&cfg, status.last_seq(), Duration::from_secs(1)).await {
-                Ok(c) => c,
-                Err(e) => {
-                    status.connected.store(false, Ordering::Release);
-                    tracing::warn!(error = %e, "market-data feed: cannot reach Redis");
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(5));
-                    continue;
-                }
-            };
-        loop {
-            match consumer.poll().await {
-                Ok(polled) => {
-                    status.connected.store(true, Ordering::Release);
-                    backoff = Duration::from_millis(100);
-                    status
-                        .gaps
-                        .fetch_add(polled.gaps.len() as u64, Ordering::Relaxed);
-                    for record in &polled.records {
-                        apply(record);
-                        status.last_seq.store(record.seq, Ordering::Release);
-                    }
-                    status
-                        .records
-                        .fetch_add(polled.records.len() as u64, Ordering::Relaxed);
-                    metrics::gauge!("flowex_market_data_last_seq").set(status.last_seq() as f64);
-                }
-                Err(e) => {
-                    status.connected.store(false, Ordering::Release);
-                    tracing::warn!(error = %e, "market-data feed: reading the stream failed");
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(5));
-                    break;
-                }
-            }
-        }
-    }
-}
-
 /// `flowex serve market-data`: listens on `server.bind` and
 /// `services.market_data.port` until SIGINT/SIGTERM.
 pub async fn serve(config: flowex_config::Config) -> anyhow::Result<()> {
@@ -239,8 +255,15 @@ pub async fn serve_with(
     let metrics = flowex_http::install_prometheus()
         .map_err(|e| anyhow::anyhow!("installing the metrics recorder: {e}"))?;
 
-    let state = MarketDataState::new();
-    let feed = tokio::spawn(run_feed(bus.clone(), state.feed().clone(), |_| {}));
+    let state = MarketDataState::with_store(store.clone());
+    let timeout = (config.request_timeout() * 8 / 10).max(Duration::from_secs(5));
+    let source = feed::SnapshotSource::new(&config.services.trading.url, token.clone(), timeout);
+    let feed = tokio::spawn(feed::follow_stream(
+        source,
+        bus.clone(),
+        Some(store.clone()),
+        state.clone(),
+    ));
 
     let (db, redis, status) = (store.clone(), bus.clone(), state.feed().clone());
     let checks = HealthChecks::new()

@@ -19,6 +19,10 @@
 //!   each trade's fees in the market's assets).
 //! - `GET /internal/balances` → [`wire::AllBalances`] (`flowex admin
 //!   reconcile` compares them with the ledger).
+//! - `GET /internal/market-snapshot` → [`wire::MarketSnapshot`]: every
+//!   market's whole aggregated book with its update id, and the seq it is
+//!   exact at (market-data starts from it and follows the event stream
+//!   from the next seq).
 //!
 //! Reads are queries on the engine thread (read-your-writes, like the
 //! public API).
@@ -54,6 +58,7 @@ pub fn internal_router(state: TradingState) -> Router {
         .route("/internal/balances/{user_id}", get(balances))
         .route(wire::MARKETS_PATH, get(markets))
         .route(wire::ALL_BALANCES_PATH, get(all_balances))
+        .route(wire::MARKET_SNAPSHOT_PATH, get(market_snapshot))
         .with_state(state)
 }
 
@@ -87,6 +92,12 @@ async fn submit(
 async fn assets(State(state): State<TradingState>) -> Result<Json<wire::Assets>, ApiError> {
     let assets = state.query(|e: &Engine| e.assets()).await?;
     Ok(Json(wire::Assets { assets }))
+}
+
+async fn market_snapshot(
+    State(state): State<TradingState>,
+) -> Result<Json<wire::MarketSnapshot>, ApiError> {
+    Ok(Json(state.query(wire::MarketSnapshot::of).await?))
 }
 
 async fn balances(

@@ -2,81 +2,15 @@
 //! Binance's decimal strings and the engine's integers (ticks, lots, atoms).
 
 use flowex_http::ApiError;
-use flowex_types::{
-    format_scaled, parse_scaled, AssetConfig, DecimalError, MarketConfig, MarketStatus,
-};
+use flowex_types::{format_scaled, AssetConfig};
 use std::collections::BTreeMap;
 
 /// Digits Binance reports for every asset (`baseAssetPrecision` etc.).
 pub const WIRE_PRECISION: u8 = 8;
-const DECIMAL_RANGE: &str = "^([0-9]{1,20})(\\.[0-9]{1,20})?$";
 
-#[derive(Clone, Debug)]
-pub struct MarketInfo {
-    pub cfg: MarketConfig,
-    pub base: AssetConfig,
-    pub quote: AssetConfig,
-}
-
-impl MarketInfo {
-    fn decimal(&self, param: &str, s: &str, decimals: u8) -> Result<u64, ApiError> {
-        parse_scaled(s, decimals).map_err(|e| match e {
-            DecimalError::TooPrecise => ApiError::bad_precision(param),
-            DecimalError::Overflow | DecimalError::TooLong => ApiError::invalid_parameter(param),
-            _ => ApiError::illegal_chars_in(param, DECIMAL_RANGE),
-        })
-    }
-
-    /// A price string in ticks: too many decimals is -1111, off the tick grid -1013 PRICE_FILTER.
-    pub fn price(&self, param: &str, s: &str) -> Result<u64, ApiError> {
-        let atoms = self.decimal(param, s, self.quote.decimals)?;
-        if atoms % self.cfg.tick_size != 0 {
-            return Err(ApiError::filter_failure("PRICE_FILTER"));
-        }
-        Ok(atoms / self.cfg.tick_size)
-    }
-
-    /// A base quantity string in lots: off the step grid is -1013 LOT_SIZE.
-    pub fn qty(&self, param: &str, s: &str) -> Result<u64, ApiError> {
-        let atoms = self.decimal(param, s, self.base.decimals)?;
-        if atoms % self.cfg.lot_size != 0 {
-            return Err(ApiError::filter_failure("LOT_SIZE"));
-        }
-        Ok(atoms / self.cfg.lot_size)
-    }
-
-    /// A quote amount string in quote atoms.
-    pub fn quote_amount(&self, param: &str, s: &str) -> Result<u64, ApiError> {
-        self.decimal(param, s, self.quote.decimals)
-    }
-
-    pub fn price_str(&self, ticks: u64) -> String {
-        format_scaled(
-            ticks.saturating_mul(self.cfg.tick_size),
-            self.quote.decimals,
-        )
-    }
-
-    pub fn qty_str(&self, lots: u64) -> String {
-        format_scaled(lots.saturating_mul(self.cfg.lot_size), self.base.decimals)
-    }
-
-    pub fn quote_str(&self, atoms: u64) -> String {
-        format_scaled(atoms, self.quote.decimals)
-    }
-
-    pub fn base_str(&self, atoms: u64) -> String {
-        format_scaled(atoms, self.base.decimals)
-    }
-
-    pub fn status_str(&self) -> &'static str {
-        match self.cfg.status {
-            MarketStatus::Trading => "TRADING",
-            MarketStatus::Halted => "HALT",
-            MarketStatus::CancelOnly => "BREAK",
-        }
-    }
-}
+/// A market with its two assets: the exact string ⇄ integer conversions
+/// (shared with market-data, so it lives in `flowex_http`).
+pub use flowex_http::markets::MarketInfo;
 
 /// Markets by symbol, and assets by id, as last read from the engine.
 #[derive(Clone, Debug, Default)]

@@ -1,0 +1,753 @@
+//! The public market-data endpoints of the Binance Spot API v3: `depth`,
+//! `trades`, `historicalTrades`, `aggTrades`, `klines`, `uiKlines`,
+//! `avgPrice`, `ticker/24hr`, `ticker/price`, `ticker/bookTicker`.
+//!
+//! Answered from the [`View`](crate::view::View) (the engine's events),
+//! except `historicalTrades` from an id older than the trades kept in
+//! memory, which reads the SQL trade history. Decimals are strings
+//! formatted from integers with the market's units; times are ms numbers.
+
+use crate::interval::Interval;
+use crate::view::{Candle, MarketView, Stats, TradeRow, DAY_MS};
+use crate::MarketDataState;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use flowex_http::openapi::BinanceError;
+use flowex_http::{ApiError, Params};
+use flowex_types::format_scaled;
+use serde_json::{json, Value};
+
+/// Most levels per side `depth` returns (larger limits are cut to it).
+pub const MAX_DEPTH: u64 = 5000;
+/// Most rows the list endpoints return (larger limits are cut to it).
+pub const MAX_ROWS: u64 = 1000;
+/// Longest `startTime`..`endTime` span of `aggTrades` (Binance: one hour).
+pub const AGG_TRADES_MAX_SPAN_MS: i64 = 60 * 60 * 1000;
+/// `avgPrice`'s window in minutes.
+pub const AVG_PRICE_MINS: i64 = 5;
+
+const SYMBOL_RANGE: &str = "^[A-Z0-9-_.]{1,20}$";
+const SYMBOLS_RANGE: &str = r#"^\[("[A-Z0-9-_.]{1,20}"(,"[A-Z0-9-_.]{1,20}"){0,}){0,1}\]$"#;
+const NUMBER_RANGE: &str = "^[0-9]{1,20}$";
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+// ------------------------------------------------------------ parameters
+
+fn is_symbol(s: &str) -> bool {
+    (1..=20).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b"-_.".contains(&b))
+}
+
+/// The mandatory `symbol`: -1102 missing, -1100 malformed (else the caller
+/// looks it up: -1121).
+fn symbol_param(p: &Params) -> Result<String, ApiError> {
+    let s = p.required("symbol")?;
+    if !is_symbol(s) {
+        return Err(ApiError::illegal_chars_in("symbol", SYMBOL_RANGE));
+    }
+    Ok(s.to_string())
+}
+
+/// An optional non-negative integer: -1100 for anything but digits,
+/// -1130 when it does not fit.
+fn number(p: &Params, name: &str) -> Result<Option<u64>, ApiError> {
+    let Some(v) = p.optional(name)? else {
+        return Ok(None);
+    };
+    if v.len() > 20 || !v.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(ApiError::illegal_chars_in(name, NUMBER_RANGE));
+    }
+    v.parse()
+        .map(Some)
+        .map_err(|_| ApiError::invalid_parameter(name))
+}
+
+/// A time in ms (a number that fits `i64`).
+fn time_param(p: &Params, name: &str) -> Result<Option<i64>, ApiError> {
+    number(p, name)?
+        .map(|v| i64::try_from(v).map_err(|_| ApiError::invalid_parameter(name)))
+        .transpose()
+}
+
+/// `limit`: `default` when absent, cut to `max`, 0 is -1130.
+fn limit_param(p: &Params, default: u64, max: u64) -> Result<usize, ApiError> {
+    match number(p, "limit")? {
+        None => Ok(default as usize),
+        Some(0) => Err(ApiError::invalid_parameter("limit")),
+        Some(l) => Ok(l.min(max) as usize),
+    }
+}
+
+/// `startTime`/`endTime`, -1023 when the start is after the end.
+fn time_range(p: &Params) -> Result<(Option<i64>, Option<i64>), ApiError> {
+    let start = time_param(p, "startTime")?;
+    let end = time_param(p, "endTime")?;
+    if let (Some(s), Some(e)) = (start, end) {
+        if s > e {
+            return Err(ApiError::binance(
+                StatusCode::BAD_REQUEST,
+                -1023,
+                "start_after_end",
+                "Start time is greater than end time.",
+            ));
+        }
+    }
+    Ok((start, end))
+}
+
+/// Which markets a ticker asks for: one (`symbol`), a list (`symbols`, a
+/// JSON array), or all. Both is -1128; unknown symbols -1121.
+enum Wanted {
+    One(String),
+    Many(Vec<String>),
+    All,
+}
+
+fn wanted(p: &Params) -> Result<Wanted, ApiError> {
+    let symbol = p.optional("symbol")?;
+    let symbols = p.optional("symbols")?;
+    match (symbol, symbols) {
+        (Some(_), Some(_)) => Err(ApiError::binance(
+            StatusCode::BAD_REQUEST,
+            -1128,
+            "invalid_parameter_combination",
+            "Combination of optional parameters invalid. Recommendation: 'symbol' and 'symbols' cannot both be sent.",
+        )),
+        (Some(s), None) if is_symbol(s) => Ok(Wanted::One(s.to_string())),
+        (Some(_), None) => Err(ApiError::illegal_chars_in("symbol", SYMBOL_RANGE)),
+        (None, Some(list)) => {
+            let bad = || ApiError::illegal_chars_in("symbols", SYMBOLS_RANGE);
+            let list: Vec<String> = serde_json::from_str(list).map_err(|_| bad())?;
+            if !list.iter().all(|s| is_symbol(s)) {
+                return Err(bad());
+            }
+            let mut out: Vec<String> = Vec::with_capacity(list.len());
+            for s in list {
+                if !out.contains(&s) {
+                    out.push(s);
+                }
+            }
+            Ok(Wanted::Many(out))
+        }
+        (None, None) => Ok(Wanted::All),
+    }
+}
+
+/// Renders the wanted markets with `row`: an object for `symbol`, an array otherwise.
+fn tickers(
+    state: &MarketDataState,
+    wanted: Wanted,
+    row: impl Fn(&MarketView) -> Value,
+) -> Result<Json<Value>, ApiError> {
+    let view = state.read();
+    match wanted {
+        Wanted::One(s) => Ok(Json(row(market(&view, &s)?))),
+        Wanted::Many(list) => list
+            .iter()
+            .map(|s| market(&view, s).map(&row))
+            .collect::<Result<Vec<_>, _>>()
+            .map(|v| Json(Value::Array(v))),
+        Wanted::All => Ok(Json(Value::Array(view.markets().map(row).collect()))),
+    }
+}
+
+fn market<'a>(view: &'a crate::view::View, symbol: &str) -> Result<&'a MarketView, ApiError> {
+    view.market(symbol).ok_or_else(ApiError::invalid_symbol)
+}
+
+// ------------------------------------------------------------ formatting
+
+fn levels(m: &MarketView, side: &[(u64, u64)]) -> Value {
+    Value::Array(
+        side.iter()
+            .map(|(p, q)| json!([m.info.price_str(*p), m.info.qty_str(*q)]))
+            .collect(),
+    )
+}
+
+fn trade_json(m: &MarketView, t: &TradeRow) -> Value {
+    json!({
+        "id": t.id,
+        "price": m.info.price_str(t.price),
+        "qty": m.info.qty_str(t.qty),
+        "quoteQty": m.info.quote_str(t.quote_qty),
+        "time": t.time,
+        "isBuyerMaker": t.buyer_is_maker,
+        "isBestMatch": true,
+    })
+}
+
+fn trade_list(m: &MarketView, rows: &[TradeRow]) -> Json<Value> {
+    Json(Value::Array(
+        rows.iter().map(|t| trade_json(m, t)).collect(),
+    ))
+}
+
+fn kline_json(m: &MarketView, iv: Interval, c: &Candle) -> Value {
+    json!([
+        c.open_time,
+        m.info.price_str(c.open),
+        m.info.price_str(c.high),
+        m.info.price_str(c.low),
+        m.info.price_str(c.close),
+        m.info.qty_sum_str(c.volume),
+        iv.close_time(c.open_time),
+        m.info.quote_sum_str(c.quote_volume),
+        c.trades,
+        m.info.qty_sum_str(c.taker_buy_volume),
+        m.info.quote_sum_str(c.taker_buy_quote),
+        "0",
+    ])
+}
+
+/// A signed price difference in ticks.
+fn signed_price(m: &MarketView, ticks: i128) -> String {
+    let abs = m
+        .info
+        .price_str(u64::try_from(ticks.unsigned_abs()).unwrap_or(u64::MAX));
+    if ticks < 0 {
+        format!("-{abs}")
+    } else {
+        abs
+    }
+}
+
+/// `change / open` in percent with 3 decimals, rounded half away from zero.
+pub fn percent(change: i128, open: u64) -> String {
+    if open == 0 {
+        return "0.000".into();
+    }
+    let open = i128::from(open);
+    // percent x 1000 = change x 100_000 / open
+    let scaled =
+        (change.unsigned_abs() * 200_000 + open.unsigned_abs()) / (2 * open.unsigned_abs());
+    let text = format_scaled(u64::try_from(scaled).unwrap_or(u64::MAX), 3);
+    if change < 0 && scaled != 0 {
+        format!("-{text}")
+    } else {
+        text
+    }
+}
+
+fn ticker_json(m: &MarketView, s: &Stats, now: i64, full: bool) -> Value {
+    let (first, last) = s
+        .first_last_id
+        .map_or((-1, -1), |(f, l)| (f as i64, l as i64));
+    let mut v = json!({
+        "symbol": m.info.cfg.symbol.as_str(),
+        "openPrice": m.info.price_str(s.open),
+        "highPrice": m.info.price_str(s.high),
+        "lowPrice": m.info.price_str(s.low),
+        "lastPrice": m.info.price_str(s.last),
+        "volume": m.info.qty_sum_str(s.volume),
+        "quoteVolume": m.info.quote_sum_str(s.quote_volume),
+        "openTime": now - DAY_MS,
+        "closeTime": now,
+        "firstId": first,
+        "lastId": last,
+        "count": s.count,
+    });
+    if full {
+        let change = i128::from(s.last) - i128::from(s.open);
+        let avg = if s.volume == 0 {
+            s.last
+        } else {
+            m.average_price(s.quote_volume, s.volume)
+        };
+        let (bid, ask) = m.best();
+        let extra = json!({
+            "priceChange": signed_price(m, change),
+            "priceChangePercent": percent(change, s.open),
+            "weightedAvgPrice": m.info.quote_str(avg),
+            "prevClosePrice": m.info.price_str(s.prev_close),
+            "lastQty": m.info.qty_str(s.last_qty),
+            "bidPrice": m.info.price_str(bid.map_or(0, |b| b.0)),
+            "bidQty": m.info.qty_str(bid.map_or(0, |b| b.1)),
+            "askPrice": m.info.price_str(ask.map_or(0, |a| a.0)),
+            "askQty": m.info.qty_str(ask.map_or(0, |a| a.1)),
+        });
+        if let (Value::Object(v), Value::Object(extra)) = (&mut v, extra) {
+            v.extend(extra);
+        }
+    }
+    v
+}
+
+// ------------------------------------------------------------ handlers
+
+/// `GET /api/v3/depth`.
+#[utoipa::path(get, path = "/api/v3/depth", tag = "market-data",
+    summary = "Order book",
+    description = "The aggregated book, best levels first. `lastUpdateId` is the engine's update id of the market's last book change: the diff depth stream continues from it.",
+    params(doc::DepthParams),
+    responses(
+        (status = 200, description = "`{\"lastUpdateId\", \"bids\": [[price, qty]…], \"asks\": […]}`.", body = Object,
+            example = json!({"lastUpdateId": 1027024, "bids": [["4.00000000", "431.00000000"]], "asks": [["4.00000200", "12.00000000"]]})),
+        (status = 400, description = "-1102 symbol missing, -1121 invalid symbol, -1100/-1130 bad limit.", body = BinanceError),
+    ))]
+pub async fn depth(
+    State(state): State<MarketDataState>,
+    p: Params,
+) -> Result<Json<Value>, ApiError> {
+    let symbol = symbol_param(&p)?;
+    let limit = limit_param(&p, 100, MAX_DEPTH)?;
+    let view = state.read();
+    let m = market(&view, &symbol)?;
+    let (bids, asks) = m.depth(limit);
+    Ok(Json(json!({
+        "lastUpdateId": m.update_id(),
+        "bids": levels(m, &bids),
+        "asks": levels(m, &asks),
+    })))
+}
+
+/// `GET /api/v3/trades`.
+#[utoipa::path(get, path = "/api/v3/trades", tag = "market-data",
+    summary = "Recent trades",
+    description = "The newest trades of a symbol, oldest first.",
+    params(doc::TradesParams),
+    responses(
+        (status = 200, description = "Trades.", body = Vec<doc::PublicTrade>),
+        (status = 400, description = "-1102 symbol missing, -1121 invalid symbol, -1100/-1130 bad limit.", body = BinanceError),
+    ))]
+pub async fn trades(
+    State(state): State<MarketDataState>,
+    p: Params,
+) -> Result<Json<Value>, ApiError> {
+    let symbol = symbol_param(&p)?;
+    let limit = limit_param(&p, 500, MAX_ROWS)?;
+    let view = state.read();
+    let m = market(&view, &symbol)?;
+    Ok(trade_list(m, &m.recent_trades(limit)))
+}
+
+/// `GET /api/v3/historicalTrades`.
+#[utoipa::path(get, path = "/api/v3/historicalTrades", tag = "market-data",
+    summary = "Old trade lookup",
+    description = "Trades from `fromId` on (or the newest), oldest first. Public in FlowEx (no API key needed). Ids older than the trades kept in memory are read from the trade history.",
+    params(doc::HistoricalTradesParams),
+    responses(
+        (status = 200, description = "Trades.", body = Vec<doc::PublicTrade>),
+        (status = 400, description = "-1102 symbol missing, -1121 invalid symbol, -1100/-1130 bad limit or fromId.", body = BinanceError),
+    ))]
+pub async fn historical_trades(
+    State(state): State<MarketDataState>,
+    p: Params,
+) -> Result<Json<Value>, ApiError> {
+    let symbol = symbol_param(&p)?;
+    let limit = limit_param(&p, 500, MAX_ROWS)?;
+    let from_id = number(&p, "fromId")?;
+    let (market_id, older) = {
+        let view = state.read();
+        let m = market(&view, &symbol)?;
+        let Some(from) = from_id else {
+            return Ok(trade_list(m, &m.recent_trades(limit)));
+        };
+        let kept_from = m.oldest_trade().map_or(u64::MAX, |t| t.id);
+        if from >= kept_from || state.store().is_none() {
+            return Ok(trade_list(m, &m.trades_from(from, limit)));
+        }
+        (m.info.cfg.id, from)
+    };
+    let Some(store) = state.store() else {
+        return Ok(Json(Value::Array(Vec::new())));
+    };
+    let rows = store
+        .list_market_trades(u64::from(market_id.0), Some(older), limit as u32)
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    let rows: Vec<TradeRow> = rows.iter().map(TradeRow::from).collect();
+    let view = state.read();
+    Ok(trade_list(market(&view, &symbol)?, &rows))
+}
+
+/// `GET /api/v3/aggTrades`.
+#[utoipa::path(get, path = "/api/v3/aggTrades", tag = "market-data",
+    summary = "Compressed/aggregate trades",
+    description = "Fills of one taker order at one price, aggregated; `a` is the aggregate's id (its first trade's id). From `fromId`, or within `startTime`..`endTime` (at most one hour apart), or the newest; oldest first. Covers the trades kept in memory.",
+    params(doc::AggTradesParams),
+    responses(
+        (status = 200, description = "`[{\"a\",\"p\",\"q\",\"f\",\"l\",\"T\",\"m\",\"M\"}]`.", body = Object,
+            example = json!([{"a": 26129, "p": "0.01633102", "q": "4.70443515", "f": 27781, "l": 27781, "T": 1498793709153_i64, "m": true, "M": true}])),
+        (status = 400, description = "-1102 symbol missing, -1121 invalid symbol, -1023 startTime after endTime, -1127 more than an hour between them, -1100/-1130 bad values.", body = BinanceError),
+    ))]
+pub async fn agg_trades(
+    State(state): State<MarketDataState>,
+    p: Params,
+) -> Result<Json<Value>, ApiError> {
+    let symbol = symbol_param(&p)?;
+    let limit = limit_param(&p, 500, MAX_ROWS)?;
+    let from_id = number(&p, "fromId")?;
+    let (start, end) = time_range(&p)?;
+    if let (Some(s), Some(e)) = (start, end) {
+        if e - s > AGG_TRADES_MAX_SPAN_MS {
+            return Err(ApiError::lookup_interval_too_big());
+        }
+    }
+    let view = state.read();
+    let m = market(&view, &symbol)?;
+    let all = m.agg_trades();
+    let selected: Vec<_> = all
+        .iter()
+        .filter(|a| from_id.is_none_or(|f| a.id >= f))
+        .filter(|a| start.is_none_or(|s| a.time >= s))
+        .filter(|a| end.is_none_or(|e| a.time <= e))
+        .collect();
+    let picked: &[_] = if from_id.is_none() && start.is_none() && end.is_none() {
+        &selected[selected.len().saturating_sub(limit)..]
+    } else if from_id.is_none() && start.is_none() {
+        // Only an end: the newest ones up to it.
+        &selected[selected.len().saturating_sub(limit)..]
+    } else {
+        &selected[..selected.len().min(limit)]
+    };
+    Ok(Json(Value::Array(
+        picked
+            .iter()
+            .map(|a| {
+                json!({
+                    "a": a.id,
+                    "p": m.info.price_str(a.price),
+                    "q": m.info.qty_str(a.qty),
+                    "f": a.first_id,
+                    "l": a.last_id,
+                    "T": a.time,
+                    "m": a.buyer_is_maker,
+                    "M": true,
+                })
+            })
+            .collect(),
+    )))
+}
+
+/// `GET /api/v3/klines`.
+#[utoipa::path(get, path = "/api/v3/klines", tag = "market-data",
+    summary = "Kline/candlestick data",
+    description = "Candles of an interval (`1s 1m 3m 5m 15m 30m 1h 2h 4h 6h 8h 12h 1d 3d 1w 1M`, UTC; weeks start on Monday, months on the 1st), identified by their open time: from `startTime`, up to `endTime`, or the newest; oldest first. Only intervals with trades have a candle.",
+    params(doc::KlinesParams),
+    responses(
+        (status = 200, description = "`[[openTime, open, high, low, close, volume, closeTime, quoteVolume, trades, takerBuyBase, takerBuyQuote, \"0\"]]`.", body = Object,
+            example = json!([[1499040000000_i64, "0.01634790", "0.80000000", "0.01575800", "0.01577100", "148976.11427815", 1499644799999_i64, "2434.19055334", 308, "1756.87402397", "28.46694368", "0"]])),
+        (status = 400, description = "-1102 symbol or interval missing, -1121 invalid symbol, -1120 invalid interval, -1023 startTime after endTime, -1100/-1130 bad values.", body = BinanceError),
+    ))]
+pub async fn klines(
+    State(state): State<MarketDataState>,
+    p: Params,
+) -> Result<Json<Value>, ApiError> {
+    klines_of(&state, &p)
+}
+
+/// `GET /api/v3/uiKlines`.
+#[utoipa::path(get, path = "/api/v3/uiKlines", tag = "market-data",
+    summary = "UI klines",
+    description = "The same candles as `klines` (FlowEx applies no presentation changes).",
+    params(doc::KlinesParams),
+    responses(
+        (status = 200, description = "As `klines`.", body = Object),
+        (status = 400, description = "As `klines`.", body = BinanceError),
+    ))]
+pub async fn ui_klines(
+    State(state): State<MarketDataState>,
+    p: Params,
+) -> Result<Json<Value>, ApiError> {
+    klines_of(&state, &p)
+}
+
+fn klines_of(state: &MarketDataState, p: &Params) -> Result<Json<Value>, ApiError> {
+    let symbol = symbol_param(p)?;
+    let name = p.required("interval")?;
+    let (idx, iv) = Interval::parse(name).ok_or_else(ApiError::invalid_interval)?;
+    let (start, end) = time_range(p)?;
+    let limit = limit_param(p, 500, MAX_ROWS)?;
+    match p.optional("timeZone")? {
+        None | Some("0") | Some("+0") | Some("-0") | Some("00:00") | Some("+00:00") => {}
+        Some(_) => return Err(ApiError::invalid_parameter("timeZone")),
+    }
+    let view = state.read();
+    let m = market(&view, &symbol)?;
+    let candles = m.candles(idx);
+    let lo = start.map_or(0, |s| candles.partition_point(|c| c.open_time < s));
+    let hi = end.map_or(candles.len(), |e| {
+        candles.partition_point(|c| c.open_time <= e)
+    });
+    let (lo, hi) = (lo.min(hi), hi);
+    let (lo, hi) = if start.is_some() {
+        (lo, hi.min(lo + limit))
+    } else {
+        (hi.saturating_sub(limit).max(lo), hi)
+    };
+    Ok(Json(Value::Array(
+        candles
+            .range(lo..hi)
+            .map(|c| kline_json(m, iv, c))
+            .collect(),
+    )))
+}
+
+/// `GET /api/v3/avgPrice`.
+#[utoipa::path(get, path = "/api/v3/avgPrice", tag = "market-data",
+    summary = "Current average price",
+    description = "Quote volume over base volume of the last 5 minutes of trades; with none, the last price. `closeTime` is the last trade's time.",
+    params(doc::SymbolParam),
+    responses(
+        (status = 200, description = "`{\"mins\":5,\"price\",\"closeTime\"}`.", body = Object,
+            example = json!({"mins": 5, "price": "9.35751834", "closeTime": 1694061154503_i64})),
+        (status = 400, description = "-1102 symbol missing, -1121 invalid symbol.", body = BinanceError),
+    ))]
+pub async fn avg_price(
+    State(state): State<MarketDataState>,
+    p: Params,
+) -> Result<Json<Value>, ApiError> {
+    let symbol = symbol_param(&p)?;
+    let now = now_ms();
+    let view = state.read();
+    let m = market(&view, &symbol)?;
+    Ok(Json(avg_price_json(m, now)))
+}
+
+/// The `avgPrice` body at `now`.
+pub fn avg_price_json(m: &MarketView, now: i64) -> Value {
+    let (quote, lots, last_in_window) = m.volume_between(now - AVG_PRICE_MINS * 60_000, now);
+    let last = m.last_trade();
+    let price = if lots == 0 {
+        last.map_or(0, |t| t.price.saturating_mul(m.info.cfg.tick_size))
+    } else {
+        m.average_price(quote, lots)
+    };
+    json!({
+        "mins": AVG_PRICE_MINS,
+        "price": m.info.quote_str(price),
+        "closeTime": last_in_window.or(last.map(|t| t.time)).unwrap_or(0),
+    })
+}
+
+/// `GET /api/v3/ticker/24hr`.
+#[utoipa::path(get, path = "/api/v3/ticker/24hr", tag = "market-data",
+    summary = "24hr ticker price change statistics",
+    description = "Rolling 24-hour statistics (by whole minutes, so the window may be up to a minute wider). `symbol` gives one object; `symbols` or nothing an array. `type=MINI` leaves out the change, average, previous close, last quantity and book fields. `firstId`/`lastId` are -1 when the window holds no trade.",
+    params(doc::Ticker24hrParams),
+    responses(
+        (status = 200, description = "A ticker or an array of them.", body = Object,
+            example = json!({"symbol": "BTCUSDT", "priceChange": "-94.99999800", "priceChangePercent": "-95.960", "weightedAvgPrice": "0.29628482", "prevClosePrice": "0.10002000", "lastPrice": "4.00000200", "lastQty": "200.00000000", "bidPrice": "4.00000000", "bidQty": "100.00000000", "askPrice": "4.00000200", "askQty": "100.00000000", "openPrice": "99.00000000", "highPrice": "100.00000000", "lowPrice": "0.10000000", "volume": "8913.30000000", "quoteVolume": "15.30000000", "openTime": 1499783499040_i64, "closeTime": 1499869899040_i64, "firstId": 28385, "lastId": 28460, "count": 76})),
+        (status = 400, description = "-1121 invalid symbol, -1128 symbol and symbols both sent, -1100 malformed symbol(s), -1139 invalid type.", body = BinanceError),
+    ))]
+pub async fn ticker_24hr(
+    State(state): State<MarketDataState>,
+    p: Params,
+) -> Result<Json<Value>, ApiError> {
+    let wanted = wanted(&p)?;
+    let full = match p.optional("type")? {
+        None | Some("FULL") => true,
+        Some("MINI") => false,
+        Some(_) => {
+            return Err(ApiError::binance(
+                StatusCode::BAD_REQUEST,
+                -1139,
+                "invalid_ticker_type",
+                "Invalid ticker type.",
+            ))
+        }
+    };
+    let now = now_ms();
+    tickers(&state, wanted, |m| ticker_json(m, &m.stats(now), now, full))
+}
+
+/// `GET /api/v3/ticker/price`.
+#[utoipa::path(get, path = "/api/v3/ticker/price", tag = "market-data",
+    summary = "Symbol price ticker",
+    description = "The last trade price (0 before the first trade): one object for `symbol`, an array for `symbols` or none.",
+    params(doc::TickerParams),
+    responses(
+        (status = 200, description = "`{\"symbol\",\"price\"}` or an array of them.", body = Object,
+            example = json!({"symbol": "BTCUSDT", "price": "64000.01000000"})),
+        (status = 400, description = "-1121 invalid symbol, -1128 symbol and symbols both sent, -1100 malformed symbol(s).", body = BinanceError),
+    ))]
+pub async fn ticker_price(
+    State(state): State<MarketDataState>,
+    p: Params,
+) -> Result<Json<Value>, ApiError> {
+    let wanted = wanted(&p)?;
+    tickers(&state, wanted, |m| {
+        json!({
+            "symbol": m.info.cfg.symbol.as_str(),
+            "price": m.info.price_str(m.last_trade().map_or(0, |t| t.price)),
+        })
+    })
+}
+
+/// `GET /api/v3/ticker/bookTicker`.
+#[utoipa::path(get, path = "/api/v3/ticker/bookTicker", tag = "market-data",
+    summary = "Symbol order book ticker",
+    description = "Best bid and ask with their quantities (zeros for an empty side): one object for `symbol`, an array for `symbols` or none.",
+    params(doc::TickerParams),
+    responses(
+        (status = 200, description = "`{\"symbol\",\"bidPrice\",\"bidQty\",\"askPrice\",\"askQty\"}` or an array of them.", body = Object,
+            example = json!({"symbol": "BTCUSDT", "bidPrice": "64000.00000000", "bidQty": "0.50000000", "askPrice": "64000.01000000", "askQty": "0.20000000"})),
+        (status = 400, description = "-1121 invalid symbol, -1128 symbol and symbols both sent, -1100 malformed symbol(s).", body = BinanceError),
+    ))]
+pub async fn book_ticker(
+    State(state): State<MarketDataState>,
+    p: Params,
+) -> Result<Json<Value>, ApiError> {
+    let wanted = wanted(&p)?;
+    tickers(&state, wanted, |m| {
+        let (bid, ask) = m.best();
+        json!({
+            "symbol": m.info.cfg.symbol.as_str(),
+            "bidPrice": m.info.price_str(bid.map_or(0, |b| b.0)),
+            "bidQty": m.info.qty_str(bid.map_or(0, |b| b.1)),
+            "askPrice": m.info.price_str(ask.map_or(0, |a| a.0)),
+            "askQty": m.info.qty_str(ask.map_or(0, |a| a.1)),
+        })
+    })
+}
+
+/// The OpenAPI shapes of the parameters and bodies (never constructed).
+#[allow(dead_code)]
+pub(crate) mod doc {
+    use utoipa::{IntoParams, ToSchema};
+
+    /// `symbol`.
+    #[derive(IntoParams)]
+    #[into_params(parameter_in = Query)]
+    pub struct SymbolParam {
+        #[param(example = "BTCUSDT")]
+        symbol: String,
+    }
+
+    /// `depth`'s parameters.
+    #[derive(IntoParams)]
+    #[into_params(parameter_in = Query)]
+    pub struct DepthParams {
+        #[param(example = "BTCUSDT")]
+        symbol: String,
+        /// Levels per side: default 100, at most 5000 (larger is cut).
+        limit: Option<u32>,
+    }
+
+    /// `trades`' parameters.
+    #[derive(IntoParams)]
+    #[into_params(parameter_in = Query)]
+    pub struct TradesParams {
+        #[param(example = "BTCUSDT")]
+        symbol: String,
+        /// Default 500, at most 1000.
+        limit: Option<u32>,
+    }
+
+    /// `historicalTrades`' parameters.
+    #[derive(IntoParams)]
+    #[into_params(parameter_in = Query)]
+    #[allow(non_snake_case)]
+    pub struct HistoricalTradesParams {
+        #[param(example = "BTCUSDT")]
+        symbol: String,
+        /// Default 500, at most 1000.
+        limit: Option<u32>,
+        /// The first trade id to return (default: the newest trades).
+        fromId: Option<u64>,
+    }
+
+    /// `aggTrades`' parameters.
+    #[derive(IntoParams)]
+    #[into_params(parameter_in = Query)]
+    #[allow(non_snake_case)]
+    pub struct AggTradesParams {
+        #[param(example = "BTCUSDT")]
+        symbol: String,
+        /// The first aggregate id to return.
+        fromId: Option<u64>,
+        /// Ms since the epoch, inclusive.
+        startTime: Option<i64>,
+        /// Ms since the epoch, inclusive; at most an hour after `startTime`.
+        endTime: Option<i64>,
+        /// Default 500, at most 1000.
+        limit: Option<u32>,
+    }
+
+    /// `klines`' parameters.
+    #[derive(IntoParams)]
+    #[into_params(parameter_in = Query)]
+    #[allow(non_snake_case)]
+    pub struct KlinesParams {
+        #[param(example = "BTCUSDT")]
+        symbol: String,
+        /// `1s 1m 3m 5m 15m 30m 1h 2h 4h 6h 8h 12h 1d 3d 1w 1M`.
+        #[param(example = "1m")]
+        interval: String,
+        /// Candles opening at or after this ms.
+        startTime: Option<i64>,
+        /// Candles opening at or before this ms.
+        endTime: Option<i64>,
+        /// Only UTC (`0`) is supported.
+        timeZone: Option<String>,
+        /// Default 500, at most 1000.
+        limit: Option<u32>,
+    }
+
+    /// `ticker/24hr`'s parameters.
+    #[derive(IntoParams)]
+    #[into_params(parameter_in = Query)]
+    pub struct Ticker24hrParams {
+        /// One market (the answer is an object).
+        #[param(example = "BTCUSDT")]
+        symbol: Option<String>,
+        /// Several markets as a JSON array, `["BTCUSDT","ETHUSDT"]` (the answer is an array).
+        symbols: Option<String>,
+        /// `FULL` (default) or `MINI`.
+        r#type: Option<String>,
+    }
+
+    /// `ticker/price` and `ticker/bookTicker` parameters.
+    #[derive(IntoParams)]
+    #[into_params(parameter_in = Query)]
+    pub struct TickerParams {
+        /// One market (the answer is an object).
+        #[param(example = "BTCUSDT")]
+        symbol: Option<String>,
+        /// Several markets as a JSON array (the answer is an array).
+        symbols: Option<String>,
+    }
+
+    /// A public trade.
+    #[derive(ToSchema)]
+    #[schema(rename_all = "camelCase")]
+    pub struct PublicTrade {
+        id: u64,
+        #[schema(example = "64000.01000000")]
+        price: String,
+        #[schema(example = "0.00100000")]
+        qty: String,
+        #[schema(example = "64.00001000")]
+        quote_qty: String,
+        time: i64,
+        is_buyer_maker: bool,
+        is_best_match: bool,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percent_is_exact_and_rounded() {
+        assert_eq!(percent(0, 100), "0.000");
+        assert_eq!(percent(5, 100), "5.000");
+        assert_eq!(percent(-5, 100), "-5.000");
+        assert_eq!(percent(1, 3), "33.333");
+        assert_eq!(percent(2, 3), "66.667");
+        assert_eq!(percent(-2, 3), "-66.667");
+        assert_eq!(percent(-9_500, 9_900), "-95.960");
+        assert_eq!(percent(1, 100_000_000), "0.000");
+        assert_eq!(percent(10, 0), "0.000");
+        assert_eq!(percent(100, 1), "10000.000");
+    }
+}
