@@ -1,4 +1,11 @@
-//! `flowex admin …`: operator commands against the configured database.
+//! `flowex admin …`: operator commands.
+//!
+//! Most are clients of the admin API of a running FlowEx ([`remote`]:
+//! assets, markets, fee tiers, freezes, cancel-all, deposits, withdrawals,
+//! the audit log), logged in as an admin ([`client`]), so they work against
+//! `flowex up` and against a distributed gateway alike, and every one is
+//! checked and audited by the server. The rest work on the configured
+//! database directly:
 //!
 //! `flowex admin create-user --email E --password P [--admin]` creates an
 //! account directly in the database: how the first administrator of a
@@ -7,6 +14,9 @@
 //! policy as registration and is stored as an Argon2id hash; `--password -`
 //! reads it from standard input instead of the command line (where other
 //! local users could see it in the process list).
+
+mod client;
+mod remote;
 
 use anyhow::{bail, Context, Result};
 use flowex_config::Config;
@@ -17,6 +27,8 @@ use flowex_store::{NewUser, Role, StoreError};
 pub enum AdminCmd {
     /// Create a user (or the first admin) in the configured database.
     CreateUser(CreateUserArgs),
+    #[command(flatten)]
+    Remote(Box<remote::RemoteCmd>),
 }
 
 /// Options of `flowex admin create-user`.
@@ -37,6 +49,7 @@ pub struct CreateUserArgs {
 pub async fn run(cfg: &Config, cmd: AdminCmd) -> Result<()> {
     match cmd {
         AdminCmd::CreateUser(args) => create_user(cfg, args).await,
+        AdminCmd::Remote(cmd) => remote::run(cfg, *cmd).await,
     }
 }
 

@@ -37,7 +37,7 @@ enum Cmd {
     Migrate,
     /// Run one service of the distributed mode (PostgreSQL, Redis, internal token).
     Serve(serve::ServeArgs),
-    /// Operator commands against the configured database.
+    /// Operator commands: markets, assets, fees, freezes, deposits, withdrawals, audit (through the admin API), users (in the database).
     Admin {
         #[command(subcommand)]
         what: admin::AdminCmd,

@@ -4,7 +4,9 @@
 //! in, admin deposits (idempotent), a trade, balances exact to the atomic
 //! unit (0.1 % fee on each side, buyer's in base, seller's in quote); the
 //! events reach market-data and the wallet over the Redis stream without a
-//! gap, and a restarted wallet resumes from its stored offset; a service
+//! gap, and a restarted wallet resumes from its stored offset; an admin
+//! lists an asset and a market through the gateway, which trade at once
+//! and stop when halted; a service
 //! port refuses calls without the internal token, a client's identity
 //! header is ignored, and a stopped trading service gives a fast 503.
 //!
@@ -600,6 +602,72 @@ async fn five_processes_trade_through_the_gateway() {
     );
     assert_eq!(e["events"]["deposited"], 1, "{e}");
     assert_eq!(stored_offset().await, next_seq);
+
+    // An admin lists an asset and a market through the gateway (routed to
+    // trading); it trades at once, and a halt stops it.
+    let admin_call = |token: &String, method: &str, path: &str, body: Value| {
+        c.request(method.parse().unwrap(), format!("{gw}/api/v1/admin/{path}"))
+            .bearer_auth(token)
+            .json(&body)
+    };
+    let doge = json!({"code": "DOGE", "decimals": 8});
+    let (s, v) = call(&c, admin_call(&seller, "POST", "assets", doge.clone())).await;
+    assert_eq!(s, 403, "a user cannot list an asset: {v}");
+    let (s, v) = call(&c, admin_call(&root, "POST", "assets", doge)).await;
+    assert_eq!(s, 201, "{v}");
+    let market = json!({"symbol": "DOGEUSDT", "base_asset": "DOGE", "quote_asset": "USDT",
+        "tick_size": "0.0001", "step_size": "1", "max_price": "1000", "max_qty": "1000000"});
+    let (s, v) = call(&c, admin_call(&root, "POST", "markets", market)).await;
+    assert_eq!(s, 201, "{v}");
+    let (s, v) = call(&c, deposit(&root, json!({"user_id": seller_id, "asset": "DOGE", "amount": "500", "idempotency_key": "dist-5"}))).await;
+    assert_eq!(s, 200, "{v}");
+    let (s, v) = call(
+        &c,
+        order(
+            &seller,
+            "symbol=DOGEUSDT&side=SELL&type=LIMIT&timeInForce=GTC&quantity=100&price=0.25",
+        ),
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    let (s, v) = call(
+        &c,
+        order(&buyer, "symbol=DOGEUSDT&side=BUY&type=MARKET&quantity=100"),
+    )
+    .await;
+    assert_eq!((s, &v["status"]), (200, &json!("FILLED")), "{v}");
+    let (_, b) = call(&c, account(&buyer)).await;
+    assert_eq!(
+        balance(&b["balances"], "DOGE"),
+        ("99.90000000".into(), "0.00000000".into())
+    );
+    let (s, v) = call(
+        &c,
+        admin_call(
+            &root,
+            "POST",
+            "markets/DOGEUSDT/status",
+            json!({"status": "HALTED"}),
+        ),
+    )
+    .await;
+    assert_eq!((s, &v["market"]["status"]), (200, &json!("HALTED")), "{v}");
+    let (s, v) = call(
+        &c,
+        c.get(format!("{gw}/api/v3/exchangeInfo?symbol=DOGEUSDT")),
+    )
+    .await;
+    assert_eq!(
+        (s, &v["symbols"][0]["status"]),
+        (200, &json!("HALT")),
+        "{v}"
+    );
+    let (s, v) = call(
+        &c,
+        order(&buyer, "symbol=DOGEUSDT&side=BUY&type=MARKET&quantity=1"),
+    )
+    .await;
+    assert_eq!((s, &v["msg"]), (400, &json!("Market is closed.")), "{v}");
 
     // Service ports refuse anyone without the internal token, whatever
     // identity they claim.

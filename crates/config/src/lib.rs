@@ -131,6 +131,8 @@ pub struct Config {
     pub bot: BotConfig,
     /// Logging.
     pub log: LogConfig,
+    /// The `flowex admin …` commands that call the admin API.
+    pub admin_cli: AdminCliConfig,
 }
 
 impl Default for Config {
@@ -150,6 +152,7 @@ impl Default for Config {
             faucet: FaucetConfig::default(),
             bot: BotConfig::default(),
             log: LogConfig::default(),
+            admin_cli: AdminCliConfig::default(),
         }
     }
 }
@@ -381,6 +384,23 @@ pub struct BotConfig {
     pub enabled: Option<bool>,
 }
 
+/// The `flowex admin …` commands that are clients of the admin API
+/// (markets, fees, freezes…): where they connect and as whom. Flags
+/// (`--server`, `--email`) win over these.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdminCliConfig {
+    /// Base URL of the server (`http(s)://host:port`). Unset: this
+    /// configuration's own server, `http://127.0.0.1:<server.port>` in
+    /// embedded mode, `services.gateway.url` in distributed mode.
+    pub server: Option<String>,
+    /// The admin's e-mail address.
+    pub email: Option<String>,
+    /// The admin's password (`FLOWEX_ADMIN_CLI__PASSWORD`). Unset: read
+    /// from standard input; never taken from the command line.
+    pub password: Option<Secret>,
+}
+
 /// Logging.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields, default)]
@@ -550,6 +570,13 @@ impl Config {
         }
         if s.max_connections == 0 {
             err("server.max_connections must be at least 1".into());
+        }
+        if let Some(url) = &self.admin_cli.server {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                err(format!(
+                    "admin_cli.server is {url:?}; it must be an http:// or https:// URL"
+                ));
+            }
         }
         if self.jwt.access_ttl_secs == 0 || self.jwt.access_ttl_secs > MAX_ACCESS_TTL_SECS {
             err(format!(

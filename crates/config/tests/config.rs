@@ -398,3 +398,26 @@ fn embedded_load_secrets_generates_then_honours_overrides() {
     assert_eq!(s.internal_token.expose(), TOKEN);
     assert_eq!(s.require_jwt_private_key().unwrap(), b"generated");
 }
+
+#[test]
+fn admin_cli_settings_come_from_the_environment_and_the_password_never_prints() {
+    let env = [
+        ("FLOWEX_ADMIN_CLI__SERVER", "https://exchange.example:8443"),
+        ("FLOWEX_ADMIN_CLI__EMAIL", "ops@example.com"),
+        ("FLOWEX_ADMIN_CLI__PASSWORD", "correct horse battery staple"),
+    ];
+    let c = Config::load_from(None, env).unwrap();
+    assert_eq!(
+        c.admin_cli.server.as_deref(),
+        Some("https://exchange.example:8443")
+    );
+    assert_eq!(c.admin_cli.email.as_deref(), Some("ops@example.com"));
+    let password = c.admin_cli.password.as_ref().unwrap();
+    assert_eq!(password.expose(), "correct horse battery staple");
+    for shown in [c.redacted(), c.to_string(), format!("{c:?}")] {
+        assert!(!shown.contains("battery"), "{shown}");
+    }
+    let bad = Config::load_from(None, [("FLOWEX_ADMIN_CLI__SERVER", "exchange.example")]);
+    let e = bad.unwrap_err().to_string();
+    assert!(e.contains("admin_cli.server"), "{e}");
+}

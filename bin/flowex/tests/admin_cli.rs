@@ -1,0 +1,342 @@
+//! `flowex admin …` end to end: the first admin is made in the database,
+//! `flowex up` runs, and the admin commands drive it over HTTP like an
+//! operator would (assets, markets, status, fees, freeze, deposits,
+//! cancel-all, audit), with what they change checked through the public
+//! API; refusals exit non-zero with the server's error.
+
+use serde_json::{json, Value};
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+
+const ADMIN_EMAIL: &str = "ops@example.com";
+const ADMIN_PASSWORD: &str = "an admin passphrase 42";
+
+struct Up {
+    child: Child,
+    base: String,
+}
+
+impl Drop for Up {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The binary in `dir`, with none of the caller's `FLOWEX_*` variables
+/// (settings, or a test script's own, which the configuration refuses).
+fn flowex(dir: &Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_flowex"));
+    for (k, _) in std::env::vars() {
+        if k.starts_with("FLOWEX_") {
+            c.env_remove(k);
+        }
+    }
+    c.current_dir(dir).arg("--data-dir").arg(dir);
+    c
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn with_stdin(mut cmd: Command, input: &str) -> Output {
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn start(dir: &Path) -> Up {
+    let mut child = flowex(dir)
+        .args(["--port", "0", "up", "--no-bot", "--seconds", "300"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let base = loop {
+        let line = lines
+            .next()
+            .expect("flowex up printed its address")
+            .unwrap();
+        if let Some(rest) = line.strip_prefix("FlowEx is up at ") {
+            break rest.split_whitespace().next().unwrap().to_string();
+        }
+    };
+    std::thread::spawn(move || lines.for_each(drop));
+    Up { child, base }
+}
+
+/// `flowex admin ARGS --server … --email …`, password from the setting.
+fn admin(dir: &Path, up: &Up, args: &[&str]) -> Output {
+    admin_as(dir, up, ADMIN_EMAIL, ADMIN_PASSWORD, args)
+}
+
+fn admin_as(dir: &Path, up: &Up, email: &str, password: &str, args: &[&str]) -> Output {
+    flowex(dir)
+        .arg("admin")
+        .args(args)
+        .args(["--server", &up.base, "--email", email])
+        .env("FLOWEX_ADMIN_CLI__PASSWORD", password)
+        .output()
+        .unwrap()
+}
+
+fn ok(o: Output) -> String {
+    assert!(o.status.success(), "{}", text(&o));
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn refused(o: Output, expected: &str) {
+    assert!(!o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains(expected), "{expected:?} in {}", text(&o));
+}
+
+fn json_of(o: Output) -> Value {
+    let out = ok(o);
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"))
+}
+
+async fn call(req: reqwest::RequestBuilder) -> (u16, Value) {
+    let resp = req.send().await.unwrap();
+    let status = resp.status().as_u16();
+    let text = resp.text().await.unwrap();
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn an_operator_runs_markets_users_and_money_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let mut create = flowex(d);
+    create.args([
+        "admin",
+        "create-user",
+        "--email",
+        ADMIN_EMAIL,
+        "--password",
+        "-",
+        "--admin",
+    ]);
+    let out = with_stdin(create, &format!("{ADMIN_PASSWORD}\n"));
+    assert!(out.status.success(), "{}", text(&out));
+    let up = start(d);
+    let c = reqwest::Client::new();
+    let base = up.base.clone();
+
+    // Assets and markets.
+    let out = ok(admin(
+        d,
+        &up,
+        &["assets", "create", "--code", "DOGE", "--decimals", "8"],
+    ));
+    assert!(out.contains("DOGE"), "{out}");
+    let out = ok(admin(
+        d,
+        &up,
+        &[
+            "markets",
+            "create",
+            "--symbol",
+            "DOGEUSDT",
+            "--base",
+            "DOGE",
+            "--quote",
+            "USDT",
+            "--tick-size",
+            "0.00001",
+            "--step-size",
+            "1",
+            "--max-price",
+            "1000",
+            "--max-qty",
+            "10000000",
+            "--min-notional",
+            "1",
+            "--maker-fee",
+            "0.0005",
+        ],
+    ));
+    assert!(
+        out.contains("DOGEUSDT") && out.contains("0.000500"),
+        "{out}"
+    );
+    let list = json_of(admin(d, &up, &["markets", "list", "--json"]));
+    let doge = list["markets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["symbol"] == "DOGEUSDT")
+        .unwrap_or_else(|| panic!("{list}"));
+    assert_eq!(doge["tick_size"], "0.00001000");
+    let table = ok(admin(d, &up, &["markets", "list"]));
+    assert!(table.lines().next().unwrap().starts_with("id "), "{table}");
+    assert_eq!(
+        table.lines().count(),
+        6,
+        "header + 4 demo markets + DOGEUSDT: {table}"
+    );
+
+    let exchange_status = |symbol: &str| {
+        let req = c.get(format!("{base}/api/v3/exchangeInfo?symbol={symbol}"));
+        async move {
+            let (s, v) = call(req).await;
+            assert_eq!(s, 200, "{v}");
+            v["symbols"][0]["status"].as_str().unwrap().to_string()
+        }
+    };
+    assert_eq!(exchange_status("DOGEUSDT").await, "TRADING");
+    ok(admin(d, &up, &["markets", "status", "DOGEUSDT", "HALTED"]));
+    assert_eq!(exchange_status("DOGEUSDT").await, "HALT");
+    ok(admin(
+        d,
+        &up,
+        &[
+            "markets",
+            "update",
+            "DOGEUSDT",
+            "--status",
+            "TRADING",
+            "--taker-fee",
+            "0.002",
+        ],
+    ));
+    assert_eq!(exchange_status("DOGEUSDT").await, "TRADING");
+    refused(
+        admin(d, &up, &["markets", "status", "NOPE", "HALTED"]),
+        "404 market_not_found",
+    );
+    refused(
+        admin(
+            d,
+            &up,
+            &["markets", "update", "DOGEUSDT", "--max-price", "0.000001"],
+        ),
+        "400 invalid_market",
+    );
+
+    // A user: fee tier, deposit, an order, freeze, cancel-all.
+    let creds = json!({ "email": "trader@example.com", "password": "a long enough passphrase" });
+    let (s, v) = call(c.post(format!("{base}/api/v1/auth/register")).json(&creds)).await;
+    assert_eq!(s, 201, "{v}");
+    let (s, v) = call(c.post(format!("{base}/api/v1/auth/login")).json(&creds)).await;
+    assert_eq!(s, 200, "{v}");
+    let token = v["access_token"].as_str().unwrap().to_string();
+    let user = v["user"]["id"].as_u64().unwrap().to_string();
+    let out = ok(admin(
+        d,
+        &up,
+        &["fees", "set", &user, "--maker", "0", "--taker", "0.0005"],
+    ));
+    assert!(out.contains("0.000500"), "{out}");
+    let (_, comm) = call(
+        c.get(format!("{base}/api/v3/account/commission?symbol=DOGEUSDT"))
+            .bearer_auth(&token),
+    )
+    .await;
+    assert_eq!(comm["standardCommission"]["taker"], "0.00050000", "{comm}");
+    ok(admin(
+        d,
+        &up,
+        &[
+            "deposit", "--user", &user, "--asset", "USDT", "--amount", "250.5", "--key", "wire-1",
+        ],
+    ));
+    let order = |form: &'static str| {
+        c.post(format!("{base}/api/v3/order"))
+            .bearer_auth(&token)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form)
+    };
+    let buy = "symbol=DOGEUSDT&side=BUY&type=LIMIT&timeInForce=GTC&quantity=1000&price=0.1";
+    let (s, v) = call(order(buy)).await;
+    assert_eq!(s, 200, "{v}");
+
+    ok(admin(d, &up, &["freeze", &user]));
+    let (s, v) = call(order(buy)).await;
+    assert_eq!((s, v["code"].as_i64()), (400, Some(-2010)), "{v}");
+    // The auth service sees the same freeze: no new login.
+    let (s, v) = call(c.post(format!("{base}/api/v1/auth/login")).json(&creds)).await;
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (403, Some("account_frozen")),
+        "{v}"
+    );
+    let out = json_of(admin(d, &up, &["cancel-all", "--user", &user, "--json"]));
+    assert_eq!(out["canceled"], 1, "{out}");
+    ok(admin(d, &up, &["unfreeze", &user]));
+    let (s, v) = call(order(buy)).await;
+    assert_eq!(s, 200, "{v}");
+    ok(admin(d, &up, &["fees", "clear", &user]));
+
+    // The audit log has the operator's trail.
+    let audit = json_of(admin(
+        d,
+        &up,
+        &["audit", "--action", "admin.user.freeze", "--json"],
+    ));
+    let rows = audit["entries"].as_array().unwrap();
+    assert_eq!(rows.len(), 1, "{audit}");
+    assert_eq!(rows[0]["target"], format!("user:{user}"));
+    assert_eq!(rows[0]["result"], "ok");
+    let out = ok(admin(d, &up, &["audit", "--limit", "3"]));
+    assert!(out.starts_with("id "), "{out}");
+
+    // Refusals: wrong password, not an admin, nothing to cancel-all.
+    refused(
+        admin_as(
+            d,
+            &up,
+            ADMIN_EMAIL,
+            "not the password at all",
+            &["assets", "list"],
+        ),
+        "invalid_credentials",
+    );
+    refused(
+        admin_as(
+            d,
+            &up,
+            "trader@example.com",
+            "a long enough passphrase",
+            &["assets", "list"],
+        ),
+        "403 forbidden",
+    );
+    refused(
+        admin(d, &up, &["cancel-all"]),
+        "give --user, --symbol or both",
+    );
+
+    // The password can come from standard input instead of the setting.
+    let mut piped = flowex(d);
+    piped.args([
+        "admin",
+        "assets",
+        "list",
+        "--json",
+        "--server",
+        &up.base,
+        "--email",
+        ADMIN_EMAIL,
+    ]);
+    let out = with_stdin(piped, &format!("{ADMIN_PASSWORD}\n"));
+    assert!(out.status.success(), "{}", text(&out));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["assets"].as_array().unwrap().len(), 5, "{v}");
+}
