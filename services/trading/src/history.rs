@@ -37,7 +37,11 @@ pub(crate) fn stored_order_json(m: &MarketInfo, o: &OrderRecord) -> Value {
         "orderListId": -1,
         "clientOrderId": o.client_order_id.clone().unwrap_or_default(),
         "price": m.price_str(o.price),
-        "origQty": m.qty_str(o.orig_qty),
+        "origQty": m.qty_str(crate::orders::reported_orig_qty(
+            o.orig_qty,
+            o.orig_quote_qty,
+            o.executed_qty,
+        )),
         "executedQty": m.qty_str(o.executed_qty),
         "cummulativeQuoteQty": m.quote_str(o.cum_quote_qty),
         "status": o.status,

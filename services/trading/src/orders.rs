@@ -57,6 +57,18 @@ pub(crate) fn reported_tif<'a>(order_type: &str, tif: &'a str) -> &'a str {
     }
 }
 
+/// The `origQty` Binance reports: an order sized in the quote asset
+/// (`quoteOrderQty`) has no base quantity of its own, and Binance shows the
+/// quantity it executed, so `origQty - executedQty` stays the remainder
+/// clients compute.
+pub(crate) fn reported_orig_qty(qty: u64, quote_qty: u64, executed: u64) -> u64 {
+    if qty == 0 && quote_qty > 0 {
+        executed
+    } else {
+        qty
+    }
+}
+
 fn stp(s: &str) -> Result<StpMode, ApiError> {
     StpMode::ALL
         .into_iter()
@@ -343,7 +355,7 @@ fn result_fields(
 ) -> Value {
     let mut v = json!({
         "price": m.price_str(o.price),
-        "origQty": m.qty_str(o.qty),
+        "origQty": m.qty_str(reported_orig_qty(o.qty, o.quote_qty, executed)),
         "executedQty": m.qty_str(executed),
         "origQuoteOrderQty": m.quote_str(o.quote_qty),
         "cummulativeQuoteQty": m.quote_str(cum_quote),
@@ -387,7 +399,7 @@ pub fn order_json(m: &MarketInfo, o: &OrderView) -> Value {
         "orderListId": -1,
         "clientOrderId": o.client_id.map_or(String::new(), |c| c.as_str().to_string()),
         "price": m.price_str(o.price),
-        "origQty": m.qty_str(o.orig_qty),
+        "origQty": m.qty_str(reported_orig_qty(o.orig_qty, o.quote_qty, o.executed)),
         "executedQty": m.qty_str(o.executed),
         "cummulativeQuoteQty": m.quote_str(o.cum_quote),
         "status": status_str(o.status),

@@ -1107,3 +1107,70 @@ async fn market_priced_orders_report_gtc_as_binance_does() {
         .collect();
     assert_eq!(tifs, ["GTC", "GTC", "GTC", "IOC"], "{all}");
 }
+
+/// Found with python-binance: an order sized by `quoteOrderQty` answered
+/// `origQty` "0", so `origQty - executedQty` went negative; Binance shows
+/// the executed quantity there, in the new-order answer and the history.
+#[tokio::test]
+async fn quote_sized_orders_report_the_executed_quantity_as_orig_qty() {
+    let api = Api::start().await;
+    let ask = "symbol=BTCUSDT&side=SELL&type=LIMIT&timeInForce=GTC&quantity=0.01&price=60000";
+    let (s, v) = api.call("POST", Some(BOB), "/api/v3/order", ask).await;
+    assert_eq!(s, 200, "{v}");
+    let buy = "symbol=BTCUSDT&side=BUY&type=MARKET&quoteOrderQty=300";
+    let (s, v) = api.call("POST", Some(ALICE), "/api/v3/order", buy).await;
+    assert_eq!(s, 200, "{v}");
+    let expect = |v: &Value| {
+        assert_eq!(
+            (
+                v["status"].as_str(),
+                v["origQty"].as_str(),
+                v["executedQty"].as_str(),
+                v["origQuoteOrderQty"].as_str(),
+                v["cummulativeQuoteQty"].as_str()
+            ),
+            (
+                Some("FILLED"),
+                Some("0.00500000"),
+                Some("0.00500000"),
+                Some("300.00000000"),
+                Some("300.00000000")
+            ),
+            "{v}"
+        );
+    };
+    expect(&v);
+    let id = v["orderId"].as_u64().unwrap();
+    api.projected().await;
+    let (_, v) = api
+        .call(
+            "GET",
+            Some(ALICE),
+            "/api/v3/order",
+            &format!("symbol=BTCUSDT&orderId={id}"),
+        )
+        .await;
+    expect(&v);
+    let (_, all) = api
+        .call("GET", Some(ALICE), "/api/v3/allOrders", "symbol=BTCUSDT")
+        .await;
+    expect(&all[0]);
+    // Nothing to buy: nothing executed, and origQty says so.
+    let (_, v) = api
+        .call(
+            "POST",
+            Some(BOB),
+            "/api/v3/order",
+            "symbol=BTCUSDT&side=SELL&type=MARKET&quoteOrderQty=300",
+        )
+        .await;
+    assert_eq!(
+        (
+            v["status"].as_str(),
+            v["origQty"].as_str(),
+            v["executedQty"].as_str()
+        ),
+        (Some("EXPIRED"), Some("0.00000000"), Some("0.00000000")),
+        "{v}"
+    );
+}

@@ -120,7 +120,8 @@ def test_market_buy_by_cost(make_exchange):
     maker, taker = make_exchange(), make_exchange()
     maker.create_order(SYMBOL, "limit", "sell", 0.01, 50000)
     o = taker.create_market_buy_order_with_cost(SYMBOL, 100)
-    assert (o["status"], o["filled"], o["cost"]) == ("closed", 0.002, 100.0)
+    assert (o["status"], o["amount"], o["filled"], o["remaining"], o["cost"]) == ("closed", 0.002, 0.002, 0.0, 100.0)
+    assert d(o["info"]["origQty"]) == d("0.002")
     assert d(o["info"]["origQuoteOrderQty"]) == d("100")
     # ccxt turns a market buy with a price into quoteOrderQty = amount * price.
     o = taker.create_order(SYMBOL, "market", "buy", 0.001, 50000)

@@ -53,6 +53,9 @@ def test_trade_and_history(make_spot):
                            quantity="0.5", price="3000")
     buy = taker.new_order(symbol=SYMBOL, side="BUY", type="MARKET", quoteOrderQty="600")
     assert (buy["status"], Decimal(buy["executedQty"])) == ("FILLED", Decimal("0.2"))
+    # As on Binance, a quote-sized order reports what it executed as origQty.
+    assert (Decimal(buy["origQty"]), Decimal(buy["origQuoteOrderQty"])) == (Decimal("0.2"), Decimal("600"))
+    assert Decimal(taker.get_order(SYMBOL, orderId=buy["orderId"])["origQty"]) == Decimal("0.2")
     assert maker.get_order(SYMBOL, orderId=sell["orderId"])["status"] == "PARTIALLY_FILLED"
     [trade] = taker.my_trades(SYMBOL)
     assert (trade["orderId"], Decimal(trade["qty"])) == (buy["orderId"], Decimal("0.2"))
