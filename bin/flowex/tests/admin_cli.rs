@@ -230,8 +230,17 @@ async fn an_operator_runs_markets_users_and_money_from_the_command_line() {
         "400 invalid_market",
     );
 
-    // A user: fee tier, deposit, an order, freeze, cancel-all.
+    // A user: fee tier, deposit, an order, freeze, cancel-all. Nobody
+    // registers themselves into a role.
     let creds = json!({ "email": "trader@example.com", "password": "a long enough passphrase" });
+    let mut forged = creds.clone();
+    forged["role"] = json!("admin");
+    let (s, v) = call(c.post(format!("{base}/api/v1/auth/register")).json(&forged)).await;
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (400, Some("invalid_body")),
+        "{v}"
+    );
     let (s, v) = call(c.post(format!("{base}/api/v1/auth/register")).json(&creds)).await;
     assert_eq!(s, 201, "{v}");
     let (s, v) = call(c.post(format!("{base}/api/v1/auth/login")).json(&creds)).await;
@@ -266,6 +275,18 @@ async fn an_operator_runs_markets_users_and_money_from_the_command_line() {
     let buy = "symbol=DOGEUSDT&side=BUY&type=LIMIT&timeInForce=GTC&quantity=1000&price=0.1";
     let (s, v) = call(order(buy)).await;
     assert_eq!(s, 200, "{v}");
+    // Market data follows the new market too.
+    let depth = format!("{base}/api/v3/depth?symbol=DOGEUSDT");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let (s, v) = call(c.get(&depth)).await;
+        if s == 200 && v["bids"][0][0] == "0.10000000" {
+            assert_eq!(v["bids"][0][1], "1000.00000000", "{v}");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "depth: {s} {v}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
 
     ok(admin(d, &up, &["freeze", &user]));
     let (s, v) = call(order(buy)).await;
@@ -339,4 +360,38 @@ async fn an_operator_runs_markets_users_and_money_from_the_command_line() {
     assert!(out.status.success(), "{}", text(&out));
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["assets"].as_array().unwrap().len(), 5, "{v}");
+
+    // With 2FA on, the admin needs --totp.
+    let admin_creds = json!({ "email": ADMIN_EMAIL, "password": ADMIN_PASSWORD });
+    let (s, v) = call(
+        c.post(format!("{base}/api/v1/auth/login"))
+            .json(&admin_creds),
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    let admin_token = v["access_token"].as_str().unwrap().to_string();
+    let (s, v) = call(
+        c.post(format!("{base}/api/v1/account/2fa/enroll"))
+            .bearer_auth(&admin_token)
+            .json(&json!({})),
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    let secret = flowex_auth::TotpSecret::from_base32(v["secret"].as_str().unwrap()).unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let (s, v) = call(
+        c.post(format!("{base}/api/v1/account/2fa/confirm"))
+            .bearer_auth(&admin_token)
+            .json(&json!({ "code": secret.code_at(now) })),
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    refused(admin(d, &up, &["assets", "list"]), "--totp");
+    // The next step's code: the current one was spent confirming, and the
+    // server accepts one step of clock skew.
+    let next = secret.code_at(now + 30);
+    ok(admin(d, &up, &["assets", "list", "--totp", &next]));
 }

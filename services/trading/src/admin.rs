@@ -38,7 +38,9 @@
 //!   engine (cancels still work) and marks the account frozen in the
 //!   database, where the auth service reads it (no new login, refresh or
 //!   API key) and the gateway's key records carry it. Fee tiers are
-//!   mirrored in `user_fee_tiers`.
+//!   mirrored in `user_fee_tiers`. The engine is written first; should the
+//!   database write then fail, the call is a 503 and repeating it (both
+//!   writes are idempotent) brings the two back in step.
 //! - **Halted markets.** `HALTED` stops everything on the book, cancels
 //!   included (the engine's rule); `CANCEL_ONLY` accepts cancels and
 //!   cancel-alls only. A mass cancel on a halted market is 409

@@ -1002,4 +1002,35 @@ async fn order_fields_a_caller_must_not_set_are_ignored() {
     // The order's owner is still Alice: the buy filled for her.
     let (_, o) = api.v3("GET", Some(ALICE), "/api/v3/order", &q).await;
     assert_eq!(o["status"], "FILLED", "{o}");
+
+    // A mass cancel naming someone else cancels only the caller's orders.
+    let rest = "symbol=BTCUSDT&side=SELL&type=LIMIT&timeInForce=GTC&quantity=0.01&price=90000";
+    let (s, v) = api.v3("POST", Some(BOB), "/api/v3/order", rest).await;
+    assert_eq!(s, 200, "{v}");
+    let buy = "symbol=BTCUSDT&side=BUY&type=LIMIT&timeInForce=GTC&quantity=0.01&price=50000";
+    let (s, v) = api.v3("POST", Some(ALICE), "/api/v3/order", buy).await;
+    assert_eq!(s, 200, "{v}");
+    let alice_order = v["orderId"].clone();
+    let (s, v) = api
+        .v3(
+            "DELETE",
+            Some(ALICE),
+            "/api/v3/openOrders",
+            "symbol=BTCUSDT&userId=3&user_id=3",
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let canceled: Vec<&Value> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| &o["orderId"])
+        .collect();
+    assert_eq!(canceled, [&alice_order], "{v}");
+    let (_, open) = api.v3("GET", Some(BOB), "/api/v3/openOrders", "").await;
+    assert_eq!(
+        open.as_array().unwrap().len(),
+        1,
+        "Bob's order stays: {open}"
+    );
 }
