@@ -13,7 +13,7 @@
 //! flowex admin freeze USER | unfreeze USER
 //! flowex admin cancel-all [--user USER] [--symbol SYMBOL]
 //! flowex admin deposit --user USER --asset USDT --amount 1000 --key wire-0001 [--reference TEXT]
-//! flowex admin withdrawals list [--state pending] | approve ID | reject ID [--reason TEXT]
+//! flowex admin withdrawals list [--state requested] [--user USER] | approve ID | reject ID [--note TEXT]
 //! flowex admin audit [--user USER] [--action A] [--result ok|denied|error] [--limit N]
 //! ```
 //!
@@ -258,10 +258,17 @@ pub struct DepositArgs {
 
 #[derive(clap::Subcommand, Debug)]
 pub enum WithdrawalOp {
-    /// Withdrawals, optionally only those in one state (e.g. pending).
+    /// Withdrawals of all users, newest first.
     List {
+        /// Only this state (e.g. requested).
         #[arg(long)]
         state: Option<String>,
+        /// Only this user's.
+        #[arg(long)]
+        user: Option<u64>,
+        /// At most this many (1–1000, default 100).
+        #[arg(long)]
+        limit: Option<u32>,
     },
     /// Approve a pending withdrawal: its funds leave the exchange.
     Approve {
@@ -272,9 +279,9 @@ pub enum WithdrawalOp {
     Reject {
         /// The withdrawal id.
         id: u64,
-        /// Why (shown to the user and audited).
+        /// Why, for the user and the records (at most 256 characters).
         #[arg(long)]
-        reason: Option<String>,
+        note: Option<String>,
     },
 }
 
@@ -406,19 +413,23 @@ impl RemoteCmd {
             R::Withdrawals { conn, op } => (
                 conn,
                 match op {
-                    WithdrawalOp::List { state } => Call::get(format!(
+                    WithdrawalOp::List { state, user, limit } => Call::get(format!(
                         "{admin}/withdrawals{}",
-                        query(&[("state", state.clone())])
+                        query(&[
+                            ("state", state.clone()),
+                            ("user_id", user.map(|u| u.to_string())),
+                            ("limit", limit.map(|l| l.to_string())),
+                        ])
                     )),
                     WithdrawalOp::Approve { id } => Call::with(
                         Method::POST,
                         format!("{admin}/withdrawals/{id}/approve"),
-                        json!({}),
+                        Value::Null,
                     ),
-                    WithdrawalOp::Reject { id, reason } => {
-                        let body = match reason {
-                            Some(r) => json!({ "reason": r }),
-                            None => json!({}),
+                    WithdrawalOp::Reject { id, note } => {
+                        let body = match note {
+                            Some(n) => json!({ "note": n }),
+                            None => Value::Null,
                         };
                         Call::with(
                             Method::POST,
@@ -580,9 +591,14 @@ mod tests {
             c.path,
             "/api/v1/admin/audit?action=admin.user.freeze&limit=5"
         );
-        let c = call_of(&["withdrawals", "reject", "3", "--reason", "no KYC"]);
+        let c = call_of(&["withdrawals", "reject", "3", "--note", "no KYC"]);
         assert_eq!(c.path, "/api/v1/admin/withdrawals/3/reject");
-        assert_eq!(c.body, json!({"reason": "no KYC"}));
+        assert_eq!(c.body, json!({"note": "no KYC"}));
+        let c = call_of(&["withdrawals", "list", "--state", "requested", "--user", "7"]);
+        assert_eq!(
+            c.path,
+            "/api/v1/admin/withdrawals?state=requested&user_id=7"
+        );
         let c = call_of(&[
             "cancel-all",
             "--symbol",
