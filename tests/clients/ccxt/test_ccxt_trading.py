@@ -301,3 +301,16 @@ def test_self_trade_prevention(make_exchange):
         "expired", "EXPIRED_IN_MATCH", "EXPIRE_TAKER")
     assert ex.fetch_order(taker["id"], SYMBOL)["status"] == "open"
     assert ex.fetch_my_trades(SYMBOL) == []
+
+
+def test_stale_or_early_timestamps(make_exchange):
+    ex = make_exchange({})
+    # ccxt signs with its clock minus options["timeDifference"].
+    ex.options["timeDifference"] = 120_000
+    with pytest.raises(ccxt.InvalidNonce, match="-1021"):
+        ex.fetch_balance()
+    ex.options["timeDifference"] = -120_000
+    with pytest.raises(ccxt.InvalidNonce, match="-1021"):
+        ex.fetch_balance()
+    ex.options["timeDifference"] = 0
+    assert ex.fetch_balance()["info"]["canTrade"] is True
