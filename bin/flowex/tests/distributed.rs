@@ -645,6 +645,21 @@ async fn five_processes_trade_through_the_gateway() {
         &c,
         admin_call(
             &root,
+            "PATCH",
+            "markets/DOGEUSDT",
+            json!({"taker_fee": "0.002"}),
+        ),
+    )
+    .await;
+    assert_eq!(
+        (s, &v["market"]["taker_fee"]),
+        (200, &json!("0.002000")),
+        "{v}"
+    );
+    let (s, v) = call(
+        &c,
+        admin_call(
+            &root,
             "POST",
             "markets/DOGEUSDT/status",
             json!({"status": "HALTED"}),

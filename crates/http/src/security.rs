@@ -89,6 +89,7 @@ pub fn cors_layer(origins: &[String], allow_credentials: bool) -> Result<CorsLay
             Method::GET,
             Method::POST,
             Method::PUT,
+            Method::PATCH,
             Method::DELETE,
             Method::OPTIONS,
         ])
