@@ -314,3 +314,19 @@ def test_stale_or_early_timestamps(make_exchange):
         ex.fetch_balance()
     ex.options["timeDifference"] = 0
     assert ex.fetch_balance()["info"]["canTrade"] is True
+
+
+def test_edit_order_cancels_and_replaces(make_exchange):
+    ex = make_exchange()
+    o = ex.create_order(SYMBOL, "limit", "buy", 0.01, 1000)
+    # ccxt's edit_order on Binance spot is POST order/cancelReplace.
+    edited = ex.edit_order(o["id"], SYMBOL, "limit", "buy", 0.02, 1100)
+    assert edited["id"] != o["id"]
+    assert (edited["status"], edited["amount"], edited["price"]) == ("open", 0.02, 1100.0)
+    assert [(x["id"], x["price"]) for x in ex.fetch_open_orders(SYMBOL)] == [(edited["id"], 1100.0)]
+    assert ex.fetch_order(o["id"], SYMBOL)["status"] == "canceled"
+    assert ex.fetch_balance()["USDT"]["used"] == 22.0
+    # Editing an order that is gone: the cancel half fails, nothing is placed.
+    with pytest.raises(ccxt.ExchangeError, match="-2022"):
+        ex.edit_order(o["id"], SYMBOL, "limit", "buy", 0.02, 1200)
+    assert len(ex.fetch_open_orders(SYMBOL)) == 1
