@@ -1019,10 +1019,15 @@ fn fees_view(fees: Option<(u32, u32)>) -> Value {
 }
 
 /// A user id from the path that names an existing user.
-async fn existing_user(s: &TradingState, raw: &str) -> Result<UserId, ApiError> {
+async fn user_in_path(s: &TradingState, raw: &str) -> Result<UserId, ApiError> {
     let id: u64 = raw
         .parse()
         .map_err(|_| ApiError::bad_request("invalid_user_id", "The user id must be a number."))?;
+    existing_user(s, id).await
+}
+
+/// `id` if the users table has it (404 `user_not_found` otherwise).
+async fn existing_user(s: &TradingState, id: u64) -> Result<UserId, ApiError> {
     let found = s
         .store()?
         .user_by_id(id)
@@ -1095,7 +1100,7 @@ pub async fn set_fees(
     let target = Some(format!("user:{}", truncate(&user_id)));
     call.run(&s, "admin.user.fees.set", target, async {
         let req: FeeTierRequest = body(raw)?;
-        let user = existing_user(&s, &user_id).await?;
+        let user = user_in_path(&s, &user_id).await?;
         let fees = (
             fee_ppm("maker_fee", &req.maker_fee)?,
             fee_ppm("taker_fee", &req.taker_fee)?,
@@ -1125,7 +1130,7 @@ pub async fn clear_fees(
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let target = Some(format!("user:{}", truncate(&user_id)));
     call.run(&s, "admin.user.fees.clear", target, async {
-        let user = existing_user(&s, &user_id).await?;
+        let user = user_in_path(&s, &user_id).await?;
         apply_fees(&s, &call, user, None).await
     })
     .await
@@ -1133,7 +1138,7 @@ pub async fn clear_fees(
 
 /// Freezes or unfreezes in the engine, then in the users table.
 async fn apply_frozen(s: &TradingState, raw_user: &str, frozen: bool) -> Result<Done, ApiError> {
-    let user = existing_user(s, raw_user).await?;
+    let user = user_in_path(s, raw_user).await?;
     let (_, before) = user_settings(s, user).await?;
     s.apply(Command::SetUserFrozen { user, frozen }).await?;
     s.store()?
@@ -1255,7 +1260,7 @@ pub async fn cancel_all(
             ));
         }
         let user = match req.user_id {
-            Some(id) => Some(existing_user(&s, &id.to_string()).await?),
+            Some(id) => Some(existing_user(&s, id).await?),
             None => None,
         };
         let market = match &req.symbol {
