@@ -513,7 +513,9 @@ async fn five_processes_trade_through_the_gateway() {
         assert_eq!(d, json!({"lastUpdateId": 2, "bids": [], "asks": []}));
         let (s, k) = call(
             &c,
-            c.get(format!("{gw}/api/v3/klines?symbol=BTCUSDT&interval=1h")),
+            c.get(format!(
+                "{gw}/api/v3/klines?symbol=BTCUSDT&interval=1h&startTime=0&limit=1"
+            )),
         )
         .await;
         assert_eq!(s, 200, "{k}");

@@ -154,12 +154,25 @@ fn tickers(
             .map(|s| market(&view, s).map(&row))
             .collect::<Result<Vec<_>, _>>()
             .map(|v| Json(Value::Array(v))),
-        Wanted::All => Ok(Json(Value::Array(view.markets().map(row).collect()))),
+        Wanted::All => {
+            started(&view)?;
+            Ok(Json(Value::Array(view.markets().map(row).collect())))
+        }
     }
 }
 
 fn market<'a>(view: &'a crate::view::View, symbol: &str) -> Result<&'a MarketView, ApiError> {
+    started(view)?;
     view.market(symbol).ok_or_else(ApiError::invalid_symbol)
+}
+
+/// 503 until the view has started (its first snapshot is being read).
+fn started(view: &crate::view::View) -> Result<(), ApiError> {
+    if view.started() {
+        Ok(())
+    } else {
+        Err(ApiError::unavailable("market data is starting"))
+    }
 }
 
 // ------------------------------------------------------------ formatting
@@ -430,7 +443,7 @@ pub async fn agg_trades(
 /// `GET /api/v3/klines`.
 #[utoipa::path(get, path = "/api/v3/klines", tag = "market-data",
     summary = "Kline/candlestick data",
-    description = "Candles of an interval (`1s 1m 3m 5m 15m 30m 1h 2h 4h 6h 8h 12h 1d 3d 1w 1M`, UTC; weeks start on Monday, months on the 1st), identified by their open time: from `startTime`, up to `endTime`, or the newest; oldest first. Only intervals with trades have a candle.",
+    description = "Candles of an interval (`1s 1m 3m 5m 15m 30m 1h 2h 4h 6h 8h 12h 1d 3d 1w 1M`, UTC; weeks start on Monday, months on the 1st), identified by their open time: from `startTime`, up to `endTime`, or the newest; oldest first. Every interval from the oldest candle kept to the current one has a candle: those without trades are flat at the previous close with zero volume.",
     params(doc::KlinesParams),
     responses(
         (status = 200, description = "`[[openTime, open, high, low, close, volume, closeTime, quoteVolume, trades, takerBuyBase, takerBuyQuote, \"0\"]]`.", body = Object,
@@ -472,22 +485,9 @@ fn klines_of(state: &MarketDataState, p: &Params) -> Result<Json<Value>, ApiErro
     }
     let view = state.read();
     let m = market(&view, &symbol)?;
-    let candles = m.candles(idx);
-    let lo = start.map_or(0, |s| candles.partition_point(|c| c.open_time < s));
-    let hi = end.map_or(candles.len(), |e| {
-        candles.partition_point(|c| c.open_time <= e)
-    });
-    let (lo, hi) = (lo.min(hi), hi);
-    let (lo, hi) = if start.is_some() {
-        (lo, hi.min(lo + limit))
-    } else {
-        (hi.saturating_sub(limit).max(lo), hi)
-    };
+    let rows = m.klines(idx, start, end, limit, now_ms());
     Ok(Json(Value::Array(
-        candles
-            .range(lo..hi)
-            .map(|c| kline_json(m, iv, c))
-            .collect(),
+        rows.iter().map(|c| kline_json(m, iv, c)).collect(),
     )))
 }
 
@@ -736,6 +736,194 @@ pub(crate) mod doc {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::view::tests::{listed, record, trade, T0};
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+
+    /// The router over a started view with two trades and a book.
+    fn app() -> axum::Router {
+        let mut view = listed();
+        view.apply(&record(
+            4,
+            T0,
+            vec![
+                trade(1, 6_000_000, 100, 9, false),
+                trade(2, 6_000_001, 50, 9, false),
+                flowex_types::Event::BookChanged {
+                    market: flowex_types::MarketId(1),
+                    side: flowex_types::Side::Buy,
+                    price: 5_999_999,
+                    qty: 300,
+                    update_id: 1,
+                },
+            ],
+        ));
+        let state = MarketDataState::new();
+        state.install(view);
+        shaped(crate::router(state))
+    }
+
+    /// With the error-shape layer the service stack has (Binance bodies on /api/v3).
+    fn shaped(app: axum::Router) -> axum::Router {
+        app.layer(axum::middleware::from_fn(flowex_http::error_shape))
+    }
+
+    async fn get(app: &axum::Router, uri: &str) -> (u16, Value) {
+        let res = app
+            .clone()
+            .oneshot(
+                axum::http::Request::get(uri)
+                    .body(axum::body::Body::empty())
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        let status = res.status().as_u16();
+        let body = res.into_body().collect().await.unwrap().to_bytes();
+        (status, serde_json::from_slice(&body).unwrap_or(Value::Null))
+    }
+
+    #[tokio::test]
+    async fn answers_in_binance_shapes() {
+        let app = app();
+        let (s, v) = get(&app, "/api/v3/depth?symbol=BTCUSDT&limit=99999").await;
+        assert_eq!(s, 200);
+        assert_eq!(
+            v,
+            json!({"lastUpdateId": 1, "bids": [["59999.99000000", "0.00300000"]], "asks": []})
+        );
+        let (_, v) = get(&app, "/api/v3/trades?symbol=BTCUSDT&limit=1").await;
+        assert_eq!(
+            v,
+            json!([{"id": 2, "price": "60000.01000000", "qty": "0.00050000", "quoteQty": "30.00000500",
+                    "time": T0, "isBuyerMaker": false, "isBestMatch": true}])
+        );
+        let (_, v) = get(
+            &app,
+            "/api/v3/historicalTrades?symbol=BTCUSDT&fromId=1&limit=1",
+        )
+        .await;
+        assert_eq!(v[0]["id"], 1);
+        let (_, v) = get(&app, "/api/v3/aggTrades?symbol=BTCUSDT&fromId=2").await;
+        assert_eq!(
+            v,
+            json!([{"a": 2, "p": "60000.01000000", "q": "0.00050000", "f": 2, "l": 2, "T": T0, "m": false, "M": true}])
+        );
+        let (_, v) = get(
+            &app,
+            &format!(
+                "/api/v3/aggTrades?symbol=BTCUSDT&startTime={}&endTime={}",
+                T0 + 1,
+                T0 + 3_600_001
+            ),
+        )
+        .await;
+        assert_eq!(v, json!([]));
+        let (_, v) = get(
+            &app,
+            &format!("/api/v3/klines?symbol=BTCUSDT&interval=1d&startTime={T0}&limit=1"),
+        )
+        .await;
+        // The day of the trades opened before startTime: the next one, flat.
+        assert_eq!(
+            (&v[0][0], &v[0][1], &v[0][5], &v[0][8]),
+            (
+                &json!(1_709_251_200_000_i64),
+                &json!("60000.01000000"),
+                &json!("0.00000000"),
+                &json!(0)
+            ),
+            "{v}"
+        );
+        let (s, v) = get(
+            &app,
+            "/api/v3/uiKlines?symbol=BTCUSDT&interval=1w&timeZone=0&startTime=0&limit=1",
+        )
+        .await;
+        assert_eq!(s, 200, "{v}");
+        assert_eq!(v[0].as_array().map(Vec::len), Some(12), "{v}");
+        assert_eq!(
+            (&v[0][1], &v[0][4], &v[0][5], &v[0][7], &v[0][8], &v[0][11]),
+            (
+                &json!("60000.00000000"),
+                &json!("60000.01000000"),
+                &json!("0.00150000"),
+                &json!("90.00000500"),
+                &json!(2),
+                &json!("0")
+            )
+        );
+        let (_, v) = get(&app, "/api/v3/ticker/24hr?symbol=BTCUSDT").await;
+        assert!(v.is_object(), "{v}");
+        let (_, v) = get(
+            &app,
+            "/api/v3/ticker/24hr?symbols=%5B%22BTCUSDT%22,%22BTCUSDT%22%5D&type=MINI",
+        )
+        .await;
+        assert_eq!(
+            v.as_array().map(Vec::len),
+            Some(1),
+            "duplicates answered once: {v}"
+        );
+        assert!(
+            v[0].get("priceChange").is_none() && v[0].get("lastPrice").is_some(),
+            "{v}"
+        );
+        let (_, v) = get(&app, "/api/v3/ticker/24hr").await;
+        assert_eq!(v.as_array().map(Vec::len), Some(1));
+        let (_, v) = get(&app, "/api/v3/ticker/price?symbol=BTCUSDT").await;
+        assert_eq!(v, json!({"symbol": "BTCUSDT", "price": "60000.01000000"}));
+        let (_, v) = get(&app, "/api/v3/ticker/bookTicker").await;
+        assert_eq!(
+            v,
+            json!([{"symbol": "BTCUSDT", "bidPrice": "59999.99000000", "bidQty": "0.00300000",
+                    "askPrice": "0.00000000", "askQty": "0.00000000"}])
+        );
+    }
+
+    #[tokio::test]
+    async fn refuses_with_binance_codes_and_texts() {
+        let app = app();
+        let cases: &[(&str, i64, &str)] = &[
+            ("/api/v3/depth", -1102, "Mandatory parameter 'symbol' was not sent, was empty/null, or malformed."),
+            ("/api/v3/depth?symbol=", -1102, "Mandatory parameter 'symbol' was not sent, was empty/null, or malformed."),
+            ("/api/v3/depth?symbol=btcusdt", -1100, "Illegal characters found in parameter 'symbol'; legal range is '^[A-Z0-9-_.]{1,20}$'."),
+            ("/api/v3/depth?symbol=NOPE", -1121, "Invalid symbol."),
+            ("/api/v3/trades?symbol=NOPE", -1121, "Invalid symbol."),
+            ("/api/v3/avgPrice?symbol=NOPE", -1121, "Invalid symbol."),
+            ("/api/v3/depth?symbol=BTCUSDT&limit=ten", -1100, "Illegal characters found in parameter 'limit'; legal range is '^[0-9]{1,20}$'."),
+            ("/api/v3/depth?symbol=BTCUSDT&limit=0", -1130, "Data sent for parameter 'limit' is not valid."),
+            ("/api/v3/trades?symbol=BTCUSDT&limit=-1", -1100, "Illegal characters found in parameter 'limit'; legal range is '^[0-9]{1,20}$'."),
+            ("/api/v3/historicalTrades?symbol=BTCUSDT&fromId=99999999999999999999", -1130, "Data sent for parameter 'fromId' is not valid."),
+            ("/api/v3/klines?symbol=BTCUSDT", -1102, "Mandatory parameter 'interval' was not sent, was empty/null, or malformed."),
+            ("/api/v3/klines?symbol=BTCUSDT&interval=2m", -1120, "Invalid interval."),
+            ("/api/v3/uiKlines?symbol=BTCUSDT&interval=1H", -1120, "Invalid interval."),
+            ("/api/v3/klines?symbol=BTCUSDT&interval=1m&startTime=2&endTime=1", -1023, "Start time is greater than end time."),
+            ("/api/v3/klines?symbol=BTCUSDT&interval=1m&timeZone=8", -1130, "Data sent for parameter 'timeZone' is not valid."),
+            ("/api/v3/aggTrades?symbol=BTCUSDT&startTime=0&endTime=3600001", -1127, "Lookup interval is too big."),
+            ("/api/v3/ticker/24hr?symbol=BTCUSDT&symbols=%5B%22BTCUSDT%22%5D", -1128, "Combination of optional parameters invalid. Recommendation: 'symbol' and 'symbols' cannot both be sent."),
+            ("/api/v3/ticker/price?symbols=BTCUSDT", -1100, r#"Illegal characters found in parameter 'symbols'; legal range is '^\[("[A-Z0-9-_.]{1,20}"(,"[A-Z0-9-_.]{1,20}"){0,}){0,1}\]$'."#),
+            ("/api/v3/ticker/bookTicker?symbols=%5B%22NOPE%22%5D", -1121, "Invalid symbol."),
+            ("/api/v3/ticker/24hr?type=HUGE", -1139, "Invalid ticker type."),
+        ];
+        for (uri, code, msg) in cases {
+            let (s, v) = get(&app, uri).await;
+            assert_eq!((s, v), (400, json!({"code": code, "msg": msg})), "{uri}");
+        }
+        // The exact span ccxt sends (one hour) is fine.
+        let (s, _) = get(
+            &app,
+            "/api/v3/aggTrades?symbol=BTCUSDT&startTime=0&endTime=3600000",
+        )
+        .await;
+        assert_eq!(s, 200);
+        // Before the first snapshot: 503, not "Invalid symbol.".
+        let starting = shaped(crate::router(MarketDataState::new()));
+        for uri in ["/api/v3/depth?symbol=BTCUSDT", "/api/v3/ticker/price"] {
+            let (s, _) = get(&starting, uri).await;
+            assert_eq!(s, 503, "{uri}");
+        }
+    }
 
     #[test]
     fn percent_is_exact_and_rounded() {

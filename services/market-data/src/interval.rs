@@ -78,6 +78,25 @@ impl Interval {
         }
     }
 
+    /// The start of the bucket before the one starting at `open`.
+    pub fn prev_open(self, open: i64) -> i64 {
+        match self {
+            Interval::Fixed(len) => open - len,
+            Interval::Week => open - WEEK,
+            Interval::Month => self.open_time(open - 1),
+        }
+    }
+
+    /// The first bucket opening at or after `t`.
+    pub fn open_at_or_after(self, t: i64) -> i64 {
+        let open = self.open_time(t);
+        if open == t {
+            open
+        } else {
+            self.next_open(open)
+        }
+    }
+
     /// The last ms of the bucket starting at `open` (Binance's `closeTime`).
     pub fn close_time(self, open: i64) -> i64 {
         self.next_open(open) - 1
@@ -158,6 +177,9 @@ mod tests {
             assert_eq!(i.open_time(open), open, "{name}");
             assert_eq!(i.open_time(i.close_time(open)), open, "{name}");
             assert_eq!(i.open_time(i.next_open(open)), i.next_open(open), "{name}");
+            assert_eq!(i.prev_open(i.next_open(open)), open, "{name}");
+            assert_eq!(i.open_at_or_after(T), i.next_open(open), "{name}");
+            assert_eq!(i.open_at_or_after(open), open, "{name}");
         }
     }
 
@@ -181,6 +203,8 @@ mod tests {
         assert_eq!(m.open_time(T), 1_706_745_600_000); // 2024-02-01
         assert_eq!(m.next_open(1_706_745_600_000), 1_709_251_200_000); // 2024-03-01
         assert_eq!(m.close_time(1_706_745_600_000), 1_709_251_199_999);
+        assert_eq!(m.prev_open(1_709_251_200_000), 1_706_745_600_000);
+        assert_eq!(m.prev_open(1_735_689_600_000), 1_733_011_200_000);
         // December rolls into January.
         assert_eq!(m.open_time(1_735_689_599_999), 1_733_011_200_000); // 2024-12-01
         assert_eq!(m.next_open(1_733_011_200_000), 1_735_689_600_000); // 2025-01-01

@@ -338,6 +338,61 @@ impl MarketView {
         &self.candles[idx]
     }
 
+    /// Klines of interval number `idx` like Binance: one per bucket from
+    /// the oldest candle kept to the bucket holding `now`, buckets without
+    /// trades flat at the previous close; those opening in `start..=end`;
+    /// from `start` on, else the newest; at most `limit`, oldest first.
+    pub fn klines(
+        &self,
+        idx: usize,
+        start: Option<i64>,
+        end: Option<i64>,
+        limit: usize,
+        now: i64,
+    ) -> Vec<Candle> {
+        let (_, iv) = interval::ALL[idx];
+        let candles = &self.candles[idx];
+        let Some(first) = candles.front() else {
+            return Vec::new();
+        };
+        let lo = start.map_or(first.open_time, |s| {
+            iv.open_at_or_after(s).max(first.open_time)
+        });
+        // Up to the current bucket (or a newer candle, should this clock lag
+        // the sequencer's), and not past `end`.
+        let newest = candles.back().map_or(first.open_time, |c| c.open_time);
+        let hi = iv.open_time(now.max(newest).min(end.unwrap_or(i64::MAX)));
+        if lo > hi {
+            return Vec::new();
+        }
+        let mut opens = Vec::with_capacity(limit.min(1024));
+        if start.is_some() {
+            let mut open = lo;
+            while open <= hi && opens.len() < limit {
+                opens.push(open);
+                open = iv.next_open(open);
+            }
+        } else {
+            let mut open = hi;
+            while open >= lo && opens.len() < limit {
+                opens.push(open);
+                open = iv.prev_open(open);
+            }
+            opens.reverse();
+        }
+        opens
+            .into_iter()
+            .map(|open| {
+                let i = candles.partition_point(|c| c.open_time < open);
+                match candles.get(i) {
+                    Some(c) if c.open_time == open => *c,
+                    // i > 0: `open` is at or after the first candle.
+                    _ => Candle::flat(open, candles[i.saturating_sub(1)].close),
+                }
+            })
+            .collect()
+    }
+
     /// The rolling 24 h statistics at `now` (ms), from the 1-minute
     /// candles: the window is the minutes from the one holding `now -
     /// 24h` to the current one, so it may be up to a minute wider than 24 h
@@ -428,6 +483,8 @@ fn add_to_candles(candles: &mut VecDeque<Candle>, iv: Interval, t: &TradeRow) {
 /// All markets, by symbol, and the seq the view is exact at.
 #[derive(Clone, Debug, Default)]
 pub struct View {
+    /// Built from a snapshot (an empty default view answers nothing).
+    started: bool,
     seq: u64,
     assets: BTreeMap<u32, AssetConfig>,
     markets: BTreeMap<String, MarketView>,
@@ -438,6 +495,7 @@ impl View {
     /// The view of a snapshot (books, configs, assets), with no trades yet.
     pub fn from_snapshot(snap: &MarketSnapshot) -> View {
         let mut view = View {
+            started: true,
             seq: snap.seq,
             assets: snap.assets.iter().map(|a| (a.id.0, *a)).collect(),
             ..View::default()
@@ -451,6 +509,12 @@ impl View {
             }
         }
         view
+    }
+
+    /// Whether the view was built from a snapshot (the service is still
+    /// starting if not).
+    pub fn started(&self) -> bool {
+        self.started
     }
 
     /// The last seq applied.
@@ -537,4 +601,4 @@ impl View {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -38,9 +38,24 @@ fn asset(id: u32, code: &str) -> AssetConfig {
     }
 }
 
-/// A view with BTCUSDT listed at seq 3.
+/// A started view with BTCUSDT listed, at seq 3.
 pub fn listed() -> View {
+    View::from_snapshot(&MarketSnapshot {
+        seq: 3,
+        assets: vec![asset(1, "BTC"), asset(2, "USDT")],
+        markets: vec![flowex_bus::wire::BookSnapshot {
+            config: btcusdt(),
+            update_id: 0,
+            bids: vec![],
+            asks: vec![],
+        }],
+    })
+}
+
+#[test]
+fn markets_and_assets_come_from_events_too() {
     let mut v = View::default();
+    assert!(!v.started());
     for (seq, e) in [
         Event::AssetCreated(asset(1, "BTC")),
         Event::AssetCreated(asset(2, "USDT")),
@@ -51,7 +66,16 @@ pub fn listed() -> View {
     {
         v.apply(&record(seq as u64 + 1, 0, vec![e]));
     }
-    v
+    let m = v.market("BTCUSDT").unwrap();
+    assert_eq!(
+        (m.info.base.code.as_str(), m.info.quote.code.as_str()),
+        ("BTC", "USDT")
+    );
+    let mut cfg = btcusdt();
+    cfg.min_qty = 7;
+    v.apply(&record(4, 0, vec![Event::MarketUpdated(cfg)]));
+    assert_eq!(v.market("BTCUSDT").unwrap().info.cfg.min_qty, 7);
+    assert_eq!(v.markets().count(), 1);
 }
 
 pub fn record(seq: u64, time_ms: i64, events: Vec<Event>) -> EventRecord {
@@ -398,4 +422,80 @@ fn five_minute_average_price() {
     // (100 + 206) x 10 atoms for 3 lots: 1.02 USDT per BTC.
     assert_eq!(body["price"], "1.02000000");
     assert_eq!(body["closeTime"], now - 60_000);
+}
+
+#[test]
+fn klines_cover_every_bucket_flat_where_nothing_traded() {
+    let mut v = listed();
+    let minute = 60_000;
+    let m0 = crate::interval::Interval::Fixed(minute).open_time(T0);
+    v.apply(&record(4, m0 + 5, vec![trade(1, 100, 1, 1, false)]));
+    v.apply(&record(
+        5,
+        m0 + 3 * minute + 7,
+        vec![trade(2, 130, 2, 2, false)],
+    ));
+    let m = v.market("BTCUSDT").unwrap();
+    let now = m0 + 5 * minute + 10_000;
+    let one_m = crate::interval::ONE_MINUTE;
+    let summary = |rows: Vec<Candle>| -> Vec<(i64, u64, u64, u128)> {
+        rows.iter()
+            .map(|c| ((c.open_time - m0) / minute, c.open, c.close, c.volume))
+            .collect()
+    };
+    // The newest: every minute up to the current one, flat at the last close.
+    assert_eq!(
+        summary(m.klines(one_m, None, None, 500, now)),
+        vec![
+            (0, 100, 100, 1),
+            (1, 100, 100, 0),
+            (2, 100, 100, 0),
+            (3, 130, 130, 2),
+            (4, 130, 130, 0),
+            (5, 130, 130, 0)
+        ]
+    );
+    assert_eq!(
+        summary(m.klines(one_m, None, None, 2, now)),
+        vec![(4, 130, 130, 0), (5, 130, 130, 0)]
+    );
+    // From a start (a mid-bucket start begins at the next bucket), with a limit.
+    assert_eq!(
+        summary(m.klines(one_m, Some(m0 + minute + 1), None, 2, now)),
+        vec![(2, 100, 100, 0), (3, 130, 130, 2)]
+    );
+    // Up to an end: the newest before it.
+    assert_eq!(
+        summary(m.klines(one_m, None, Some(m0 + 3 * minute), 2, now)),
+        vec![(2, 100, 100, 0), (3, 130, 130, 2)]
+    );
+    // Both, and a range before the first trade or after now.
+    assert_eq!(
+        summary(m.klines(one_m, Some(m0 - 10 * minute), Some(m0 + minute), 10, now)),
+        vec![(0, 100, 100, 1), (1, 100, 100, 0)]
+    );
+    assert!(m.klines(one_m, None, Some(m0 - 1), 10, now).is_empty());
+    assert!(m
+        .klines(one_m, Some(now + minute), None, 10, now)
+        .is_empty());
+    // Months: January and April trades, February and March flat.
+    let mut v = listed();
+    let jan = 1_704_067_200_000; // 2024-01-01
+    let apr = 1_711_929_600_000; // 2024-04-01
+    v.apply(&record(4, jan + 1, vec![trade(1, 100, 1, 1, false)]));
+    v.apply(&record(5, apr + 1, vec![trade(2, 90, 1, 2, false)]));
+    let (month, iv) = crate::interval::Interval::parse("1M").unwrap();
+    let rows = v
+        .market("BTCUSDT")
+        .unwrap()
+        .klines(month, None, None, 10, apr + 5);
+    let opens: Vec<i64> = rows.iter().map(|c| c.open_time).collect();
+    assert_eq!(opens, [jan, iv.next_open(jan), 1_709_251_200_000, apr]);
+    assert_eq!((rows[1].close, rows[2].volume, rows[3].close), (100, 0, 90));
+    // No trade yet: no kline.
+    assert!(listed()
+        .market("BTCUSDT")
+        .unwrap()
+        .klines(one_m, None, None, 10, now)
+        .is_empty());
 }
