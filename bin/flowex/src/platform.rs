@@ -104,7 +104,8 @@ pub async fn up(cfg: Config, args: UpArgs) -> Result<()> {
         cfg.data_dir.join("journal"),
     );
     let faucet = cfg.faucet_enabled().then(|| demo::faucet(&cfg));
-    let wallet = flowex_wallet::WalletState::new(handle.clone(), store.clone(), faucet);
+    let wallet = flowex_wallet::WalletState::new(handle.clone(), store.clone(), faucet)
+        .with_totp(SecretBox::new(secrets.require_secret_box_key()?));
     // Market data: its own view of the engine's events, started from a snapshot.
     let market_data = flowex_market_data::MarketDataState::with_store(store.clone());
     let market_feed = tokio::spawn(flowex_market_data::feed::follow_sequencer(

@@ -259,7 +259,15 @@ async fn wallet(cfg: Config) -> Result<()> {
     let timeout = (cfg.request_timeout() * 8 / 10).max(Duration::from_millis(100));
     let sink =
         flowex_wallet::CommandSink::remote(&cfg.services.trading.url, token.clone(), timeout);
-    let state = flowex_wallet::WalletState::with_sink(sink.clone(), store.clone(), None);
+    let mut state = flowex_wallet::WalletState::with_sink(sink.clone(), store.clone(), None);
+    // Withdrawals of users with 2FA on check the code against the secret
+    // the auth service sealed with this key.
+    match cfg.load_secrets(Vec::new)?.require_secret_box_key() {
+        Ok(key) => state = state.with_totp(flowex_auth::SecretBox::new(key)),
+        Err(e) => {
+            tracing::warn!(error = %e, "no secret box key: withdrawals of users with 2FA on are refused")
+        }
+    }
     let status = Arc::new(flowex_wallet::events::FeedStatus::default());
     let feed = tokio::spawn(flowex_wallet::events::run_feed(
         store.clone(),

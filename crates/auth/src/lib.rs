@@ -82,6 +82,7 @@ pub mod redact;
 pub mod refresh;
 pub mod signature;
 pub mod totp;
+pub mod totp_store;
 
 pub use apikey::{new_api_key, NewApiKey, SealError, SecretBox};
 pub use jwt::{AccessClaims, AccessGrant, IssuedAccess, JwtError, JwtKeys, Verifier};

@@ -438,6 +438,17 @@ impl Store {
             .collect()
     }
 
+    /// Deletes a withdrawal still `requested` whose funds the engine never
+    /// locked (the lock was refused, or a limit check undid the request);
+    /// `false` if it is in any other state.
+    pub async fn delete_unlocked_withdrawal(&self, withdrawal_id: u64) -> Result<bool> {
+        let done = sqlx::query("DELETE FROM withdrawals WHERE id = $1 AND state = 'requested'")
+            .bind(id("withdrawal id", withdrawal_id)?)
+            .execute(self.pool())
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     /// Total amount (without fees) of a user's withdrawals of an asset
     /// requested at or after `since` that are not rejected or released:
     /// what counts against a daily limit.

@@ -3,18 +3,17 @@
 //!
 //! # Storage
 //!
-//! The `users.totp_secret` column holds `v1;a=<hex>;p=<hex>`: the *active*
-//! secret (`a`, used by logins while `totp_enabled`) and a *pending* one
-//! (`p`, issued by enrolment, active once confirmed), either part optional.
-//! Each is the base32 secret sealed with the [`flowex_auth::SecretBox`]
-//! (AES-256-GCM) under the associated data `totp:<user id>`, so a sealed
-//! value copied to another user's row does not open. Keeping the pending
+//! [`flowex_auth::totp_store`] keeps the *active* secret (used by logins
+//! while `totp_enabled`) and a *pending* one (issued by enrolment, active
+//! once confirmed) in `users.totp_secret`, sealed per user (the wallet
+//! reads the same column to check withdrawal codes). Keeping the pending
 //! secret beside the active one means re-enrolling never turns 2FA off:
 //! the old authenticator keeps working until the new one is confirmed.
 
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use flowex_auth::totp::{self, TotpError, TotpSecret};
+use flowex_auth::totp_store;
 use flowex_http::openapi::NativeError;
 use flowex_http::{ApiError, Identity};
 use flowex_store::{AuditOutcome, User};
@@ -29,73 +28,15 @@ use crate::extract::{Json, OptionalJson, RequestMeta, SecretString};
 use crate::lockout;
 use crate::state::AuthState;
 
-/// The two slots of `users.totp_secret` (sealed, hex).
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub(crate) struct Slots {
-    pub active: Option<String>,
-    pub pending: Option<String>,
-}
-
-impl Slots {
-    pub fn parse(stored: Option<&str>) -> Slots {
-        let mut slots = Slots::default();
-        let Some(s) = stored else { return slots };
-        let mut parts = s.split(';');
-        if parts.next() != Some("v1") {
-            return slots;
-        }
-        for part in parts {
-            match part.split_once('=') {
-                Some(("a", v)) if !v.is_empty() => slots.active = Some(v.to_string()),
-                Some(("p", v)) if !v.is_empty() => slots.pending = Some(v.to_string()),
-                _ => {}
-            }
-        }
-        slots
-    }
-
-    pub fn encode(&self) -> String {
-        let mut s = String::from("v1");
-        if let Some(a) = &self.active {
-            s.push_str(";a=");
-            s.push_str(a);
-        }
-        if let Some(p) = &self.pending {
-            s.push_str(";p=");
-            s.push_str(p);
-        }
-        s
-    }
-}
-
-fn aad(user_id: u64) -> Vec<u8> {
-    format!("totp:{user_id}").into_bytes()
-}
+pub(crate) use flowex_auth::totp_store::Slots;
 
 fn seal(state: &AuthState, user_id: u64, secret: &TotpSecret) -> String {
-    hex::encode(
-        state
-            .secret_box()
-            .seal_bytes(&aad(user_id), secret.to_base32().expose().as_bytes()),
-    )
+    totp_store::seal(state.secret_box(), user_id, secret)
 }
 
 fn open(state: &AuthState, user_id: u64, sealed_hex: &str) -> Result<TotpSecret, ApiError> {
-    let sealed = hex::decode(sealed_hex).map_err(|_| {
-        ApiError::internal(format!("user {user_id}: stored TOTP secret is not hex"))
-    })?;
-    let plain = state
-        .secret_box()
-        .open_bytes(&aad(user_id), &sealed)
-        .map_err(|_| {
-            ApiError::internal(format!(
-                "user {user_id}: stored TOTP secret does not open (wrong server key?)"
-            ))
-        })?;
-    let text = std::str::from_utf8(plain.expose())
-        .map_err(|_| ApiError::internal(format!("user {user_id}: TOTP secret is not text")))?;
-    TotpSecret::from_base32(text)
-        .map_err(|_| ApiError::internal(format!("user {user_id}: stored TOTP secret is invalid")))
+    totp_store::open(state.secret_box(), user_id, sealed_hex)
+        .map_err(|e| ApiError::internal(format!("user {user_id}: {e}")))
 }
 
 fn now_secs(state: &AuthState) -> u64 {

@@ -28,16 +28,15 @@
 //!   (admin, client IP, user agent, target user, result, and the asset,
 //!   amount, key and seq as detail).
 
+use crate::audit::{now_ms, Audit};
 use crate::sink::rejection;
 use crate::WalletState;
 use axum::extract::State;
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use flowex_http::openapi::NativeError;
 use flowex_http::{ApiError, ClientIp, Identity};
-use flowex_store::{
-    AuditOutcome, DepositRecord, DepositState, NewAuditEntry, NewDeposit, StoreError,
-};
+use flowex_store::{AuditOutcome, DepositRecord, DepositState, NewDeposit, StoreError};
 use flowex_types::{format_scaled, parse_scaled, AssetConfig, Command, Event, IdemKey, UserId};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -69,12 +68,6 @@ fn valid_key(k: &str) -> bool {
     (1..=MAX_KEY).contains(&k.len())
         && k.bytes()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b':' | b'-'))
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }
 
 /// A booked deposit (OpenAPI schema of the answer's `deposit`).
@@ -133,18 +126,14 @@ pub async fn admin_deposit(
     headers: HeaderMap,
     Json(req): Json<AdminDepositRequest>,
 ) -> Result<Json<Value>, ApiError> {
-    let ip = ip.to_string();
-    let agent = headers
-        .get(header::USER_AGENT)
-        .and_then(|v| v.to_str().ok())
-        .map(|s| s.chars().take(256).collect::<String>());
-    let audit = Audit {
-        s: &s,
-        admin: who.user_id,
-        ip: &ip,
-        agent: agent.as_deref(),
-        target: format!("user:{}", req.user_id),
-    };
+    let audit = Audit::new(
+        &s,
+        "admin.deposit",
+        who.user_id,
+        ip,
+        &headers,
+        format!("user:{}", req.user_id),
+    );
     if !who.is_admin() {
         audit
             .write(AuditOutcome::Denied, json!({"reason": "not_admin"}))
@@ -168,49 +157,16 @@ pub async fn admin_deposit(
             Ok(Json(json!({ "deposit": view(&record, &asset) })))
         }
         Err(e) => {
-            let outcome = if e.status().is_server_error() {
-                AuditOutcome::Error
-            } else {
-                AuditOutcome::Denied
-            };
             audit
-                .write(
-                    outcome,
+                .refused(
+                    &e,
                     json!({
-                        "reason": e.code(),
                         "asset": req.asset.chars().take(16).collect::<String>(),
                         "amount": req.amount.chars().take(40).collect::<String>(),
                     }),
                 )
                 .await;
             Err(e)
-        }
-    }
-}
-
-struct Audit<'a> {
-    s: &'a WalletState,
-    admin: u64,
-    ip: &'a str,
-    agent: Option<&'a str>,
-    target: String,
-}
-
-impl Audit<'_> {
-    async fn write(&self, result: AuditOutcome, detail: Value) {
-        let detail = detail.to_string();
-        let entry = NewAuditEntry {
-            at: now_ms(),
-            user_id: Some(self.admin),
-            actor_ip: Some(self.ip),
-            user_agent: self.agent,
-            action: "admin.deposit",
-            target: Some(&self.target),
-            result,
-            detail: Some(&detail),
-        };
-        if let Err(e) = self.s.store.audit(&entry).await {
-            tracing::error!(error = %e, "writing the audit row of an admin deposit failed");
         }
     }
 }

@@ -9,7 +9,9 @@
 //!   and idempotent;
 //! - the double-entry ledger ([`ledger`]: the projection of the engine's
 //!   events into `ledger_entries` and `balances`, in both modes) and the
-//!   caller's history ([`history`]: ledger pages, CSV export, deposits).
+//!   caller's history ([`history`]: ledger pages, CSV export, deposits);
+//! - withdrawals ([`withdrawals`]: request with 2FA, limits and fee, cancel,
+//!   admin approve/reject, per-asset settings), every transition audited.
 //!
 //! The engine is reached through a [`CommandSink`]: the sequencer handle in
 //! one process, the trading service's internal API in distributed mode.
@@ -19,10 +21,12 @@
 //! the sequencer ([`ledger::start_local`]).
 
 pub mod admin;
+mod audit;
 pub mod events;
 pub mod history;
 pub mod ledger;
 pub mod sink;
+pub mod withdrawals;
 
 pub use sink::{CommandSink, Holding};
 
@@ -52,6 +56,9 @@ pub struct WalletState {
     store: Store,
     /// `None`: no faucet (production).
     faucet: Option<Arc<Faucet>>,
+    /// Opens users' TOTP secrets (withdrawals of users with 2FA on); `None`:
+    /// such withdrawals are refused (503).
+    totp: Option<Arc<flowex_auth::SecretBox>>,
 }
 
 impl WalletState {
@@ -66,7 +73,15 @@ impl WalletState {
             sink,
             store,
             faucet: faucet.map(Arc::new),
+            totp: None,
         }
+    }
+
+    /// Checks withdrawal 2FA codes with `secret_box` (the key the auth
+    /// service seals TOTP secrets with).
+    pub fn with_totp(mut self, secret_box: flowex_auth::SecretBox) -> Self {
+        self.totp = Some(Arc::new(secret_box));
+        self
     }
 }
 
@@ -76,6 +91,27 @@ pub fn router(state: WalletState) -> Router {
         .route("/api/v1/wallet/ledger", get(history::ledger))
         .route("/api/v1/wallet/ledger.csv", get(history::ledger_csv))
         .route("/api/v1/wallet/deposits", get(history::deposits))
+        .route(
+            "/api/v1/wallet/withdrawals",
+            post(withdrawals::request).get(withdrawals::list_own),
+        )
+        .route(
+            "/api/v1/wallet/withdrawals/{id}",
+            get(withdrawals::get_own).delete(withdrawals::cancel),
+        )
+        .route("/api/v1/admin/withdrawals", get(withdrawals::admin_list))
+        .route(
+            "/api/v1/admin/withdrawals/{id}/approve",
+            post(withdrawals::approve),
+        )
+        .route(
+            "/api/v1/admin/withdrawals/{id}/reject",
+            post(withdrawals::reject),
+        )
+        .route(
+            "/api/v1/admin/assets/{asset}/withdrawal-settings",
+            axum::routing::put(withdrawals::set_settings),
+        )
         .route("/api/v1/admin/deposits", post(admin::admin_deposit));
     if state.faucet.is_some() {
         r = r.route("/api/v1/wallet/faucet", post(faucet));
@@ -99,6 +135,14 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
             history::ledger,
             history::ledger_csv,
             history::deposits,
+            withdrawals::request,
+            withdrawals::list_own,
+            withdrawals::get_own,
+            withdrawals::cancel,
+            withdrawals::admin_list,
+            withdrawals::approve,
+            withdrawals::reject,
+            withdrawals::set_settings,
         ),
         tags(
             (name = "wallet", description = "Balances and the movement of funds (`/api/v1/wallet/*`)."),

@@ -19,6 +19,8 @@ use std::time::Duration;
 
 const ALICE: u64 = 1;
 const BOB: u64 = 2;
+const ADMIN: u64 = 3;
+const BOX_KEY: [u8; 32] = [42; 32];
 
 /// 1 BTC and 1 USDT in atoms (both 8 decimals).
 const BTC: u64 = 100_000_000;
@@ -116,12 +118,29 @@ impl Env {
                 .rejection()
                 .is_none());
         }
+        for (want, email, role) in [
+            (ALICE, "alice@example.com", flowex_store::Role::User),
+            (BOB, "bob@example.com", flowex_store::Role::User),
+            (ADMIN, "root@example.com", flowex_store::Role::Admin),
+        ] {
+            let u = store
+                .create_user(&flowex_store::NewUser {
+                    email,
+                    password_hash: "x",
+                    role,
+                    now: 1,
+                })
+                .await
+                .unwrap();
+            assert_eq!(u.id, want);
+        }
         let projection = flowex_wallet::ledger::start_local(
             seq.handle(),
             store.clone(),
             dir.path().join("journal"),
         );
-        let state = flowex_wallet::WalletState::new(seq.handle(), store.clone(), None);
+        let state = flowex_wallet::WalletState::new(seq.handle(), store.clone(), None)
+            .with_totp(flowex_auth::SecretBox::new(BOX_KEY));
         let app = flowex_wallet::router(state).layer(axum::middleware::from_fn(as_user));
         let app = flowex_http::stack(app, &flowex_http::HttpConfig::default(), None).unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -555,6 +574,594 @@ async fn projection_restarts_without_gap_or_duplicate(store: Store) {
     assert_books_agree(&env).await;
     env.stop().await;
 }
+
+// ---------------------------------------------------------------- withdrawals
+
+fn admin() -> [(&'static str, &'static str); 1] {
+    [("x-test-role", "admin")]
+}
+
+async fn settings(env: &Env, min: &str, fee: &str, limit: &str) {
+    let (s, v) = env
+        .call_as(
+            "PUT",
+            Some(ADMIN),
+            &admin(),
+            "/api/v1/admin/assets/BTC/withdrawal-settings",
+            Some(json!({"min": min, "fee": fee, "daily_limit": limit})),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+}
+
+async fn withdraw(env: &Env, user: u64, body: Value) -> (u16, Value) {
+    env.call("POST", Some(user), "/api/v1/wallet/withdrawals", Some(body))
+        .await
+}
+
+async fn btc_of(env: &Env, user: u64) -> (u64, u64) {
+    let b = env
+        .handle()
+        .query(move |e: &flowex_engine::Engine| e.balance(UserId(user), AssetId(1)))
+        .await
+        .unwrap();
+    (b.available, b.locked)
+}
+
+async fn audit_actions(env: &Env, action: &str) -> Vec<flowex_store::AuditEntry> {
+    env.store
+        .query_audit(&flowex_store::AuditQuery {
+            action: Some(action.into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+}
+
+async fn withdrawal_flow_is_exact_and_audited(store: Store) {
+    let env = Env::start(store).await;
+    settings(&env, "0.001", "0.0005", "2").await;
+    env.deposit(ALICE, 1, BTC, "dep-alice").await;
+    let (s, v) = withdraw(
+        &env,
+        ALICE,
+        json!({"asset": "BTC", "amount": "0.1", "address": "bc1qalice"}),
+    )
+    .await;
+    assert_eq!(s, 201, "{v}");
+    let w = &v["withdrawal"];
+    assert_eq!(
+        (&w["state"], &w["amount"], &w["fee"], &w["address"]),
+        (
+            &json!("requested"),
+            &json!("0.10000000"),
+            &json!("0.00050000"),
+            &json!("bc1qalice")
+        )
+    );
+    assert_eq!(w.get("user_id"), None, "user views do not carry the owner");
+    let id = w["id"].as_u64().unwrap();
+    assert_eq!(btc_of(&env, ALICE).await, (BTC - 10_050_000, 10_050_000));
+    let (s, v) = env
+        .call("GET", Some(ALICE), "/api/v1/wallet/withdrawals", None)
+        .await;
+    assert_eq!(
+        (s, v["withdrawals"][0]["id"].as_u64()),
+        (200, Some(id)),
+        "{v}"
+    );
+    let (s, v) = env
+        .call(
+            "GET",
+            Some(ALICE),
+            &format!("/api/v1/wallet/withdrawals/{id}"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (s, &v["withdrawal"]["state"]),
+        (200, &json!("requested")),
+        "{v}"
+    );
+    let (s, v) = env
+        .call_as(
+            "GET",
+            Some(ADMIN),
+            &admin(),
+            "/api/v1/admin/withdrawals?state=requested",
+            None,
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["withdrawals"][0]["user_id"], ALICE);
+    let approve = format!("/api/v1/admin/withdrawals/{id}/approve");
+    let (s, v) = env
+        .call_as("POST", Some(ADMIN), &admin(), &approve, None)
+        .await;
+    assert_eq!(
+        (s, &v["withdrawal"]["state"]),
+        (200, &json!("completed")),
+        "{v}"
+    );
+    assert_eq!(v["withdrawal"]["decided_by"], ADMIN);
+    assert_eq!(btc_of(&env, ALICE).await, (BTC - 10_050_000, 0));
+    // Never twice, whichever way.
+    let (s, v) = env
+        .call_as("POST", Some(ADMIN), &admin(), &approve, None)
+        .await;
+    assert_eq!((s, err_code(&v)), (409, "invalid_state"), "{v}");
+    let reject = format!("/api/v1/admin/withdrawals/{id}/reject");
+    let (s, v) = env
+        .call_as("POST", Some(ADMIN), &admin(), &reject, None)
+        .await;
+    assert_eq!((s, err_code(&v)), (409, "invalid_state"), "{v}");
+    let (s, v) = env
+        .call(
+            "DELETE",
+            Some(ALICE),
+            &format!("/api/v1/wallet/withdrawals/{id}"),
+            None,
+        )
+        .await;
+    assert_eq!((s, err_code(&v)), (409, "invalid_state"), "{v}");
+    assert_eq!(btc_of(&env, ALICE).await, (BTC - 10_050_000, 0));
+    // The ledger: the amount left custody, the fee stayed as revenue.
+    env.projected().await;
+    let (_, v) = env
+        .call("GET", Some(ALICE), "/api/v1/wallet/ledger?asset=BTC", None)
+        .await;
+    let rows: Vec<(&str, &str, &str)> = v["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["amount"].as_str().unwrap(),
+                e["cause"].as_str().unwrap(),
+                e["reference"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    let wref = format!("withdrawal:{id}");
+    assert_eq!(
+        rows,
+        vec![
+            ("1.00000000", "deposit", "deposit:dep-alice"),
+            ("-0.10000000", "withdrawal", wref.as_str()),
+            ("-0.00050000", "fee", wref.as_str()),
+        ]
+    );
+    let totals = env.store.ledger_totals().await.unwrap();
+    assert_eq!(totals[&(LedgerAccount::Fees, 1)], 50_000);
+    assert_eq!(
+        totals[&(LedgerAccount::Custody, 1)],
+        -(BTC as i128) + 10_000_000
+    );
+    assert_books_agree(&env).await;
+    let requests = audit_actions(&env, "wallet.withdrawal.request").await;
+    assert_eq!(requests.len(), 1);
+    let approvals = audit_actions(&env, "admin.withdrawal.approve").await;
+    assert_eq!(
+        approvals.len(),
+        2,
+        "the refused second approval is audited too"
+    );
+    assert_eq!(
+        audit_actions(&env, "admin.withdrawal_settings").await.len(),
+        1
+    );
+    env.stop().await;
+}
+
+async fn cancel_and_reject_release_the_funds(store: Store) {
+    let env = Env::start(store).await;
+    settings(&env, "0", "0.0005", "0").await;
+    env.deposit(ALICE, 1, BTC, "dep-alice").await;
+    let (_, v) = withdraw(
+        &env,
+        ALICE,
+        json!({"asset": "BTC", "amount": "0.5", "address": "a1"}),
+    )
+    .await;
+    let id = v["withdrawal"]["id"].as_u64().unwrap();
+    let (s, v) = env
+        .call(
+            "DELETE",
+            Some(ALICE),
+            &format!("/api/v1/wallet/withdrawals/{id}"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (s, &v["withdrawal"]["state"]),
+        (200, &json!("released")),
+        "{v}"
+    );
+    assert_eq!(v["withdrawal"]["note"], "canceled by user");
+    assert_eq!(btc_of(&env, ALICE).await, (BTC, 0));
+    let (_, v) = withdraw(
+        &env,
+        ALICE,
+        json!({"asset": "BTC", "amount": "0.5", "address": "a1"}),
+    )
+    .await;
+    let id = v["withdrawal"]["id"].as_u64().unwrap();
+    let (s, v) = env
+        .call_as(
+            "POST",
+            Some(ADMIN),
+            &admin(),
+            &format!("/api/v1/admin/withdrawals/{id}/reject"),
+            Some(json!({"note": "address on a sanctions list"})),
+        )
+        .await;
+    assert_eq!(
+        (s, &v["withdrawal"]["state"]),
+        (200, &json!("released")),
+        "{v}"
+    );
+    assert_eq!(v["withdrawal"]["note"], "address on a sanctions list");
+    assert_eq!(btc_of(&env, ALICE).await, (BTC, 0));
+    let (s, v) = env
+        .call(
+            "DELETE",
+            Some(ALICE),
+            &format!("/api/v1/wallet/withdrawals/{id}"),
+            None,
+        )
+        .await;
+    assert_eq!((s, err_code(&v)), (409, "invalid_state"), "{v}");
+    let (s, v) = env
+        .call_as(
+            "POST",
+            Some(ADMIN),
+            &admin(),
+            "/api/v1/admin/withdrawals/999999/approve",
+            None,
+        )
+        .await;
+    assert_eq!((s, err_code(&v)), (404, "withdrawal_not_found"), "{v}");
+    let (s, v) = env
+        .call_as(
+            "POST",
+            Some(ADMIN),
+            &admin(),
+            &format!("/api/v1/admin/withdrawals/{id}/reject"),
+            Some(json!({"note": "x", "state": "completed"})),
+        )
+        .await;
+    assert_eq!((s, err_code(&v)), (422, "invalid_body"), "{v}");
+    assert_eq!(
+        audit_actions(&env, "wallet.withdrawal.cancel").await.len(),
+        2
+    );
+    assert_books_agree(&env).await;
+    env.stop().await;
+}
+
+async fn withdrawals_are_private_to_their_owner(store: Store) {
+    let env = Env::start(store).await;
+    env.deposit(ALICE, 1, BTC, "dep-alice").await;
+    let (_, v) = withdraw(
+        &env,
+        ALICE,
+        json!({"asset": "BTC", "amount": "0.5", "address": "a1"}),
+    )
+    .await;
+    let id = v["withdrawal"]["id"].as_u64().unwrap();
+    let path = format!("/api/v1/wallet/withdrawals/{id}");
+    let (s, v) = env.call("GET", Some(BOB), &path, None).await;
+    assert_eq!((s, err_code(&v)), (404, "withdrawal_not_found"), "{v}");
+    let (s, v) = env.call("DELETE", Some(BOB), &path, None).await;
+    assert_eq!((s, err_code(&v)), (404, "withdrawal_not_found"), "{v}");
+    let (s, v) = env
+        .call(
+            "GET",
+            Some(BOB),
+            "/api/v1/wallet/withdrawals?user_id=1",
+            None,
+        )
+        .await;
+    assert_eq!((s, &v["withdrawals"]), (200, &json!([])), "{v}");
+    for (method, p) in [
+        ("GET", "/api/v1/admin/withdrawals".to_string()),
+        ("POST", format!("/api/v1/admin/withdrawals/{id}/approve")),
+        ("POST", format!("/api/v1/admin/withdrawals/{id}/reject")),
+    ] {
+        let (s, v) = env.call(method, Some(BOB), &p, None).await;
+        assert_eq!((s, err_code(&v)), (403, "forbidden"), "{p}: {v}");
+    }
+    let (s, v) = env
+        .call(
+            "PUT",
+            Some(BOB),
+            "/api/v1/admin/assets/BTC/withdrawal-settings",
+            Some(json!({"min": "0", "fee": "0", "daily_limit": "0"})),
+        )
+        .await;
+    assert_eq!((s, err_code(&v)), (403, "forbidden"), "{v}");
+    let (s, _) = env.call("GET", Some(ALICE), &path, None).await;
+    assert_eq!(s, 200);
+    // Still requested, still locked: nothing Bob did touched it.
+    assert_eq!(btc_of(&env, ALICE).await, (BTC / 2, BTC / 2));
+    env.stop().await;
+}
+
+async fn withdrawal_requests_are_checked(store: Store) {
+    let env = Env::start(store).await;
+    settings(&env, "0.01", "0.001", "0.5").await;
+    env.deposit(ALICE, 1, BTC, "dep-alice").await;
+    let body = |amount: &str| json!({"asset": "BTC", "amount": amount, "address": "bc1q"});
+    for (b, status, code) in [
+        (
+            json!({"asset": "DOGE", "amount": "1", "address": "x"}),
+            400,
+            "unknown_asset",
+        ),
+        (body("0"), 400, "invalid_amount"),
+        (body("0.000000001"), 400, "invalid_amount"),
+        (body("-1"), 400, "invalid_amount"),
+        (
+            json!({"asset": "BTC", "amount": "0.1", "address": "has space"}),
+            400,
+            "invalid_address",
+        ),
+        (
+            json!({"asset": "BTC", "amount": "0.1", "address": ""}),
+            400,
+            "invalid_address",
+        ),
+        (body("0.009"), 400, "amount_below_minimum"),
+        (body("0.6"), 400, "daily_limit_exceeded"),
+        (
+            json!({"asset": "BTC", "amount": "0.1", "address": "x", "idempotency_key": "bad key"}),
+            400,
+            "invalid_idempotency_key",
+        ),
+        // Mass assignment: fields naming the owner, the fee or the state are refused.
+        (
+            json!({"asset": "BTC", "amount": "0.1", "address": "x", "user_id": BOB}),
+            422,
+            "invalid_body",
+        ),
+        (
+            json!({"asset": "BTC", "amount": "0.1", "address": "x", "fee": "0"}),
+            422,
+            "invalid_body",
+        ),
+        (
+            json!({"asset": "BTC", "amount": "0.1", "address": "x", "state": "completed"}),
+            422,
+            "invalid_body",
+        ),
+        (
+            json!({"asset": "BTC", "amount": "0.1", "address": "x", "role": "admin"}),
+            422,
+            "invalid_body",
+        ),
+    ] {
+        let (s, v) = withdraw(&env, ALICE, b.clone()).await;
+        assert_eq!((s, err_code(&v)), (status, code), "{b}: {v}");
+    }
+    assert_eq!(btc_of(&env, ALICE).await, (BTC, 0), "nothing was locked");
+    // The daily limit counts requested amounts over a rolling 24 hours.
+    let (s, v) = withdraw(&env, ALICE, body("0.3")).await;
+    assert_eq!(s, 201, "{v}");
+    let (s, v) = withdraw(&env, ALICE, body("0.2")).await;
+    assert_eq!(s, 201, "{v}");
+    let (s, v) = withdraw(&env, ALICE, body("0.01")).await;
+    assert_eq!((s, err_code(&v)), (400, "daily_limit_exceeded"), "{v}");
+    // Bob has nothing: the engine refuses the lock.
+    let (s, v) = withdraw(&env, BOB, body("0.1")).await;
+    assert_eq!((s, err_code(&v)), (400, "insufficient_balance"), "{v}");
+    let (_, v) = env
+        .call("GET", Some(BOB), "/api/v1/wallet/withdrawals", None)
+        .await;
+    assert_eq!(
+        v["withdrawals"],
+        json!([]),
+        "a refused lock leaves no withdrawal"
+    );
+    // An API key needs WITHDRAW.
+    env.deposit(BOB, 1, BTC, "dep-bob").await;
+    let (s, v) = env
+        .call_as(
+            "POST",
+            Some(BOB),
+            &[("x-test-perms", "READ,TRADE")],
+            "/api/v1/wallet/withdrawals",
+            Some(body("0.1")),
+        )
+        .await;
+    assert_eq!((s, err_code(&v)), (401, "invalid_api_key"), "{v}");
+    let (s, v) = env
+        .call_as(
+            "POST",
+            Some(BOB),
+            &[("x-test-perms", "READ,WITHDRAW")],
+            "/api/v1/wallet/withdrawals",
+            Some(
+                json!({"asset": "BTC", "amount": "0.1", "address": "x", "idempotency_key": "k-1"}),
+            ),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    let id = v["withdrawal"]["id"].clone();
+    // The same key again: the same withdrawal, nothing locked twice.
+    let (s, v) = withdraw(
+        &env,
+        BOB,
+        json!({"asset": "BTC", "amount": "0.1", "address": "x", "idempotency_key": "k-1"}),
+    )
+    .await;
+    assert_eq!((s, &v["withdrawal"]["id"]), (200, &id), "{v}");
+    assert_eq!(btc_of(&env, BOB).await, (BTC - 10_100_000, 10_100_000));
+    let (s, v) = withdraw(
+        &env,
+        BOB,
+        json!({"asset": "BTC", "amount": "0.2", "address": "x", "idempotency_key": "k-1"}),
+    )
+    .await;
+    assert_eq!((s, err_code(&v)), (409, "idempotency_key_reused"), "{v}");
+    // A frozen user cannot withdraw.
+    env.submit(Command::SetUserFrozen {
+        user: UserId(BOB),
+        frozen: true,
+    })
+    .await;
+    let (s, v) = withdraw(&env, BOB, body("0.1")).await;
+    assert_eq!((s, err_code(&v)), (403, "account_frozen"), "{v}");
+    // Settings are checked too.
+    for (b, status, code) in [
+        (
+            json!({"min": "x", "fee": "0", "daily_limit": "0"}),
+            400,
+            "invalid_amount",
+        ),
+        (
+            json!({"min": "0", "fee": "0.000000001", "daily_limit": "0"}),
+            400,
+            "invalid_amount",
+        ),
+        (json!({"min": "0", "fee": "0"}), 422, "invalid_body"),
+    ] {
+        let (s, v) = env
+            .call_as(
+                "PUT",
+                Some(ADMIN),
+                &admin(),
+                "/api/v1/admin/assets/BTC/withdrawal-settings",
+                Some(b.clone()),
+            )
+            .await;
+        assert_eq!((s, err_code(&v)), (status, code), "{b}: {v}");
+    }
+    let (s, v) = env
+        .call_as(
+            "PUT",
+            Some(ADMIN),
+            &admin(),
+            "/api/v1/admin/assets/DOGE/withdrawal-settings",
+            Some(json!({"min": "0", "fee": "0", "daily_limit": "0"})),
+        )
+        .await;
+    assert_eq!((s, err_code(&v)), (400, "unknown_asset"), "{v}");
+    env.stop().await;
+}
+
+async fn withdrawal_needs_a_fresh_totp_code_with_2fa(store: Store) {
+    let env = Env::start(store.clone()).await;
+    env.deposit(ALICE, 1, BTC, "dep-alice").await;
+    let secret = flowex_auth::TotpSecret::generate();
+    let sealed =
+        flowex_auth::totp_store::seal(&flowex_auth::SecretBox::new(BOX_KEY), ALICE, &secret);
+    let slots = flowex_auth::totp_store::Slots {
+        active: Some(sealed),
+        pending: None,
+    };
+    store
+        .set_totp_secret(ALICE, &slots.encode(), 2)
+        .await
+        .unwrap();
+    store.enable_totp(ALICE, 2).await.unwrap();
+    let body = |code: Option<&str>| {
+        let mut b = json!({"asset": "BTC", "amount": "0.1", "address": "x"});
+        if let Some(c) = code {
+            b["totp_code"] = json!(c);
+        }
+        b
+    };
+    let (s, v) = withdraw(&env, ALICE, body(None)).await;
+    assert_eq!((s, err_code(&v)), (401, "totp_required"), "{v}");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let good = secret.code_at(now);
+    let wrong = format!("{:06}", (good.parse::<u32>().unwrap() + 1) % 1_000_000);
+    let (s, v) = withdraw(&env, ALICE, body(Some(&wrong))).await;
+    assert_eq!((s, err_code(&v)), (401, "invalid_totp"), "{v}");
+    let (s, v) = withdraw(&env, ALICE, body(Some("12ab56"))).await;
+    assert_eq!((s, err_code(&v)), (401, "invalid_totp"), "{v}");
+    let (s, v) = withdraw(&env, ALICE, body(Some(&good))).await;
+    assert_eq!(s, 201, "{v}");
+    // The same code a second time: refused (replay).
+    let (s, v) = withdraw(&env, ALICE, body(Some(&good))).await;
+    assert_eq!((s, err_code(&v)), (401, "invalid_totp"), "{v}");
+    assert_eq!(btc_of(&env, ALICE).await, (BTC - 10_000_000, 10_000_000));
+    // Bob has no 2FA: no code needed.
+    env.deposit(BOB, 1, BTC, "dep-bob").await;
+    let (s, v) = withdraw(&env, BOB, body(None)).await;
+    assert_eq!(s, 201, "{v}");
+    env.stop().await;
+}
+
+/// Eight admins approve the same withdrawal at once: exactly one wins, the
+/// funds leave once.
+async fn concurrent_approvals_complete_once(store: Store) {
+    let env = Env::start(store).await;
+    settings(&env, "0", "0.0001", "0").await;
+    env.deposit(ALICE, 1, BTC, "dep-alice").await;
+    let (_, v) = withdraw(
+        &env,
+        ALICE,
+        json!({"asset": "BTC", "amount": "0.25", "address": "x"}),
+    )
+    .await;
+    let id = v["withdrawal"]["id"].as_u64().unwrap();
+    let path = format!("/api/v1/admin/withdrawals/{id}/approve");
+    let reject = format!("/api/v1/admin/withdrawals/{id}/reject");
+    let mut calls = Vec::new();
+    for i in 0..8 {
+        let p = if i == 3 { reject.clone() } else { path.clone() };
+        let (base, client) = (env.base.clone(), env.client.clone());
+        calls.push(tokio::spawn(async move {
+            let resp = client
+                .post(format!("{base}{p}"))
+                .header("x-test-user", ADMIN.to_string())
+                .header("x-test-role", "admin")
+                .timeout(Duration::from_secs(60))
+                .send()
+                .await
+                .unwrap();
+            resp.status().as_u16()
+        }));
+    }
+    let mut statuses = Vec::new();
+    for c in calls {
+        statuses.push(c.await.unwrap());
+    }
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 200).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 409).count(),
+        7,
+        "{statuses:?}"
+    );
+    let w = env.store.withdrawal(id).await.unwrap().unwrap();
+    let (available, locked) = btc_of(&env, ALICE).await;
+    match w.state {
+        flowex_store::WithdrawalState::Completed => {
+            assert_eq!((available, locked), (BTC - 25_010_000, 0))
+        }
+        flowex_store::WithdrawalState::Released => assert_eq!((available, locked), (BTC, 0)),
+        other => panic!("ended {other:?}"),
+    }
+    assert_books_agree(&env).await;
+    env.stop().await;
+}
+
+both_backends!(
+    withdrawal_flow_is_exact_and_audited,
+    cancel_and_reject_release_the_funds,
+    withdrawals_are_private_to_their_owner,
+    withdrawal_requests_are_checked,
+    withdrawal_needs_a_fresh_totp_code_with_2fa,
+    concurrent_approvals_complete_once,
+);
 
 both_backends!(
     ledger_books_trades_fees_and_deposits,
