@@ -860,16 +860,19 @@ pub async fn reject(
     Path(id): Path<String>,
     body: axum::body::Bytes,
 ) -> Result<Json<Value>, ApiError> {
+    // No body, or JSON `null`, is no note.
     let req: RejectRequest = if body.iter().all(u8::is_ascii_whitespace) {
         RejectRequest::default()
     } else {
-        serde_json::from_slice(&body).map_err(|e| {
-            ApiError::native(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid_body",
-                e.to_string(),
-            )
-        })?
+        serde_json::from_slice::<Option<RejectRequest>>(&body)
+            .map_err(|e| {
+                ApiError::native(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "invalid_body",
+                    e.to_string(),
+                )
+            })?
+            .unwrap_or_default()
     };
     admin_decide(s, who, ip, headers, id, Decision::Reject, req.note).await
 }

@@ -831,6 +831,28 @@ async fn cancel_and_reject_release_the_funds(store: Store) {
         )
         .await;
     assert_eq!((s, err_code(&v)), (422, "invalid_body"), "{v}");
+    // A JSON null body is no note (what `flowex admin withdrawals reject` sends).
+    let (_, v) = withdraw(
+        &env,
+        ALICE,
+        json!({"asset": "BTC", "amount": "0.5", "address": "a1"}),
+    )
+    .await;
+    let id = v["withdrawal"]["id"].as_u64().unwrap();
+    let (s, v) = env
+        .call_as(
+            "POST",
+            Some(ADMIN),
+            &admin(),
+            &format!("/api/v1/admin/withdrawals/{id}/reject"),
+            Some(Value::Null),
+        )
+        .await;
+    assert_eq!(
+        (s, &v["withdrawal"]["state"]),
+        (200, &json!("released")),
+        "{v}"
+    );
     assert_eq!(
         audit_actions(&env, "wallet.withdrawal.cancel").await.len(),
         2
