@@ -113,7 +113,10 @@ fn apply_next(state: &MarketDataState, record: &EventRecord) -> bool {
 
 fn installed(state: &MarketDataState, view: View) {
     let seq = view.seq();
-    *state.write() = view;
+    let first = !std::mem::replace(&mut *state.write(), view).started();
+    if !first {
+        state.feed().restarts.fetch_add(1, Ordering::Relaxed);
+    }
     state.feed().last_seq.store(seq, Ordering::Release);
     metrics::gauge!("flowex_market_data_last_seq").set(seq as f64);
     tracing::info!(seq, "market-data: view started from a snapshot");
@@ -125,10 +128,21 @@ pub async fn follow_sequencer(
     store: Option<Store>,
     state: MarketDataState,
 ) {
+    follow_sequencer_with(handle, store, state, SUBSCRIPTION_CAPACITY).await
+}
+
+/// [`follow_sequencer`] with a subscription of `capacity` batches (tests
+/// make it lag with a small one).
+pub async fn follow_sequencer_with(
+    handle: SequencerHandle,
+    store: Option<Store>,
+    state: MarketDataState,
+    capacity: usize,
+) {
     let mut backoff = Duration::from_millis(100);
     loop {
         // Subscribe first: every batch after the snapshot is then in the subscription.
-        let subscribed = handle.subscribe_with_capacity(SUBSCRIPTION_CAPACITY);
+        let subscribed = handle.subscribe_with_capacity(capacity);
         let snapshot = match subscribed {
             Ok(sub) => handle.query(MarketSnapshot::of).await.map(|s| (sub, s)),
             Err(e) => Err(e),

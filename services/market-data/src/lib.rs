@@ -15,7 +15,8 @@
 //! `flowex serve market-data` serves the API behind
 //! [`flowex_http::internal_channel`], `/health/live`, `/health/ready`
 //! (database, Redis, feed connected), `/health/events` (`{"last_seq",
-//! "records", "gaps", "connected"}`: how far the feed got) and `/metrics`
+//! "records", "gaps", "restarts", "connected"}`: how far the feed got, and
+//! how often it started over from a snapshot) and `/metrics`
 //! (`flowex_market_data_last_seq`, `flowex_events_gaps_total`).
 
 pub mod api;
@@ -41,6 +42,7 @@ pub struct FeedStatus {
     pub(crate) last_seq: AtomicU64,
     pub(crate) records: AtomicU64,
     pub(crate) gaps: AtomicU64,
+    pub(crate) restarts: AtomicU64,
     pub(crate) connected: AtomicBool,
 }
 
@@ -60,6 +62,12 @@ impl FeedStatus {
         self.gaps.load(Ordering::Relaxed)
     }
 
+    /// Times the view started over from a snapshot (a gap, a lagged
+    /// subscription, a lost connection), the first start not counted.
+    pub fn restarts(&self) -> u64 {
+        self.restarts.load(Ordering::Relaxed)
+    }
+
     /// Whether the view is started and the last read of the events succeeded.
     pub fn connected(&self) -> bool {
         self.connected.load(Ordering::Acquire)
@@ -71,6 +79,7 @@ impl FeedStatus {
             "last_seq": self.last_seq(),
             "records": self.records(),
             "gaps": self.gaps(),
+            "restarts": self.restarts(),
             "connected": self.connected(),
         })
     }

@@ -181,3 +181,62 @@ async fn views_match_the_engine_whenever_they_start() {
         .unwrap()
         .unwrap();
 }
+
+/// A follower that falls behind is dropped by the sequencer; it starts over
+/// from a fresh snapshot and ends exact again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lagging_view_starts_over_and_catches_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let (sequencer, _) = Sequencer::start(SequencerConfig::new(JournalConfig::new(
+        dir.path().join("j"),
+    )))
+    .unwrap();
+    let handle = sequencer.handle();
+    submit_all(&handle, setup_commands()).await;
+    let state = MarketDataState::new();
+    let follower = tokio::spawn(feed::follow_sequencer_with(
+        handle.clone(),
+        None,
+        state.clone(),
+        1,
+    ));
+    let seq = handle.query(|e: &Engine| e.last_seq()).await.unwrap();
+    caught_up(&state, seq).await;
+    // Hold the view so the follower cannot apply, while batches pile up.
+    let (held_tx, held_rx) = std::sync::mpsc::channel();
+    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+    let holder = {
+        let state = state.clone();
+        tokio::task::spawn_blocking(move || {
+            let _view = state.read();
+            held_tx.send(()).unwrap();
+            let _ = release_rx.recv();
+        })
+    };
+    tokio::task::spawn_blocking(move || held_rx.recv().unwrap())
+        .await
+        .unwrap();
+    submit_all(&handle, orders(20)).await;
+    release_tx.send(()).unwrap();
+    holder.await.unwrap();
+    submit_all(&handle, orders(20)).await;
+
+    let (seq, depth) = handle
+        .query(|e: &Engine| (e.last_seq(), e.depth(MarketId(1), usize::MAX).unwrap()))
+        .await
+        .unwrap();
+    caught_up(&state, seq).await;
+    assert!(state.feed().restarts() >= 1, "{}", state.feed().to_json());
+    {
+        let view = state.read();
+        let m = view.market("BTCUSDT").unwrap();
+        assert_eq!(m.update_id(), depth.update_id);
+        assert_eq!(m.depth(usize::MAX), (depth.bids, depth.asks));
+    }
+    drop(handle);
+    follower.abort();
+    tokio::task::spawn_blocking(move || sequencer.shutdown())
+        .await
+        .unwrap()
+        .unwrap();
+}
