@@ -1034,3 +1034,26 @@ async fn order_fields_a_caller_must_not_set_are_ignored() {
         "Bob's order stays: {open}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_creations_get_distinct_ids() {
+    let api = std::sync::Arc::new(Api::start().await);
+    let tasks: Vec<_> = (0..16)
+        .map(|i| {
+            let api = api.clone();
+            tokio::spawn(async move {
+                let code = format!("C{i}");
+                let body = json!({"code": code, "decimals": 8});
+                api.as_admin("POST", "/api/v1/admin/assets", body).await
+            })
+        })
+        .collect();
+    let mut ids = Vec::new();
+    for t in tasks {
+        let (s, v) = t.await.unwrap();
+        assert_eq!(s, 201, "{v}");
+        ids.push(v["asset"]["id"].as_u64().unwrap());
+    }
+    ids.sort_unstable();
+    assert_eq!(ids, (3..19).collect::<Vec<u64>>());
+}
