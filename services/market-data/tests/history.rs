@@ -66,7 +66,7 @@ fn trade(id: u64, time: i64, seq: u64) -> TradeRecord {
         maker_user_id: 1,
         taker_order_id: id,
         taker_user_id: 2,
-        buyer_is_maker: id % 2 == 0,
+        buyer_is_maker: id.is_multiple_of(2),
         maker_fee: 0,
         maker_fee_asset_id: 2,
         taker_fee: 0,
