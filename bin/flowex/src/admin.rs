@@ -27,6 +27,8 @@ use flowex_store::{NewUser, Role, StoreError};
 pub enum AdminCmd {
     /// Create a user (or the first admin) in the configured database.
     CreateUser(CreateUserArgs),
+    /// Check that the ledger, the SQL balances and the engine agree (exit 1 with a report if not).
+    Reconcile,
     #[command(flatten)]
     Remote(Box<remote::RemoteCmd>),
 }
@@ -49,6 +51,7 @@ pub struct CreateUserArgs {
 pub async fn run(cfg: &Config, cmd: AdminCmd) -> Result<()> {
     match cmd {
         AdminCmd::CreateUser(args) => create_user(cfg, args).await,
+        AdminCmd::Reconcile => crate::reconcile::run(cfg).await,
         AdminCmd::Remote(cmd) => remote::run(cfg, *cmd).await,
     }
 }

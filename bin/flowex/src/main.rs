@@ -6,6 +6,7 @@ mod demo;
 mod openapi;
 mod ops;
 mod platform;
+mod reconcile;
 mod replay;
 mod serve;
 

@@ -90,7 +90,7 @@ pub async fn serve(mut cfg: Config, args: ServeArgs, port: Option<u16>) -> Resul
     }
 }
 
-fn internal_token(cfg: &Config) -> Result<InternalToken> {
+pub(crate) fn internal_token(cfg: &Config) -> Result<InternalToken> {
     let secrets = cfg
         .load_secrets(Vec::new)
         .context("loading the internal token")?;

@@ -68,7 +68,7 @@ pub use consumer::{Consumer, Gap, Polled};
 pub use follow::{follow_sequencer, FollowConfig, Projection};
 pub use publisher::{run_publisher, PublisherStatus};
 pub use record::EventRecord;
-pub use regenerate::regenerate;
+pub use regenerate::{engine_at, regenerate};
 
 use std::time::Duration;
 

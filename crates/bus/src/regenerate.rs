@@ -83,8 +83,9 @@ pub fn regenerate(
 }
 
 /// The engine exactly after command `seq`: the newest snapshot at or before
-/// it, plus the journal up to it.
-fn engine_at(dir: &Path, seq: u64) -> Result<Engine, BusError> {
+/// it, plus the journal up to it (read-only: `flowex admin reconcile`
+/// compares it with the ledger at the ledger's seq).
+pub fn engine_at(dir: &Path, seq: u64) -> Result<Engine, BusError> {
     let base = list_snapshots(dir)?
         .into_iter()
         .rev()

@@ -621,6 +621,23 @@ impl Store {
         .transpose()
     }
 
+    /// The withdrawal fees the ledger booked as revenue, per asset id: the
+    /// `fees` entries of cause `fee` whose reference is a withdrawal.
+    pub async fn ledger_withdrawal_fees(&self) -> Result<BTreeMap<u64, i128>> {
+        let rows = sqlx::query(
+            "SELECT asset_id, amount FROM ledger_entries WHERE account_kind = 'fees' \
+             AND cause = 'fee' AND reference LIKE 'withdrawal:%'",
+        )
+        .fetch_all(self.pool())
+        .await?;
+        let mut out = BTreeMap::new();
+        for r in &rows {
+            *out.entry(get_u64(r, "asset_id")?).or_insert(0i128) +=
+                crate::codec::get_signed(r, "amount")?;
+        }
+        Ok(out)
+    }
+
     /// Fees of completed withdrawals per asset id (exact, summed in Rust):
     /// the fee revenue the ledger books that never was an engine balance.
     pub async fn completed_withdrawal_fees(&self) -> Result<BTreeMap<u64, u128>> {

@@ -110,6 +110,47 @@ impl CommandSink {
         }
     }
 
+    /// Every account's non-zero balances (the fee account, user 0,
+    /// included) and the engine's seq when they were read.
+    pub async fn all_balances(&self) -> Result<(u64, Vec<(UserId, AssetId, Holding)>), ApiError> {
+        match self {
+            CommandSink::Local(seq) => {
+                let (at, list) = seq
+                    .query(|e: &Engine| (e.last_seq(), e.all_balances()))
+                    .await
+                    .map_err(sequencer_error)?;
+                let holdings = list
+                    .into_iter()
+                    .map(|(u, a, b)| {
+                        let h = Holding {
+                            available: b.available,
+                            locked: b.locked,
+                        };
+                        (u, a, h)
+                    })
+                    .collect();
+                Ok((at, holdings))
+            }
+            CommandSink::Remote(r) => {
+                let reply: wire::AllBalances = r
+                    .call(reqwest::Method::GET, wire::ALL_BALANCES_PATH, None)
+                    .await?;
+                let holdings = reply
+                    .balances
+                    .into_iter()
+                    .map(|b| {
+                        let h = Holding {
+                            available: b.available,
+                            locked: b.locked,
+                        };
+                        (UserId(b.user_id), b.asset, h)
+                    })
+                    .collect();
+                Ok((reply.seq, holdings))
+            }
+        }
+    }
+
     /// Submits a command and waits until it is durable.
     pub async fn submit(&self, command: Command) -> Result<EventRecord, ApiError> {
         match self {
