@@ -605,6 +605,33 @@ async fn five_processes_trade_through_the_gateway() {
     assert_eq!(e["events"]["deposited"], 1, "{e}");
     assert_eq!(stored_offset().await, next_seq);
 
+    // The ledger it kept: the buyer's entries over the gateway, and
+    // `flowex admin reconcile` finds it, the SQL balances and the engine
+    // (trading's internal API) in agreement.
+    let (s, v) = call(
+        &c,
+        c.get(format!("{gw}/api/v1/wallet/ledger?cause=fee"))
+            .bearer_auth(&buyer),
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(
+        v["entries"].as_array().map(Vec::len),
+        Some(1),
+        "the buyer paid one fee: {v}"
+    );
+    let out = cluster.command(&["admin", "reconcile"]).output().unwrap();
+    let report = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{report}");
+    assert!(
+        report.contains("OK: the ledger, the balances and the engine agree"),
+        "{report}"
+    );
+
     // An admin lists an asset and a market through the gateway (routed to
     // trading); it trades at once, and a halt stops it.
     let admin_call = |token: &String, method: &str, path: &str, body: Value| {
