@@ -305,6 +305,56 @@ async fn an_operator_runs_markets_users_and_money_from_the_command_line() {
     assert_eq!(s, 200, "{v}");
     ok(admin(d, &up, &["fees", "clear", &user]));
 
+    // Withdrawals: the user asks, the operator approves one and rejects one.
+    let withdraw = |amount: &str| {
+        c.post(format!("{base}/api/v1/wallet/withdrawals"))
+            .bearer_auth(&token)
+            .json(&json!({"asset": "USDT", "amount": amount, "address": "addr-1"}))
+    };
+    let (s, v) = call(withdraw("10")).await;
+    assert_eq!(s, 201, "{v}");
+    let first = v["withdrawal"]["id"].as_u64().unwrap().to_string();
+    let (s, v) = call(withdraw("5")).await;
+    assert_eq!(s, 201, "{v}");
+    let second = v["withdrawal"]["id"].as_u64().unwrap().to_string();
+    let listed = json_of(admin(
+        d,
+        &up,
+        &[
+            "withdrawals",
+            "list",
+            "--state",
+            "requested",
+            "--user",
+            &user,
+            "--json",
+        ],
+    ));
+    assert_eq!(
+        listed["withdrawals"].as_array().unwrap().len(),
+        2,
+        "{listed}"
+    );
+    let done = json_of(admin(d, &up, &["withdrawals", "approve", &first, "--json"]));
+    assert_eq!(done["withdrawal"]["state"], "completed", "{done}");
+    let back = json_of(admin(
+        d,
+        &up,
+        &[
+            "withdrawals",
+            "reject",
+            &second,
+            "--note",
+            "wrong address",
+            "--json",
+        ],
+    ));
+    assert_eq!(back["withdrawal"]["state"], "released", "{back}");
+    refused(
+        admin(d, &up, &["withdrawals", "approve", &second]),
+        "409 invalid_state",
+    );
+
     // The audit log has the operator's trail.
     let audit = json_of(admin(
         d,
