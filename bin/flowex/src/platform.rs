@@ -114,8 +114,10 @@ pub async fn up(cfg: Config, args: UpArgs) -> Result<()> {
         market_data.clone(),
     ));
 
+    wait_for_market_data(&market_data).await;
+
     let mut gateway_cfg = GatewayConfig {
-        health: health_checks(&store, &handle),
+        health: health_checks(&store, &handle, &market_data),
         openapi: crate::openapi::json(),
         ..GatewayConfig::from_config(&cfg)
     };
@@ -174,9 +176,37 @@ pub async fn up(cfg: Config, args: UpArgs) -> Result<()> {
     Ok(())
 }
 
-fn health_checks(store: &Store, handle: &SequencerHandle) -> flowex_http::HealthChecks {
-    let (store, handle) = (store.clone(), handle.clone());
+/// Market data answers 503 until its view has read the first snapshot;
+/// `flowex up` announces itself once it has (or after 30 s, with a warning),
+/// so a client that starts with the banner never sees that 503.
+async fn wait_for_market_data(state: &flowex_market_data::MarketDataState) {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !state.read().started() {
+        if tokio::time::Instant::now() >= deadline {
+            tracing::warn!(
+                "market data has not started after 30 s; serving anyway (503 until it has)"
+            );
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+fn health_checks(
+    store: &Store,
+    handle: &SequencerHandle,
+    market_data: &flowex_market_data::MarketDataState,
+) -> flowex_http::HealthChecks {
+    let (store, handle, market_data) = (store.clone(), handle.clone(), market_data.clone());
     flowex_http::HealthChecks::new()
+        .check("market_data", move || {
+            let started = market_data.read().started();
+            async move {
+                started
+                    .then_some(())
+                    .ok_or_else(|| "reading its first snapshot".to_string())
+            }
+        })
         .check("database", move || {
             let store = store.clone();
             async move { store.ping().await.map_err(|e| e.to_string()) }

@@ -140,7 +140,7 @@ impl Cluster {
     fn command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_flowex"));
         // Only this cluster's settings: the harness's own FLOWEX_* variables
-        // (FLOWEX_PG_DIR, …) are not configuration.
+        // (FLOWEX_TEST_POSTGRES_URL, …) are not configuration.
         for (k, _) in std::env::vars_os() {
             if k.to_string_lossy().starts_with("FLOWEX_") {
                 cmd.env_remove(k);
