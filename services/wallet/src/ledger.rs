@@ -471,3 +471,116 @@ pub fn start_local(
         LocalLedger { store, markets },
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use flowex_types::UserId;
+
+    fn changed(user: u64, asset: u32, available: u64, locked: u64) -> Event {
+        Event::BalanceChanged {
+            user: UserId(user),
+            asset: AssetId(asset),
+            available,
+            locked,
+        }
+    }
+
+    fn legs(b: &Booking) -> Vec<(LedgerAccount, u64, i128, LedgerCause)> {
+        b.entries
+            .iter()
+            .map(|e| (e.account, e.asset_id, e.amount, e.cause))
+            .collect()
+    }
+
+    #[test]
+    fn operator_withdrawal_of_fees_and_lock_moves() {
+        let key = IdemKey::new("fees-out").unwrap();
+        // The operator takes 5 of the fee account's 7 out.
+        let record = EventRecord {
+            seq: 9,
+            timestamp_ns: 2_000_000,
+            events: vec![
+                Event::Withdrawn {
+                    key,
+                    user: FEE_ACCOUNT,
+                    asset: AssetId(1),
+                    amount: 5,
+                },
+                changed(0, 1, 2, 0),
+            ],
+        };
+        let prior = BTreeMap::from([((0, AssetId(1)), 7u128)]);
+        let b = book(&record, &prior, &HashMap::new(), &HashMap::new());
+        assert_eq!(
+            legs(&b),
+            vec![
+                (LedgerAccount::Fees, 1, -5, LedgerCause::Withdrawal),
+                (LedgerAccount::Custody, 1, 5, LedgerCause::Withdrawal),
+            ]
+        );
+        assert_eq!(b.entries[0].at, 2);
+        assert_eq!(b.entries[0].reference.as_deref(), Some("withdraw:fees-out"));
+        // A lock moves available to locked: no entry, the balance row only.
+        let record = EventRecord {
+            seq: 10,
+            timestamp_ns: 0,
+            events: vec![changed(4, 1, 3, 7)],
+        };
+        let prior = BTreeMap::from([((4, AssetId(1)), 10u128)]);
+        let b = book(&record, &prior, &HashMap::new(), &HashMap::new());
+        assert!(b.entries.is_empty());
+        assert_eq!(b.balances.len(), 1);
+        assert_eq!((b.balances[0].available, b.balances[0].locked), (3, 7));
+    }
+
+    #[test]
+    fn a_finalized_withdrawal_splits_its_fee() {
+        let key = IdemKey::new("withdrawal:3").unwrap();
+        let record = EventRecord {
+            seq: 12,
+            timestamp_ns: 0,
+            events: vec![
+                Event::WithdrawFinalized {
+                    key,
+                    user: UserId(4),
+                    asset: AssetId(1),
+                    amount: 105,
+                },
+                changed(4, 1, 0, 0),
+            ],
+        };
+        let prior = BTreeMap::from([((4, AssetId(1)), 105u128)]);
+        let fees = HashMap::from([(
+            key,
+            WithdrawalFee {
+                id: 3,
+                amount: 100,
+                fee: 5,
+            },
+        )]);
+        let b = book(&record, &prior, &HashMap::new(), &fees);
+        assert_eq!(
+            legs(&b),
+            vec![
+                (LedgerAccount::User(4), 1, -100, LedgerCause::Withdrawal),
+                (LedgerAccount::User(4), 1, -5, LedgerCause::Fee),
+                (LedgerAccount::Fees, 1, 5, LedgerCause::Fee),
+                (LedgerAccount::Custody, 1, 100, LedgerCause::Withdrawal),
+            ]
+        );
+        assert!(b
+            .entries
+            .iter()
+            .all(|e| e.reference.as_deref() == Some("withdrawal:3")));
+        // Without the wallet's row (an engine-only withdrawal) it all leaves.
+        let b = book(&record, &prior, &HashMap::new(), &HashMap::new());
+        assert_eq!(
+            legs(&b),
+            vec![
+                (LedgerAccount::User(4), 1, -105, LedgerCause::Withdrawal),
+                (LedgerAccount::Custody, 1, 105, LedgerCause::Withdrawal),
+            ]
+        );
+    }
+}
