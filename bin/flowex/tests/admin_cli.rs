@@ -5,45 +5,16 @@
 //! API; refusals exit non-zero with the server's error.
 
 use serde_json::{json, Value};
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
+
+mod common;
+
+use common::{flowex, text, Up};
 
 const ADMIN_EMAIL: &str = "ops@example.com";
 const ADMIN_PASSWORD: &str = "an admin passphrase 42";
-
-struct Up {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Up {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// The binary in `dir`, with none of the caller's `FLOWEX_*` variables
-/// (settings, or a test script's own, which the configuration refuses).
-fn flowex(dir: &Path) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_flowex"));
-    for (k, _) in std::env::vars() {
-        if k.starts_with("FLOWEX_") {
-            c.env_remove(k);
-        }
-    }
-    c.current_dir(dir).arg("--data-dir").arg(dir);
-    c
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
 
 fn with_stdin(mut cmd: Command, input: &str) -> Output {
     let mut child = cmd
@@ -59,27 +30,6 @@ fn with_stdin(mut cmd: Command, input: &str) -> Output {
         .write_all(input.as_bytes())
         .unwrap();
     child.wait_with_output().unwrap()
-}
-
-fn start(dir: &Path) -> Up {
-    let mut child = flowex(dir)
-        .args(["--port", "0", "up", "--no-bot", "--seconds", "300"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let base = loop {
-        let line = lines
-            .next()
-            .expect("flowex up printed its address")
-            .unwrap();
-        if let Some(rest) = line.strip_prefix("FlowEx is up at ") {
-            break rest.split_whitespace().next().unwrap().to_string();
-        }
-    };
-    std::thread::spawn(move || lines.for_each(drop));
-    Up { child, base }
 }
 
 /// `flowex admin ARGS --server … --email …`, password from the setting.
@@ -135,7 +85,7 @@ async fn an_operator_runs_markets_users_and_money_from_the_command_line() {
     ]);
     let out = with_stdin(create, &format!("{ADMIN_PASSWORD}\n"));
     assert!(out.status.success(), "{}", text(&out));
-    let up = start(d);
+    let up = Up::start(d, &["--no-bot"]);
     let c = reqwest::Client::new();
     let base = up.base.clone();
 

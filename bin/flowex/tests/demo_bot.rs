@@ -3,61 +3,13 @@
 //! with `--no-bot`, nothing happens on its own.
 
 use serde_json::Value;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+mod common;
+
+use common::Up;
+
 const SYMBOLS: [&str; 4] = ["BTCUSDT", "ETHUSDT", "ETHBTC", "SOLUSDT"];
-
-struct Up {
-    child: Child,
-    base: String,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Up {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start(bot: bool) -> Up {
-    let dir = tempfile::tempdir().unwrap();
-    let mut args = vec![
-        "--data-dir",
-        dir.path().to_str().unwrap(),
-        "--port",
-        "0",
-        "up",
-    ];
-    if !bot {
-        args.push("--no-bot");
-    }
-    args.extend(["--seconds", "180"]);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_flowex"))
-        .args(&args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let base = loop {
-        let line = lines
-            .next()
-            .expect("flowex up printed its address")
-            .unwrap();
-        if let Some(rest) = line.strip_prefix("FlowEx is up at ") {
-            break rest.split_whitespace().next().unwrap().to_string();
-        }
-    };
-    std::thread::spawn(move || lines.for_each(drop));
-    Up {
-        child,
-        base,
-        _dir: dir,
-    }
-}
 
 /// The body of a 200 (`flowex up` announces itself once market data has
 /// started, so not even a 503 is expected).
@@ -83,7 +35,7 @@ async fn activity(c: &reqwest::Client, base: &str) -> Vec<(usize, usize, usize)>
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_bot_quotes_every_demo_market_and_trades() {
-    let up = start(true);
+    let up = Up::start_fresh(&[]);
     let c = reqwest::Client::new();
     let deadline = Instant::now() + Duration::from_secs(90);
     loop {
@@ -111,7 +63,7 @@ async fn the_bot_quotes_every_demo_market_and_trades() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_no_bot_the_markets_stay_quiet() {
-    let up = start(false);
+    let up = Up::start_fresh(&["--no-bot"]);
     let c = reqwest::Client::new();
     tokio::time::sleep(Duration::from_secs(4)).await;
     let seen = activity(&c, &up.base).await;

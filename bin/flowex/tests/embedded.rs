@@ -5,57 +5,10 @@
 //! 2FA codes through the real gateway.
 
 use serde_json::{json, Value};
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 
-struct Up {
-    child: Child,
-    base: String,
-    _dir: tempfile::TempDir,
-}
+mod common;
 
-impl Drop for Up {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start() -> Up {
-    let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_flowex"))
-        .args([
-            "--data-dir",
-            dir.path().to_str().unwrap(),
-            "--port",
-            "0",
-            "up",
-            "--no-bot",
-            "--seconds",
-            "120",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let base = loop {
-        let line = lines
-            .next()
-            .expect("flowex up printed its address")
-            .unwrap();
-        if let Some(rest) = line.strip_prefix("FlowEx is up at ") {
-            break rest.split_whitespace().next().unwrap().to_string();
-        }
-    };
-    // Keep draining stdout so the child never blocks on a full pipe.
-    std::thread::spawn(move || lines.for_each(drop));
-    Up {
-        child,
-        base,
-        _dir: dir,
-    }
-}
+use common::Up;
 
 async fn call(c: &reqwest::Client, req: reqwest::RequestBuilder) -> (u16, Value) {
     let resp = c.execute(req.build().unwrap()).await.unwrap();
@@ -92,7 +45,7 @@ fn balance(account: &Value, asset: &str) -> (String, String) {
 
 #[tokio::test]
 async fn register_login_deposit_trade_and_settle_through_the_gateway() {
-    let up = start();
+    let up = Up::start_fresh(&["--no-bot"]);
     let (c, base) = (reqwest::Client::new(), up.base.clone());
     let (s, v) = call(&c, c.get(format!("{base}/health/ready"))).await;
     assert_eq!(s, 200, "{v}");
@@ -242,7 +195,7 @@ fn now_ms() -> u128 {
 
 #[tokio::test]
 async fn withdrawals_need_withdraw_keys_and_fresh_2fa_codes() {
-    let up = start();
+    let up = Up::start_fresh(&["--no-bot"]);
     let (c, base) = (reqwest::Client::new(), up.base.clone());
     let creds = json!({ "email": "w@example.com", "password": "a long enough passphrase" });
     let (s, v) = call(

@@ -5,52 +5,11 @@
 //! trades and candles come back from SQL and the book from the engine.
 
 use serde_json::{json, Value};
-use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-struct Up {
-    child: Child,
-    base: String,
-}
+mod common;
 
-impl Drop for Up {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start(dir: &Path) -> Up {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_flowex"))
-        .args([
-            "--data-dir",
-            dir.to_str().unwrap(),
-            "--port",
-            "0",
-            "up",
-            "--no-bot",
-            "--seconds",
-            "300",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let base = loop {
-        let line = lines
-            .next()
-            .expect("flowex up printed its address")
-            .unwrap();
-        if let Some(rest) = line.strip_prefix("FlowEx is up at ") {
-            break rest.split_whitespace().next().unwrap().to_string();
-        }
-    };
-    std::thread::spawn(move || lines.for_each(drop));
-    Up { child, base }
-}
+use common::Up;
 
 async fn call(c: &reqwest::Client, req: reqwest::RequestBuilder) -> (u16, Value) {
     let resp = c.execute(req.build().unwrap()).await.unwrap();
@@ -125,7 +84,7 @@ fn update_id(v: &Value) -> u64 {
 #[tokio::test]
 async fn market_data_shows_exactly_the_trades_and_survives_a_restart() {
     let dir = tempfile::tempdir().unwrap();
-    let up = start(dir.path());
+    let up = Up::start(dir.path(), &["--no-bot"]);
     let (c, base) = (reqwest::Client::new(), up.base.clone());
 
     // Before any order: an empty book and no trades.
@@ -330,7 +289,7 @@ async fn market_data_shows_exactly_the_trades_and_survives_a_restart() {
     assert_eq!(depth["bids"], json!([["59000.50000000", "0.05000000"]]));
     drop(up);
 
-    let up = start(dir.path());
+    let up = Up::start(dir.path(), &["--no-bot"]);
     let base = up.base.clone();
     let after = until(&c, &base, "/api/v3/depth?symbol=BTCUSDT", |_| true).await;
     assert_eq!(after, depth, "the book and its update id come back");

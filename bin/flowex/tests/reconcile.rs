@@ -6,22 +6,17 @@
 
 use sqlx::{Connection, Executor, Row};
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
+
+mod common;
+
+use common::text;
 
 fn flowex(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_flowex"))
-        .args(["--data-dir", dir.to_str().unwrap()])
+    common::flowex(dir)
         .args(args)
         .output()
         .expect("flowex runs")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
 
 async fn db(dir: &Path) -> sqlx::AnyConnection {

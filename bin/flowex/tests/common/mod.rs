@@ -1,0 +1,85 @@
+//! What the end-to-end tests of the binary share: the `flowex` command
+//! with a clean environment, and a running `flowex up`.
+#![allow(dead_code)] // each test file uses its own part
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+
+/// The binary working in `dir` (`--data-dir`), with none of the caller's
+/// `FLOWEX_*` variables: they would be settings, and a test script's own
+/// (`FLOWEX_TEST_*`) are not the server's business.
+pub fn flowex(dir: &Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_flowex"));
+    for (k, _) in std::env::vars_os() {
+        if k.to_string_lossy().starts_with("FLOWEX_") {
+            c.env_remove(k);
+        }
+    }
+    c.current_dir(dir).arg("--data-dir").arg(dir);
+    c
+}
+
+/// A running `flowex up`, killed when dropped.
+pub struct Up {
+    child: Child,
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+    /// The data directory, when the server owns it.
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl Drop for Up {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Up {
+    /// `flowex up UP_ARGS` on a free port in `dir`, stopping by itself
+    /// after five minutes; returns once the banner gave the address.
+    pub fn start(dir: &Path, up_args: &[&str]) -> Up {
+        let mut child = flowex(dir)
+            .args(["--port", "0", "up", "--seconds", "300"])
+            .args(up_args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let base = loop {
+            let line = lines
+                .next()
+                .expect("flowex up printed its address")
+                .unwrap();
+            if let Some(rest) = line.strip_prefix("FlowEx is up at ") {
+                break rest.split_whitespace().next().unwrap().to_string();
+            }
+        };
+        // Keep draining stdout so the child never blocks on a full pipe.
+        std::thread::spawn(move || lines.for_each(drop));
+        Up {
+            child,
+            base,
+            _dir: None,
+        }
+    }
+
+    /// [`Up::start`] in a fresh temporary data directory.
+    pub fn start_fresh(up_args: &[&str]) -> Up {
+        let dir = tempfile::tempdir().unwrap();
+        let mut up = Up::start(dir.path(), up_args);
+        up._dir = Some(dir);
+        up
+    }
+}
+
+/// A finished command's stdout and stderr, for assertion messages.
+pub fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
