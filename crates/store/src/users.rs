@@ -120,6 +120,16 @@ impl Store {
         self.user_by_id(user_id).await?.ok_or_else(user_not_found)
     }
 
+    /// Whether `user_id` exists and has the admin role now: services check
+    /// it besides the token's claim, so a demoted admin loses access at once
+    /// rather than when the access token expires.
+    pub async fn is_admin(&self, user_id: u64) -> Result<bool> {
+        Ok(self
+            .user_by_id(user_id)
+            .await?
+            .is_some_and(|u| u.role == Role::Admin))
+    }
+
     pub async fn user_by_id(&self, user_id: u64) -> Result<Option<User>> {
         let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1");
         sqlx::query(&sql)

@@ -57,7 +57,7 @@ use axum::Json;
 use flowex_engine::Engine;
 use flowex_http::openapi::NativeError;
 use flowex_http::{ApiError, ClientIp, Identity};
-use flowex_store::{AuditOutcome, FeeTier, NewAuditEntry, Role, Store};
+use flowex_store::{AuditOutcome, FeeTier, NewAuditEntry, Store};
 use flowex_types::market::{MAX_ASSET_DECIMALS, MAX_FEE_PPM};
 use flowex_types::{
     format_scaled, parse_scaled, AssetCode, AssetConfig, AssetId, Command, Event, MarketConfig,
@@ -193,13 +193,10 @@ impl AdminCall {
     /// The caller's id if the token and the database both say admin.
     async fn authorize(&self, store: &Store) -> Result<u64, ApiError> {
         let who = self.who.as_ref().ok_or_else(ApiError::unauthorized)?;
-        if !who.is_admin() {
-            return Err(ApiError::forbidden());
-        }
-        let user = store.user_by_id(who.user_id).await.map_err(store_error)?;
-        match user {
-            Some(u) if u.role == Role::Admin => Ok(who.user_id),
-            _ => Err(ApiError::forbidden()),
+        if who.is_admin() && store.is_admin(who.user_id).await.map_err(store_error)? {
+            Ok(who.user_id)
+        } else {
+            Err(ApiError::forbidden())
         }
     }
 

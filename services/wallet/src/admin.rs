@@ -134,11 +134,11 @@ pub async fn admin_deposit(
         &headers,
         format!("user:{}", req.user_id),
     );
-    if !who.is_admin() {
+    if let Err(e) = crate::withdrawals::require_admin(&s, &who).await {
         audit
-            .write(AuditOutcome::Denied, json!({"reason": "not_admin"}))
+            .write(AuditOutcome::Denied, json!({"reason": e.code()}))
             .await;
-        return Err(ApiError::forbidden());
+        return Err(e);
     }
     match credit(&s, &who, &req).await {
         Ok((record, asset, replay)) => {

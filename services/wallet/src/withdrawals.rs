@@ -738,8 +738,10 @@ pub(crate) struct AdminListParams {
     limit: Option<u32>,
 }
 
-fn require_admin(who: &Identity) -> Result<(), ApiError> {
-    if who.is_admin() {
+/// The token says admin and so does the database (a demoted admin loses
+/// access at once, not when the token expires).
+pub(crate) async fn require_admin(s: &WalletState, who: &Identity) -> Result<(), ApiError> {
+    if who.is_admin() && s.store.is_admin(who.user_id).await.map_err(store_error)? {
         Ok(())
     } else {
         Err(ApiError::forbidden())
@@ -763,7 +765,7 @@ pub async fn admin_list(
     who: Identity,
     q: Params,
 ) -> Result<Json<Value>, ApiError> {
-    require_admin(&who)?;
+    require_admin(&s, &who).await?;
     let query = list_query(q, None)?;
     list(&s, &query, true).await
 }
@@ -793,7 +795,7 @@ async fn admin_decide(
     let target = format!("withdrawal:{}", id.chars().take(24).collect::<String>());
     let audit = Audit::new(&s, action, who.user_id, ip, &headers, target);
     let result = async {
-        require_admin(&who)?;
+        require_admin(&s, &who).await?;
         if note.as_ref().is_some_and(|n| n.chars().count() > 256) {
             return Err(ApiError::bad_request(
                 "invalid_note",
@@ -924,7 +926,7 @@ pub async fn set_settings(
         target,
     );
     let result: Result<Value, ApiError> = async {
-        require_admin(&who)?;
+        require_admin(&s, &who).await?;
         let asset = find_asset(&s, &code).await?;
         let parse = |name: &str, v: &str| {
             parse_scaled(v, asset.decimals).map_err(|_| {

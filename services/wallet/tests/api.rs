@@ -892,7 +892,26 @@ async fn withdrawals_are_private_to_their_owner(store: Store) {
     ] {
         let (s, v) = env.call(method, Some(BOB), &p, None).await;
         assert_eq!((s, err_code(&v)), (403, "forbidden"), "{p}: {v}");
+        // An admin token of a user who is not (or no longer) an admin in the database.
+        let (s, v) = env.call_as(method, Some(BOB), &admin(), &p, None).await;
+        assert_eq!((s, err_code(&v)), (403, "forbidden"), "demoted, {p}: {v}");
     }
+    let deposit =
+        json!({"user_id": BOB, "asset": "BTC", "amount": "1", "idempotency_key": "demoted"});
+    let (s, v) = env
+        .call_as(
+            "POST",
+            Some(BOB),
+            &admin(),
+            "/api/v1/admin/deposits",
+            Some(deposit),
+        )
+        .await;
+    assert_eq!(
+        (s, err_code(&v)),
+        (403, "forbidden"),
+        "demoted deposit: {v}"
+    );
     let (s, v) = env
         .call(
             "PUT",
