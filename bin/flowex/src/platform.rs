@@ -239,9 +239,7 @@ fn loopback_url(listener: &tokio::net::TcpListener) -> Result<String> {
 async fn shutdown_after(seconds: Option<u64>) {
     match seconds {
         Some(s) => tokio::time::sleep(std::time::Duration::from_secs(s)).await,
-        None => {
-            let _ = tokio::signal::ctrl_c().await;
-        }
+        None => flowex_http::shutdown_signal().await,
     }
 }
 

@@ -81,7 +81,7 @@ pub async fn serve(mut cfg: Config, args: ServeArgs, port: Option<u16>) -> Resul
                 openapi: Some(crate::openapi::json()),
                 ..Default::default()
             };
-            flowex_gateway::serve_with(cfg, options, shutdown_signal()).await
+            flowex_gateway::serve_with(cfg, options, flowex_http::shutdown_signal()).await
         }
         Service::Auth => flowex_auth_service::serve(cfg).await,
         Service::MarketData => flowex_market_data::serve(cfg).await,
@@ -156,7 +156,13 @@ async fn listen(cfg: &Config, name: &str, port: u16, app: Router) -> Result<()> 
         .await
         .with_context(|| format!("binding {}:{port}", cfg.server.bind))?;
     tracing::info!(addr = %listener.local_addr()?, "{name} service listening");
-    flowex_http::serve(listener, app, cfg.server.max_connections, shutdown_signal()).await?;
+    flowex_http::serve(
+        listener,
+        app,
+        cfg.server.max_connections,
+        flowex_http::shutdown_signal(),
+    )
+    .await?;
     Ok(())
 }
 
@@ -291,26 +297,4 @@ async fn wallet(cfg: Config) -> Result<()> {
     feed.abort();
     store.close().await;
     served
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = term => {},
-    }
-    tracing::info!("shutting down");
 }

@@ -94,7 +94,7 @@ pub use rate_limit::{
 };
 pub use request_id::{request_id, RequestId};
 pub use security::{cors_layer, security_headers, SecurityHeaders};
-pub use serve::{serve, LimitedListener, LimitedStream};
+pub use serve::{serve, shutdown_signal, LimitedListener, LimitedStream};
 
 use axum::error_handling::HandleErrorLayer;
 use axum::extract::DefaultBodyLimit;

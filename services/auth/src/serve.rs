@@ -38,7 +38,13 @@ pub async fn serve(config: flowex_config::Config) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding {}:{}", addr.0, addr.1))?;
     tracing::info!(addr = %listener.local_addr()?, "auth service listening");
-    flowex_http::serve(listener, app, config.server.max_connections, shutdown()).await?;
+    flowex_http::serve(
+        listener,
+        app,
+        config.server.max_connections,
+        flowex_http::shutdown_signal(),
+    )
+    .await?;
     state.store().close().await;
     Ok(())
 }
@@ -51,26 +57,4 @@ pub fn service_router(state: AuthState, token: InternalToken) -> Router {
         .merge(crate::router(state.clone()))
         .merge(crate::internal_router(state))
         .layer(from_fn_with_state(token, flowex_http::internal_channel))
-}
-
-async fn shutdown() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = term => {},
-    }
-    tracing::info!("shutting down");
 }

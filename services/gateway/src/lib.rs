@@ -263,7 +263,12 @@ pub struct ServeOptions {
 /// `flowex serve gateway`: the distributed gateway on
 /// `services.gateway.port`, until Ctrl-C or SIGTERM.
 pub async fn serve(config: flowex_config::Config) -> anyhow::Result<()> {
-    serve_with(config, ServeOptions::default(), shutdown_signal()).await
+    serve_with(
+        config,
+        ServeOptions::default(),
+        flowex_http::shutdown_signal(),
+    )
+    .await
 }
 
 /// [`serve`] with options and a shutdown future.
@@ -365,26 +370,4 @@ fn jwt_verifier(
     anyhow::bail!(
         "the gateway verifies access tokens and needs the JWT public key: set secrets.jwt_public_key (FLOWEX_JWT_PUBLIC_KEY) or secrets.jwt_public_key_file (FLOWEX_JWT_PUBLIC_KEY_FILE)"
     )
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = term => {},
-    }
-    tracing::info!("shutting down");
 }

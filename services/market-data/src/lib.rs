@@ -231,7 +231,7 @@ async fn events(State(state): State<MarketDataState>) -> Json<Value> {
 /// `flowex serve market-data`: listens on `server.bind` and
 /// `services.market_data.port` until SIGINT/SIGTERM.
 pub async fn serve(config: flowex_config::Config) -> anyhow::Result<()> {
-    serve_with(config, shutdown_signal()).await
+    serve_with(config, flowex_http::shutdown_signal()).await
 }
 
 /// [`serve`] with a shutdown future.
@@ -307,29 +307,6 @@ pub async fn serve_with(
     feed.abort();
     store.close().await;
     Ok(())
-}
-
-/// Resolves on SIGINT or SIGTERM.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = term => {},
-    }
-    tracing::info!("shutting down");
 }
 
 #[cfg(test)]
