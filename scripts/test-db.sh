@@ -118,8 +118,7 @@ start_test_postgres() {
         return 1
     fi
 
-    local i
-    for i in $(seq 1 60); do
+    for _ in $(seq 1 60); do
         "$FLOWEX_TEST_PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$port" -U postgres && break
         sleep 0.5
     done
