@@ -1,5 +1,5 @@
 //! The gateway's own pages: `/openapi.json`, `/docs` (Swagger UI), and the
-//! web UI's static files.
+//! entry to the web UI ([`crate::web`]).
 //!
 //! Swagger UI's files (`swagger-ui.css`, `swagger-ui-bundle.js` of the npm
 //! package `swagger-ui-dist`, pinned in `web/package-lock.json`) are served
@@ -26,28 +26,28 @@
 
 use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::{header, HeaderValue, Method, StatusCode};
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use bytes::Bytes;
-use flowex_http::ApiError;
 use std::convert::Infallible;
 use std::path::PathBuf;
 use std::sync::Arc;
 use tower::ServiceExt as _;
-use tower_http::services::{ServeDir, ServeFile};
+use tower_http::services::ServeDir;
 
 /// The files Swagger UI needs from `swagger-ui-dist`.
 pub const SWAGGER_FILES: [&str; 2] = ["swagger-ui.css", "swagger-ui-bundle.js"];
 
-/// A file of `swagger-ui-dist` compiled into the binary by `build.rs`.
-struct EmbeddedAsset {
-    name: &'static str,
-    content_type: &'static str,
+/// A file compiled into the binary by `build.rs` (Swagger UI's, the web UI's).
+pub(crate) struct EmbeddedAsset {
+    /// Its path, without the leading `/`.
+    pub(crate) name: &'static str,
+    pub(crate) content_type: &'static str,
     /// A quoted hash of `bytes`.
-    etag: &'static str,
-    bytes: &'static [u8],
+    pub(crate) etag: &'static str,
+    pub(crate) bytes: &'static [u8],
 }
 
 // EMBEDDED, EMBEDDED_VERSION (hash of all files, `""` when none) and
@@ -67,7 +67,7 @@ pub fn embedded_swagger_ui() -> Result<(), &'static str> {
 }
 
 /// Cache-Control of the embedded files asked for with the current `?v=`.
-const IMMUTABLE: &str = "public, max-age=31536000, immutable";
+use crate::web::IMMUTABLE;
 
 const SWAGGER_PAGE: &str = r##"<!doctype html>
 <html lang="en">
@@ -116,22 +116,6 @@ rebuild (<code>touch web/package-lock.json</code>, then
 <code>node_modules/swagger-ui-dist/</code> into the gateway's docs assets
 directory (<code>web/dist/docs/assets</code> by default), then reload this
 page.</p>
-</body>
-</html>
-"#;
-
-const NO_UI_PAGE: &str = r#"<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<title>FlowEx</title>
-</head>
-<body>
-<h1>FlowEx is running</h1>
-<p>The web UI has not been built on this server (run <code>npm ci &amp;&amp;
-npm run build</code> in <code>web/</code>). The API is available:
-<a href="/docs">API documentation</a>, <a href="/openapi.json">OpenAPI document</a>,
-<a href="/health/ready">readiness</a>.</p>
 </body>
 </html>
 "#;
@@ -185,35 +169,12 @@ impl DocsState {
     }
 
     fn embedded_response(&self, a: &EmbeddedAsset, req: &Request) -> Response {
-        if req.method() != Method::GET && req.method() != Method::HEAD {
-            return (
-                StatusCode::METHOD_NOT_ALLOWED,
-                [(header::ALLOW, "GET, HEAD")],
-            )
-                .into_response();
-        }
         let versioned = req.uri().query().is_some_and(|q| {
             q.split('&')
                 .any(|p| p.strip_prefix("v=") == Some(self.version))
         });
         let cache = if versioned { IMMUTABLE } else { "no-cache" };
-        let headers = [(header::CACHE_CONTROL, cache), (header::ETAG, a.etag)];
-        let not_modified = req
-            .headers()
-            .get_all(header::IF_NONE_MATCH)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .any(|t| t.trim() == a.etag || t.trim() == "*");
-        if not_modified {
-            return (StatusCode::NOT_MODIFIED, headers).into_response();
-        }
-        (
-            headers,
-            [(header::CONTENT_TYPE, a.content_type)],
-            Bytes::from_static(a.bytes),
-        )
-            .into_response()
+        crate::web::respond(a, req, cache)
     }
 }
 
@@ -337,25 +298,11 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 }
 
 /// Fallback for paths nobody else serves: 404 in the API's shape under
-/// `/api/`, otherwise the web UI (files of `web_dir`, `index.html` for
-/// client-side routes), or a small page when the UI is not built.
+/// `/api/`, otherwise the web UI ([`crate::web`]: files of `web_dir`, else
+/// the build compiled in; `index.html` for client-side routes), or a small
+/// page saying why there is no UI.
 pub async fn web_ui(State(web_dir): State<Option<Arc<PathBuf>>>, req: Request) -> Response {
-    let path = req.uri().path();
-    if path == "/api" || path.starts_with("/api/") {
-        return ApiError::not_found().into_response();
-    }
-    let index = web_dir.as_ref().map(|d| d.join("index.html"));
-    match (web_dir, index) {
-        (Some(dir), Some(index)) if index.is_file() => {
-            let serve = ServeDir::new(dir.as_path())
-                .append_index_html_on_directories(true)
-                .fallback(ServeFile::new(index));
-            let Ok(res) = serve.oneshot(req).await;
-            res.map(Body::new)
-        }
-        _ if path == "/" || path == "/index.html" => Html(NO_UI_PAGE).into_response(),
-        _ => (StatusCode::NOT_FOUND, "Not found.").into_response(),
-    }
+    crate::web::serve(web_dir, req).await
 }
 
 #[cfg(test)]

@@ -113,6 +113,7 @@ pub mod error;
 pub mod proxy;
 pub mod redis_store;
 pub mod routes;
+pub mod web;
 
 pub use authn::{authenticate, AccountFrozen, AuthState};
 pub use config::GatewayConfig;

@@ -166,11 +166,17 @@ async fn docs_with_vendored_swagger_ui() {
         s.get("/docs/assets/swagger-ui-bundle.js").await.text,
         "var SwaggerUIBundle=1;"
     );
-    assert_eq!(s.get("/docs/assets/../../etc/passwd").await.status, 404);
-    assert_eq!(
-        s.get("/docs/assets/%2e%2e/%2e%2e/etc/passwd").await.status,
-        404
-    );
+    // Never a file outside the directory: the client folds `..` and
+    // `%2e%2e` away (`/etc/passwd`, a client-side route of the UI when one
+    // is embedded, else 404).
+    for path in [
+        "/docs/assets/../../etc/passwd",
+        "/docs/assets/%2e%2e/%2e%2e/etc/passwd",
+    ] {
+        let r = s.get(path).await;
+        assert!(!r.text.contains("root:"), "{}", r.text);
+        assert!(r.status == 404 || r.text.contains("<div id=\"root\">"));
+    }
 }
 
 #[tokio::test]
@@ -200,13 +206,49 @@ async fn web_ui_static_files_and_spa_routes() {
     r.assert_native(401, "unauthorized");
 }
 
+/// No web directory: the UI build.rs compiled in (required under
+/// `FLOWEX_REQUIRE_WEB_ASSETS=1`), or a landing page saying why.
 #[tokio::test]
-async fn no_ui_built_gives_a_landing_page_and_404s() {
+async fn without_a_web_dir_the_embedded_ui_or_a_landing_page() {
     let s = gateway(Some(std::path::Path::new("/nonexistent/web")), None).await;
     let r = s.get("/").await;
     assert_eq!(r.status, 200);
-    assert!(r.text.contains("/docs"));
     assert_strict_csp(&r);
+    match flowex_gateway::web::embedded_web_ui() {
+        Ok(_) => {
+            assert!(r.text.contains("<div id=\"root\"></div>"), "{}", r.text);
+            assert!(r.text.contains("rel=\"manifest\""), "{}", r.text);
+            assert_eq!(r.header("cache-control"), Some("no-cache"));
+            // A client-side route is the same page; the manifest is there.
+            let route = s.get("/trade/BTCUSDT").await;
+            assert_eq!(route.text, r.text);
+            let m = s.get("/manifest.webmanifest").await;
+            assert_eq!(m.status, 200);
+            assert_eq!(m.json()["start_url"], "/");
+            // The page's module script is a content-hashed, immutable file.
+            let at = r.text.find("src=\"/assets/").expect("a module script");
+            let src = r.text[at + 5..].split('"').next().unwrap();
+            let js = s.get(src).await;
+            assert_eq!(js.status, 200);
+            assert!(js
+                .header("content-type")
+                .unwrap()
+                .starts_with("text/javascript"));
+            assert_eq!(
+                js.header("cache-control"),
+                Some("public, max-age=31536000, immutable")
+            );
+        }
+        Err(why) => {
+            assert!(
+                !web_assets_required(),
+                "FLOWEX_REQUIRE_WEB_ASSETS=1 but the gateway was built without \
+                 the web UI: {why} (see the cargo:warning of flowex-gateway's build.rs)"
+            );
+            assert!(r.text.contains("/docs"));
+            assert!(r.text.contains(&why.replace('<', "&lt;")), "{}", r.text);
+        }
+    }
     let r = s.get("/something.js").await;
     r.assert_native(404, "not_found");
 }
