@@ -783,6 +783,86 @@ mod tests {
         (status, serde_json::from_slice(&body).unwrap_or(Value::Null))
     }
 
+    /// The bodies byte for byte (key order, decimal strings), with times
+    /// that depend on the clock (`openTime`/`closeTime` of tickers) masked.
+    #[tokio::test]
+    async fn bodies_are_byte_exact() {
+        let app = app();
+        let cases: &[(&str, &str)] = &[
+            (
+                "/api/v3/depth?symbol=BTCUSDT",
+                r#"{"asks":[],"bids":[["59999.99000000","0.00300000"]],"lastUpdateId":1}"#,
+            ),
+            (
+                "/api/v3/trades?symbol=BTCUSDT",
+                r#"[{"id":1,"isBestMatch":true,"isBuyerMaker":false,"price":"60000.00000000","qty":"0.00100000","quoteQty":"60.00000000","time":1709214330123},{"id":2,"isBestMatch":true,"isBuyerMaker":false,"price":"60000.01000000","qty":"0.00050000","quoteQty":"30.00000500","time":1709214330123}]"#,
+            ),
+            (
+                "/api/v3/historicalTrades?symbol=BTCUSDT&fromId=2",
+                r#"[{"id":2,"isBestMatch":true,"isBuyerMaker":false,"price":"60000.01000000","qty":"0.00050000","quoteQty":"30.00000500","time":1709214330123}]"#,
+            ),
+            (
+                "/api/v3/aggTrades?symbol=BTCUSDT",
+                r#"[{"M":true,"T":1709214330123,"a":1,"f":1,"l":1,"m":false,"p":"60000.00000000","q":"0.00100000"},{"M":true,"T":1709214330123,"a":2,"f":2,"l":2,"m":false,"p":"60000.01000000","q":"0.00050000"}]"#,
+            ),
+            (
+                "/api/v3/klines?symbol=BTCUSDT&interval=1d&startTime=0&limit=1",
+                r#"[[1709164800000,"60000.00000000","60000.01000000","60000.00000000","60000.01000000","0.00150000",1709251199999,"90.00000500",2,"0.00150000","90.00000500","0"]]"#,
+            ),
+            (
+                "/api/v3/ticker/price?symbol=BTCUSDT",
+                r#"{"price":"60000.01000000","symbol":"BTCUSDT"}"#,
+            ),
+            (
+                "/api/v3/ticker/price",
+                r#"[{"price":"60000.01000000","symbol":"BTCUSDT"}]"#,
+            ),
+            (
+                "/api/v3/ticker/bookTicker?symbol=BTCUSDT",
+                r#"{"askPrice":"0.00000000","askQty":"0.00000000","bidPrice":"59999.99000000","bidQty":"0.00300000","symbol":"BTCUSDT"}"#,
+            ),
+        ];
+        for (uri, want) in cases {
+            let (s, body) = get_raw(&app, uri).await;
+            assert_eq!((s, body.as_str()), (200, *want), "{uri}");
+        }
+        let view = {
+            let mut view = listed();
+            view.apply(&record(4, T0, vec![trade(1, 6_000_000, 100, 9, true)]));
+            view
+        };
+        let m = view.market("BTCUSDT").unwrap();
+        assert_eq!(
+            serde_json::to_string(&avg_price_json(m, T0)).unwrap(),
+            r#"{"closeTime":1709214330123,"mins":5,"price":"60000.00000000"}"#
+        );
+        let s = m.stats(T0);
+        let ticker = |full| serde_json::to_string(&ticker_json(m, &s, T0, full)).unwrap();
+        assert_eq!(
+            ticker(false),
+            r#"{"closeTime":1709214330123,"count":1,"firstId":1,"highPrice":"60000.00000000","lastId":1,"lastPrice":"60000.00000000","lowPrice":"60000.00000000","openPrice":"60000.00000000","openTime":1709127930123,"quoteVolume":"60.00000000","symbol":"BTCUSDT","volume":"0.00100000"}"#
+        );
+        assert_eq!(
+            ticker(true),
+            r#"{"askPrice":"0.00000000","askQty":"0.00000000","bidPrice":"0.00000000","bidQty":"0.00000000","closeTime":1709214330123,"count":1,"firstId":1,"highPrice":"60000.00000000","lastId":1,"lastPrice":"60000.00000000","lastQty":"0.00100000","lowPrice":"60000.00000000","openPrice":"60000.00000000","openTime":1709127930123,"prevClosePrice":"0.00000000","priceChange":"0.00000000","priceChangePercent":"0.000","quoteVolume":"60.00000000","symbol":"BTCUSDT","volume":"0.00100000","weightedAvgPrice":"60000.00000000"}"#
+        );
+    }
+
+    async fn get_raw(app: &axum::Router, uri: &str) -> (u16, String) {
+        let res = app
+            .clone()
+            .oneshot(
+                axum::http::Request::get(uri)
+                    .body(axum::body::Body::empty())
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        let status = res.status().as_u16();
+        let body = res.into_body().collect().await.unwrap().to_bytes();
+        (status, String::from_utf8(body.to_vec()).unwrap())
+    }
+
     #[tokio::test]
     async fn answers_in_binance_shapes() {
         let app = app();

@@ -159,6 +159,12 @@ impl Api {
     }
 
     async fn call(&self, method: &str, user: Option<u64>, path: &str, form: &str) -> (u16, Value) {
+        let (status, text) = self.raw(method, user, path, form).await;
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    /// The status and the body exactly as sent.
+    async fn raw(&self, method: &str, user: Option<u64>, path: &str, form: &str) -> (u16, String) {
         let url = format!("{}{path}", self.base);
         let mut req = match method {
             "POST" => self
@@ -174,8 +180,7 @@ impl Api {
         }
         let resp = req.send().await.unwrap();
         let status = resp.status().as_u16();
-        let text = resp.text().await.unwrap_or_default();
-        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+        (status, resp.text().await.unwrap_or_default())
     }
 }
 
@@ -1173,4 +1178,91 @@ async fn quote_sized_orders_report_the_executed_quantity_as_orig_qty() {
         (Some("EXPIRED"), Some("0.00000000"), Some("0.00000000")),
         "{v}"
     );
+}
+
+/// The bodies byte for byte (key order, decimal strings) against
+/// `tests/golden/wire.txt`, with times (13-digit numbers) and generated
+/// client order ids masked. Every order and history shape is in it: the
+/// Binance dialect must not change by a byte. Set `FLOWEX_BLESS=1` to
+/// rewrite the file after an intended change, and review its diff.
+#[tokio::test]
+async fn responses_are_byte_exact() {
+    let api = Api::start().await;
+    let mut got = String::new();
+    let order = "/api/v3/order";
+    let steps: Vec<(&str, Option<u64>, &str, String)> = vec![
+        ("GET", None, "/api/v3/ping", String::new()),
+        ("GET", None, "/api/v3/time", String::new()),
+        ("GET", None, "/api/v3/exchangeInfo", String::new()),
+        ("GET", Some(ALICE), "/api/v3/account", String::new()),
+        ("GET", Some(ALICE), "/api/v3/account/commission", "symbol=BTCUSDT".into()),
+        ("POST", Some(ALICE), "/api/v3/order/test", "symbol=BTCUSDT&side=BUY&type=LIMIT&timeInForce=GTC&quantity=0.01&price=60000".into()),
+        ("POST", Some(ALICE), order, "symbol=BTCUSDT&side=BUY&type=LIMIT&timeInForce=GTC&quantity=0.01&price=60000&newClientOrderId=a1&newOrderRespType=ACK".into()),
+        ("POST", Some(ALICE), order, "symbol=BTCUSDT&side=BUY&type=LIMIT&timeInForce=GTC&quantity=0.02&price=59000&newClientOrderId=a2&newOrderRespType=RESULT".into()),
+        ("POST", Some(ALICE), order, "symbol=BTCUSDT&side=BUY&type=STOP_LOSS_LIMIT&timeInForce=GTC&quantity=0.01&price=70000&stopPrice=69000&newClientOrderId=a3".into()),
+        ("POST", Some(ALICE), order, "symbol=BTCUSDT&side=BUY&type=TAKE_PROFIT&quantity=0.01&stopPrice=50000&newClientOrderId=a4&newOrderRespType=RESULT".into()),
+        ("GET", Some(ALICE), "/api/v3/openOrders", "symbol=BTCUSDT".into()),
+        ("GET", Some(ALICE), order, "symbol=BTCUSDT&origClientOrderId=a3".into()),
+        ("POST", Some(BOB), order, "symbol=BTCUSDT&side=SELL&type=MARKET&quantity=0.015&newClientOrderId=b1".into()),
+        ("POST", Some(BOB), order, "symbol=BTCUSDT&side=SELL&type=LIMIT&timeInForce=IOC&quantity=0.001&price=58000&newClientOrderId=b2&newOrderRespType=FULL".into()),
+        ("POST", Some(ALICE), order, "symbol=BTCUSDT&side=BUY&type=MARKET&quoteOrderQty=10&newClientOrderId=a5".into()),
+        ("GET", Some(ALICE), order, "symbol=BTCUSDT&origClientOrderId=a1".into()),
+        ("DELETE", Some(ALICE), order, "symbol=BTCUSDT&origClientOrderId=a2&newClientOrderId=c2".into()),
+        ("GET", Some(ALICE), order, "symbol=BTCUSDT&origClientOrderId=a2".into()),
+        ("POST", Some(ALICE), "/api/v3/order/cancelReplace", "symbol=BTCUSDT&side=BUY&type=LIMIT&timeInForce=GTC&quantity=0.01&price=51000&newClientOrderId=a6&cancelReplaceMode=STOP_ON_FAILURE&cancelOrigClientOrderId=a3&cancelNewClientOrderId=c3".into()),
+        ("POST", Some(ALICE), "/api/v3/order/cancelReplace", "symbol=BTCUSDT&side=BUY&type=LIMIT&timeInForce=GTC&quantity=0.01&price=51000&newClientOrderId=a7&cancelReplaceMode=ALLOW_FAILURE&cancelOrigClientOrderId=nope".into()),
+        ("POST", Some(ALICE), "/api/v3/order/cancelReplace", "symbol=BTCUSDT&side=BUY&type=LIMIT&timeInForce=GTC&quantity=0.01&price=51000&newClientOrderId=a8&cancelReplaceMode=STOP_ON_FAILURE&cancelOrigClientOrderId=nope".into()),
+        ("GET", Some(ALICE), "/api/v3/openOrders", String::new()),
+        ("GET", Some(ALICE), "/api/v3/allOrders", "symbol=BTCUSDT".into()),
+        ("GET", Some(ALICE), "/api/v3/myTrades", "symbol=BTCUSDT".into()),
+        ("GET", Some(BOB), "/api/v3/myTrades", "symbol=BTCUSDT".into()),
+        ("DELETE", Some(ALICE), "/api/v3/openOrders", "symbol=BTCUSDT".into()),
+        ("GET", Some(BOB), "/api/v3/account", "omitZeroBalances=true".into()),
+    ];
+    for (method, user, path, form) in &steps {
+        let (status, body) = api.raw(method, *user, path, form).await;
+        got += &format!("{method} {path}?{form}\n{status} {}\n\n", mask(&body));
+    }
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/wire.txt");
+    if std::env::var_os("FLOWEX_BLESS").is_some() || !path.exists() {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, &got).unwrap();
+    }
+    let want = std::fs::read_to_string(&path).unwrap();
+    for (i, (w, g)) in want.lines().zip(got.lines()).enumerate() {
+        assert_eq!(w, g, "tests/golden/wire.txt line {}", i + 1);
+    }
+    assert_eq!(want, got);
+}
+
+/// Times (runs of 13 or more digits) as `T`; generated 22-character
+/// client order ids as `CID`.
+fn mask(body: &str) -> String {
+    let mut out = String::new();
+    let mut digits = String::new();
+    let flush = |digits: &mut String, out: &mut String| {
+        out.push_str(if digits.len() >= 13 { "T" } else { digits });
+        digits.clear();
+    };
+    for c in body.chars() {
+        if c.is_ascii_digit() {
+            digits.push(c);
+        } else {
+            flush(&mut digits, &mut out);
+            out.push(c);
+        }
+    }
+    flush(&mut digits, &mut out);
+    let key = "\"clientOrderId\":\"";
+    let mut masked = String::new();
+    let mut rest = out.as_str();
+    while let Some(at) = rest.find(key) {
+        let (head, tail) = rest.split_at(at + key.len());
+        masked.push_str(head);
+        let end = tail.find('"').unwrap_or(tail.len());
+        masked.push_str(if end == 22 { "CID" } else { &tail[..end] });
+        rest = &tail[end..];
+    }
+    masked.push_str(rest);
+    masked
 }
