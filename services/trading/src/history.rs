@@ -5,13 +5,13 @@
 //! seq, so it sees every command already answered (read-your-writes, e.g.
 //! `GET /api/v3/order` of an order that just filled).
 
-use crate::markets::{Directory, MarketInfo};
-use crate::orders::doc::QueriedOrder;
+use crate::markets::{units, Directory, MarketInfo};
 use crate::projector::History;
 use crate::TradingState;
 use axum::extract::State;
 use axum::Json;
 use doc::{AllOrdersParams, MyTrade, MyTradesParams};
+use flowex_binance::{OrderState, QueriedOrder};
 use flowex_engine::Engine;
 use flowex_http::openapi::{BinanceError, SignedParams};
 use flowex_http::{ApiError, Identity, Params};
@@ -29,33 +29,38 @@ fn store_error(e: StoreError) -> ApiError {
     ApiError::internal(e.to_string())
 }
 
-/// A stored order in Binance's query shape (as `order_json` for open ones).
-pub(crate) fn stored_order_json(m: &MarketInfo, o: &OrderRecord) -> Value {
-    json!({
-        "symbol": m.cfg.symbol.as_str(),
-        "orderId": o.id,
-        "orderListId": -1,
-        "clientOrderId": o.client_order_id.clone().unwrap_or_default(),
-        "price": m.price_str(o.price),
-        "origQty": m.qty_str(crate::orders::reported_orig_qty(
-            o.orig_qty,
-            o.orig_quote_qty,
-            o.executed_qty,
-        )),
-        "executedQty": m.qty_str(o.executed_qty),
-        "cummulativeQuoteQty": m.quote_str(o.cum_quote_qty),
-        "status": o.status,
-        "timeInForce": crate::orders::reported_tif(&o.order_type, &o.time_in_force),
-        "type": o.order_type,
-        "side": o.side,
-        "stopPrice": m.price_str(o.stop_price),
-        "icebergQty": m.qty_str(0),
-        "time": o.time,
-        "updateTime": o.update_time,
-        "isWorking": o.working_time.is_some(),
-        "workingTime": o.working_time.unwrap_or(-1),
-        "origQuoteOrderQty": m.quote_str(o.orig_quote_qty),
-        "selfTradePreventionMode": o.stp_mode,
+/// A stored order in engine values (the history keeps Binance's spellings
+/// of its enums, read back here).
+fn stored_state(o: &OrderRecord) -> Result<OrderState, ApiError> {
+    let corrupt = |what: &str| ApiError::internal(format!("stored order {}: bad {what}", o.id));
+    let time = |t: i64| u64::try_from(t).unwrap_or(0);
+    Ok(OrderState {
+        id: o.id,
+        client_order_id: o.client_order_id.clone().unwrap_or_default(),
+        side: flowex_binance::Side::parse(&o.side)
+            .ok_or_else(|| corrupt("side"))?
+            .into(),
+        order_type: flowex_binance::OrderType::parse(&o.order_type)
+            .ok_or_else(|| corrupt("type"))?
+            .into(),
+        tif: flowex_binance::TimeInForce::parse(&o.time_in_force)
+            .ok_or_else(|| corrupt("timeInForce"))?
+            .into(),
+        price: o.price,
+        orig_qty: o.orig_qty,
+        orig_quote_qty: o.orig_quote_qty,
+        executed_qty: o.executed_qty,
+        cum_quote_qty: o.cum_quote_qty,
+        status: flowex_binance::OrderStatus::parse(&o.status)
+            .ok_or_else(|| corrupt("status"))?
+            .into(),
+        stop_price: o.stop_price,
+        stp: flowex_binance::SelfTradePreventionMode::parse(&o.stp_mode)
+            .ok_or_else(|| corrupt("selfTradePreventionMode"))?
+            .into(),
+        time: time(o.time),
+        update_time: time(o.update_time),
+        working_time: o.working_time.map(time),
     })
 }
 
@@ -113,7 +118,7 @@ pub(crate) async fn stored_order(
     user: UserId,
     m: &MarketInfo,
     p: &Params,
-) -> Result<Option<OrderRecord>, ApiError> {
+) -> Result<Option<OrderState>, ApiError> {
     let Some(history) = state.history.as_ref() else {
         return Ok(None);
     };
@@ -134,7 +139,7 @@ pub(crate) async fn stored_order(
     // below the engine's last seq, so the projection must reach that seq
     // before its row is current (else a just-filled order reads as NEW).
     caught_up(state, history).await?;
-    lookup().await
+    lookup().await?.as_ref().map(stored_state).transpose()
 }
 
 /// Waits (at most [`CATCH_UP_WAIT`]) until the projection covers every
@@ -167,7 +172,7 @@ pub async fn all_orders(
     State(state): State<TradingState>,
     who: Identity,
     p: Params,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Vec<QueriedOrder>>, ApiError> {
     let (_, m) = state.market_of(&p).await?;
     let m = &m;
     let from_id = p.parse_optional::<u64>("orderId")?;
@@ -185,9 +190,12 @@ pub async fn all_orders(
         limit,
     };
     let orders = history.store.list_orders(&q).await.map_err(store_error)?;
-    Ok(Json(Value::Array(
-        orders.iter().map(|o| stored_order_json(m, o)).collect(),
-    )))
+    let units = units(m);
+    orders
+        .iter()
+        .map(|o| Ok(QueriedOrder::new(&units, &stored_state(o)?)))
+        .collect::<Result<_, _>>()
+        .map(Json)
 }
 
 /// `GET /api/v3/myTrades`: the caller's trades of one symbol.

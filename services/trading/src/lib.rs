@@ -188,12 +188,12 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         ),
         // Enums used only by parameters are not collected from the paths.
         components(schemas(
-            orders::doc::SideDoc,
-            orders::doc::OrderTypeDoc,
-            orders::doc::TimeInForceDoc,
-            orders::doc::RespTypeDoc,
-            orders::doc::StpDoc,
-            orders::doc::OrderStatusDoc,
+            flowex_binance::Side,
+            flowex_binance::OrderType,
+            flowex_binance::TimeInForce,
+            flowex_binance::NewOrderRespType,
+            flowex_binance::SelfTradePreventionMode,
+            flowex_binance::OrderStatus,
         )),
         tags((name = "trading", description = "Binance Spot API v3: exchange information, orders and the account. Parameters go in the query string (or, for POST and DELETE, an `application/x-www-form-urlencoded` body); decimals are strings. Errors are `{\"code\",\"msg\"}` with Binance's codes.")),
         modifiers(&SecuritySchemes),

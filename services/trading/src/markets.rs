@@ -12,6 +12,11 @@ pub const WIRE_PRECISION: u8 = 8;
 /// (shared with market-data, so it lives in `flowex_http`).
 pub use flowex_http::markets::MarketInfo;
 
+/// The units `m`'s numbers are written in on the Binance API.
+pub fn units(m: &MarketInfo) -> flowex_binance::Market {
+    flowex_binance::Market::new(&m.cfg, &m.base, &m.quote)
+}
+
 /// Markets by symbol, and assets by id, as last read from the engine.
 #[derive(Clone, Debug, Default)]
 pub struct Directory {

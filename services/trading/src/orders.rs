@@ -1,96 +1,71 @@
 //! Order endpoints: new (and test), query, cancel, open orders.
 
-use crate::markets::{Directory, MarketInfo};
-use crate::views::order_type_str;
+use crate::markets::{units, Directory, MarketInfo};
 use crate::TradingState;
 use axum::extract::State;
 use axum::Json;
-use doc::{CanceledOrder, NewOrderParams, NewOrderResponse, OrderIdParams, QueriedOrder};
+use doc::{NewOrderParams, OrderIdParams};
+use flowex_binance::order::{
+    CancelOutcome, CancelReplaceError, CancelReplaceResponse, NewOrderOutcome,
+};
+use flowex_binance::{
+    BinanceError, CancelReplaceMode, CancelReplaceResult, CanceledOrder, Fill, NewOrderRespType,
+    NewOrderResponse, OrderState, QueriedOrder,
+};
 use flowex_engine::{Engine, OrderView};
 use flowex_http::error::reject;
-use flowex_http::openapi::{BinanceError, SignedParams};
+use flowex_http::openapi::SignedParams;
 use flowex_http::{ApiError, Identity, Params};
 use flowex_types::*;
 use rand::Rng;
-use serde_json::{json, Value};
 
 fn side(s: &str) -> Result<Side, ApiError> {
-    match s {
-        "BUY" => Ok(Side::Buy),
-        "SELL" => Ok(Side::Sell),
-        _ => Err(ApiError::invalid_side()),
-    }
+    flowex_binance::Side::parse(s)
+        .map(Side::from)
+        .ok_or_else(ApiError::invalid_side)
 }
 
 fn order_type(s: &str) -> Result<OrderType, ApiError> {
-    crate::views::ORDER_TYPES
-        .into_iter()
-        .find(|t| order_type_str(*t) == s)
+    flowex_binance::OrderType::parse(s)
+        .map(OrderType::from)
         .ok_or_else(ApiError::invalid_order_type)
 }
 
 fn tif(s: &str) -> Result<TimeInForce, ApiError> {
-    match s {
-        "GTC" => Ok(TimeInForce::Gtc),
-        "IOC" => Ok(TimeInForce::Ioc),
-        "FOK" => Ok(TimeInForce::Fok),
-        _ => Err(ApiError::invalid_tif()),
-    }
-}
-
-fn tif_str(t: TimeInForce) -> &'static str {
-    match t {
-        TimeInForce::Gtc => "GTC",
-        TimeInForce::Ioc => "IOC",
-        TimeInForce::Fok => "FOK",
-    }
-}
-
-/// The `timeInForce` Binance reports for an order: market-priced orders
-/// (MARKET, STOP_LOSS, TAKE_PROFIT) never rest, and the engine runs them as
-/// IOC, but Binance shows them as "GTC", and clients that compare an
-/// order's fields with Binance's expect that.
-pub(crate) fn reported_tif<'a>(order_type: &str, tif: &'a str) -> &'a str {
-    match order_type {
-        "MARKET" | "STOP_LOSS" | "TAKE_PROFIT" => "GTC",
-        _ => tif,
-    }
-}
-
-/// The `origQty` Binance reports: an order sized in the quote asset
-/// (`quoteOrderQty`) has no base quantity of its own, and Binance shows the
-/// quantity it executed, so `origQty - executedQty` stays the remainder
-/// clients compute.
-pub(crate) fn reported_orig_qty(qty: u64, quote_qty: u64, executed: u64) -> u64 {
-    if qty == 0 && quote_qty > 0 {
-        executed
-    } else {
-        qty
-    }
+    flowex_binance::TimeInForce::parse(s)
+        .map(TimeInForce::from)
+        .ok_or_else(ApiError::invalid_tif)
 }
 
 fn stp(s: &str) -> Result<StpMode, ApiError> {
-    StpMode::ALL
-        .into_iter()
-        .find(|m| m.as_binance() == s)
+    flowex_binance::SelfTradePreventionMode::parse(s)
+        .map(StpMode::from)
         .ok_or_else(|| ApiError::invalid_parameter("selfTradePreventionMode"))
 }
 
-fn side_str(s: Side) -> &'static str {
-    match s {
-        Side::Buy => "BUY",
-        Side::Sell => "SELL",
-    }
-}
-
-pub fn status_str(s: OrderStatus) -> &'static str {
-    match s {
-        OrderStatus::New => "NEW",
-        OrderStatus::PartiallyFilled => "PARTIALLY_FILLED",
-        OrderStatus::Filled => "FILLED",
-        OrderStatus::Canceled => "CANCELED",
-        OrderStatus::Expired => "EXPIRED",
-        OrderStatus::ExpiredInMatch => "EXPIRED_IN_MATCH",
+/// An open order as the engine holds it (it keeps no update time: the
+/// report shows its placement time).
+fn open_state(o: &OrderView) -> OrderState {
+    let time = o.time_ns / 1_000_000;
+    OrderState {
+        id: o.id.0,
+        client_order_id: o
+            .client_id
+            .map_or(String::new(), |c| c.as_str().to_string()),
+        side: o.side,
+        order_type: o.order_type,
+        tif: o.tif,
+        price: o.price,
+        orig_qty: o.orig_qty,
+        orig_quote_qty: o.quote_qty,
+        executed_qty: o.executed,
+        cum_quote_qty: o.cum_quote,
+        status: o.status,
+        stop_price: o.stop_price,
+        stp: o.stp,
+        time,
+        update_time: time,
+        working_time: (!o.pending_stop).then_some(time),
     }
 }
 
@@ -227,7 +202,7 @@ pub fn rejection(reason: RejectReason) -> ApiError {
     params(NewOrderParams, SignedParams),
     security(("apiKey" = []), ("bearerAuth" = [])),
     responses(
-        (status = 200, description = "The order would be accepted for matching.", body = Object, example = json!({})),
+        (status = 200, description = "The order would be accepted for matching.", body = flowex_binance::Empty),
         (status = 400, description = "Invalid order: -1100 illegal characters, -1102 mandatory parameter missing, -1106 parameter not required, -1111 too many decimals, -1013 filter failure (PRICE_FILTER, LOT_SIZE), -1115 invalid timeInForce, -1116 invalid orderType, -1117 invalid side, -1121 invalid symbol, -1128 bad parameter combination, -1130 invalid parameter; signed requests: -1021, -1022, -1102, -1131.", body = BinanceError),
         (status = 401, description = "-2014 malformed API key, -2015 invalid API key, IP or permission (also: no credentials).", body = BinanceError),
     ))]
@@ -235,10 +210,10 @@ pub async fn test_order(
     State(state): State<TradingState>,
     who: Identity,
     p: Params,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<flowex_binance::Empty>, ApiError> {
     let (_, m) = state.market_of(&p).await?;
     parse_new_order(&p, &m, UserId(who.user_id))?;
-    Ok(Json(json!({})))
+    Ok(Json(flowex_binance::Empty {}))
 }
 
 /// `POST /api/v3/order`: a new order, answered once it is on disk.
@@ -256,7 +231,7 @@ pub async fn new_order(
     State(state): State<TradingState>,
     who: Identity,
     p: Params,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<NewOrderResponse>, ApiError> {
     let (dir, m) = state.market_of(&p).await?;
     let m = &m;
     let (order, cid) = parse_new_order(&p, m, UserId(who.user_id))?;
@@ -267,17 +242,15 @@ pub async fn new_order(
 }
 
 /// `newOrderRespType`: MARKET and LIMIT default to FULL, the rest to ACK.
-fn response_type<'a>(p: &'a Params, order: &NewOrder) -> Result<&'a str, ApiError> {
-    let t = p
-        .optional("newOrderRespType")?
-        .unwrap_or(match order.order_type {
-            OrderType::Market | OrderType::Limit => "FULL",
-            _ => "ACK",
-        });
-    if !matches!(t, "ACK" | "RESULT" | "FULL") {
-        return Err(ApiError::invalid_parameter("newOrderRespType"));
+fn response_type(p: &Params, order: &NewOrder) -> Result<NewOrderRespType, ApiError> {
+    match p.optional("newOrderRespType")? {
+        None if matches!(order.order_type, OrderType::Market | OrderType::Limit) => {
+            Ok(NewOrderRespType::Full)
+        }
+        None => Ok(NewOrderRespType::Ack),
+        Some(t) => NewOrderRespType::parse(t)
+            .ok_or_else(|| ApiError::invalid_parameter("newOrderRespType")),
     }
-    Ok(t)
 }
 
 /// Submits a parsed order and answers in the requested shape once it is durable.
@@ -287,8 +260,8 @@ async fn place(
     m: &MarketInfo,
     order: NewOrder,
     cid: ClientOrderId,
-    resp_type: &str,
-) -> Result<Value, ApiError> {
+    resp_type: NewOrderRespType,
+) -> Result<NewOrderResponse, ApiError> {
     let applied = state.submit(Command::PlaceOrder(order)).await?;
     if let Some(reason) = applied.rejection() {
         return Err(rejection(reason));
@@ -296,25 +269,33 @@ async fn place(
     let events = applied.events();
     let info = events
         .iter()
-        .find_map(|e| {
-            if let Event::OrderAccepted(i) = e {
-                Some(*i)
-            } else {
-                None
-            }
+        .find_map(|e| match e {
+            Event::OrderAccepted(i) => Some(*i),
+            _ => None,
         })
         .ok_or_else(|| ApiError::internal("accepted order without OrderAccepted"))?;
     let transact = applied.timestamp_ns() / 1_000_000;
-    let mut body = json!({
-        "symbol": m.cfg.symbol.as_str(),
-        "orderId": info.id.0,
-        "orderListId": -1,
-        "clientOrderId": cid.as_str(),
-        "transactTime": transact,
-    });
-    if resp_type == "ACK" {
-        return Ok(body);
+    let units = units(m);
+    if resp_type == NewOrderRespType::Ack {
+        return Ok(NewOrderResponse::ack(
+            &units,
+            info.id.0,
+            cid.as_str(),
+            transact,
+        ));
     }
+    let placed = placed_state(&info, events, transact);
+    Ok(match resp_type {
+        NewOrderRespType::Full => {
+            NewOrderResponse::full(&units, &placed, transact, fills(dir, m, &info, events))
+        }
+        _ => NewOrderResponse::result(&units, &placed, transact),
+    })
+}
+
+/// A new order as its command left it: accepted at `transact`, then filled,
+/// expired or resting as its last update says.
+fn placed_state(info: &OrderInfo, events: &[Event], transact: u64) -> OrderState {
     let (status, executed, cum_quote) = events
         .iter()
         .rev()
@@ -329,92 +310,44 @@ async fn place(
             _ => None,
         })
         .unwrap_or((OrderStatus::New, 0, 0));
-    merge(
-        &mut body,
-        result_fields(m, &info, status, executed, cum_quote, transact),
-    );
-    if resp_type == "FULL" {
-        body["fills"] = Value::Array(fills(dir, m, &info, events));
+    OrderState {
+        id: info.id.0,
+        client_order_id: info
+            .client_id
+            .map_or(String::new(), |c| c.as_str().to_string()),
+        side: info.side,
+        order_type: info.order_type,
+        tif: info.tif,
+        price: info.price,
+        orig_qty: info.qty,
+        orig_quote_qty: info.quote_qty,
+        executed_qty: executed,
+        cum_quote_qty: cum_quote,
+        status,
+        stop_price: info.stop_price,
+        stp: info.stp,
+        time: transact,
+        update_time: transact,
+        working_time: (!info.order_type.is_stop()).then_some(transact),
     }
-    Ok(body)
-}
-
-fn merge(body: &mut Value, more: Value) {
-    if let (Some(b), Value::Object(m)) = (body.as_object_mut(), more) {
-        b.extend(m);
-    }
-}
-
-fn result_fields(
-    m: &MarketInfo,
-    o: &OrderInfo,
-    status: OrderStatus,
-    executed: u64,
-    cum_quote: u64,
-    transact: u64,
-) -> Value {
-    let mut v = json!({
-        "price": m.price_str(o.price),
-        "origQty": m.qty_str(reported_orig_qty(o.qty, o.quote_qty, executed)),
-        "executedQty": m.qty_str(executed),
-        "origQuoteOrderQty": m.quote_str(o.quote_qty),
-        "cummulativeQuoteQty": m.quote_str(cum_quote),
-        "status": status_str(status),
-        "timeInForce": reported_tif(order_type_str(o.order_type), tif_str(o.tif)),
-        "type": order_type_str(o.order_type),
-        "side": side_str(o.side),
-        "workingTime": transact,
-        "selfTradePreventionMode": o.stp.as_binance(),
-    });
-    if o.order_type.is_stop() {
-        v["stopPrice"] = Value::String(m.price_str(o.stop_price));
-    }
-    v
 }
 
 /// This order's fills as taker, with the fee in the asset it received.
-fn fills(dir: &Directory, m: &MarketInfo, o: &OrderInfo, events: &[Event]) -> Vec<Value> {
+fn fills(dir: &Directory, m: &MarketInfo, o: &OrderInfo, events: &[Event]) -> Vec<Fill> {
     let fee_asset = if o.side == Side::Buy { m.base } else { m.quote };
     events
         .iter()
         .filter_map(|e| match e {
-            Event::Trade(t) if t.taker_order == o.id => Some(json!({
-                "price": m.price_str(t.price),
-                "qty": m.qty_str(t.qty),
-                "commission": dir.asset_str(fee_asset.id, t.taker_fee),
-                "commissionAsset": fee_asset.code.as_str(),
-                "tradeId": t.id.0,
-            })),
+            Event::Trade(t) if t.taker_order == o.id => Some(Fill {
+                commission: dir.asset_str(fee_asset.id, t.taker_fee),
+                commission_asset: fee_asset.code.as_str().to_string(),
+                price: m.price_str(t.price),
+                qty: m.qty_str(t.qty),
+                trade_id: t.id.0,
+            }),
             _ => None,
         })
         .collect()
-}
-
-/// An open order in Binance's query shape.
-pub fn order_json(m: &MarketInfo, o: &OrderView) -> Value {
-    let time = o.time_ns / 1_000_000;
-    json!({
-        "symbol": m.cfg.symbol.as_str(),
-        "orderId": o.id.0,
-        "orderListId": -1,
-        "clientOrderId": o.client_id.map_or(String::new(), |c| c.as_str().to_string()),
-        "price": m.price_str(o.price),
-        "origQty": m.qty_str(reported_orig_qty(o.orig_qty, o.quote_qty, o.executed)),
-        "executedQty": m.qty_str(o.executed),
-        "cummulativeQuoteQty": m.quote_str(o.cum_quote),
-        "status": status_str(o.status),
-        "timeInForce": reported_tif(order_type_str(o.order_type), tif_str(o.tif)),
-        "type": order_type_str(o.order_type),
-        "side": side_str(o.side),
-        "stopPrice": m.price_str(o.stop_price),
-        "icebergQty": m.qty_str(0),
-        "time": time,
-        "updateTime": time,
-        "isWorking": !o.pending_stop,
-        "workingTime": if o.pending_stop { -1 } else { time as i64 },
-        "origQuoteOrderQty": m.quote_str(o.quote_qty),
-        "selfTradePreventionMode": o.stp.as_binance(),
-    })
 }
 
 /// The caller's open order named by `orderId` or `origClientOrderId`.
@@ -481,18 +414,18 @@ pub async fn query_order(
     State(state): State<TradingState>,
     who: Identity,
     p: Params,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<QueriedOrder>, ApiError> {
     let (_, m) = state.market_of(&p).await?;
     let m = &m;
     let user = UserId(who.user_id);
     if let Some(o) = find_order(&state, user, m, &p, &ORDER).await? {
-        return Ok(Json(order_json(m, &o)));
+        return Ok(Json(QueriedOrder::new(&units(m), &open_state(&o))));
     }
     // Not open: a closed order comes from the history.
     let o = crate::history::stored_order(&state, user, m, &p)
         .await?
         .ok_or_else(ApiError::no_such_order)?;
-    Ok(Json(crate::history::stored_order_json(m, &o)))
+    Ok(Json(QueriedOrder::new(&units(m), &o)))
 }
 
 /// `DELETE /api/v3/order`: cancels one of the caller's open orders.
@@ -510,7 +443,7 @@ pub async fn cancel_order(
     State(state): State<TradingState>,
     who: Identity,
     p: Params,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<CanceledOrder>, ApiError> {
     let (_, m) = state.market_of(&p).await?;
     let m = &m;
     cancel(&state, UserId(who.user_id), m, &p, &ORDER)
@@ -525,7 +458,7 @@ async fn cancel(
     m: &MarketInfo,
     p: &Params,
     names: &OrderNames,
-) -> Result<Value, ApiError> {
+) -> Result<CanceledOrder, ApiError> {
     let o = find_order(state, user, m, p, names)
         .await?
         .ok_or_else(|| ApiError::cancel_rejected(reject::UNKNOWN_ORDER))?;
@@ -546,10 +479,10 @@ async fn cancel(
         Some(other) => return Err(rejection(other)),
         None => {}
     }
-    Ok(canceled_json(
-        m,
-        &o,
-        new_cid,
+    Ok(CanceledOrder::new(
+        &units(m),
+        &open_state(&o),
+        new_cid.as_str(),
         applied.timestamp_ns() / 1_000_000,
     ))
 }
@@ -561,7 +494,7 @@ async fn cancel(
     params(doc::CancelReplaceParams, NewOrderParams, SignedParams),
     security(("apiKey" = []), ("bearerAuth" = [])),
     responses(
-        (status = 200, description = "Both halves succeeded.", body = doc::CancelReplaceResponse),
+        (status = 200, description = "Both halves succeeded.", body = flowex_binance::order::CancelReplaceResponse),
         (status = 400, description = "-2022 cancel-replace failed (`data` as in the 200 answer, with error bodies); invalid new order or parameters: the codes of `POST /api/v3/order`; -1102 mandatory `cancelReplaceMode` or one of `cancelOrderId` / `cancelOrigClientOrderId`; signed requests: -1021, -1022, -1131.", body = BinanceError),
         (status = 401, description = "-2014 malformed API key, -2015 invalid API key, IP or permission (also: no credentials).", body = BinanceError),
         (status = 409, description = "-2021 cancel-replace partially failed (`data` says which half).", body = BinanceError),
@@ -570,11 +503,23 @@ pub async fn cancel_replace(
     State(state): State<TradingState>,
     who: Identity,
     p: Params,
-) -> axum::response::Response {
-    use axum::response::IntoResponse;
-    match cancel_replace_inner(&state, &who, &p).await {
-        Ok((status, body)) => (status, Json(body)).into_response(),
-        Err(e) => e.into_response(),
+) -> Result<Replaced, ApiError> {
+    cancel_replace_inner(&state, &who, &p).await
+}
+
+/// What a cancel-replace answers: both halves on success, else an error
+/// (-2021 when one half succeeded, -2022 when neither did) carrying them.
+pub enum Replaced {
+    Both(CancelReplaceResponse),
+    Failed(axum::http::StatusCode, CancelReplaceError),
+}
+
+impl axum::response::IntoResponse for Replaced {
+    fn into_response(self) -> axum::response::Response {
+        match self {
+            Replaced::Both(data) => Json(data).into_response(),
+            Replaced::Failed(status, error) => (status, Json(error)).into_response(),
+        }
     }
 }
 
@@ -582,72 +527,71 @@ async fn cancel_replace_inner(
     state: &TradingState,
     who: &Identity,
     p: &Params,
-) -> Result<(axum::http::StatusCode, Value), ApiError> {
+) -> Result<Replaced, ApiError> {
     use axum::http::StatusCode;
     let (dir, m) = state.market_of(p).await?;
     let m = &m;
-    let stop_on_failure = match p.required("cancelReplaceMode")? {
-        "STOP_ON_FAILURE" => true,
-        "ALLOW_FAILURE" => false,
-        _ => return Err(ApiError::invalid_parameter("cancelReplaceMode")),
-    };
+    let mode = CancelReplaceMode::parse(p.required("cancelReplaceMode")?)
+        .ok_or_else(|| ApiError::invalid_parameter("cancelReplaceMode"))?;
     let user = UserId(who.user_id);
     let (order, cid) = parse_new_order(p, m, user)?;
     let resp_type = response_type(p, &order)?;
     let canceled = cancel(state, user, m, p, &CANCEL_REPLACE).await;
-    let placed = if canceled.is_err() && stop_on_failure {
+    let placed = if canceled.is_err() && mode == CancelReplaceMode::StopOnFailure {
         None
     } else {
         Some(place(state, &dir, m, order, cid, resp_type).await)
     };
-    let half = |r: &Result<Value, ApiError>| match r {
-        Ok(v) => ("SUCCESS", v.clone()),
-        Err(e) => (
-            "FAILURE",
-            json!({ "code": e.binance_code(), "msg": e.binance_msg() }),
-        ),
+    let result = |ok: bool| {
+        if ok {
+            CancelReplaceResult::Success
+        } else {
+            CancelReplaceResult::Failure
+        }
     };
-    let (cancel_result, cancel_response) = half(&canceled);
-    let (new_result, new_response) = placed.as_ref().map_or(("NOT_ATTEMPTED", Value::Null), half);
-    let data = json!({
-        "cancelResult": cancel_result,
-        "newOrderResult": new_result,
-        "cancelResponse": cancel_response,
-        "newOrderResponse": new_response,
-    });
-    Ok(match (cancel_result, new_result) {
-        ("SUCCESS", "SUCCESS") => (StatusCode::OK, data),
-        ("SUCCESS", _) | (_, "SUCCESS") => (
+    let data = CancelReplaceResponse {
+        cancel_result: result(canceled.is_ok()),
+        cancel_response: match canceled {
+            Ok(c) => CancelOutcome::Canceled(c),
+            Err(e) => CancelOutcome::Failed(error_body(&e)),
+        },
+        new_order_result: placed
+            .as_ref()
+            .map_or(CancelReplaceResult::NotAttempted, |r| result(r.is_ok())),
+        new_order_response: placed.map(|r| match r {
+            Ok(o) => NewOrderOutcome::Placed(Box::new(o)),
+            Err(e) => NewOrderOutcome::Failed(error_body(&e)),
+        }),
+    };
+    let succeeded = [data.cancel_result, data.new_order_result]
+        .iter()
+        .filter(|r| **r == CancelReplaceResult::Success)
+        .count();
+    let (status, code, msg) = match succeeded {
+        2 => return Ok(Replaced::Both(data)),
+        1 => (
             StatusCode::CONFLICT,
-            json!({ "code": -2021, "msg": "Order cancel-replace partially failed.", "data": data }),
+            -2021,
+            "Order cancel-replace partially failed.",
         ),
         _ => (
             StatusCode::BAD_REQUEST,
-            json!({ "code": -2022, "msg": "Order cancel-replace failed.", "data": data }),
+            -2022,
+            "Order cancel-replace failed.",
         ),
-    })
+    };
+    let msg = msg.to_string();
+    Ok(Replaced::Failed(
+        status,
+        CancelReplaceError { code, data, msg },
+    ))
 }
 
-fn canceled_json(m: &MarketInfo, o: &OrderView, new_cid: ClientOrderId, transact: u64) -> Value {
-    let mut v = order_json(m, o);
-    let orig = v["clientOrderId"].clone();
-    if let Some(obj) = v.as_object_mut() {
-        for k in [
-            "time",
-            "updateTime",
-            "isWorking",
-            "workingTime",
-            "icebergQty",
-            "origQuoteOrderQty",
-        ] {
-            obj.remove(k);
-        }
+fn error_body(e: &ApiError) -> BinanceError {
+    BinanceError {
+        code: e.binance_code(),
+        msg: e.binance_msg().to_string(),
     }
-    v["origClientOrderId"] = orig;
-    v["clientOrderId"] = Value::String(new_cid.as_str().to_string());
-    v["transactTime"] = json!(transact);
-    v["status"] = Value::String("CANCELED".into());
-    v
 }
 
 /// `GET /api/v3/openOrders`: the caller's open orders.
@@ -664,7 +608,7 @@ pub async fn open_orders(
     State(state): State<TradingState>,
     who: Identity,
     p: Params,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Vec<QueriedOrder>>, ApiError> {
     let symbol = p.optional("symbol")?;
     let dir = state.directory_for(symbol).await?;
     let market = symbol
@@ -676,9 +620,12 @@ pub async fn open_orders(
         .await?;
     let list = open
         .iter()
-        .filter_map(|o| dir.by_id(o.market).map(|m| order_json(m, o)))
+        .filter_map(|o| {
+            dir.by_id(o.market)
+                .map(|m| QueriedOrder::new(&units(m), &open_state(o)))
+        })
         .collect();
-    Ok(Json(Value::Array(list)))
+    Ok(Json(list))
 }
 
 /// `DELETE /api/v3/openOrders`: cancels every open order of the caller on a symbol.
@@ -695,7 +642,7 @@ pub async fn cancel_open_orders(
     State(state): State<TradingState>,
     who: Identity,
     p: Params,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Vec<CanceledOrder>>, ApiError> {
     let (_, m) = state.market_of(&p).await?;
     let m = &m;
     let (user, market) = (UserId(who.user_id), m.cfg.id);
@@ -727,82 +674,20 @@ pub async fn cancel_open_orders(
         })
         .collect();
     let transact = applied.timestamp_ns() / 1_000_000;
+    let units = units(m);
     let list = open
         .iter()
         .filter(|o| canceled.contains(&o.id))
-        .map(|o| canceled_json(m, o, fresh_client_id(), transact))
+        .map(|o| CanceledOrder::new(&units, &open_state(o), fresh_client_id().as_str(), transact))
         .collect();
-    Ok(Json(Value::Array(list)))
+    Ok(Json(list))
 }
 
 /// The OpenAPI schemas of the order endpoints (documentation only: the
 /// handlers read [`Params`] and build JSON values).
 #[allow(dead_code)]
 pub(crate) mod doc {
-    use utoipa::{IntoParams, ToSchema};
-
-    /// BUY or SELL.
-    #[derive(ToSchema)]
-    #[schema(as = Side, rename_all = "UPPERCASE")]
-    pub enum SideDoc {
-        Buy,
-        Sell,
-    }
-
-    /// The order types FlowEx supports.
-    #[derive(ToSchema)]
-    #[schema(as = OrderType, rename_all = "SCREAMING_SNAKE_CASE")]
-    pub enum OrderTypeDoc {
-        Limit,
-        LimitMaker,
-        Market,
-        StopLoss,
-        StopLossLimit,
-        TakeProfit,
-        TakeProfitLimit,
-    }
-
-    /// GTC (good till canceled), IOC (immediate or cancel), FOK (fill or kill).
-    #[derive(ToSchema)]
-    #[schema(as = TimeInForce, rename_all = "UPPERCASE")]
-    pub enum TimeInForceDoc {
-        Gtc,
-        Ioc,
-        Fok,
-    }
-
-    /// How much of the new order the answer shows.
-    #[derive(ToSchema)]
-    #[schema(as = NewOrderRespType, rename_all = "UPPERCASE")]
-    pub enum RespTypeDoc {
-        Ack,
-        Result,
-        Full,
-    }
-
-    /// Self-trade prevention: what happens when the order would match
-    /// another order of the same user.
-    #[derive(ToSchema)]
-    #[schema(as = SelfTradePreventionMode, rename_all = "SCREAMING_SNAKE_CASE")]
-    pub enum StpDoc {
-        None,
-        ExpireTaker,
-        ExpireMaker,
-        ExpireBoth,
-        Decrement,
-    }
-
-    /// An order's state.
-    #[derive(ToSchema)]
-    #[schema(as = OrderStatus, rename_all = "SCREAMING_SNAKE_CASE")]
-    pub enum OrderStatusDoc {
-        New,
-        PartiallyFilled,
-        Filled,
-        Canceled,
-        Expired,
-        ExpiredInMatch,
-    }
+    use utoipa::IntoParams;
 
     /// The cancel half of `POST /api/v3/order/cancelReplace`.
     #[derive(IntoParams)]
@@ -818,22 +703,6 @@ pub(crate) mod doc {
         cancel_new_client_order_id: Option<String>,
     }
 
-    /// Both halves of a cancel-replace; on failure this object is the `data` of the error.
-    #[derive(ToSchema)]
-    #[schema(rename_all = "camelCase")]
-    pub struct CancelReplaceResponse {
-        /// `SUCCESS` or `FAILURE`.
-        #[schema(example = "SUCCESS")]
-        cancel_result: String,
-        /// `SUCCESS`, `FAILURE` or `NOT_ATTEMPTED`.
-        #[schema(example = "SUCCESS")]
-        new_order_result: String,
-        /// The cancel's answer (as `DELETE /api/v3/order`) or its error `{code, msg}`.
-        cancel_response: CanceledOrder,
-        /// The new order's answer (as `POST /api/v3/order`) or its error `{code, msg}`.
-        new_order_response: NewOrderResponse,
-    }
-
     /// The parameters of `POST /api/v3/order` and `/api/v3/order/test`.
     /// Decimals are strings: at most 20 integer and 20 fractional digits,
     /// no more fractional digits than the asset has (-1111), on the
@@ -845,12 +714,12 @@ pub(crate) mod doc {
         #[param(example = "BTCUSDT")]
         symbol: String,
         /// BUY or SELL.
-        side: SideDoc,
+        side: flowex_binance::Side,
         /// The order type.
         #[param(rename = "type")]
-        order_type: OrderTypeDoc,
+        order_type: flowex_binance::OrderType,
         /// Required for LIMIT, STOP_LOSS_LIMIT and TAKE_PROFIT_LIMIT; refused for the others.
-        time_in_force: Option<TimeInForceDoc>,
+        time_in_force: Option<flowex_binance::TimeInForce>,
         /// Base quantity (decimal string).
         #[param(value_type = Option<String>, pattern = r"^[0-9]{1,20}(\.[0-9]{1,20})?$", example = "0.00100000")]
         quantity: Option<String>,
@@ -867,9 +736,9 @@ pub(crate) mod doc {
         #[param(pattern = r"^[\.A-Z\:/a-z0-9_-]{1,36}$")]
         new_client_order_id: Option<String>,
         /// ACK, RESULT or FULL; default FULL for MARKET and LIMIT, ACK for the others.
-        new_order_resp_type: Option<RespTypeDoc>,
+        new_order_resp_type: Option<flowex_binance::NewOrderRespType>,
         /// Default: the symbol's `defaultSelfTradePreventionMode`; must be one of its `allowedSelfTradePreventionModes`.
-        self_trade_prevention_mode: Option<StpDoc>,
+        self_trade_prevention_mode: Option<flowex_binance::SelfTradePreventionMode>,
     }
 
     /// Which order: `orderId` or `origClientOrderId` (one is required).
@@ -910,129 +779,5 @@ pub(crate) mod doc {
         /// The market.
         #[param(example = "BTCUSDT")]
         symbol: String,
-    }
-
-    /// One fill of a new order, as taker.
-    #[derive(ToSchema)]
-    #[schema(rename_all = "camelCase")]
-    pub struct Fill {
-        /// Decimal string.
-        #[schema(example = "64000.01000000")]
-        price: String,
-        /// Decimal string.
-        #[schema(example = "0.00100000")]
-        qty: String,
-        /// The fee (decimal string), in the asset received.
-        commission: String,
-        /// The asset of the fee.
-        commission_asset: String,
-        /// The trade's id (per symbol).
-        trade_id: u64,
-    }
-
-    /// The answer to a new order. ACK has `symbol`, `orderId`,
-    /// `orderListId`, `clientOrderId` and `transactTime`; RESULT adds the
-    /// order's state; FULL adds `fills`. Decimals are strings.
-    #[derive(ToSchema)]
-    #[schema(rename_all = "camelCase")]
-    pub struct NewOrderResponse {
-        #[schema(example = "BTCUSDT")]
-        symbol: String,
-        order_id: u64,
-        /// Always -1 (no order lists).
-        order_list_id: i64,
-        client_order_id: String,
-        /// Ms since the Unix epoch.
-        transact_time: u64,
-        /// RESULT, FULL: limit price (0 for MARKET).
-        price: Option<String>,
-        /// RESULT, FULL.
-        orig_qty: Option<String>,
-        /// RESULT, FULL.
-        executed_qty: Option<String>,
-        /// RESULT, FULL.
-        orig_quote_order_qty: Option<String>,
-        /// RESULT, FULL: quote amount traded (Binance's spelling).
-        cummulative_quote_qty: Option<String>,
-        /// RESULT, FULL.
-        status: Option<OrderStatusDoc>,
-        /// RESULT, FULL.
-        time_in_force: Option<TimeInForceDoc>,
-        /// RESULT, FULL.
-        #[schema(rename = "type")]
-        order_type: Option<OrderTypeDoc>,
-        /// RESULT, FULL.
-        side: Option<SideDoc>,
-        /// RESULT, FULL: stop types only.
-        stop_price: Option<String>,
-        /// RESULT, FULL: ms since the Unix epoch.
-        working_time: Option<u64>,
-        /// RESULT, FULL.
-        self_trade_prevention_mode: Option<StpDoc>,
-        /// FULL: the order's fills as taker.
-        fills: Option<Vec<Fill>>,
-    }
-
-    /// An order (query, open orders). Decimals are strings.
-    #[derive(ToSchema)]
-    #[schema(rename_all = "camelCase")]
-    pub struct QueriedOrder {
-        #[schema(example = "BTCUSDT")]
-        symbol: String,
-        order_id: u64,
-        /// Always -1.
-        order_list_id: i64,
-        client_order_id: String,
-        price: String,
-        orig_qty: String,
-        executed_qty: String,
-        cummulative_quote_qty: String,
-        status: OrderStatusDoc,
-        time_in_force: TimeInForceDoc,
-        #[schema(rename = "type")]
-        order_type: OrderTypeDoc,
-        side: SideDoc,
-        stop_price: String,
-        /// Always 0 (no iceberg orders).
-        iceberg_qty: String,
-        /// Ms since the Unix epoch.
-        time: u64,
-        /// Ms since the Unix epoch.
-        update_time: u64,
-        /// False for a stop order not yet triggered.
-        is_working: bool,
-        /// Ms since the Unix epoch; -1 while a stop order waits.
-        working_time: i64,
-        orig_quote_order_qty: String,
-        self_trade_prevention_mode: StpDoc,
-    }
-
-    /// A canceled order. Decimals are strings.
-    #[derive(ToSchema)]
-    #[schema(rename_all = "camelCase")]
-    pub struct CanceledOrder {
-        #[schema(example = "BTCUSDT")]
-        symbol: String,
-        /// The order's `clientOrderId`.
-        orig_client_order_id: String,
-        order_id: u64,
-        /// Always -1.
-        order_list_id: i64,
-        /// The cancellation's id (`newClientOrderId`).
-        client_order_id: String,
-        /// Ms since the Unix epoch.
-        transact_time: u64,
-        price: String,
-        orig_qty: String,
-        executed_qty: String,
-        cummulative_quote_qty: String,
-        /// CANCELED.
-        status: OrderStatusDoc,
-        time_in_force: TimeInForceDoc,
-        #[schema(rename = "type")]
-        order_type: OrderTypeDoc,
-        side: SideDoc,
-        stop_price: String,
-        self_trade_prevention_mode: StpDoc,
     }
 }

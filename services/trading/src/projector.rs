@@ -17,12 +17,10 @@
 //! closed) waits for the projector to reach that seq.
 
 use crate::markets::Directory;
-use crate::orders::status_str;
-use crate::views::order_type_str;
 use crate::TradingState;
 use flowex_bus::EventRecord;
 use flowex_store::{OrderRecord, OrderUpdate, ProjectionTx, Store, StoreError, TradeRecord};
-use flowex_types::{EndReason, Event, OrderInfo, Side, TimeInForce};
+use flowex_types::{EndReason, Event, OrderInfo, Side};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -157,21 +155,6 @@ fn market_of(e: &Event) -> Option<flowex_types::MarketId> {
     }
 }
 
-fn side_str(s: Side) -> &'static str {
-    match s {
-        Side::Buy => "BUY",
-        Side::Sell => "SELL",
-    }
-}
-
-fn tif_str(t: TimeInForce) -> &'static str {
-    match t {
-        TimeInForce::Gtc => "GTC",
-        TimeInForce::Ioc => "IOC",
-        TimeInForce::Fok => "FOK",
-    }
-}
-
 fn end_reason_str(r: EndReason) -> &'static str {
     match r {
         EndReason::Filled => "FILLED",
@@ -193,9 +176,11 @@ fn accepted(o: &OrderInfo, dir: &Directory, time: i64, seq: u64) -> OrderRecord 
         market_id: u64::from(o.market.0),
         symbol,
         client_order_id: o.client_id.map(|c| c.as_str().to_string()),
-        side: side_str(o.side).into(),
-        order_type: order_type_str(o.order_type).into(),
-        time_in_force: tif_str(o.tif).into(),
+        side: flowex_binance::Side::from(o.side).as_str().into(),
+        order_type: flowex_binance::OrderType::from(o.order_type)
+            .as_str()
+            .into(),
+        time_in_force: flowex_binance::TimeInForce::from(o.tif).as_str().into(),
         price: o.price,
         orig_qty: o.qty,
         orig_quote_qty: o.quote_qty,
@@ -203,7 +188,9 @@ fn accepted(o: &OrderInfo, dir: &Directory, time: i64, seq: u64) -> OrderRecord 
         cum_quote_qty: 0,
         status: "NEW".into(),
         stop_price: o.stop_price,
-        stp_mode: o.stp.as_binance().into(),
+        stp_mode: flowex_binance::SelfTradePreventionMode::from(o.stp)
+            .as_str()
+            .into(),
         time,
         update_time: time,
         working_time: (!o.order_type.is_stop()).then_some(time),
@@ -268,7 +255,7 @@ async fn apply_record(
             } => {
                 tx.update_order(&OrderUpdate {
                     id: order.0,
-                    status: status_str(*status).into(),
+                    status: flowex_binance::OrderStatus::from(*status).as_str().into(),
                     executed_qty: *executed,
                     cum_quote_qty: *cum_quote,
                     orig_qty: None,

@@ -8,7 +8,7 @@ use doc::{AccountInfo, ExchangeInfo, ServerTime};
 use flowex_engine::Engine;
 use flowex_http::openapi::{BinanceError, SignedParams};
 use flowex_http::{ApiError, Identity, Params};
-use flowex_types::{OrderType, UserId};
+use flowex_types::UserId;
 use serde_json::{json, Value};
 
 pub fn now_ms() -> u64 {
@@ -33,28 +33,6 @@ pub async fn time() -> Json<Value> {
     Json(json!({ "serverTime": now_ms() }))
 }
 
-pub const ORDER_TYPES: [OrderType; 7] = [
-    OrderType::Limit,
-    OrderType::LimitMaker,
-    OrderType::Market,
-    OrderType::StopLoss,
-    OrderType::StopLossLimit,
-    OrderType::TakeProfit,
-    OrderType::TakeProfitLimit,
-];
-
-pub fn order_type_str(t: OrderType) -> &'static str {
-    match t {
-        OrderType::Limit => "LIMIT",
-        OrderType::LimitMaker => "LIMIT_MAKER",
-        OrderType::Market => "MARKET",
-        OrderType::StopLoss => "STOP_LOSS",
-        OrderType::StopLossLimit => "STOP_LOSS_LIMIT",
-        OrderType::TakeProfit => "TAKE_PROFIT",
-        OrderType::TakeProfitLimit => "TAKE_PROFIT_LIMIT",
-    }
-}
-
 fn symbol_info(m: &MarketInfo, max_orders: u32) -> Value {
     let c = &m.cfg;
     let max_notional = if c.max_notional == 0 {
@@ -72,7 +50,7 @@ fn symbol_info(m: &MarketInfo, max_orders: u32) -> Value {
         "quoteAssetPrecision": m.quote.decimals,
         "baseCommissionPrecision": m.base.decimals,
         "quoteCommissionPrecision": m.quote.decimals,
-        "orderTypes": ORDER_TYPES.iter().map(|t| order_type_str(*t)).collect::<Vec<_>>(),
+        "orderTypes": flowex_binance::OrderType::ALL,
         "icebergAllowed": false,
         "ocoAllowed": false,
         "otoAllowed": false,
@@ -92,8 +70,8 @@ fn symbol_info(m: &MarketInfo, max_orders: u32) -> Value {
         ],
         "permissions": [],
         "permissionSets": [["SPOT"]],
-        "defaultSelfTradePreventionMode": c.default_stp.as_binance(),
-        "allowedSelfTradePreventionModes": c.allowed_stp.iter().map(|m| m.as_binance()).collect::<Vec<_>>(),
+        "defaultSelfTradePreventionMode": flowex_binance::SelfTradePreventionMode::from(c.default_stp),
+        "allowedSelfTradePreventionModes": c.allowed_stp.iter().map(flowex_binance::SelfTradePreventionMode::from).collect::<Vec<_>>(),
     })
 }
 
@@ -343,7 +321,7 @@ pub(crate) mod doc {
         quote_asset_precision: u8,
         base_commission_precision: u8,
         quote_commission_precision: u8,
-        order_types: Vec<super::super::orders::doc::OrderTypeDoc>,
+        order_types: Vec<flowex_binance::OrderType>,
         iceberg_allowed: bool,
         oco_allowed: bool,
         oto_allowed: bool,
@@ -357,8 +335,8 @@ pub(crate) mod doc {
         permissions: Vec<String>,
         /// `[["SPOT"]]`.
         permission_sets: Vec<Vec<String>>,
-        default_self_trade_prevention_mode: super::super::orders::doc::StpDoc,
-        allowed_self_trade_prevention_modes: Vec<super::super::orders::doc::StpDoc>,
+        default_self_trade_prevention_mode: flowex_binance::SelfTradePreventionMode,
+        allowed_self_trade_prevention_modes: Vec<flowex_binance::SelfTradePreventionMode>,
     }
 
     /// `exchangeInfo`.
