@@ -1,6 +1,7 @@
 //! The demo market maker of `flowex up`: with it on, every demo market gets
-//! a two-sided book and trades within seconds, all through the public API;
-//! with `--no-bot`, nothing happens on its own.
+//! a two-sided book and trades within seconds, all through the public API,
+//! and BTCUSDT is deep enough for a 10 000 USDT market order; with
+//! `--no-bot`, nothing happens on its own.
 
 use serde_json::Value;
 use std::time::{Duration, Instant};
@@ -51,6 +52,7 @@ async fn the_bot_quotes_every_demo_market_and_trades() {
                 let as_units = |p: &str| flowex_types::parse_scaled(p, 8).unwrap();
                 assert!(as_units(&bid) < as_units(&ask), "{s}: bid {bid} ask {ask}");
             }
+            deep_enough_for_ten_thousand_usdt(&c, &up.base).await;
             return;
         }
         assert!(
@@ -59,6 +61,88 @@ async fn the_bot_quotes_every_demo_market_and_trades() {
         );
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
+}
+
+/// Waits (60 s at most) for 20 levels a side on BTCUSDT with a spread of a
+/// few ticks, then a new user's 10 000 USDT market buy fills completely.
+async fn deep_enough_for_ten_thousand_usdt(c: &reqwest::Client, base: &str) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let depth = loop {
+        let d = get(c, format!("{base}/api/v3/depth?symbol=BTCUSDT&limit=100")).await;
+        let levels = |side: &str| d[side].as_array().map_or(0, Vec::len);
+        if levels("bids") >= 20 && levels("asks") >= 20 {
+            break d;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "BTCUSDT has not reached 20 levels a side: {d}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    // The touch is refilled right after each take: most snapshots show
+    // the maker's spread of a few ticks.
+    let ticks = |p: &Value| flowex_types::parse_scaled(p.as_str().unwrap(), 2).unwrap();
+    let mut spreads = Vec::new();
+    for _ in 0..9 {
+        let d = get(c, format!("{base}/api/v3/depth?symbol=BTCUSDT&limit=5")).await;
+        spreads.push(ticks(&d["asks"][0][0]) - ticks(&d["bids"][0][0]));
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    spreads.sort_unstable();
+    assert!(spreads[4] <= 10, "spreads in ticks {spreads:?}: {depth}");
+
+    let token = trader(c, base).await;
+    let resp = c
+        .post(format!("{base}/api/v3/order"))
+        .bearer_auth(&token)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("symbol=BTCUSDT&side=BUY&type=MARKET&quoteOrderQty=10000")
+        .send()
+        .await
+        .unwrap();
+    let order: Value = resp.json().await.unwrap();
+    assert_eq!(order["status"], "FILLED", "{order}");
+    let spent =
+        flowex_types::parse_scaled(order["cummulativeQuoteQty"].as_str().unwrap(), 8).unwrap();
+    // All of it, but for less than one lot's worth (0.00001 BTC).
+    let ten_thousand = 10_000 * 100_000_000;
+    assert!(
+        spent <= ten_thousand && ten_thousand - spent < 2 * 100_000_000,
+        "{order}"
+    );
+}
+
+/// A fresh user with the faucet's 10 000 USDT; their access token.
+async fn trader(c: &reqwest::Client, base: &str) -> String {
+    let creds =
+        serde_json::json!({"email": "whale@example.com", "password": "a long passphrase 1"});
+    let r = c
+        .post(format!("{base}/api/v1/auth/register"))
+        .json(&creds)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+    let login: Value = c
+        .post(format!("{base}/api/v1/auth/login"))
+        .json(&creds)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = login["access_token"].as_str().unwrap().to_string();
+    let r = c
+        .post(format!("{base}/api/v1/wallet/faucet"))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({"asset": "USDT"}))
+        .send()
+        .await
+        .unwrap();
+    let credit: Value = r.json().await.unwrap();
+    assert_eq!(credit["amount"], "10000.00000000", "{credit}");
+    token
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -135,6 +135,13 @@ impl Rules {
         Some((p.at_scale(s)? / self.tick.at_scale(s)?) as u64)
     }
 
+    /// Quantity in lots of a decimal quantity string, rounded down to the lot.
+    pub fn lots_of(&self, qty: &str) -> Option<u64> {
+        let q = Dec::parse(qty)?;
+        let s = q.scale.max(self.step.scale);
+        Some((q.at_scale(s)? / self.step.at_scale(s)?) as u64)
+    }
+
     /// The fewest lots worth at least `multiple` × the minimum notional at
     /// `ticks`, within LOT_SIZE.
     pub fn lots_for(&self, ticks: u64, multiple: u64) -> u64 {
@@ -195,6 +202,7 @@ mod tests {
         assert_eq!(r.price(6_400_012).as_deref(), Some("64000.12"));
         assert_eq!(r.qty(150).as_deref(), Some("0.00150"));
         assert_eq!(r.ticks_of("64000.129"), Some(6_400_012));
+        assert_eq!(r.lots_of("0.00150000"), Some(150));
     }
 
     #[test]
