@@ -253,11 +253,28 @@ def check_network(where, docs, ports):
               and f["namespaceSelector"].get("matchLabels", {}).get("kubernetes.io/metadata.name") == "ingress-nginx"]
     if [component_of_selector(p) for p in public] != ["gateway"]:
         fail(where, "only the gateway may be reachable from the ingress controller")
-    for ing in by_kind(docs, "Ingress"):
+    check_ingress(where, by_kind(docs, "Ingress"))
+
+
+def check_ingress(where, ingresses):
+    """Everything goes to the gateway, and its /metrics and /health/* are
+    refused at the ingress (an Ingress of their own allowing no client)."""
+    closed = set()
+    for ing in ingresses:
+        allow = ing["metadata"].get("annotations", {}).get(
+            "nginx.ingress.kubernetes.io/whitelist-source-range")
         for rule in ing["spec"]["rules"]:
             for path in rule["http"]["paths"]:
                 if path["backend"]["service"]["name"] != "gateway":
                     fail(where, f"Ingress routes {path['path']} past the gateway")
+                if allow == "127.0.0.1/32":
+                    closed.add((rule["host"], path["path"]))
+    for ing in ingresses:
+        for rule in ing["spec"]["rules"]:
+            for path in rule["http"]["paths"]:
+                for internal in ["/metrics", "/health"]:
+                    if internal.startswith(path["path"]) and (rule["host"], internal) not in closed:
+                        fail(where, f"{rule['host']}{path['path']} exposes {internal} to the internet")
 
 
 def component_of_selector(policy):
