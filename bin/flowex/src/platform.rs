@@ -127,6 +127,7 @@ pub async fn up(cfg: Config, args: UpArgs) -> Result<()> {
     let app = flowex_gateway::embedded(
         gateway_cfg,
         Arc::new(AuthDirectory(auth.clone())),
+        Arc::new(auth.clone()),
         verifier,
         vec![
             flowex_auth_service::router(auth),

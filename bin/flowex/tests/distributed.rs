@@ -16,6 +16,8 @@
 //! `FLOWEX_REQUIRE_POSTGRES=1` / `FLOWEX_REQUIRE_REDIS=1` (scripts/test sets
 //! both), then it fails.
 
+mod common;
+
 use serde_json::{json, Value};
 use sqlx::{Connection, Executor};
 use std::path::{Path, PathBuf};
@@ -786,6 +788,15 @@ async fn five_processes_trade_through_the_gateway() {
     assert_eq!(
         balance(&b["balances"], "BTC"),
         ("0.00999000".into(), "0.00000000".into())
+    );
+
+    // Logout, revocation and a password change end a session on every
+    // route within the gateway's session cache TTL (5 s).
+    let edge = common::sessions::Edge::new(&gw);
+    let bound = Duration::from_secs(5 + 2);
+    tokio::join!(
+        edge.revocation_ends_every_route("seller@example.com", PASSWORD, false, bound),
+        edge.revocation_ends_every_route("root@example.com", PASSWORD, true, bound),
     );
 
     // Trading stops: the gateway answers 503 at once, and keeps doing so

@@ -221,6 +221,7 @@ async fn every_mounted_route_is_documented_and_every_documented_route_is_mounted
     let app = flowex_gateway::embedded(
         gateway_cfg,
         Arc::new(flowex_gateway::MemoryDirectory::new()),
+        Arc::new(admin_session()),
         verifier,
         services,
     )
@@ -310,4 +311,18 @@ async fn every_mounted_route_is_documented_and_every_documented_route_is_mounted
          Documented but not mounted: {missing:?}\n\
          Then refresh the committed document: {REFRESH}"
     );
+}
+
+/// The live session 1 of the admin (user 1) the probing token names.
+fn admin_session() -> flowex_gateway::MemorySessions {
+    let sessions = flowex_gateway::MemorySessions::new();
+    sessions.insert(
+        1,
+        flowex_http::SessionStatus {
+            user_id: 1,
+            live: true,
+            role: flowex_auth::Role::Admin,
+        },
+    );
+    sessions
 }

@@ -79,6 +79,7 @@ pub mod rate_limit;
 pub mod request_id;
 pub mod security;
 mod serve;
+pub mod session;
 
 pub use error::{error_shape, not_found, ApiError, ApiFamily, KeepBody};
 pub use extract::{client_ip, ClientIp, Params, TrustedProxies, TypedParams};
@@ -95,6 +96,7 @@ pub use rate_limit::{
 pub use request_id::{request_id, RequestId};
 pub use security::{cors_layer, security_headers, SecurityHeaders};
 pub use serve::{serve, shutdown_signal, LimitedListener, LimitedStream};
+pub use session::{parse_session_id, SessionDirectory, SessionStatus};
 
 use axum::error_handling::HandleErrorLayer;
 use axum::extract::DefaultBodyLimit;

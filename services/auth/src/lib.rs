@@ -23,7 +23,7 @@
 //! sets (in one process) or [`flowex_http::internal_channel`] sets from
 //! the gateway's header (between processes). [`bearer::bearer_identity`]
 //! turns a Bearer access token into that extension (tests use it; the
-//! gateway may). [`internal_router`] holds `GET /internal/api-keys/{key}`.
+//! gateway may). [`internal_router`] holds `GET /internal/api-keys/{key}` and `GET /internal/sessions/{id}`.
 //!
 //! # Flows
 //!
@@ -66,8 +66,9 @@
 //!
 //! Protected routes need a live *login session*: an API-key identity gets
 //! 403 `session_required`, and an access token whose session was logged
-//! out or revoked gets 401 `session_revoked` here at once (elsewhere it
-//! lives out its ≤ 15 minutes).
+//! out or revoked gets 401 `session_revoked`. The gateway refuses such a
+//! token on every route the same way: at once in one process, within the
+//! session cache's 5 s in distributed mode (see [`flowex_http::session`]).
 //!
 //! **2FA** `POST /api/v1/account/2fa/enroll {code?}` → `{secret,
 //! otpauth_uri, qr_svg}` stores a *pending* secret; `POST …/2fa/confirm
@@ -94,6 +95,10 @@
 //!
 //! **Internal** `GET /internal/api-keys/{api_key}` → 200 [`KeyRecord`] or
 //! 404 `api_key_not_found`; the same as [`lookup_api_key`].
+//! `GET /internal/sessions/{id}` → 200 `{"user_id","live","role"}` or 404
+//! `session_not_found`; the same as [`session_status`] (and
+//! [`flowex_http::SessionDirectory`] on [`AuthState`] in one process): the
+//! gateway asks it for every Bearer request.
 //!
 //! # Brute force
 //!
@@ -168,6 +173,7 @@ mod api_keys;
 pub mod audit;
 pub mod bearer;
 mod config;
+mod edge;
 mod error;
 pub mod extract;
 mod lockout;
@@ -179,6 +185,7 @@ pub use api_keys::{
     issue_api_key, lookup_api_key, replace_labelled_key, KeyRecord, MAX_LABEL_CHARS,
 };
 pub use config::{AuthConfig, InvalidAuthConfig, LockoutPolicy};
+pub use edge::session_status;
 pub use serve::{serve, service_router};
 pub use state::AuthState;
 
@@ -254,7 +261,8 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     Doc::openapi()
 }
 
-/// `GET /internal/api-keys/{api_key}` for the gateway. Mount it only behind
+/// `GET /internal/api-keys/{api_key}` and `GET /internal/sessions/{id}`
+/// for the gateway. Mount them only behind
 /// [`flowex_http::internal_channel`] (as [`serve`] does) or not at all in
 /// one process (call [`lookup_api_key`] instead): it returns secrets.
 pub fn internal_router(state: AuthState) -> Router {
@@ -263,6 +271,7 @@ pub fn internal_router(state: AuthState) -> Router {
             "/internal/api-keys/{api_key}",
             get(api_keys::internal_lookup),
         )
+        .route("/internal/sessions/{id}", get(edge::internal_session))
         .layer(from_fn(no_store))
         .with_state(state)
 }

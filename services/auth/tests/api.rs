@@ -32,6 +32,7 @@ both_backends!(
     api_keys_lifecycle,
     api_keys_need_totp_when_enabled,
     internal_channel_and_lookup,
+    internal_session_status,
     admin_audit,
     frozen_account,
     audit_and_logs_hold_no_secrets,
@@ -1572,4 +1573,51 @@ fn whole_word_matching() {
     assert!(contains_word("123456", "123456"));
     assert!(!contains_word("x1234567", "123456"));
     assert!(!contains_word("a123456", "123456"));
+}
+
+async fn internal_session_status(h: H) {
+    h.register("rita@example.com", PW).await;
+    let a = h.login("rita@example.com", PW).await;
+    let b = h.login("rita@example.com", PW).await;
+    let sid = |t: &Tokens| h.state.verifier().verify(&t.access).unwrap().sid;
+    let status = |id: String| {
+        h.internal_req(Method::GET, &format!("/internal/sessions/{id}"))
+            .header("x-flowex-internal-token", INTERNAL_TOKEN)
+    };
+    let v = status(sid(&a)).send().await.expect(200);
+    assert_eq!(
+        v,
+        json!({ "user_id": a.user_id, "live": true, "role": "user" })
+    );
+    // Without the internal token: refused.
+    h.internal_req(Method::GET, &format!("/internal/sessions/{}", sid(&a)))
+        .send()
+        .await
+        .expect_error(401, "unauthorized");
+    // Logout and a password change end sessions; the answer says so.
+    h.req(Method::POST, "/api/v1/auth/logout")
+        .bearer(&a.access)
+        .send()
+        .await;
+    assert_eq!(status(sid(&a)).send().await.expect(200)["live"], false);
+    let c = h.login("rita@example.com", PW).await;
+    h.post_auth(
+        "/api/v1/auth/password",
+        &c.access,
+        json!({ "current_password": PW, "new_password": PW2 }),
+    )
+    .await;
+    assert_eq!(status(sid(&b)).send().await.expect(200)["live"], false);
+    assert_eq!(status(sid(&c)).send().await.expect(200)["live"], true);
+    let direct = flowex_auth_service::session_status(&h.state, sid(&c).parse().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(direct.live && direct.user_id == c.user_id);
+    for unknown in ["999999", "0", "-1", "9223372036854775808", "abc"] {
+        status(unknown.to_string())
+            .send()
+            .await
+            .expect_error(404, "session_not_found");
+    }
 }

@@ -12,9 +12,10 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use flowex_auth::signature::{check_timestamp, split_signature, verify_signature, TimestampError};
-use flowex_auth::{apikey::is_valid_api_key_format, JwtError, Verifier};
+use flowex_auth::{apikey::is_valid_api_key_format, JwtError, Role, Verifier};
 use flowex_http::{
-    strip_internal_headers, ApiError, ApiFamily, ClientIp, Identity, Params, RateLimitKey, Via,
+    parse_session_id, strip_internal_headers, ApiError, ApiFamily, ClientIp, Identity, Params,
+    RateLimitKey, SessionDirectory, Via,
 };
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -33,6 +34,7 @@ pub struct AccountFrozen;
 pub struct AuthState {
     verifier: Arc<Verifier>,
     directory: Arc<dyn KeyDirectory>,
+    sessions: Arc<dyn SessionDirectory>,
     clock: Arc<dyn Fn() -> u64 + Send + Sync>,
 }
 
@@ -52,12 +54,18 @@ fn now_ms() -> u64 {
 }
 
 impl AuthState {
-    /// Verifies Bearer tokens with `verifier` and looks keys up in
-    /// `directory` (wrap it in a [`crate::CachedDirectory`]).
-    pub fn new(verifier: Verifier, directory: Arc<dyn KeyDirectory>) -> Self {
+    /// Verifies Bearer tokens with `verifier` and checks their session in
+    /// `sessions`; looks keys up in `directory` (wrap it in a
+    /// [`crate::CachedDirectory`]).
+    pub fn new(
+        verifier: Verifier,
+        directory: Arc<dyn KeyDirectory>,
+        sessions: Arc<dyn SessionDirectory>,
+    ) -> Self {
         AuthState {
             verifier: Arc::new(verifier),
             directory,
+            sessions,
             clock: Arc::new(now_ms),
         }
     }
@@ -144,20 +152,18 @@ async fn identify(state: &AuthState, parts: &Parts, body: &Bytes, class: Securit
     let family = ApiFamily::for_path(parts.uri.path());
     let bearer = bearer_token(parts);
     if class == Security::None {
-        // Public: a valid token says who is asking, anything else is ignored.
-        return Ok(bearer
-            .and_then(|t| state.verifier.verify(t).ok())
-            .and_then(session_identity)
+        // Public: a valid token of a live session says who is asking,
+        // anything else is ignored.
+        let Some(token) = bearer else {
+            return Ok(None);
+        };
+        return Ok(bearer_identity(state, token, family)
+            .await
+            .ok()
             .map(|i| (i, false)));
     }
     if let Some(token) = bearer {
-        let identity = match state.verifier.verify(token) {
-            Err(e) => return Err(token_refusal(family, Some(e))),
-            Ok(claims) => match session_identity(claims) {
-                Some(i) => i,
-                None => return Err(token_refusal(family, None)),
-            },
-        };
+        let identity = bearer_identity(state, token, family).await?;
         if class == Security::Admin && !identity.is_admin() {
             return Err(ApiError::forbidden().into());
         }
@@ -215,6 +221,49 @@ fn bearer_token(parts: &Parts) -> Option<&str> {
         .eq_ignore_ascii_case("bearer")
         .then(|| token.trim())
         .filter(|t| !t.is_empty())
+}
+
+/// The identity of a Bearer token whose signature, claims and session all
+/// hold. The role is `admin` only if the token and the database both say so.
+async fn bearer_identity(
+    state: &AuthState,
+    token: &str,
+    family: ApiFamily,
+) -> Result<Identity, Refusal> {
+    let claims = state
+        .verifier
+        .verify(token)
+        .map_err(|e| token_refusal(family, Some(e)))?;
+    let sid = parse_session_id(&claims.sid).ok_or_else(|| token_refusal(family, None))?;
+    let mut identity = session_identity(claims).ok_or_else(|| token_refusal(family, None))?;
+    let status = state.sessions.session(sid).await.map_err(Refusal::from)?;
+    match status {
+        Some(s) if s.live && s.user_id == identity.user_id => {
+            if !s.role.is_admin() {
+                identity.role = Role::User;
+            }
+            Ok(identity)
+        }
+        _ => Err(session_ended(family)),
+    }
+}
+
+/// A token of a session that was logged out, revoked or ended by a
+/// password change: 401 `session_revoked` (`/api/v3`: -2015, like any
+/// refused credential).
+fn session_ended(family: ApiFamily) -> Refusal {
+    let error = match family {
+        ApiFamily::Binance => ApiError::rejected_api_key(),
+        ApiFamily::Native => ApiError::native(
+            StatusCode::UNAUTHORIZED,
+            "session_revoked",
+            "This session has ended. Log in again.",
+        ),
+    };
+    Refusal {
+        error: error.with_detail("bearer token of an ended session"),
+        challenge: Some("Bearer error=\"invalid_token\", error_description=\"session ended\""),
+    }
 }
 
 fn session_identity(claims: flowex_auth::AccessClaims) -> Option<Identity> {

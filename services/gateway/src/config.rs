@@ -2,6 +2,7 @@
 
 use crate::directory::KeyCacheConfig;
 use crate::proxy::ProxyConfig;
+use crate::sessions::SessionCacheConfig;
 use flowex_http::{Costs, HealthChecks, HttpConfig, RateLimiter};
 use metrics_exporter_prometheus::PrometheusHandle;
 use std::path::PathBuf;
@@ -37,6 +38,9 @@ pub struct GatewayConfig {
     pub docs_assets_dir: Option<PathBuf>,
     /// API-key cache (`max_entries: 0` disables it).
     pub key_cache: KeyCacheConfig,
+    /// Session cache of distributed mode: its `ttl` bounds how long a
+    /// revoked session keeps working there (one process never caches).
+    pub session_cache: SessionCacheConfig,
     /// Upstream timeouts and circuit breakers (distributed mode).
     pub proxy: ProxyConfig,
     /// Unix-ms clock for `timestamp` checks (`None`: the system clock).
@@ -51,6 +55,7 @@ impl std::fmt::Debug for GatewayConfig {
             .field("web_dir", &self.web_dir)
             .field("docs_assets_dir", &self.docs_assets_dir)
             .field("key_cache", &self.key_cache)
+            .field("session_cache", &self.session_cache)
             .field("proxy", &self.proxy)
             .finish()
     }
@@ -84,6 +89,7 @@ impl GatewayConfig {
             web_dir: Some(PathBuf::from(DEFAULT_WEB_DIR)),
             docs_assets_dir: Some(PathBuf::from(DEFAULT_DOCS_ASSETS_DIR)),
             key_cache: KeyCacheConfig::default(),
+            session_cache: SessionCacheConfig::default(),
             proxy: ProxyConfig {
                 request_timeout: (request_timeout * 9 / 10).max(Duration::from_millis(50)),
                 ..ProxyConfig::default()

@@ -263,10 +263,10 @@ impl KeyDirectory for CachedDirectory {
 /// internal token). Used by [`crate::proxied`].
 #[derive(Clone)]
 pub struct HttpKeyDirectory {
-    base: Uri,
-    token: InternalToken,
-    client: HttpClient,
-    timeout: Duration,
+    pub(crate) base: Uri,
+    pub(crate) token: InternalToken,
+    pub(crate) client: HttpClient,
+    pub(crate) timeout: Duration,
 }
 
 impl std::fmt::Debug for HttpKeyDirectory {

@@ -31,6 +31,15 @@
 //!    - `Authorization: Bearer <jwt>`: EdDSA access token checked by
 //!      [`flowex_auth::Verifier`] → a session identity; any failure is 401
 //!      (`/api/v1`: `unauthorized` or `token_expired`; `/api/v3`: -2015);
+//!      then its session (`sid`) looked up in the
+//!      [`SessionDirectory`](flowex_http::SessionDirectory): logged out,
+//!      revoked (also by a password change), expired or unknown is 401
+//!      (`/api/v1`: `session_revoked`; `/api/v3`: -2015), and the role is
+//!      `admin` only if the database agrees. [`embedded`] asks on every
+//!      request; [`proxied`] keeps answers for
+//!      [`SessionCacheConfig::ttl`] (5 s), the bound on how long an ended
+//!      session works there. On public routes a token of an ended session
+//!      is ignored;
 //!    - `X-MBX-APIKEY` (signed endpoints, `userDataStream`): key format
 //!      (-2014), lookup in the [`KeyDirectory`] behind a TTL cache (-2015
 //!      unknown), IP allow-list (-2015), permission of the class (-2015),
@@ -91,6 +100,7 @@
 //! let app = flowex_gateway::embedded(
 //!     cfg,
 //!     auth_service.key_directory(),              // Arc<dyn KeyDirectory>
+//!     Arc::new(auth_state.clone()),              // Arc<dyn SessionDirectory>
 //!     jwt_keys.verifier(&config.jwt.issuer, &config.jwt.audience),
 //!     vec![auth.router(), trading.router(), market_data.router(), wallet.router()],
 //! )?;
@@ -113,6 +123,7 @@ pub mod error;
 pub mod proxy;
 pub mod redis_store;
 pub mod routes;
+pub mod sessions;
 pub mod web;
 
 pub use authn::{authenticate, AccountFrozen, AuthState};
@@ -125,13 +136,14 @@ pub use error::GatewayError;
 pub use proxy::{ProxyConfig, Upstreams};
 pub use redis_store::RedisStore;
 pub use routes::{Security, Upstream};
+pub use sessions::{MemorySessions, SessionCache, SessionCacheConfig};
 
 use anyhow::Context as _;
 use axum::extract::{Request, State};
 use axum::middleware::from_fn_with_state;
 use axum::Router;
 use flowex_auth::{JwtKeys, Verifier};
-use flowex_http::{HealthChecks, InternalToken, RateLimitState, RateLimiter};
+use flowex_http::{HealthChecks, InternalToken, RateLimitState, RateLimiter, SessionDirectory};
 use http::Uri;
 use http_body_util::{BodyExt, Full};
 use std::future::Future;
@@ -141,9 +153,13 @@ use std::sync::Arc;
 /// The gateway of `flowex up`: `services` (routers with full paths) behind
 /// authentication, rate limits and the shared stack, plus the gateway's
 /// own routes and the web UI.
+///
+/// `sessions` is asked on every Bearer request, uncached: in one process a
+/// logged-out or revoked session stops working on every route at once.
 pub fn embedded(
     cfg: GatewayConfig,
     directory: Arc<dyn KeyDirectory>,
+    sessions: Arc<dyn SessionDirectory>,
     verifier: Verifier,
     services: Vec<Router>,
 ) -> Result<Router, GatewayError> {
@@ -155,10 +171,12 @@ pub fn embedded(
     let app = app
         .merge(own_routes(&cfg, cfg.health.clone()))
         .fallback(move |req: Request| docs::web_ui(State(web.clone()), req));
-    finish(app, &cfg, directory, verifier)
+    finish(app, &cfg, directory, sessions, verifier)
 }
 
-/// The gateway of distributed mode: forwards to `upstreams` by path.
+/// The gateway of distributed mode: forwards to `upstreams` by path. Keys
+/// and sessions are looked up in the auth service through `directory`,
+/// sessions behind a [`SessionCache`] of `cfg.session_cache`.
 pub fn proxied(
     cfg: GatewayConfig,
     directory: HttpKeyDirectory,
@@ -177,7 +195,11 @@ pub fn proxied(
             }
         }
     });
-    finish(app, &cfg, Arc::new(directory), verifier)
+    let sessions = Arc::new(SessionCache::new(
+        Arc::new(directory.clone()),
+        cfg.session_cache,
+    ));
+    finish(app, &cfg, Arc::new(directory), sessions, verifier)
 }
 
 fn web_state(cfg: &GatewayConfig) -> Option<Arc<PathBuf>> {
@@ -198,6 +220,7 @@ fn finish(
     app: Router,
     cfg: &GatewayConfig,
     directory: Arc<dyn KeyDirectory>,
+    sessions: Arc<dyn SessionDirectory>,
     verifier: Verifier,
 ) -> Result<Router, GatewayError> {
     let limits = RateLimitState::new(cfg.rate_limiter.clone(), cfg.costs.clone());
@@ -206,7 +229,7 @@ fn finish(
     } else {
         Arc::new(CachedDirectory::new(directory, cfg.key_cache))
     };
-    let mut auth = AuthState::new(verifier, directory);
+    let mut auth = AuthState::new(verifier, directory, sessions);
     if let Some(clock) = cfg.clock.clone() {
         auth = auth.with_clock(move || clock());
     }

@@ -19,6 +19,7 @@ async fn gateway() -> Gw {
     let app = flowex_gateway::embedded(
         config(Some(&clock)),
         directory(),
+        sessions(),
         tokens.verifier(),
         vec![echo_service("svc")],
     )
@@ -30,7 +31,7 @@ async fn gateway() -> Gw {
     }
 }
 
-const SESSION_USER: &str = "user=7;role=user;session=sess-1";
+const SESSION_USER: &str = "user=7;role=user;session=107";
 const KEY1: &str = "user=7;role=user;key=1;perms=READ,TRADE";
 
 // ---------------------------------------------------------------- Bearer
@@ -545,7 +546,7 @@ async fn admin_routes_and_public_routes() {
         .get_bearer("/api/v1/admin/users", &g.tokens.admin())
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
-    assert_eq!(r.json()["identity"], "user=1;role=admin;session=sess-1");
+    assert_eq!(r.json()["identity"], "user=1;role=admin;session=101");
     // An API key (even with every permission) does not open admin routes.
     g.server
         .keyed(Method::GET, "/api/v1/admin/users", KEY_WITHDRAW, "")
@@ -589,6 +590,7 @@ async fn frozen_keys_pass_with_a_marker() {
     let app = flowex_gateway::embedded(
         config(None),
         d,
+        sessions(),
         tokens.verifier(),
         vec![echo_service("svc")],
     )
@@ -603,4 +605,101 @@ async fn frozen_keys_pass_with_a_marker() {
         .keyed(Method::POST, "/api/v3/userDataStream", KEY_READ, "")
         .await;
     assert_eq!(r.json()["frozen"], false);
+}
+
+// ---------------------------------------------------------------- sessions
+
+#[tokio::test]
+async fn a_token_of_an_ended_session_is_refused_on_every_route() {
+    let tokens = Tokens::new();
+    let d = sessions();
+    let app = flowex_gateway::embedded(
+        config(None),
+        directory(),
+        d.clone(),
+        tokens.verifier(),
+        vec![echo_service("svc")],
+    )
+    .unwrap();
+    let s = start(app).await;
+    let (user, admin) = (tokens.user(), tokens.admin());
+    assert_eq!(s.get_bearer("/api/v3/account", &user).await.status, 200);
+    d.end(107);
+    d.end(101);
+    for path in [
+        "/api/v3/account",
+        "/api/v3/openOrders",
+        "/api/v1/wallet/balances",
+    ] {
+        let r = s.get_bearer(path, &user).await;
+        if path.starts_with("/api/v3") {
+            r.assert_binance(
+                401,
+                -2015,
+                "Invalid API-key, IP, or permissions for action.",
+            );
+        } else {
+            r.assert_native(401, "session_revoked");
+        }
+        assert!(r.headers["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .contains("invalid_token"));
+    }
+    for path in [
+        "/api/v1/admin/deposits",
+        "/api/v1/admin/markets",
+        "/api/v1/admin/audit",
+    ] {
+        s.get_bearer(path, &admin)
+            .await
+            .assert_native(401, "session_revoked");
+    }
+    // A public route still answers, without an identity.
+    let r = s.get_bearer("/api/v3/depth", &user).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.json()["identity"], Value::Null);
+    // A token naming a session of another user is refused too.
+    d.insert(
+        108,
+        flowex_http::SessionStatus {
+            user_id: 9,
+            live: true,
+            role: flowex_auth::Role::User,
+        },
+    );
+    s.get_bearer(
+        "/api/v1/wallet/balances",
+        &tokens.issue("8", flowex_auth::Role::User),
+    )
+    .await
+    .assert_native(401, "session_revoked");
+}
+
+#[tokio::test]
+async fn an_admin_token_of_a_user_demoted_in_the_database_is_a_user() {
+    let tokens = Tokens::new();
+    let d = sessions();
+    d.insert(
+        101,
+        flowex_http::SessionStatus {
+            user_id: 1,
+            live: true,
+            role: flowex_auth::Role::User,
+        },
+    );
+    let app = flowex_gateway::embedded(
+        config(None),
+        directory(),
+        d,
+        tokens.verifier(),
+        vec![echo_service("svc")],
+    )
+    .unwrap();
+    let s = start(app).await;
+    s.get_bearer("/api/v1/admin/deposits", &tokens.admin())
+        .await
+        .assert_native(403, "forbidden");
+    let r = s.get_bearer("/api/v3/account", &tokens.admin()).await;
+    assert_eq!(r.json()["identity"], "user=1;role=user;session=101");
 }

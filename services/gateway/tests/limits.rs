@@ -10,6 +10,7 @@ async fn gateway_with(cfg: flowex_gateway::GatewayConfig) -> (Server, Tokens) {
     let app = flowex_gateway::embedded(
         cfg,
         directory(),
+        sessions(),
         tokens.verifier(),
         vec![echo_service("svc")],
     )

@@ -15,6 +15,7 @@ async fn gateway(web: Option<&std::path::Path>, assets: Option<&std::path::Path>
     let app = flowex_gateway::embedded(
         cfg,
         directory(),
+        sessions(),
         tokens.verifier(),
         vec![echo_service("svc")],
     )

@@ -88,9 +88,9 @@ async fn routes_by_prefix_and_stamps_the_internal_channel() {
         match token {
             None => assert_eq!(v["identity_header"], Value::Null, "{path}"),
             Some(t) if t == admin => {
-                assert_eq!(v["identity_header"], "user=1;role=admin;session=sess-1")
+                assert_eq!(v["identity_header"], "user=1;role=admin;session=101")
             }
-            Some(_) => assert_eq!(v["identity_header"], "user=7;role=user;session=sess-1"),
+            Some(_) => assert_eq!(v["identity_header"], "user=7;role=user;session=107"),
         }
         assert_eq!(v["forwarded_for"], "127.0.0.1", "{path}");
     }
@@ -134,7 +134,7 @@ async fn forwards_bytes_exactly_and_propagates_the_request_id() {
     assert_eq!(v["content_type"], "application/x-www-form-urlencoded");
     assert_eq!(v["request_id"], "req-abc_123");
     assert_eq!(r.header("x-request-id"), Some("req-abc_123"));
-    assert_eq!(v["identity_header"], "user=7;role=user;session=sess-1");
+    assert_eq!(v["identity_header"], "user=7;role=user;session=107");
     assert_eq!(v["internal_token"], INTERNAL_TOKEN);
     // An anonymous request with forged internal headers reaches the service
     // with the gateway's token and no identity.
@@ -397,10 +397,7 @@ port = 4
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.json()["service"], "wallet");
     assert_eq!(r.json()["internal_token"], INTERNAL_TOKEN);
-    assert_eq!(
-        r.json()["identity_header"],
-        "user=7;role=user;session=sess-1"
-    );
+    assert_eq!(r.json()["identity_header"], "user=7;role=user;session=107");
     // Redis is down: limits fail open, readiness says so.
     assert_eq!(
         gw.get("/api/v3/depth").await.json()["service"],
@@ -411,4 +408,46 @@ port = 4
     assert_eq!(r.json()["checks"]["redis"], "failed");
     assert_eq!(r.json()["checks"]["trading"], "ok");
     assert_eq!(gw.get("/openapi.json").await.json()["x-from"], "options");
+}
+
+#[tokio::test]
+async fn an_ended_session_stops_within_the_session_cache_ttl() {
+    let mut cfg = config(None);
+    cfg.session_cache.ttl = Duration::from_millis(300);
+    let c = cluster_with(cfg, None).await;
+    let user = c.tokens.user();
+    let r = c.gw.get_bearer("/api/v1/wallet/balances", &user).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    c.auth.ended.store(true, Ordering::SeqCst);
+    let ended_at = Instant::now();
+    loop {
+        let r = c.gw.get_bearer("/api/v1/wallet/balances", &user).await;
+        if r.status == 401 {
+            r.assert_native(401, "session_revoked");
+            break;
+        }
+        assert!(
+            ended_at.elapsed() < Duration::from_millis(300 + 2_000),
+            "still {} after the TTL",
+            r.status
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let admin = c.tokens.admin();
+    c.gw.get_bearer("/api/v1/admin/deposits", &admin)
+        .await
+        .assert_native(401, "session_revoked");
+    let hits = c.wallet.hits.load(Ordering::SeqCst);
+    c.gw.get_bearer("/api/v3/account", &user)
+        .await
+        .assert_binance(
+            401,
+            -2015,
+            "Invalid API-key, IP, or permissions for action.",
+        );
+    assert_eq!(
+        c.wallet.hits.load(Ordering::SeqCst),
+        hits,
+        "refused at the edge"
+    );
 }

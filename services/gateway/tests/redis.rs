@@ -130,6 +130,7 @@ async fn limits_hold_across_two_gateway_replicas() {
         let app = flowex_gateway::embedded(
             cfg,
             directory(),
+            sessions(),
             tokens.verifier(),
             vec![echo_service("svc")],
         )
@@ -167,6 +168,7 @@ async fn redis_down_fails_open() {
     let app = flowex_gateway::embedded(
         cfg,
         directory(),
+        sessions(),
         tokens.verifier(),
         vec![echo_service("svc")],
     )

@@ -2,6 +2,8 @@
 //! with a clean environment, and a running `flowex up`.
 #![allow(dead_code)] // each test file uses its own part
 
+pub mod sessions;
+
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};

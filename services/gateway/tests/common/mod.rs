@@ -9,8 +9,8 @@ use axum::Router;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use flowex_auth::{AccessGrant, IpAllowList, JwtKeys, Permissions, Role, Secret, Verifier};
-use flowex_gateway::{GatewayConfig, KeyRecord, MemoryDirectory};
-use flowex_http::{HttpConfig, Identity, RateLimiter};
+use flowex_gateway::{GatewayConfig, KeyRecord, MemoryDirectory, MemorySessions};
+use flowex_http::{HttpConfig, Identity, RateLimiter, SessionStatus};
 use serde_json::{json, Value};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -69,6 +69,31 @@ pub fn now_ms() -> u64 {
 
 // ---------------------------------------------------------------- tokens
 
+/// The session of the test tokens of `user`: `100 + user id` (or `0`, which
+/// no directory knows, for a `user` that is not an id).
+pub fn session_of(user: &str) -> String {
+    user.parse::<u64>().map_or(0, |u| 100 + u).to_string()
+}
+
+/// The users the test sessions belong to: 1 (admin), 7 and 8.
+const SESSION_USERS: [(u64, Role); 3] = [(1, Role::Admin), (7, Role::User), (8, Role::User)];
+
+/// The live sessions of the test tokens' users.
+pub fn sessions() -> Arc<MemorySessions> {
+    let d = MemorySessions::new();
+    for (user_id, role) in SESSION_USERS {
+        d.insert(
+            100 + user_id,
+            SessionStatus {
+                user_id,
+                live: true,
+                role,
+            },
+        );
+    }
+    Arc::new(d)
+}
+
 pub struct Tokens {
     pub keys: JwtKeys,
 }
@@ -86,12 +111,13 @@ impl Tokens {
         self.issue_with(user, role, AUDIENCE, now_ms() / 1000)
     }
     pub fn issue_with(&self, user: &str, role: Role, audience: &str, now: u64) -> String {
+        let sid = session_of(user);
         let grant = AccessGrant {
             issuer: ISSUER,
             audience,
             user_id: user,
             role,
-            session_id: "sess-1",
+            session_id: &sid,
         };
         self.keys
             .issue_access_at(&grant, Duration::from_secs(600), now)
@@ -332,6 +358,8 @@ pub struct FakeUpstream {
     pub server: Server,
     pub hits: Arc<AtomicUsize>,
     pub failing: Arc<AtomicBool>,
+    /// (auth) Every session has ended: `/internal/sessions/*` answers 404.
+    pub ended: Arc<AtomicBool>,
 }
 
 #[derive(Clone)]
@@ -339,9 +367,32 @@ struct FakeState {
     name: &'static str,
     hits: Arc<AtomicUsize>,
     failing: Arc<AtomicBool>,
+    ended: Arc<AtomicBool>,
 }
 
 async fn fake_handler(State(s): State<FakeState>, mut req: Request) -> Response {
+    // Session lookups are not counted as hits and do not fail with the service.
+    if let Some(id) = req.uri().path().strip_prefix("/internal/sessions/") {
+        let token_ok = req
+            .headers()
+            .get("x-flowex-internal-token")
+            .is_some_and(|v| v == INTERNAL_TOKEN);
+        if !token_ok {
+            return (axum::http::StatusCode::UNAUTHORIZED, "no token").into_response();
+        }
+        let found = SESSION_USERS
+            .iter()
+            .find(|(u, _)| (100 + u).to_string() == id && !s.ended.load(Ordering::SeqCst));
+        return match found {
+            Some((user_id, role)) => axum::Json(SessionStatus {
+                user_id: *user_id,
+                live: true,
+                role: *role,
+            })
+            .into_response(),
+            None => (axum::http::StatusCode::NOT_FOUND, "").into_response(),
+        };
+    }
     s.hits.fetch_add(1, Ordering::SeqCst);
     if s.failing.load(Ordering::SeqCst) {
         return (axum::http::StatusCode::SERVICE_UNAVAILABLE, "down").into_response();
@@ -399,16 +450,19 @@ async fn fake_handler(State(s): State<FakeState>, mut req: Request) -> Response 
 pub async fn fake_upstream(name: &'static str) -> FakeUpstream {
     let hits = Arc::new(AtomicUsize::new(0));
     let failing = Arc::new(AtomicBool::new(false));
+    let ended = Arc::new(AtomicBool::new(false));
     let state = FakeState {
         name,
         hits: hits.clone(),
         failing: failing.clone(),
+        ended: ended.clone(),
     };
     let app = Router::new().fallback(fake_handler).with_state(state);
     FakeUpstream {
         server: start(app).await,
         hits,
         failing,
+        ended,
     }
 }
 
