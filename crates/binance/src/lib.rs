@@ -11,6 +11,8 @@
 //!   the query shape (`GET order`, `openOrders`, `allOrders`), the
 //!   cancellation; the user data stream's `executionReport` is written from
 //!   the same [`OrderState`].
+//! - [`account`], [`exchange`]: the other bodies; [`params`]: the
+//!   parameters of each endpoint, as the OpenAPI document shows them.
 //!
 //! Every body is a struct that derives both `Serialize` and
 //! `utoipa::ToSchema`, so the OpenAPI document describes exactly what is
@@ -23,9 +25,12 @@
 //! This crate depends on `flowex-types` alone (and serde, utoipa): the
 //! trading and market-data services and the WebSocket streams all use it.
 
+pub mod account;
 pub mod enums;
+pub mod exchange;
 mod market;
 pub mod order;
+pub mod params;
 
 pub use enums::*;
 pub use market::Market;
@@ -34,7 +39,7 @@ pub use order::{CanceledOrder, Fill, NewOrderResponse, OrderState, QueriedOrder}
 use serde::Serialize;
 use utoipa::ToSchema;
 
-/// A Binance error body (`/api/v3`): a negative code and Binance's text.
+/// A Binance error (`/api/v3`): a negative code and Binance's text.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, ToSchema)]
 #[schema(example = json!({"code": -1121, "msg": "Invalid symbol."}))]
 pub struct BinanceError {
@@ -60,5 +65,39 @@ pub(crate) mod tests {
         let via_map = serde_json::to_string(&serde_json::to_value(value).unwrap()).unwrap();
         assert_eq!(direct, via_map, "fields out of sorted order");
         direct
+    }
+
+    /// BTC/USDT with 8 decimals each, a 0.01 tick and a 0.00001 lot.
+    pub fn btcusdt() -> (
+        flowex_types::MarketConfig,
+        flowex_types::AssetConfig,
+        flowex_types::AssetConfig,
+    ) {
+        use flowex_types::*;
+        let asset = |id, code| AssetConfig {
+            id: AssetId(id),
+            code: AssetCode::new(code).unwrap(),
+            decimals: 8,
+        };
+        let cfg = MarketConfig {
+            id: MarketId(1),
+            symbol: Symbol::new("BTCUSDT").unwrap(),
+            base: AssetId(1),
+            quote: AssetId(2),
+            tick_size: 1_000_000,
+            lot_size: 1_000,
+            min_price: 1,
+            max_price: 100_000_000,
+            min_qty: 1,
+            max_qty: 900_000_000,
+            min_notional: 500_000_000,
+            max_notional: 0,
+            maker_fee_ppm: 1000,
+            taker_fee_ppm: 1000,
+            status: MarketStatus::Trading,
+            allowed_stp: StpModes::ALL,
+            default_stp: StpMode::None,
+        };
+        (cfg, asset(1, "BTC"), asset(2, "USDT"))
     }
 }

@@ -10,14 +10,15 @@ use crate::projector::History;
 use crate::TradingState;
 use axum::extract::State;
 use axum::Json;
-use doc::{AllOrdersParams, MyTrade, MyTradesParams};
+use flowex_binance::account::MyTrade;
+use flowex_binance::params::{AllOrdersParams, MyTradesParams};
+use flowex_binance::BinanceError;
 use flowex_binance::{OrderState, QueriedOrder};
 use flowex_engine::Engine;
-use flowex_http::openapi::{BinanceError, SignedParams};
+use flowex_http::openapi::SignedParams;
 use flowex_http::{ApiError, Identity, Params};
 use flowex_store::{OrderQuery, OrderRecord, StoreError, TradeQuery, UserTrade};
 use flowex_types::{AssetId, UserId};
-use serde_json::{json, Value};
 use std::time::Duration;
 
 /// Binance's longest `startTime`..`endTime` window for history queries.
@@ -64,27 +65,27 @@ fn stored_state(o: &OrderRecord) -> Result<OrderState, ApiError> {
     })
 }
 
-fn trade_json(dir: &Directory, m: &MarketInfo, t: &UserTrade) -> Value {
+fn my_trade(dir: &Directory, m: &MarketInfo, t: &UserTrade) -> MyTrade {
     let asset = u32::try_from(t.commission_asset_id).unwrap_or_default();
     let code = dir
         .assets
         .get(&asset)
         .map_or_else(String::new, |a| a.code.as_str().to_string());
-    json!({
-        "symbol": m.cfg.symbol.as_str(),
-        "id": t.trade.id,
-        "orderId": t.order_id,
-        "orderListId": -1,
-        "price": m.price_str(t.trade.price),
-        "qty": m.qty_str(t.trade.qty),
-        "quoteQty": m.quote_str(t.trade.quote_qty),
-        "commission": dir.asset_str(AssetId(asset), t.commission),
-        "commissionAsset": code,
-        "time": t.trade.time,
-        "isBuyer": t.is_buyer,
-        "isMaker": t.is_maker,
-        "isBestMatch": true,
-    })
+    MyTrade {
+        commission: dir.asset_str(AssetId(asset), t.commission),
+        commission_asset: code,
+        id: t.trade.id,
+        is_best_match: true,
+        is_buyer: t.is_buyer,
+        is_maker: t.is_maker,
+        order_id: t.order_id,
+        order_list_id: -1,
+        price: m.price_str(t.trade.price),
+        qty: m.qty_str(t.trade.qty),
+        quote_qty: m.quote_str(t.trade.quote_qty),
+        symbol: m.cfg.symbol.as_str().to_string(),
+        time: t.trade.time,
+    }
 }
 
 /// `startTime` and `endTime`, checked: in order and at most 24 hours apart.
@@ -213,7 +214,7 @@ pub async fn my_trades(
     State(state): State<TradingState>,
     who: Identity,
     p: Params,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Vec<MyTrade>>, ApiError> {
     let (dir, m) = state.market_of(&p).await?;
     let m = &m;
     let order_id = p.parse_optional::<u64>("orderId")?;
@@ -239,77 +240,5 @@ pub async fn my_trades(
         .list_user_trades(&q)
         .await
         .map_err(store_error)?;
-    Ok(Json(Value::Array(
-        trades.iter().map(|t| trade_json(&dir, m, t)).collect(),
-    )))
-}
-
-/// The OpenAPI schemas of the history endpoints (documentation only).
-#[allow(dead_code)]
-pub(crate) mod doc {
-    use utoipa::{IntoParams, ToSchema};
-
-    /// The parameters of `GET /api/v3/allOrders`.
-    #[derive(IntoParams)]
-    #[into_params(parameter_in = Query, rename_all = "camelCase")]
-    pub struct AllOrdersParams {
-        /// The market, e.g. `BTCUSDT`.
-        #[param(example = "BTCUSDT")]
-        symbol: String,
-        /// Orders with this id or a later one.
-        order_id: Option<u64>,
-        /// Ms since the Unix epoch, inclusive.
-        start_time: Option<i64>,
-        /// Ms since the Unix epoch, inclusive.
-        end_time: Option<i64>,
-        /// Default 500, at most 1000.
-        #[param(minimum = 1, maximum = 1000)]
-        limit: Option<u32>,
-    }
-
-    /// The parameters of `GET /api/v3/myTrades`.
-    #[derive(IntoParams)]
-    #[into_params(parameter_in = Query, rename_all = "camelCase")]
-    pub struct MyTradesParams {
-        /// The market, e.g. `BTCUSDT`.
-        #[param(example = "BTCUSDT")]
-        symbol: String,
-        /// Only the trades of this order.
-        order_id: Option<u64>,
-        /// Ms since the Unix epoch, inclusive.
-        start_time: Option<i64>,
-        /// Ms since the Unix epoch, inclusive.
-        end_time: Option<i64>,
-        /// Trades with this id or a later one (not with startTime/endTime).
-        from_id: Option<u64>,
-        /// Default 500, at most 1000.
-        #[param(minimum = 1, maximum = 1000)]
-        limit: Option<u32>,
-    }
-
-    /// One of the caller's trades. Decimals are strings.
-    #[derive(ToSchema)]
-    #[schema(rename_all = "camelCase")]
-    pub struct MyTrade {
-        #[schema(example = "BTCUSDT")]
-        symbol: String,
-        /// The trade's id (per symbol).
-        id: u64,
-        /// The caller's order in this trade.
-        order_id: u64,
-        /// Always -1.
-        order_list_id: i64,
-        price: String,
-        qty: String,
-        quote_qty: String,
-        /// The caller's fee, in the asset received.
-        commission: String,
-        commission_asset: String,
-        /// Ms since the Unix epoch.
-        time: i64,
-        is_buyer: bool,
-        is_maker: bool,
-        /// Always true.
-        is_best_match: bool,
-    }
+    Ok(Json(trades.iter().map(|t| my_trade(&dir, m, t)).collect()))
 }

@@ -4,9 +4,12 @@ use crate::markets::{units, Directory, MarketInfo};
 use crate::TradingState;
 use axum::extract::State;
 use axum::Json;
-use doc::{NewOrderParams, OrderIdParams};
 use flowex_binance::order::{
     CancelOutcome, CancelReplaceError, CancelReplaceResponse, NewOrderOutcome,
+};
+use flowex_binance::params::{
+    CancelParams, CancelReplaceParams, NewOrderParams, OptionalSymbol, OrderIdParams,
+    RequiredSymbol,
 };
 use flowex_binance::{
     BinanceError, CancelReplaceMode, CancelReplaceResult, CanceledOrder, Fill, NewOrderRespType,
@@ -432,7 +435,7 @@ pub async fn query_order(
 #[utoipa::path(delete, path = "/api/v3/order", tag = "trading",
     summary = "Cancel order (TRADE)",
     description = "Either `orderId` or `origClientOrderId` must be sent; `newClientOrderId` names the cancellation (generated if absent).",
-    params(OrderIdParams, doc::CancelParams, SignedParams),
+    params(OrderIdParams, CancelParams, SignedParams),
     security(("apiKey" = []), ("bearerAuth" = [])),
     responses(
         (status = 200, description = "Canceled.", body = CanceledOrder),
@@ -491,7 +494,7 @@ async fn cancel(
 #[utoipa::path(post, path = "/api/v3/order/cancelReplace", tag = "trading",
     summary = "Cancel an existing order and send a new order (TRADE)",
     description = "The new order's parameters are checked first (an invalid one changes nothing), then the order named by `cancelOrderId` or `cancelOrigClientOrderId` is canceled and the new order placed, each once durable (two commands: another order may come in between, as on Binance). `cancelReplaceMode`: `STOP_ON_FAILURE` places nothing when the cancel fails; `ALLOW_FAILURE` places the new order anyway. A half success is 409 `-2021`, a failure 400 `-2022`, both with `data` holding each half's result (`SUCCESS`, `FAILURE`, `NOT_ATTEMPTED`) and answer or error. Takes every parameter of `POST /api/v3/order` too.",
-    params(doc::CancelReplaceParams, NewOrderParams, SignedParams),
+    params(CancelReplaceParams, NewOrderParams, SignedParams),
     security(("apiKey" = []), ("bearerAuth" = [])),
     responses(
         (status = 200, description = "Both halves succeeded.", body = flowex_binance::order::CancelReplaceResponse),
@@ -597,7 +600,7 @@ fn error_body(e: &ApiError) -> BinanceError {
 /// `GET /api/v3/openOrders`: the caller's open orders.
 #[utoipa::path(get, path = "/api/v3/openOrders", tag = "trading",
     summary = "Current open orders (USER_DATA)",
-    params(doc::OptionalSymbol, SignedParams),
+    params(OptionalSymbol, SignedParams),
     security(("apiKey" = []), ("bearerAuth" = [])),
     responses(
         (status = 200, description = "Open orders, of one symbol or all.", body = Vec<QueriedOrder>),
@@ -631,7 +634,7 @@ pub async fn open_orders(
 /// `DELETE /api/v3/openOrders`: cancels every open order of the caller on a symbol.
 #[utoipa::path(delete, path = "/api/v3/openOrders", tag = "trading",
     summary = "Cancel all open orders on a symbol (TRADE)",
-    params(doc::RequiredSymbol, SignedParams),
+    params(RequiredSymbol, SignedParams),
     security(("apiKey" = []), ("bearerAuth" = [])),
     responses(
         (status = 200, description = "The canceled orders.", body = Vec<CanceledOrder>),
@@ -681,103 +684,4 @@ pub async fn cancel_open_orders(
         .map(|o| CanceledOrder::new(&units, &open_state(o), fresh_client_id().as_str(), transact))
         .collect();
     Ok(Json(list))
-}
-
-/// The OpenAPI schemas of the order endpoints (documentation only: the
-/// handlers read [`Params`] and build JSON values).
-#[allow(dead_code)]
-pub(crate) mod doc {
-    use utoipa::IntoParams;
-
-    /// The cancel half of `POST /api/v3/order/cancelReplace`.
-    #[derive(IntoParams)]
-    #[into_params(parameter_in = Query, rename_all = "camelCase")]
-    pub struct CancelReplaceParams {
-        /// `STOP_ON_FAILURE` or `ALLOW_FAILURE`.
-        cancel_replace_mode: String,
-        /// The order to cancel, by id ...
-        cancel_order_id: Option<u64>,
-        /// ... or by its client order id.
-        cancel_orig_client_order_id: Option<String>,
-        /// Client id for the cancel itself (generated when absent).
-        cancel_new_client_order_id: Option<String>,
-    }
-
-    /// The parameters of `POST /api/v3/order` and `/api/v3/order/test`.
-    /// Decimals are strings: at most 20 integer and 20 fractional digits,
-    /// no more fractional digits than the asset has (-1111), on the
-    /// symbol's tick or step grid (-1013).
-    #[derive(IntoParams)]
-    #[into_params(parameter_in = Query, rename_all = "camelCase")]
-    pub struct NewOrderParams {
-        /// The market, e.g. `BTCUSDT`.
-        #[param(example = "BTCUSDT")]
-        symbol: String,
-        /// BUY or SELL.
-        side: flowex_binance::Side,
-        /// The order type.
-        #[param(rename = "type")]
-        order_type: flowex_binance::OrderType,
-        /// Required for LIMIT, STOP_LOSS_LIMIT and TAKE_PROFIT_LIMIT; refused for the others.
-        time_in_force: Option<flowex_binance::TimeInForce>,
-        /// Base quantity (decimal string).
-        #[param(value_type = Option<String>, pattern = r"^[0-9]{1,20}(\.[0-9]{1,20})?$", example = "0.00100000")]
-        quantity: Option<String>,
-        /// Quote amount to spend or receive (MARKET, STOP_LOSS, TAKE_PROFIT), instead of `quantity`.
-        #[param(value_type = Option<String>, pattern = r"^[0-9]{1,20}(\.[0-9]{1,20})?$", example = "100.00")]
-        quote_order_qty: Option<String>,
-        /// Limit price (decimal string); required for the LIMIT types, refused for the others.
-        #[param(value_type = Option<String>, pattern = r"^[0-9]{1,20}(\.[0-9]{1,20})?$", example = "64000.01")]
-        price: Option<String>,
-        /// Trigger price (decimal string) of the STOP_LOSS and TAKE_PROFIT types.
-        #[param(value_type = Option<String>, pattern = r"^[0-9]{1,20}(\.[0-9]{1,20})?$")]
-        stop_price: Option<String>,
-        /// Your id for the order, unique among your open orders; generated if absent.
-        #[param(pattern = r"^[\.A-Z\:/a-z0-9_-]{1,36}$")]
-        new_client_order_id: Option<String>,
-        /// ACK, RESULT or FULL; default FULL for MARKET and LIMIT, ACK for the others.
-        new_order_resp_type: Option<flowex_binance::NewOrderRespType>,
-        /// Default: the symbol's `defaultSelfTradePreventionMode`; must be one of its `allowedSelfTradePreventionModes`.
-        self_trade_prevention_mode: Option<flowex_binance::SelfTradePreventionMode>,
-    }
-
-    /// Which order: `orderId` or `origClientOrderId` (one is required).
-    #[derive(IntoParams)]
-    #[into_params(parameter_in = Query, rename_all = "camelCase")]
-    pub struct OrderIdParams {
-        /// The market, e.g. `BTCUSDT`.
-        #[param(example = "BTCUSDT")]
-        symbol: String,
-        /// The order's id.
-        order_id: Option<u64>,
-        /// The `clientOrderId` the order was placed with.
-        orig_client_order_id: Option<String>,
-    }
-
-    /// The extra parameter of a cancellation.
-    #[derive(IntoParams)]
-    #[into_params(parameter_in = Query, rename_all = "camelCase")]
-    pub struct CancelParams {
-        /// An id for the cancellation (the answer's `clientOrderId`); generated if absent.
-        #[param(pattern = r"^[\.A-Z\:/a-z0-9_-]{1,36}$")]
-        new_client_order_id: Option<String>,
-    }
-
-    /// An optional `symbol` filter.
-    #[derive(IntoParams)]
-    #[into_params(parameter_in = Query)]
-    pub struct OptionalSymbol {
-        /// Only this market; all markets if absent.
-        #[param(example = "BTCUSDT")]
-        symbol: Option<String>,
-    }
-
-    /// A required `symbol`.
-    #[derive(IntoParams)]
-    #[into_params(parameter_in = Query)]
-    pub struct RequiredSymbol {
-        /// The market.
-        #[param(example = "BTCUSDT")]
-        symbol: String,
-    }
 }
