@@ -1,45 +1,55 @@
-import { useEffect, useState } from 'react';
+import { useEffect, useState, type ReactNode } from 'react';
+import { BrowserRouter, Navigate, Route, Routes, useLocation } from 'react-router';
+import { QueryClient, QueryClientProvider } from '@tanstack/react-query';
+import { resume } from './lib/api';
+import { useUser } from './lib/hooks';
+import { Layout } from './components/Layout';
+import { Loading } from './components/ui';
+import { Markets } from './pages/Markets';
+import { Trade } from './pages/Trade';
+import { SignIn, SignUp } from './pages/Auth';
+import { Wallet } from './pages/Wallet';
+import { Security } from './pages/Security';
+import { Admin } from './pages/Admin';
 
-interface Ticker {
-  symbol: string;
-  lastPrice: string;
-  priceChangePercent: string;
+const queryClient = new QueryClient({
+  defaultOptions: { queries: { retry: 1, refetchOnWindowFocus: false, staleTime: 2_000 } },
+});
+
+/** Private pages: signed-out visitors go to sign in, and come back after. */
+function Private({ children }: { children: ReactNode }) {
+  const user = useUser();
+  const location = useLocation();
+  if (!user) return <Navigate to="/signin" replace state={{ from: location.pathname }} />;
+  return <>{children}</>;
 }
 
-/** First cut: the markets the server lists, until the terminal lands. */
 export function App() {
-  const [tickers, setTickers] = useState<Ticker[] | null>(null);
+  // A stored refresh token becomes a session before private routes decide.
+  const [ready, setReady] = useState(false);
   useEffect(() => {
-    fetch('/api/v3/ticker/24hr')
-      .then((r) => r.json() as Promise<Ticker[]>)
-      .then(setTickers)
-      .catch(() => setTickers([]));
+    void resume().finally(() => setReady(true));
   }, []);
   return (
-    <main className="mx-auto max-w-3xl p-4">
-      <h1 className="mb-4 text-2xl font-semibold">FlowEx</h1>
-      {tickers === null ? (
-        <p>Loading…</p>
-      ) : (
-        <table className="grid-table">
-          <thead>
-            <tr>
-              <th scope="col">Market</th>
-              <th scope="col">Last price</th>
-              <th scope="col">24h change</th>
-            </tr>
-          </thead>
-          <tbody>
-            {tickers.map((t) => (
-              <tr key={t.symbol}>
-                <td>{t.symbol}</td>
-                <td className="num">{t.lastPrice}</td>
-                <td className="num">{t.priceChangePercent}%</td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      )}
-    </main>
+    <QueryClientProvider client={queryClient}>
+      <BrowserRouter>
+        <Layout>
+          {!ready ? (
+            <Loading />
+          ) : (
+            <Routes>
+              <Route path="/" element={<Markets />} />
+              <Route path="/trade/:symbol" element={<Trade />} />
+              <Route path="/signin" element={<SignIn />} />
+              <Route path="/signup" element={<SignUp />} />
+              <Route path="/wallet" element={<Private><Wallet /></Private>} />
+              <Route path="/security" element={<Private><Security /></Private>} />
+              <Route path="/admin" element={<Private><Admin /></Private>} />
+              <Route path="*" element={<Navigate to="/" replace />} />
+            </Routes>
+          )}
+        </Layout>
+      </BrowserRouter>
+    </QueryClientProvider>
   );
 }

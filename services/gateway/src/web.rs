@@ -15,7 +15,8 @@
 //!    UI (`npm` missing at build time, `FLOWEX_SKIP_WEB_ASSETS=1`, …).
 //!
 //! Paths without a file extension that match no file are client-side
-//! routes (`/trade/BTCUSDT`) and get the index; `/api/*` is never the UI.
+//! routes (`/trade/BTCUSDT`) and get the index; `/api/*` and the stream
+//! endpoints (`/ws`, `/stream`, `/ws-api`) are never the UI.
 
 use crate::docs::EmbeddedAsset;
 use axum::body::Body;
@@ -77,7 +78,12 @@ async fn serve_with(
     req: Request,
 ) -> Response {
     let path = req.uri().path();
-    if path == "/api" || path.starts_with("/api/") {
+    // The API and the stream endpoints are never the UI (a WebSocket
+    // handshake answered with the index would look like a broken server).
+    let reserved = ["/api", "/ws", "/stream", "/ws-api"]
+        .iter()
+        .any(|p| path == *p || path.strip_prefix(p).is_some_and(|r| r.starts_with('/')));
+    if reserved {
         return ApiError::not_found().into_response();
     }
     if let Some(dir) = web_dir.filter(|d| d.join("index.html").is_file()) {

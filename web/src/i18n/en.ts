@@ -1,0 +1,50 @@
+// English strings. zh.ts has exactly the same keys (a test checks).
+export const en = {
+  app: { name: 'FlowEx', skip: 'Skip to content', loading: 'Loading…', retry: 'Retry', error: 'Something went wrong: {{message}}', notFound: 'This page does not exist.', home: 'Go to markets' },
+  nav: { markets: 'Markets', trade: 'Trade', wallet: 'Wallet', security: 'Security', admin: 'Admin', signIn: 'Sign in', signUp: 'Sign up', signOut: 'Sign out', menu: 'Menu', language: 'Language', theme: 'Theme', dark: 'Dark', light: 'Light', live: 'Live', polling: 'Updating every few seconds', connecting: 'Connecting' },
+  auth: {
+    email: 'E-mail', password: 'Password', newPassword: 'New password', currentPassword: 'Current password',
+    signInTitle: 'Sign in to FlowEx', signUpTitle: 'Create your FlowEx account', submitSignIn: 'Sign in', submitSignUp: 'Create account',
+    noAccount: 'No account yet?', haveAccount: 'Already registered?', totpTitle: 'Two-factor authentication',
+    totpHint: 'Enter the 6-digit code from your authenticator app, or a backup code.', code: 'Code', verify: 'Verify',
+    passwordHint: 'At least 10 characters, not your e-mail address.', registered: 'Account created. Sign in to continue.', sessionEnded: 'Your session has ended. Please sign in again.',
+  },
+  markets: { title: 'Markets', search: 'Search markets', market: 'Market', last: 'Last price', change: '24h change', high: '24h high', low: '24h low', volume: '24h volume', favourites: 'Favourites', all: 'All', favourite: 'Add {{symbol}} to favourites', unfavourite: 'Remove {{symbol}} from favourites', none: 'No market matches.', trade: 'Trade' },
+  trade: {
+    chart: 'Chart', book: 'Order book', trades: 'Recent trades', price: 'Price ({{asset}})', amount: 'Amount ({{asset}})', total: 'Total ({{asset}})', time: 'Time',
+    interval: 'Interval', group: 'Group', spread: 'Spread', openOrders: 'Open orders ({{count}})', orderHistory: 'Order history', tradeHistory: 'Trade history',
+    cancel: 'Cancel', cancelAll: 'Cancel all', side: 'Side', type: 'Type', filled: 'Filled', status: 'Status', date: 'Date', fee: 'Fee', role: 'Role', maker: 'Maker', taker: 'Taker',
+    noOrders: 'No open orders.', noHistory: 'Nothing yet.', signInToTrade: 'Sign in or create an account to trade.', halted: 'This market is {{status}}.',
+    buy: 'Buy', sell: 'Sell', BUY: 'Buy', SELL: 'Sell', last: 'Last price', mark: '{{symbol}} price chart',
+  },
+  form: {
+    limit: 'Limit', market: 'Market', stopLimit: 'Stop-limit', takeProfit: 'Take-profit-limit', stopPrice: 'Stop price ({{asset}})', byAmount: 'By amount', byTotal: 'By total',
+    postOnly: 'Post only', timeInForce: 'Time in force', available: 'Available', percent: '{{percent}}% of balance', estFee: 'Fee up to', estTotal: 'Total',
+    submit: '{{side}} {{asset}}', placed: 'Order {{id}} placed: {{status}}.', rejected: 'Rejected: {{message}}',
+    required: 'Required.', positive: 'Enter a positive number.', tick: 'Must be a multiple of {{tick}}.', step: 'Must be a multiple of {{step}}.',
+    priceRange: 'Between {{min}} and {{max}}.', qtyRange: 'Between {{min}} and {{max}}.', minNotional: 'The order must be worth at least {{min}} {{asset}}.',
+    maxNotional: 'The order may be worth at most {{max}} {{asset}}.', balance: 'Not enough {{asset}} available.',
+  },
+  wallet: {
+    title: 'Wallet', balances: 'Balances', asset: 'Asset', available: 'Available', locked: 'In orders', total: 'Total', value: 'Value (USDT)', estimated: 'Estimated total value',
+    faucet: 'Get demo funds', faucetDone: '{{amount}} {{asset}} credited.', faucetAgain: 'Already claimed today.', withdraw: 'Withdraw', address: 'Address', amount: 'Amount',
+    totp: '2FA code', request: 'Request withdrawal', requested: 'Withdrawal {{id}} requested: {{state}}.', deposits: 'Deposits', withdrawals: 'Withdrawals', ledger: 'Ledger',
+    exportCsv: 'Export CSV', cause: 'Cause', state: 'State', reference: 'Reference', when: 'Time', cancelWithdrawal: 'Cancel', noneYet: 'Nothing yet.', needs2fa: 'Withdrawals need two-factor authentication: turn it on under Security.', fee: 'Fee',
+  },
+  security: {
+    title: 'Security', twofa: 'Two-factor authentication', on: 'On', off: 'Off', enable: 'Turn on 2FA', disable: 'Turn off 2FA', scan: 'Scan this QR code with an authenticator app, or type the key:',
+    confirm: 'Confirm', backup: 'Backup codes: each works once. Store them somewhere safe, they are not shown again.', done: 'Done',
+    apiKeys: 'API keys', label: 'Label', permissions: 'Permissions', ipAllow: 'IP allow-list (comma separated, empty: any)', create: 'Create key', created: 'Created', lastUsed: 'Last used',
+    secretOnce: 'Secret (shown once, copy it now):', apiKey: 'API key', delete: 'Delete', never: 'never', sessions: 'Active sessions', device: 'Device', ip: 'IP', started: 'Started',
+    thisOne: 'this session', revoke: 'Revoke', password: 'Change password', change: 'Change', changed: 'Password changed.', activity: 'Recent account activity', activityHint: 'Sign-ins and API key use on this account.',
+    event: 'Event', signedIn: 'Signed in', keyUsed: 'API key “{{label}}” used',
+  },
+  admin: {
+    title: 'Admin', markets: 'Markets', assets: 'Assets', withdrawals: 'Pending withdrawals', users: 'Users', audit: 'Audit log', reconcile: 'Reconcile',
+    symbol: 'Symbol', status: 'Status', halt: 'Halt', cancelOnly: 'Cancel only', resume: 'Resume', makerFee: 'Maker fee', takerFee: 'Taker fee', minNotional: 'Min notional', minQty: 'Min qty', maxQty: 'Max qty', save: 'Save', saved: 'Saved.',
+    create: 'Create', code: 'Code', decimals: 'Decimals', base: 'Base', quote: 'Quote', tick: 'Tick size', step: 'Step size', maxPrice: 'Max price', newMarket: 'New market', newAsset: 'New asset',
+    approve: 'Approve', reject: 'Reject', user: 'User', userId: 'User id', freeze: 'Freeze', unfreeze: 'Unfreeze', setFees: 'Set fee tier', clearFees: 'Back to market fees', action: 'Action', result: 'Result', target: 'Target', detail: 'Detail',
+    reconcileHint: 'Reconciliation compares the ledger, the SQL balances and the engine at one sequence number. Run it with:', forbidden: 'This page is for administrators.', done: 'Done.',
+  },
+  status: { NEW: 'New', PARTIALLY_FILLED: 'Partly filled', FILLED: 'Filled', CANCELED: 'Canceled', EXPIRED: 'Expired', EXPIRED_IN_MATCH: 'Expired in match', REJECTED: 'Rejected', TRADING: 'Trading', HALTED: 'Halted', CANCEL_ONLY: 'Cancel only', BREAK: 'Break' },
+} as const;
