@@ -265,7 +265,7 @@ async fn wallet(cfg: Config) -> Result<()> {
     let timeout = (cfg.request_timeout() * 8 / 10).max(Duration::from_millis(100));
     let sink =
         flowex_wallet::CommandSink::remote(&cfg.services.trading.url, token.clone(), timeout);
-    let mut state = flowex_wallet::WalletState::with_sink(sink.clone(), store.clone(), None);
+    let mut state = flowex_wallet::WalletState::with_sink(sink, store.clone(), None);
     // Withdrawals of users with 2FA on check the code against the secret
     // the auth service sealed with this key.
     match cfg.load_secrets(Vec::new)?.require_secret_box_key() {
@@ -274,12 +274,11 @@ async fn wallet(cfg: Config) -> Result<()> {
             tracing::warn!(error = %e, "no secret box key: withdrawals of users with 2FA on are refused")
         }
     }
-    let status = Arc::new(flowex_wallet::events::FeedStatus::default());
+    let status = flowex_wallet::events::feed_status(&store).await?;
     let feed = tokio::spawn(flowex_wallet::events::run_feed(
         store.clone(),
         bus.clone(),
         status.clone(),
-        sink,
     ));
     let feed_status = status.clone();
     let checks = base_checks(&store, &bus).check("events", move || {

@@ -12,6 +12,12 @@
 //! market-data / wallet / projector: Consumer ──XREAD after <last seq>-0──► records, gaps
 //! ```
 //!
+//! Every projection (trading's order history, the wallet's ledger, market
+//! data's view) is one [`Projection`] on the one [`Follower`], whose
+//! [`Source`] is the sequencer in process, the Redis stream, or the journal
+//! alone; configuration reaches projections only through the events and
+//! the state they start from ([`Catalog`]), never from the live engine.
+//!
 //! # The stream
 //!
 //! One entry per journaled command. Its id is `<seq>-0`, the command's
@@ -57,6 +63,7 @@
 //! The JSON bodies of the trading service's internal API (commands from the
 //! wallet, balance reads) live here too, so that both ends share one type.
 
+mod catalog;
 mod consumer;
 pub mod follow;
 mod publisher;
@@ -64,8 +71,12 @@ mod record;
 mod regenerate;
 pub mod wire;
 
+pub use catalog::{Catalog, CatalogError, MarketAssets};
 pub use consumer::{Consumer, Gap, Polled};
-pub use follow::{follow_sequencer, FollowConfig, Projection};
+pub use follow::{
+    Ended, EventTally, FollowError, FollowReport, FollowStatus, Follower, Projection, Source,
+    Start, StartContext,
+};
 pub use publisher::{run_publisher, PublisherStatus};
 pub use record::EventRecord;
 pub use regenerate::{engine_at, regenerate};

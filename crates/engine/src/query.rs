@@ -98,6 +98,19 @@ impl Engine {
             .collect()
     }
 
+    /// Every user's own fee tier (maker, taker ppm), by user id: the
+    /// configuration a projection starts from.
+    pub fn user_fee_tiers(&self) -> Vec<(UserId, (u32, u32))> {
+        let mut tiers: Vec<(UserId, (u32, u32))> = self
+            .accounts
+            .list
+            .iter()
+            .filter_map(|a| a.fees.map(|f| (a.user, f)))
+            .collect();
+        tiers.sort_unstable_by_key(|(u, _)| *u);
+        tiers
+    }
+
     /// A user's own fee tier (maker, taker ppm), if one is set, and whether
     /// the user is frozen.
     pub fn user_settings(&self, user: UserId) -> (Option<(u32, u32)>, bool) {

@@ -74,7 +74,9 @@
 //! Each SQLite connection runs `journal_mode = WAL` (readers never block the
 //! writer), `busy_timeout` (writers queue instead of failing), `foreign_keys
 //! = ON` and keeps `synchronous = FULL` (accounts are not in the journal, so a
-//! committed registration must survive power loss). `sqlite::memory:` is
+//! committed registration must survive power loss); projection
+//! transactions alone run on connections with `synchronous = NORMAL`
+//! ([`projector`] says why that is safe). `sqlite::memory:` is
 //! limited to one connection, since each connection would otherwise see its
 //! own empty database.
 
@@ -156,6 +158,9 @@ pub struct Store {
 
 struct Inner {
     pool: AnyPool,
+    /// SQLite files: connections with `synchronous = NORMAL`, for
+    /// projection transactions only (see [`projector`]).
+    projection_pool: Option<AnyPool>,
     backend: Backend,
     /// Hi/lo id blocks per sequence name: (next, end exclusive).
     ids: Mutex<HashMap<&'static str, (i64, i64)>>,
@@ -206,26 +211,29 @@ impl Store {
         if memory {
             pool = pool.idle_timeout(None).max_lifetime(None);
         }
+        let busy_ms = options
+            .sqlite_busy_timeout
+            .as_millis()
+            .min(i32::MAX as u128) as u64;
         if backend == Backend::Sqlite {
-            let busy_ms = options
-                .sqlite_busy_timeout
-                .as_millis()
-                .min(i32::MAX as u128);
-            pool = pool.after_connect(move |conn, _meta| {
-                Box::pin(async move {
-                    let pragmas = format!(
-                        "PRAGMA busy_timeout = {busy_ms}; PRAGMA foreign_keys = ON; \
-                         PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;"
-                    );
-                    conn.execute(pragmas.as_str()).await?;
-                    Ok(())
-                })
-            });
+            pool = with_sqlite_pragmas(pool, busy_ms, "FULL");
         }
         let pool = pool.connect(url).await.map_err(StoreError::from)?;
+        let projection_pool = if backend == Backend::Sqlite && !memory {
+            // One writer at a time anyway: two connections are plenty.
+            let p = AnyPoolOptions::new()
+                .max_connections(2)
+                .min_connections(0)
+                .acquire_timeout(options.acquire_timeout);
+            let p = with_sqlite_pragmas(p, busy_ms, "NORMAL");
+            Some(p.connect(url).await.map_err(StoreError::from)?)
+        } else {
+            None
+        };
         Ok(Store {
             inner: Arc::new(Inner {
                 pool,
+                projection_pool,
                 backend,
                 ids: Mutex::new(HashMap::new()),
             }),
@@ -260,15 +268,30 @@ impl Store {
 
     /// Closes the pool, waiting for connections in use to come back.
     pub async fn close(&self) {
+        if let Some(p) = &self.inner.projection_pool {
+            p.close().await;
+        }
         self.inner.pool.close().await;
     }
 
     /// Opens a transaction for several writes that must land together.
     pub async fn begin(&self) -> Result<Tx> {
+        self.begin_on(&self.inner.pool).await
+    }
+
+    pub(crate) async fn begin_on(&self, pool: &AnyPool) -> Result<Tx> {
         Ok(Tx {
-            inner: self.inner.pool.begin().await?,
+            inner: pool.begin().await?,
             unfinished: 0,
         })
+    }
+
+    /// The pool projection transactions run on.
+    pub(crate) fn projection_pool(&self) -> &AnyPool {
+        self.inner
+            .projection_pool
+            .as_ref()
+            .unwrap_or(&self.inner.pool)
     }
 
     pub(crate) fn pool(&self) -> &AnyPool {
@@ -305,6 +328,24 @@ impl Store {
         ids.insert(sequence, (start + 1, end));
         Ok(start as u64)
     }
+}
+
+/// Every SQLite connection's settings, with the commit durability `synchronous`.
+fn with_sqlite_pragmas(
+    pool: AnyPoolOptions,
+    busy_ms: u64,
+    synchronous: &'static str,
+) -> AnyPoolOptions {
+    pool.after_connect(move |conn, _meta| {
+        Box::pin(async move {
+            let pragmas = format!(
+                "PRAGMA busy_timeout = {busy_ms}; PRAGMA foreign_keys = ON; \
+                 PRAGMA journal_mode = WAL; PRAGMA synchronous = {synchronous};"
+            );
+            conn.execute(pragmas.as_str()).await?;
+            Ok(())
+        })
+    })
 }
 
 fn backend_of(url: &str) -> Result<Backend> {

@@ -13,10 +13,28 @@
 //!
 //! The offset row is locked first (a conditional `UPDATE ... RETURNING`), so
 //! two instances of the same projector serialise instead of double-applying.
+//! Next to the offset a projection may keep one text of its own state (the
+//! configuration it learnt from the events, [`ProjectionTx::set_state`]),
+//! written in the same transaction.
+//!
+//! # Durability
+//!
+//! A projection is derived from the journal, which alone is made durable
+//! before anyone hears of a command; a projection's commit is not. Its
+//! transactions therefore skip the wait for the disk: on SQLite they run on
+//! connections of their own with `synchronous = NORMAL` (WAL: a commit
+//! reaches the OS, the fsync comes at the next checkpoint), on PostgreSQL
+//! with `SET LOCAL synchronous_commit = off`. A power loss can drop the
+//! newest projection transactions, never half of one and never corrupt the
+//! database (both are crash-safe in these modes); since the offset sits in
+//! the same transaction as the rows, what is lost is re-projected from the
+//! journal at the next start. The other tables (accounts, sessions,
+//! withdrawals) keep waiting for the disk.
 
 use crate::codec::{get_u64, id};
 use crate::error::{Result, StoreError};
-use crate::{Store, Tx};
+use crate::{Backend, Store, Tx};
+use sqlx::Row;
 use std::future::Future;
 use std::ops::{Deref, DerefMut, RangeInclusive};
 use std::pin::Pin;
@@ -39,6 +57,7 @@ pub struct ProjectionTx {
     tx: Tx,
     name: String,
     last: u64,
+    state: Option<String>,
 }
 
 impl ProjectionTx {
@@ -47,13 +66,23 @@ impl ProjectionTx {
         self.last
     }
 
-    /// Stores the new offset and commits the batch's writes with it.
+    /// Stores `state` (see [`Store::projector_state`]) with the offset at commit.
+    pub fn set_state(&mut self, state: String) {
+        self.state = Some(state);
+    }
+
+    /// Stores the new offset (and state, if set) and commits the batch's
+    /// writes with it.
     pub async fn commit(mut self) -> Result<()> {
-        sqlx::query("UPDATE projector_offsets SET last_seq = $2 WHERE name = $1")
-            .bind(self.name.as_str())
-            .bind(id("seq", self.last)?)
-            .execute(self.tx.conn())
-            .await?;
+        sqlx::query(
+            "UPDATE projector_offsets SET last_seq = $2, catalog = COALESCE($3, catalog) \
+             WHERE name = $1",
+        )
+        .bind(self.name.as_str())
+        .bind(id("seq", self.last)?)
+        .bind(self.state.take())
+        .execute(self.tx.conn())
+        .await?;
         self.tx.commit().await
     }
 }
@@ -81,6 +110,20 @@ impl Store {
         row.map_or(Ok(0), |r| get_u64(&r, "last_seq"))
     }
 
+    /// The last seq projector `name` applied and the state it stored with
+    /// it ([`ProjectionTx::set_state`]; `None`: never stored).
+    pub async fn projector_state(&self, name: &str) -> Result<(u64, Option<String>)> {
+        let row = sqlx::query("SELECT last_seq, catalog FROM projector_offsets WHERE name = $1")
+            .bind(name)
+            .fetch_optional(self.pool())
+            .await?;
+        let Some(row) = row else {
+            return Ok((0, None));
+        };
+        let state: Option<String> = row.try_get("catalog")?;
+        Ok((get_u64(&row, "last_seq")?, state))
+    }
+
     /// Opens the transaction for the batch of commands `seqs` (inclusive) of
     /// projector `name`. `None` if the batch was applied already; errors on a
     /// gap or an overlap. Write through the returned transaction, then
@@ -98,7 +141,7 @@ impl Store {
             });
         }
         id("seq", last)?;
-        let mut tx = self.begin().await?;
+        let mut tx = self.begin_projection_tx().await?;
         // Write first, to take the lock before reading the offset.
         sqlx::query(
             "INSERT INTO projector_offsets (name, last_seq) VALUES ($1, 0) \
@@ -137,7 +180,20 @@ impl Store {
             tx,
             name: name.to_string(),
             last,
+            state: None,
         }))
+    }
+
+    /// A transaction that does not wait for the disk at commit (see the
+    /// module documentation: only for projections of the journal).
+    async fn begin_projection_tx(&self) -> Result<Tx> {
+        let mut tx = self.begin_on(self.projection_pool()).await?;
+        if self.backend() == Backend::Postgres {
+            sqlx::query("SET LOCAL synchronous_commit = off")
+                .execute(tx.conn())
+                .await?;
+        }
+        Ok(tx)
     }
 
     /// Applies the commands `seqs` once: runs `write` in a transaction that

@@ -1,56 +1,56 @@
 //! The order and trade history: the SQL projection of the event stream.
 //!
-//! [`start`] runs a task that turns the engine's events into the `orders` and `trades`
-//! rows. Each journal command (seq) is applied in its own projection
-//! transaction ([`Store::begin_projection`] of [`PROJECTOR`]) that also
-//! advances the stored offset, so a replay is idempotent: a seq at or below
-//! the offset is skipped by the store, never applied twice.
+//! [`OrderHistory`] is one [`Projection`] on the one follower
+//! ([`flowex_bus::Follower`]): [`start`] runs it on the in-process
+//! sequencer (catch-up from the journal after its stored offset, then the
+//! live batches; a lag starts over from the offset). Each batch of journal
+//! records is written in one projection transaction
+//! ([`Store::begin_projection`] of [`PROJECTOR`]) that also advances the
+//! stored offset, so a replay is idempotent.
 //!
-//! Catch-up and the live feed are [`flowex_bus::follow_sequencer`]'s (shared
-//! with the wallet's ledger): the commands after the stored offset are
-//! recomputed from the journal, then the live batches follow; a restart —
-//! or a subscription dropped for lagging — resumes right after the last
-//! committed seq, with no gap and no duplicate.
+//! The markets (symbols, base and quote assets) come from the events and
+//! from the [`Catalog`] stored with the offset, never from the live engine:
+//! a history rebuilt from the journal names the markets as they were.
 //!
-//! The projected seq is published on a watch channel ([`History`]), so a
-//! reader that needs a command's effect (a closed order just after it
-//! closed) waits for the projector to reach that seq.
+//! The projected seq is in the follower's status ([`History`]), so a reader
+//! that needs a command's effect (a closed order just after it closed)
+//! waits for the projector to reach that seq.
 
-use crate::markets::Directory;
 use crate::TradingState;
-use flowex_bus::EventRecord;
+use flowex_bus::{
+    Catalog, CatalogError, EventRecord, FollowStatus, Follower, Projection, Source, Start,
+    StartContext,
+};
 use flowex_store::{OrderRecord, OrderUpdate, ProjectionTx, Store, StoreError, TradeRecord};
 use flowex_types::{EndReason, Event, OrderInfo, Side};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::watch;
 
 /// The projector's name in `projector_offsets`.
 pub const PROJECTOR: &str = "orders";
-
-/// Batches of room in the projector's subscription.
-const SUBSCRIPTION_CAPACITY: usize = 4096;
 
 /// The history store and how far the projection got.
 #[derive(Clone)]
 pub struct History {
     pub(crate) store: Store,
-    projected: watch::Receiver<u64>,
+    status: Arc<FollowStatus>,
 }
 
 impl History {
     /// The last seq projected into the store.
     pub fn projected_seq(&self) -> u64 {
-        *self.projected.borrow()
+        self.status.last_seq()
     }
 
     /// Waits until the projection covers `seq`, at most `timeout`; whether it does.
     pub async fn wait_for(&self, seq: u64, timeout: Duration) -> bool {
-        let mut rx = self.projected.clone();
-        tokio::time::timeout(timeout, rx.wait_for(|s| *s >= seq))
-            .await
-            .is_ok_and(|r| r.is_ok())
+        self.status.wait_for(seq, timeout).await
+    }
+
+    /// The follower's status (`/health/events`).
+    pub fn status(&self) -> &Arc<FollowStatus> {
+        &self.status
     }
 }
 
@@ -74,76 +74,60 @@ pub async fn spawn(
     journal_dir: PathBuf,
 ) -> Result<(TradingState, tokio::task::JoinHandle<()>), StoreError> {
     let offset = store.projector_offset(PROJECTOR).await?;
-    let (tx, rx) = watch::channel(offset);
+    let status = Arc::new(FollowStatus::new(PROJECTOR, offset));
     let history = History {
         store: store.clone(),
-        projected: rx,
+        status: status.clone(),
     };
-    let projector = Projector {
-        state: state.clone(),
-        store,
-        projected: Arc::new(tx),
-    };
-    let follow = flowex_bus::FollowConfig {
-        name: PROJECTOR,
-        journal_dir,
-        capacity: SUBSCRIPTION_CAPACITY,
-    };
-    let handle = state.sequencer().clone();
-    let task = tokio::spawn(flowex_bus::follow_sequencer(handle, follow, projector));
+    let source = Source::sequencer(state.sequencer().clone(), journal_dir);
+    let mut follower = Follower::new(source, OrderHistory::new(store), status);
+    let task = tokio::spawn(async move {
+        follower.run().await;
+    });
     Ok((state.with_history(history), task))
 }
 
-struct Projector {
-    state: TradingState,
+/// What can stop the projection of a batch.
+#[derive(Debug, thiserror::Error)]
+pub enum ProjectorError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Catalog(#[from] CatalogError),
+}
+
+/// The order and trade history as a [`Projection`].
+pub struct OrderHistory {
     store: Store,
-    projected: Arc<watch::Sender<u64>>,
+    catalog: Catalog,
 }
 
-impl flowex_bus::Projection for Projector {
-    async fn offset(&self) -> Result<u64, String> {
-        let last = self
-            .store
-            .projector_offset(PROJECTOR)
-            .await
-            .map_err(|e| e.to_string())?;
-        self.projected.send_replace(last);
-        Ok(last)
-    }
-
-    async fn apply(&self, record: &EventRecord) -> Result<(), String> {
-        Projector::apply(self, record)
-            .await
-            .map_err(|e| e.to_string())
-    }
-}
-
-impl Projector {
-    /// One command, once: its rows and the offset in one transaction.
-    async fn apply(&self, record: &EventRecord) -> Result<(), StoreError> {
-        let dir = self.directory_for(&record.events).await;
-        project(&self.store, &dir, record).await?;
-        // Applied now or before: the projection covers this seq.
-        self.projected.send_if_modified(|s| {
-            let newer = record.seq > *s;
-            *s = (*s).max(record.seq);
-            newer
-        });
-        Ok(())
-    }
-
-    /// The market directory, re-read if an event names a market it lacks.
-    async fn directory_for(&self, events: &[Event]) -> Arc<Directory> {
-        let dir = self.state.directory.read().await.clone();
-        let missing = events
-            .iter()
-            .any(|e| market_of(e).is_some_and(|m| dir.by_id(m).is_none()));
-        if missing {
-            if let Ok(d) = self.state.refresh_markets().await {
-                return d;
-            }
+impl OrderHistory {
+    pub fn new(store: Store) -> OrderHistory {
+        OrderHistory {
+            store,
+            catalog: Catalog::default(),
         }
-        dir
+    }
+
+    /// The configuration as of the last seq applied.
+    pub fn catalog(&self) -> &Catalog {
+        &self.catalog
+    }
+}
+
+impl Projection for OrderHistory {
+    type Error = ProjectorError;
+
+    async fn start(&mut self, ctx: &StartContext) -> Result<Start, ProjectorError> {
+        let (offset, stored) = self.store.projector_state(PROJECTOR).await?;
+        self.catalog = Catalog::resume(PROJECTOR, offset, stored.as_deref(), ctx).await?;
+        Ok(Start::Offset(offset))
+    }
+
+    async fn apply(&mut self, batch: &[EventRecord]) -> Result<(), ProjectorError> {
+        project(&self.store, &mut self.catalog, batch).await?;
+        Ok(())
     }
 }
 
@@ -166,10 +150,11 @@ fn end_reason_str(r: EndReason) -> &'static str {
     }
 }
 
-fn accepted(o: &OrderInfo, dir: &Directory, time: i64, seq: u64) -> OrderRecord {
-    let symbol = dir
-        .by_id(o.market)
-        .map_or_else(String::new, |m| m.cfg.symbol.as_str().to_string());
+/// The row of a newly accepted order.
+pub fn accepted(o: &OrderInfo, catalog: &Catalog, time: i64, seq: u64) -> OrderRecord {
+    let symbol = catalog
+        .market(o.market)
+        .map_or_else(String::new, |m| m.symbol.as_str().to_string());
     OrderRecord {
         id: o.id.0,
         user_id: o.user.0,
@@ -215,36 +200,62 @@ fn unchanged(o: &OrderRecord, time: i64, seq: u64) -> OrderUpdate {
     }
 }
 
-/// Applies one command's rows and advances the offset in one transaction;
-/// `false` (and nothing written) if the offset already covers it. Markets
-/// are looked up in `dir`.
+/// Applies a batch of consecutive records (their rows and the new offset,
+/// and the catalog if the batch changed it) in one transaction; `false`
+/// (and nothing written) if the offset already covers it. `catalog` is the
+/// configuration before the batch and learns the batch's changes.
 pub async fn project(
     store: &Store,
-    dir: &Directory,
-    record: &EventRecord,
-) -> Result<bool, StoreError> {
-    let Some(mut tx) = store
-        .begin_projection(PROJECTOR, record.seq..=record.seq)
-        .await?
-    else {
+    catalog: &mut Catalog,
+    batch: &[EventRecord],
+) -> Result<bool, ProjectorError> {
+    let (Some(first), Some(last)) = (batch.first(), batch.last()) else {
         return Ok(false);
     };
-    apply_record(&mut tx, dir, record).await?;
+    let mut next = catalog.clone();
+    let Some(mut tx) = store
+        .begin_projection(PROJECTOR, first.seq..=last.seq)
+        .await?
+    else {
+        // Applied already (by another instance): learn its configuration.
+        for r in batch {
+            catalog.apply(&r.events);
+        }
+        return Ok(false);
+    };
+    let mut changed = false;
+    for record in batch {
+        changed |= next.apply(&record.events);
+        if let Some(m) = record.events.iter().find_map(market_of) {
+            if next.market(m).is_none() {
+                return Err(CatalogError::UnknownMarket {
+                    seq: record.seq,
+                    market: m,
+                }
+                .into());
+            }
+        }
+        apply_record(&mut tx, &next, record).await?;
+    }
+    if changed {
+        tx.set_state(next.to_json());
+    }
     tx.commit().await?;
+    *catalog = next;
     Ok(true)
 }
 
 /// The rows of one command, written through its projection transaction.
 async fn apply_record(
     tx: &mut ProjectionTx,
-    dir: &Directory,
+    catalog: &Catalog,
     record: &EventRecord,
 ) -> Result<(), StoreError> {
     let time = i64::try_from(record.timestamp_ns / 1_000_000).unwrap_or(i64::MAX);
     let seq = record.seq;
     for e in &record.events {
         match e {
-            Event::OrderAccepted(o) => tx.insert_order(&accepted(o, dir, time, seq)).await?,
+            Event::OrderAccepted(o) => tx.insert_order(&accepted(o, catalog, time, seq)).await?,
             Event::OrderUpdate {
                 order,
                 status,
@@ -289,40 +300,42 @@ async fn apply_record(
                 u.orig_qty = Some(o.executed_qty.saturating_add(*remaining));
                 tx.update_order(&u).await?
             }
-            Event::Trade(t) => {
-                let m = dir.by_id(t.market);
-                let (base, quote) = m.map_or((0, 0), |m| (m.base.id.0, m.quote.id.0));
-                // Each side pays its fee in the asset it receives: the
-                // buyer in base, the seller in quote.
-                let taker_buys = t.taker_side == Side::Buy;
-                let (maker_asset, taker_asset) = if taker_buys {
-                    (quote, base)
-                } else {
-                    (base, quote)
-                };
-                tx.insert_trade(&TradeRecord {
-                    market_id: u64::from(t.market.0),
-                    id: t.id.0,
-                    symbol: m.map_or_else(String::new, |m| m.cfg.symbol.as_str().to_string()),
-                    price: t.price,
-                    qty: t.qty,
-                    quote_qty: t.quote_qty,
-                    maker_order_id: t.maker_order.0,
-                    maker_user_id: t.maker_user.0,
-                    taker_order_id: t.taker_order.0,
-                    taker_user_id: t.taker_user.0,
-                    buyer_is_maker: !taker_buys,
-                    maker_fee: t.maker_fee,
-                    maker_fee_asset_id: u64::from(maker_asset),
-                    taker_fee: t.taker_fee,
-                    taker_fee_asset_id: u64::from(taker_asset),
-                    time,
-                    seq,
-                })
-                .await?
-            }
+            Event::Trade(t) => tx.insert_trade(&trade_row(t, catalog, time, seq)).await?,
             _ => {}
         }
     }
     Ok(())
+}
+
+/// The row of one fill.
+pub fn trade_row(t: &flowex_types::Trade, catalog: &Catalog, time: i64, seq: u64) -> TradeRecord {
+    let m = catalog.market(t.market);
+    let (base, quote) = m.map_or((0, 0), |m| (m.base.0, m.quote.0));
+    // Each side pays its fee in the asset it receives: the buyer in base,
+    // the seller in quote.
+    let taker_buys = t.taker_side == Side::Buy;
+    let (maker_asset, taker_asset) = if taker_buys {
+        (quote, base)
+    } else {
+        (base, quote)
+    };
+    TradeRecord {
+        market_id: u64::from(t.market.0),
+        id: t.id.0,
+        symbol: m.map_or_else(String::new, |m| m.symbol.as_str().to_string()),
+        price: t.price,
+        qty: t.qty,
+        quote_qty: t.quote_qty,
+        maker_order_id: t.maker_order.0,
+        maker_user_id: t.maker_user.0,
+        taker_order_id: t.taker_order.0,
+        taker_user_id: t.taker_user.0,
+        buyer_is_maker: !taker_buys,
+        maker_fee: t.maker_fee,
+        maker_fee_asset_id: u64::from(maker_asset),
+        taker_fee: t.taker_fee,
+        taker_fee_asset_id: u64::from(taker_asset),
+        time,
+        seq,
+    }
 }

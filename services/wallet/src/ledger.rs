@@ -32,94 +32,32 @@
 //! engine's fee account (user 0: trade fees) plus the fees of completed
 //! withdrawals, which `flowex admin reconcile` checks.
 //!
-//! # Both modes
+//! # One projection, both modes
 //!
-//! In one process ([`start_local`]) the projection follows the sequencer
-//! with [`flowex_bus::follow_sequencer`] (catch-up from the journal, then
-//! live), the same loop as trading's order history; in distributed mode
-//! [`crate::events::run_feed`] follows the Redis stream and calls
-//! [`write`] in its own projection transaction.
+//! [`Ledger`] is one [`Projection`] on the one follower
+//! ([`flowex_bus::Follower`]): in one process ([`start_local`]) on the
+//! sequencer (catch-up from the journal, then live), in distributed mode
+//! ([`crate::events::run_feed`]) on the Redis stream. Each batch of
+//! records is booked in one projection transaction with the offset. The
+//! markets a trade's fees are paid in come from the events and the
+//! [`Catalog`] stored with the offset, never from the live engine.
 
-use crate::CommandSink;
-use flowex_bus::EventRecord;
+use flowex_bus::{
+    Catalog, CatalogError, EventRecord, FollowStatus, Follower, Projection, Source, Start,
+    StartContext,
+};
 use flowex_store::{
     BalanceRecord, DepositRecord, DepositState, LedgerAccount, LedgerCause, LedgerEntry,
-    ProjectionTx, Store,
+    ProjectionTx, Store, StoreError,
 };
-use flowex_types::{AssetId, Event, IdemKey, MarketConfig, MarketId, Side, FEE_ACCOUNT};
+use flowex_types::{AssetId, Event, IdemKey, Side, FEE_ACCOUNT};
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 /// The ledger's name in `projector_offsets` (the wallet's one projection,
 /// in both modes).
 pub const PROJECTOR: &str = "wallet";
-
-/// Batches of room in the in-process subscription.
-const SUBSCRIPTION_CAPACITY: usize = 4096;
-
-/// Market id → configuration (for the assets a trade's fees are paid in),
-/// learnt from `MarketCreated`/`MarketUpdated` events and, for a market
-/// created before the projection started, asked of the engine.
-#[derive(Clone)]
-pub struct Markets {
-    sink: CommandSink,
-    known: Arc<RwLock<HashMap<MarketId, MarketConfig>>>,
-}
-
-impl Markets {
-    pub fn new(sink: CommandSink) -> Self {
-        Markets {
-            sink,
-            known: Arc::default(),
-        }
-    }
-
-    /// The configurations of the markets `events` trade in.
-    async fn for_events(
-        &self,
-        events: &[Event],
-    ) -> Result<HashMap<MarketId, MarketConfig>, String> {
-        let mut wanted: Vec<MarketId> = Vec::new();
-        {
-            let mut known = self.known.write().unwrap_or_else(|p| p.into_inner());
-            for e in events {
-                match e {
-                    Event::MarketCreated(m) | Event::MarketUpdated(m) => {
-                        known.insert(m.id, *m);
-                    }
-                    Event::Trade(t) if !wanted.contains(&t.market) => wanted.push(t.market),
-                    _ => {}
-                }
-            }
-        }
-        let missing = {
-            let known = self.known.read().unwrap_or_else(|p| p.into_inner());
-            wanted.iter().any(|m| !known.contains_key(m))
-        };
-        if missing {
-            let all = self
-                .sink
-                .markets()
-                .await
-                .map_err(|e| e.message().to_string())?;
-            let mut known = self.known.write().unwrap_or_else(|p| p.into_inner());
-            for m in all {
-                known.insert(m.id, m);
-            }
-        }
-        let known = self.known.read().unwrap_or_else(|p| p.into_inner());
-        wanted
-            .into_iter()
-            .map(|m| {
-                known
-                    .get(&m)
-                    .map(|c| (m, *c))
-                    .ok_or_else(|| format!("market {} is unknown to the engine", m.0))
-            })
-            .collect()
-    }
-}
 
 /// A withdrawal of the wallet as the booking needs it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -148,7 +86,7 @@ fn account_of(user: u64) -> LedgerAccount {
 /// The primary cause of a command and its reference.
 fn primary_cause(
     events: &[Event],
-    markets: &HashMap<MarketId, MarketConfig>,
+    catalog: &Catalog,
     withdrawals: &HashMap<IdemKey, WithdrawalFee>,
 ) -> (LedgerCause, Option<String>) {
     let mut trades = events.iter().filter_map(|e| match e {
@@ -157,8 +95,8 @@ fn primary_cause(
     });
     if let Some(first) = trades.next() {
         let last = trades.next_back().map_or(first.id.0, |t| t.id.0);
-        let sym = markets
-            .get(&first.market)
+        let sym = catalog
+            .market(first.market)
             .map_or_else(|| first.market.0.to_string(), |m| m.symbol.to_string());
         let ids = if last == first.id.0 {
             first.id.0.to_string()
@@ -188,19 +126,30 @@ fn primary_cause(
     (LedgerCause::Adjustment, None)
 }
 
+/// One ledger leg before it is numbered.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Leg {
+    account: LedgerAccount,
+    asset: AssetId,
+    amount: i128,
+    cause: LedgerCause,
+    reference: Option<String>,
+}
+
+/// Final (available, locked) per (user, asset), from `BalanceChanged`.
+type Finals = BTreeMap<(u64, AssetId), (u64, u64)>;
+
 /// Books one command (see the module documentation). `prior` holds the
 /// stored total (available + locked) of every (user, asset) the command's
-/// `BalanceChanged` events name (absent: 0); `markets` the markets it
+/// `BalanceChanged` events name (absent: 0); `catalog` the markets it
 /// trades in; `withdrawals` the wallet's withdrawals it finalizes.
 pub fn book(
     record: &EventRecord,
     prior: &BTreeMap<(u64, AssetId), u128>,
-    markets: &HashMap<MarketId, MarketConfig>,
+    catalog: &Catalog,
     withdrawals: &HashMap<IdemKey, WithdrawalFee>,
 ) -> Booking {
-    let at = i64::try_from(record.timestamp_ns / 1_000_000).unwrap_or(i64::MAX);
-    let seq = record.seq;
-    let mut finals: BTreeMap<(u64, AssetId), (u64, u64)> = BTreeMap::new();
+    let mut finals: Finals = BTreeMap::new();
     for e in &record.events {
         if let Event::BalanceChanged {
             user,
@@ -212,15 +161,78 @@ pub fn book(
             finals.insert((user.0, *asset), (*available, *locked));
         }
     }
-    let (cause, reference) = primary_cause(&record.events, markets, withdrawals);
-    // Legs whose amount the engine's balances explain: (account, asset, amount, cause, reference).
-    let mut fee_legs: Vec<(LedgerAccount, AssetId, i128, Option<String>)> = Vec::new();
-    // Part of each (user, asset) change that a fee leg already books.
-    let mut explained: BTreeMap<(u64, AssetId), i128> = BTreeMap::new();
-    for e in &record.events {
+    let (cause, reference) = primary_cause(&record.events, catalog, withdrawals);
+    let fees = fee_legs(&record.events, catalog, withdrawals, &reference);
+    let mut legs = change_legs(&finals, prior, &fees.explained, cause, &reference);
+    legs.extend(fees.legs);
+    let custody = custody_legs(&legs, cause, &reference);
+    legs.extend(custody);
+    let at = i64::try_from(record.timestamp_ns / 1_000_000).unwrap_or(i64::MAX);
+    let entries = legs
+        .into_iter()
+        .enumerate()
+        .map(|(idx, leg)| LedgerEntry {
+            seq: record.seq,
+            idx: idx as u32,
+            at,
+            account: leg.account,
+            asset_id: u64::from(leg.asset.0),
+            amount: leg.amount,
+            cause: leg.cause,
+            reference: leg.reference,
+        })
+        .collect();
+    let balances = finals
+        .into_iter()
+        .map(|((user, asset), (available, locked))| BalanceRecord {
+            user_id: user,
+            asset_id: u64::from(asset.0),
+            available,
+            locked,
+            seq: record.seq,
+        })
+        .collect();
+    Booking { entries, balances }
+}
+
+/// The fee legs of a command, and the part of each (user, asset) change
+/// they already book.
+struct FeeLegs {
+    legs: Vec<Leg>,
+    explained: BTreeMap<(u64, AssetId), i128>,
+}
+
+impl FeeLegs {
+    /// `payer` pays `fee` of `asset` into the fees account.
+    fn pay(&mut self, payer: u64, asset: AssetId, fee: u64, reference: &Option<String>) {
+        let fee = i128::from(fee);
+        for (account, amount) in [(account_of(payer), -fee), (LedgerAccount::Fees, fee)] {
+            self.legs.push(Leg {
+                account,
+                asset,
+                amount,
+                cause: LedgerCause::Fee,
+                reference: reference.clone(),
+            });
+        }
+        *self.explained.entry((payer, asset)).or_default() -= fee;
+    }
+}
+
+fn fee_legs(
+    events: &[Event],
+    catalog: &Catalog,
+    withdrawals: &HashMap<IdemKey, WithdrawalFee>,
+    reference: &Option<String>,
+) -> FeeLegs {
+    let mut fees = FeeLegs {
+        legs: Vec::new(),
+        explained: BTreeMap::new(),
+    };
+    for e in events {
         match e {
             Event::Trade(t) => {
-                let Some(m) = markets.get(&t.market) else {
+                let Some(m) = catalog.market(t.market) else {
                     continue;
                 };
                 let r = Some(format!("trade:{}:{}", m.symbol, t.id.0));
@@ -231,14 +243,12 @@ pub fn book(
                 for (payer, asset, fee) in
                     [(buyer, m.base, buyer_fee), (seller, m.quote, seller_fee)]
                 {
-                    if fee == 0 {
-                        continue;
+                    if fee > 0 {
+                        fees.pay(payer.0, asset, fee, &r);
+                        // The fee account's engine balance grows by it.
+                        *fees.explained.entry((FEE_ACCOUNT.0, asset)).or_default() +=
+                            i128::from(fee);
                     }
-                    let fee = i128::from(fee);
-                    fee_legs.push((account_of(payer.0), asset, -fee, r.clone()));
-                    fee_legs.push((LedgerAccount::Fees, asset, fee, r.clone()));
-                    *explained.entry((payer.0, asset)).or_default() -= fee;
-                    *explained.entry((FEE_ACCOUNT.0, asset)).or_default() += fee;
                 }
             }
             Event::WithdrawFinalized {
@@ -254,80 +264,71 @@ pub fn book(
                     continue;
                 }
                 // The fee stays in custody: the fees leg has no engine balance behind it.
-                let fee = i128::from(w.fee);
-                fee_legs.push((account_of(user.0), *asset, -fee, reference.clone()));
-                fee_legs.push((LedgerAccount::Fees, *asset, fee, reference.clone()));
-                *explained.entry((user.0, *asset)).or_default() -= fee;
+                fees.pay(user.0, *asset, w.fee, reference);
             }
             _ => {}
         }
     }
-    let mut legs: Vec<(LedgerAccount, AssetId, i128, LedgerCause, Option<String>)> = Vec::new();
-    for (&(user, asset), &(available, locked)) in &finals {
+    fees
+}
+
+/// Each (user, asset)'s change of total that no fee leg explains.
+fn change_legs(
+    finals: &Finals,
+    prior: &BTreeMap<(u64, AssetId), u128>,
+    explained: &BTreeMap<(u64, AssetId), i128>,
+    cause: LedgerCause,
+    reference: &Option<String>,
+) -> Vec<Leg> {
+    let mut legs = Vec::new();
+    for (&(user, asset), &(available, locked)) in finals {
         let total = u128::from(available) + u128::from(locked);
         let before = prior.get(&(user, asset)).copied().unwrap_or(0);
         let change = total as i128 - before as i128;
         let rest = change - explained.get(&(user, asset)).copied().unwrap_or(0);
         if rest != 0 {
-            legs.push((account_of(user), asset, rest, cause, reference.clone()));
-        }
-    }
-    legs.extend(
-        fee_legs
-            .into_iter()
-            .map(|(acct, asset, amount, r)| (acct, asset, amount, LedgerCause::Fee, r)),
-    );
-    // What is left per asset entered or left the platform: custody's side.
-    let mut sums: BTreeMap<AssetId, i128> = BTreeMap::new();
-    for (_, asset, amount, _, _) in &legs {
-        *sums.entry(*asset).or_default() += amount;
-    }
-    for (asset, sum) in sums {
-        if sum != 0 {
-            let c = match cause {
-                LedgerCause::Deposit | LedgerCause::Withdrawal => cause,
-                _ => LedgerCause::Adjustment,
-            };
-            legs.push((LedgerAccount::Custody, asset, -sum, c, reference.clone()));
-        }
-    }
-    let entries = legs
-        .into_iter()
-        .enumerate()
-        .map(
-            |(idx, (account, asset, amount, cause, reference))| LedgerEntry {
-                seq,
-                idx: idx as u32,
-                at,
-                account,
-                asset_id: u64::from(asset.0),
-                amount,
+            legs.push(Leg {
+                account: account_of(user),
+                asset,
+                amount: rest,
                 cause,
-                reference,
-            },
-        )
-        .collect();
-    let balances = finals
-        .into_iter()
-        .map(|((user, asset), (available, locked))| BalanceRecord {
-            user_id: user,
-            asset_id: u64::from(asset.0),
-            available,
-            locked,
-            seq,
+                reference: reference.clone(),
+            });
+        }
+    }
+    legs
+}
+
+/// What is left per asset entered or left the platform: custody's side.
+fn custody_legs(legs: &[Leg], cause: LedgerCause, reference: &Option<String>) -> Vec<Leg> {
+    let mut sums: BTreeMap<AssetId, i128> = BTreeMap::new();
+    for leg in legs {
+        *sums.entry(leg.asset).or_default() += leg.amount;
+    }
+    let cause = match cause {
+        LedgerCause::Deposit | LedgerCause::Withdrawal => cause,
+        _ => LedgerCause::Adjustment,
+    };
+    sums.into_iter()
+        .filter(|(_, sum)| *sum != 0)
+        .map(|(asset, sum)| Leg {
+            account: LedgerAccount::Custody,
+            asset,
+            amount: -sum,
+            cause,
+            reference: reference.clone(),
         })
-        .collect();
-    Booking { entries, balances }
+        .collect()
 }
 
 /// Writes one command's entries and balances through its projection
-/// transaction (which also stores the offset when committed).
+/// transaction (which also stores the offset when committed); `catalog`
+/// is the configuration as of this command.
 pub async fn write(
     tx: &mut ProjectionTx,
     record: &EventRecord,
-    markets: &Markets,
-) -> Result<usize, String> {
-    let market_cfgs = markets.for_events(&record.events).await?;
+    catalog: &Catalog,
+) -> Result<usize, StoreError> {
     let mut prior = BTreeMap::new();
     let mut withdrawals = HashMap::new();
     for e in &record.events {
@@ -335,17 +336,12 @@ pub async fn write(
             Event::BalanceChanged { user, asset, .. } if !prior.contains_key(&(user.0, *asset)) => {
                 let total = tx
                     .balance_of(user.0, u64::from(asset.0))
-                    .await
-                    .map_err(|e| e.to_string())?
+                    .await?
                     .map_or(0, |b| u128::from(b.available) + u128::from(b.locked));
                 prior.insert((user.0, *asset), total);
             }
             Event::WithdrawFinalized { key, .. } => {
-                let found = tx
-                    .withdrawal_by_key(key.as_str())
-                    .await
-                    .map_err(|e| e.to_string())?;
-                if let Some(w) = found {
+                if let Some(w) = tx.withdrawal_by_key(key.as_str()).await? {
                     let fee = WithdrawalFee {
                         id: w.id,
                         amount: w.amount,
@@ -357,14 +353,12 @@ pub async fn write(
             _ => {}
         }
     }
-    let booking = book(record, &prior, &market_cfgs, &withdrawals);
+    let booking = book(record, &prior, catalog, &withdrawals);
     if !booking.entries.is_empty() {
-        tx.insert_ledger_entries(&booking.entries)
-            .await
-            .map_err(|e| e.to_string())?;
+        tx.insert_ledger_entries(&booking.entries).await?;
     }
     for b in &booking.balances {
-        tx.upsert_balance(b).await.map_err(|e| e.to_string())?;
+        tx.upsert_balance(b).await?;
     }
     record_deposits(tx, record).await?;
     Ok(booking.entries.len())
@@ -373,7 +367,7 @@ pub async fn write(
 /// Marks the command's deposits credited in `deposits` (recording those
 /// the wallet never saw requested, such as faucet claims and demo seeding,
 /// so that every user's deposit history is complete).
-async fn record_deposits(tx: &mut ProjectionTx, record: &EventRecord) -> Result<(), String> {
+async fn record_deposits(tx: &mut ProjectionTx, record: &EventRecord) -> Result<(), StoreError> {
     let at = i64::try_from(record.timestamp_ns / 1_000_000).unwrap_or(i64::MAX);
     for e in &record.events {
         if let Event::Deposited {
@@ -403,54 +397,114 @@ async fn record_deposits(tx: &mut ProjectionTx, record: &EventRecord) -> Result<
                 credited_at: Some(at),
                 seq: Some(record.seq),
             };
-            tx.project_deposit_credited(&d)
-                .await
-                .map_err(|e| e.to_string())?;
+            tx.project_deposit_credited(&d).await?;
         }
     }
     Ok(())
 }
 
-/// Applies one command once: `false` (and nothing written) if the offset
-/// already covers it.
+/// What can stop the ledger's projection of a batch.
+#[derive(Debug, thiserror::Error)]
+pub enum LedgerError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Catalog(#[from] CatalogError),
+}
+
+/// Books a batch of consecutive records (entries, balances, the new
+/// offset, and the catalog if the batch changed it) in one transaction;
+/// `false` (and nothing written) if the offset already covers it.
+/// `catalog` is the configuration before the batch and learns its changes.
 pub async fn project(
     store: &Store,
-    markets: &Markets,
-    record: &EventRecord,
-) -> Result<bool, String> {
-    let Some(mut tx) = store
-        .begin_projection(PROJECTOR, record.seq..=record.seq)
-        .await
-        .map_err(|e| e.to_string())?
-    else {
+    catalog: &mut Catalog,
+    batch: &[EventRecord],
+) -> Result<bool, LedgerError> {
+    let (Some(first), Some(last)) = (batch.first(), batch.last()) else {
         return Ok(false);
     };
-    write(&mut tx, record, markets).await?;
-    tx.commit().await.map_err(|e| e.to_string())?;
+    let Some(mut tx) = store
+        .begin_projection(PROJECTOR, first.seq..=last.seq)
+        .await?
+    else {
+        // Applied already (by another instance): learn its configuration.
+        for r in batch {
+            catalog.apply(&r.events);
+        }
+        return Ok(false);
+    };
+    let mut next = catalog.clone();
+    let mut changed = false;
+    for record in batch {
+        changed |= next.apply(&record.events);
+        for e in &record.events {
+            if let Event::Trade(t) = e {
+                if next.market(t.market).is_none() {
+                    let (seq, market) = (record.seq, t.market);
+                    return Err(CatalogError::UnknownMarket { seq, market }.into());
+                }
+            }
+        }
+        write(&mut tx, record, &next).await?;
+    }
+    if changed {
+        tx.set_state(next.to_json());
+    }
+    tx.commit().await?;
+    *catalog = next;
     Ok(true)
 }
 
-struct LocalLedger {
+/// The wallet's ledger as a [`Projection`] (the same in both modes).
+pub struct Ledger {
     store: Store,
-    markets: Markets,
+    catalog: Catalog,
 }
 
-impl flowex_bus::Projection for LocalLedger {
-    async fn offset(&self) -> Result<u64, String> {
-        self.store
-            .projector_offset(PROJECTOR)
-            .await
-            .map_err(|e| e.to_string())
+impl Ledger {
+    pub fn new(store: Store) -> Ledger {
+        Ledger {
+            store,
+            catalog: Catalog::default(),
+        }
     }
 
-    async fn apply(&self, record: &EventRecord) -> Result<(), String> {
-        project(&self.store, &self.markets, record)
-            .await
-            .map(|_| ())
+    /// The configuration as of the last seq booked.
+    pub fn catalog(&self) -> &Catalog {
+        &self.catalog
     }
 }
 
-/// Starts the ledger projection of the in-process sequencer `sink` (whose
+impl Projection for Ledger {
+    type Error = LedgerError;
+
+    async fn start(&mut self, ctx: &StartContext) -> Result<Start, LedgerError> {
+        let (offset, stored) = self.store.projector_state(PROJECTOR).await?;
+        self.catalog = Catalog::resume(PROJECTOR, offset, stored.as_deref(), ctx).await?;
+        Ok(Start::Offset(offset))
+    }
+
+    async fn apply(&mut self, batch: &[EventRecord]) -> Result<(), LedgerError> {
+        project(&self.store, &mut self.catalog, batch).await?;
+        Ok(())
+    }
+}
+
+/// A status for the ledger's follower, at its stored offset.
+pub async fn status(store: &Store) -> Result<Arc<FollowStatus>, StoreError> {
+    let offset = store.projector_offset(PROJECTOR).await?;
+    Ok(Arc::new(FollowStatus::new(PROJECTOR, offset)))
+}
+
+/// Runs the ledger on `source` with `status` until the source ends.
+pub async fn run(source: Source, store: Store, status: Arc<FollowStatus>) {
+    Follower::new(source, Ledger::new(store), status)
+        .run()
+        .await;
+}
+
+/// Starts the ledger projection of the in-process sequencer `seq` (whose
 /// journal is `journal_dir`) into `store`; the task ends when the
 /// sequencer stops (aborting it is safe: an unfinished transaction rolls
 /// back and the next start resumes from the stored offset).
@@ -459,17 +513,10 @@ pub fn start_local(
     store: Store,
     journal_dir: PathBuf,
 ) -> tokio::task::JoinHandle<()> {
-    let markets = Markets::new(CommandSink::Local(seq.clone()));
-    let cfg = flowex_bus::FollowConfig {
-        name: PROJECTOR,
-        journal_dir,
-        capacity: SUBSCRIPTION_CAPACITY,
-    };
-    tokio::spawn(flowex_bus::follow_sequencer(
-        seq,
-        cfg,
-        LocalLedger { store, markets },
-    ))
+    tokio::spawn(async move {
+        let status = Arc::new(FollowStatus::new(PROJECTOR, 0));
+        run(Source::sequencer(seq, journal_dir), store, status).await;
+    })
 }
 
 #[cfg(test)]
@@ -511,7 +558,7 @@ mod tests {
             ],
         };
         let prior = BTreeMap::from([((0, AssetId(1)), 7u128)]);
-        let b = book(&record, &prior, &HashMap::new(), &HashMap::new());
+        let b = book(&record, &prior, &Catalog::default(), &HashMap::new());
         assert_eq!(
             legs(&b),
             vec![
@@ -528,7 +575,7 @@ mod tests {
             events: vec![changed(4, 1, 3, 7)],
         };
         let prior = BTreeMap::from([((4, AssetId(1)), 10u128)]);
-        let b = book(&record, &prior, &HashMap::new(), &HashMap::new());
+        let b = book(&record, &prior, &Catalog::default(), &HashMap::new());
         assert!(b.entries.is_empty());
         assert_eq!(b.balances.len(), 1);
         assert_eq!((b.balances[0].available, b.balances[0].locked), (3, 7));
@@ -559,7 +606,7 @@ mod tests {
                 fee: 5,
             },
         )]);
-        let b = book(&record, &prior, &HashMap::new(), &fees);
+        let b = book(&record, &prior, &Catalog::default(), &fees);
         assert_eq!(
             legs(&b),
             vec![
@@ -574,7 +621,7 @@ mod tests {
             .iter()
             .all(|e| e.reference.as_deref() == Some("withdrawal:3")));
         // Without the wallet's row (an engine-only withdrawal) it all leaves.
-        let b = book(&record, &prior, &HashMap::new(), &HashMap::new());
+        let b = book(&record, &prior, &Catalog::default(), &HashMap::new());
         assert_eq!(
             legs(&b),
             vec![
