@@ -282,18 +282,20 @@ impl<P: Projection> Follower<P> {
         capacity: usize,
     ) -> Result<CycleEnd, FollowError<P::Error>> {
         // Subscribe first: every batch durable after this arrives here,
-        // every one before it is at or below `durable`.
+        // every one before it is at or below `durable`, read right after.
         let mut sub = match handle.subscribe_with_capacity(capacity) {
             Ok(s) => s,
             Err(SequencerError::Stopped) => return Ok(CycleEnd::Stopped),
             Err(e) => return Err(e.into()),
         };
+        let durable = handle.stats().durable_seq;
         let ctx = StartContext {
             sequencer: Some(handle.clone()),
             journal: Some(journal_dir.clone()),
         };
+        // A snapshot taken now is at or past `durable`: only a stored
+        // offset can be behind it.
         let last = self.start(&ctx).await?;
-        let durable = handle.stats().durable_seq;
         if last < durable {
             tracing::info!(
                 projection = self.status.name(),

@@ -1,28 +1,28 @@
-//! How the view starts and keeps up, gap-free.
+//! How the view starts and keeps up, gap-free: [`ViewProjection`], one
+//! projection on the one follower ([`flowex_bus::Follower`]).
 //!
-//! Start (and restart after any gap or lag): take a [`MarketSnapshot`]
-//! (books with their update ids, configs, assets, exact at seq `S`), add the
-//! trade history from SQL (trades of the last [`HISTORY_DAYS`] days, at
-//! most [`HISTORY_ROWS`] per market, projected from seqs up to `S`: the
-//! start waits, up to [`PROJECTOR_WAIT`], for the order projector to reach
-//! `S`), then apply every event record after `S`, in order.
+//! Start (and restart after any gap or lag, which the follower handles):
+//! take a [`MarketSnapshot`] (books with their update ids, configs,
+//! assets, exact at seq `S`), add the trade history from SQL (trades of the
+//! last [`HISTORY_DAYS`] days, at most [`HISTORY_ROWS`] per market,
+//! projected from seqs up to `S`: the start waits, up to
+//! [`PROJECTOR_WAIT`], for the order projector to reach `S`), then apply
+//! every event record after `S`, in order.
 //!
-//! - In one process ([`follow_sequencer`]): subscribe to the sequencer
-//!   first, then query the snapshot on the engine thread, so every batch
-//!   after `S` is in the subscription; records up to `S` are skipped. A
-//!   subscription dropped for lagging starts over.
+//! - In one process ([`follow_sequencer`]): the follower subscribes to the
+//!   sequencer first, then the snapshot is one query on the engine thread,
+//!   so every batch after `S` is in the subscription.
 //! - Distributed ([`follow_stream`]): the snapshot comes from trading's
 //!   `GET /internal/market-snapshot`, the records from the Redis stream
-//!   after `S` ([`Consumer`]); a gap in the stream starts over.
+//!   after `S`.
 
 use crate::view::View;
 use crate::MarketDataState;
 use flowex_bus::wire::{self, MarketSnapshot};
-use flowex_bus::{BusConfig, Consumer, EventRecord};
+use flowex_bus::{BusConfig, EventRecord, Follower, Projection, Source, Start, StartContext};
 use flowex_http::InternalToken;
-use flowex_sequencer::{SequencerHandle, SubscriptionEnded};
+use flowex_sequencer::{SequencerError, SequencerHandle};
 use flowex_store::Store;
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 /// Days of trade history read from SQL at start.
@@ -31,8 +31,6 @@ pub const HISTORY_DAYS: i64 = 7;
 pub const HISTORY_ROWS: u32 = 200_000;
 /// How long the start waits for the order projector to reach the snapshot.
 pub const PROJECTOR_WAIT: Duration = Duration::from_secs(30);
-/// Batches of room in the sequencer subscription.
-const SUBSCRIPTION_CAPACITY: usize = 4096;
 /// The order projector's name in `projector_offsets` (trading writes the trades).
 const TRADE_PROJECTOR: &str = "orders";
 
@@ -88,38 +86,76 @@ fn now_ms() -> i64 {
         .map_or(0, |d| d.as_millis() as i64)
 }
 
-/// Applies `record` if it is the next one; `false` on a gap (start over).
-fn apply_next(state: &MarketDataState, record: &EventRecord) -> bool {
-    let mut view = state.write();
-    if record.seq <= view.seq() {
-        return true;
-    }
-    if record.seq != view.seq() + 1 {
-        tracing::warn!(
-            expected = view.seq() + 1,
-            found = record.seq,
-            "market-data: gap in the events; starting over from a snapshot"
-        );
-        state.feed().gaps.fetch_add(1, Ordering::Relaxed);
-        return false;
-    }
-    view.apply(record);
-    drop(view);
-    let feed = state.feed();
-    feed.last_seq.store(record.seq, Ordering::Release);
-    feed.records.fetch_add(1, Ordering::Relaxed);
-    true
-}
-
 fn installed(state: &MarketDataState, view: View) {
     let seq = view.seq();
-    let first = !std::mem::replace(&mut *state.write(), view).started();
-    if !first {
-        state.feed().restarts.fetch_add(1, Ordering::Relaxed);
-    }
-    state.feed().last_seq.store(seq, Ordering::Release);
+    state.install(view);
     metrics::gauge!("flowex_market_data_last_seq").set(seq as f64);
     tracing::info!(seq, "market-data: view started from a snapshot");
+}
+
+/// Why the view could not start or follow.
+#[derive(Debug, thiserror::Error)]
+pub enum FeedError {
+    #[error("reading the snapshot from the engine: {0}")]
+    Engine(#[from] SequencerError),
+    #[error("fetching the market snapshot from trading: {0}")]
+    Remote(String),
+    #[error("the source has no engine to take a snapshot from")]
+    NoSnapshot,
+}
+
+/// Where the view's snapshot comes from.
+#[derive(Clone)]
+enum Snapshots {
+    /// The in-process engine (one query, after the follower subscribed).
+    Engine,
+    /// Trading's internal API.
+    Remote(SnapshotSource),
+}
+
+/// Market data's view as a [`Projection`]: starts from a snapshot, then
+/// applies the records after it.
+pub struct ViewProjection {
+    state: MarketDataState,
+    store: Option<Store>,
+    snapshots: Snapshots,
+}
+
+impl Projection for ViewProjection {
+    type Error = FeedError;
+
+    async fn start(&mut self, ctx: &StartContext) -> Result<Start, FeedError> {
+        let snap = match &self.snapshots {
+            Snapshots::Engine => {
+                let handle = ctx.sequencer().ok_or(FeedError::NoSnapshot)?;
+                handle.query(MarketSnapshot::of).await?
+            }
+            Snapshots::Remote(source) => source.fetch().await.map_err(FeedError::Remote)?,
+        };
+        let view = build(&snap, self.store.as_ref()).await;
+        installed(&self.state, view);
+        Ok(Start::Snapshot(snap.seq))
+    }
+
+    async fn apply(&mut self, batch: &[EventRecord]) -> Result<(), FeedError> {
+        let mut view = self.state.write();
+        for record in batch {
+            view.apply(record);
+        }
+        drop(view);
+        metrics::gauge!("flowex_market_data_last_seq").set(self.state.feed().last_seq() as f64);
+        Ok(())
+    }
+}
+
+async fn run(source: Source, store: Option<Store>, state: MarketDataState, snapshots: Snapshots) {
+    let status = state.feed().clone();
+    let projection = ViewProjection {
+        state,
+        store,
+        snapshots,
+    };
+    Follower::new(source, projection, status).run().await;
 }
 
 /// `flowex up`: follows the sequencer in process until it stops.
@@ -128,7 +164,13 @@ pub async fn follow_sequencer(
     store: Option<Store>,
     state: MarketDataState,
 ) {
-    follow_sequencer_with(handle, store, state, SUBSCRIPTION_CAPACITY).await
+    follow_sequencer_with(
+        handle,
+        store,
+        state,
+        flowex_bus::follow::SUBSCRIPTION_CAPACITY,
+    )
+    .await
 }
 
 /// [`follow_sequencer`] with a subscription of `capacity` batches (tests
@@ -139,50 +181,15 @@ pub async fn follow_sequencer_with(
     state: MarketDataState,
     capacity: usize,
 ) {
-    let mut backoff = Duration::from_millis(100);
-    loop {
-        // Subscribe first: every batch after the snapshot is then in the subscription.
-        let subscribed = handle.subscribe_with_capacity(capacity);
-        let snapshot = match subscribed {
-            Ok(sub) => handle.query(MarketSnapshot::of).await.map(|s| (sub, s)),
-            Err(e) => Err(e),
-        };
-        let (mut sub, snap) = match snapshot {
-            Ok(x) => x,
-            Err(flowex_sequencer::SequencerError::Stopped) => return,
-            Err(e) => {
-                tracing::warn!(error = %e, "market-data: cannot start from the engine");
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(5));
-                continue;
-            }
-        };
-        installed(&state, build(&snap, store.as_ref()).await);
-        state.feed().connected.store(true, Ordering::Release);
-        backoff = Duration::from_millis(100);
-        'follow: loop {
-            match sub.recv().await {
-                Ok(batch) => {
-                    for record in EventRecord::from_batch(&batch) {
-                        if !apply_next(&state, &record) {
-                            break 'follow;
-                        }
-                    }
-                    metrics::gauge!("flowex_market_data_last_seq")
-                        .set(state.feed().last_seq() as f64);
-                }
-                Err(SubscriptionEnded::Lagged) => {
-                    tracing::warn!("market-data: fell behind the sequencer; starting over");
-                    break 'follow;
-                }
-                Err(SubscriptionEnded::Stopped) => {
-                    state.feed().connected.store(false, Ordering::Release);
-                    return;
-                }
-            }
-        }
-        state.feed().connected.store(false, Ordering::Release);
-    }
+    // The view starts from snapshots, never from the journal: catch-up
+    // has nothing to do, the directory is only for the source's shape.
+    let journal_dir = std::path::PathBuf::new();
+    let source = Source::Sequencer {
+        handle,
+        journal_dir,
+        capacity,
+    };
+    run(source, store, state, Snapshots::Engine).await
 }
 
 /// Where the distributed follower gets its snapshot.
@@ -235,52 +242,5 @@ pub async fn follow_stream(
     store: Option<Store>,
     state: MarketDataState,
 ) {
-    let mut backoff = Duration::from_millis(100);
-    let mut retry = |why: String| {
-        tracing::warn!(error = %why, "market-data feed");
-        state.feed().connected.store(false, Ordering::Release);
-        let wait = backoff;
-        backoff = (backoff * 2).min(Duration::from_secs(5));
-        tokio::time::sleep(wait)
-    };
-    loop {
-        let snap = match source.fetch().await {
-            Ok(s) => s,
-            Err(e) => {
-                retry(format!("fetching the market snapshot: {e}")).await;
-                continue;
-            }
-        };
-        installed(&state, build(&snap, store.as_ref()).await);
-        // Reconnects resume after the last record applied; a gap starts over.
-        'stream: loop {
-            let after = state.read().seq();
-            let mut consumer = match Consumer::connect(&bus, after, Duration::from_secs(1)).await {
-                Ok(c) => c,
-                Err(e) => {
-                    retry(format!("cannot reach Redis: {e}")).await;
-                    continue 'stream;
-                }
-            };
-            loop {
-                match consumer.poll().await {
-                    Ok(polled) => {
-                        state.feed().connected.store(true, Ordering::Release);
-                        for record in &polled.records {
-                            if !apply_next(&state, record) {
-                                break 'stream;
-                            }
-                        }
-                        metrics::gauge!("flowex_market_data_last_seq")
-                            .set(state.feed().last_seq() as f64);
-                    }
-                    Err(e) => {
-                        retry(format!("reading the stream: {e}")).await;
-                        continue 'stream;
-                    }
-                }
-            }
-        }
-        state.feed().connected.store(false, Ordering::Release);
-    }
+    run(Source::Stream(bus), store, state, Snapshots::Remote(source)).await
 }

@@ -32,66 +32,29 @@ use axum::{Json, Router};
 use flowex_bus::BusConfig;
 use flowex_http::{HealthChecks, HttpConfig, InternalToken};
 use serde_json::{json, Value};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 
-/// How far the feed got.
-#[derive(Debug, Default)]
-pub struct FeedStatus {
-    pub(crate) last_seq: AtomicU64,
-    pub(crate) records: AtomicU64,
-    pub(crate) gaps: AtomicU64,
-    pub(crate) restarts: AtomicU64,
-    pub(crate) connected: AtomicBool,
-}
-
-impl FeedStatus {
-    /// The last seq processed (0: none yet).
-    pub fn last_seq(&self) -> u64 {
-        self.last_seq.load(Ordering::Acquire)
-    }
-
-    /// Records processed since start.
-    pub fn records(&self) -> u64 {
-        self.records.load(Ordering::Relaxed)
-    }
-
-    /// Gaps seen since start.
-    pub fn gaps(&self) -> u64 {
-        self.gaps.load(Ordering::Relaxed)
-    }
-
-    /// Times the view started over from a snapshot (a gap, a lagged
-    /// subscription, a lost connection), the first start not counted.
-    pub fn restarts(&self) -> u64 {
-        self.restarts.load(Ordering::Relaxed)
-    }
-
-    /// Whether the view is started and the last read of the events succeeded.
-    pub fn connected(&self) -> bool {
-        self.connected.load(Ordering::Acquire)
-    }
-
-    /// The `/health/events` body.
-    pub fn to_json(&self) -> Value {
-        json!({
-            "last_seq": self.last_seq(),
-            "records": self.records(),
-            "gaps": self.gaps(),
-            "restarts": self.restarts(),
-            "connected": self.connected(),
-        })
-    }
-}
+/// How far the feed got: the follower's status ([`flowex_bus::FollowStatus`]).
+pub type FeedStatus = flowex_bus::FollowStatus;
 
 /// What the market-data handlers share: the view, the feed's progress and
 /// (for trades older than the view keeps) the SQL trade history.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct MarketDataState {
     feed: Arc<FeedStatus>,
     view: Arc<RwLock<view::View>>,
     store: Option<flowex_store::Store>,
+}
+
+impl Default for MarketDataState {
+    fn default() -> Self {
+        MarketDataState {
+            feed: Arc::new(FeedStatus::new("market-data", 0)),
+            view: Arc::default(),
+            store: None,
+        }
+    }
 }
 
 impl MarketDataState {

@@ -185,6 +185,11 @@ impl FollowStatus {
         }
     }
 
+    /// [`report`](Self::report) as JSON.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::to_value(self.report()).unwrap_or_default()
+    }
+
     pub(crate) fn started_at(&self, seq: u64) {
         self.starts.fetch_add(1, Ordering::Relaxed);
         self.last_seq.send_replace(seq);
