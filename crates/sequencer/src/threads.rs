@@ -132,8 +132,15 @@ impl EngineLoop {
             env.encode_into(&mut records);
             bounds.push(records.len());
             let start = batch.events.len();
-            // The seq is ours to give, so it always follows the engine's.
-            let _ = self.engine.apply(&env, &mut batch.events);
+            // The seq is ours to give, so it always follows the engine's. A
+            // refusal means the sequencer and the engine disagree on history:
+            // journaling on would write a record the engine never applied.
+            let applied = self.engine.apply(&env, &mut batch.events);
+            assert!(
+                applied.is_ok(),
+                "the engine refused the sequencer's seq {}: {applied:?}",
+                env.seq
+            );
             batch.entries.push(Entry {
                 seq: env.seq,
                 timestamp_ns: env.timestamp_ns,
@@ -142,6 +149,16 @@ impl EngineLoop {
             });
             replies.push(reply);
         }
+        assert_eq!(
+            bounds.len(),
+            batch.entries.len(),
+            "one journal record per entry"
+        );
+        assert_eq!(
+            batch.entries.last().map(|e| e.seq),
+            Some(self.engine.last_seq()),
+            "a batch ends at the engine's seq"
+        );
         self.since_snapshot += n as u64;
         let snapshot = self.maybe_snapshot();
         Some(Stage {
@@ -317,6 +334,16 @@ impl JournalLoop {
             return;
         }
         let n = stage.batch.len() as u64;
+        let durable = self.shared.durable_seq.load(Ordering::Acquire);
+        // Batches reach the disk in order and without a hole: the durable
+        // seq every subscriber and reply relies on moves by exactly `n`.
+        assert_eq!(
+            stage.batch.first_seq(),
+            durable + 1,
+            "batch {}..={} after durable seq {durable}",
+            stage.batch.first_seq(),
+            stage.batch.last_seq()
+        );
         self.shared.commands.fetch_add(n, Ordering::Relaxed);
         self.shared.batches.fetch_add(1, Ordering::Relaxed);
         self.shared.largest_batch.fetch_max(n, Ordering::Relaxed);
