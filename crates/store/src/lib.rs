@@ -22,7 +22,7 @@
 //! | money, prices, quantities | `TEXT` of a base-10 integer | `u64` atomic units do not fit `BIGINT`, SQLite's `NUMERIC` affinity would turn 18446744073709551615 into a lossy REAL, and `Any` has no decimal type. Text is exact on both. Sums are done in Rust (`u128`/`i128`), never in SQL. Ledger amounts are signed, range ±`u64::MAX`. |
 //! | flags | `BOOLEAN` | native on PostgreSQL, 0/1 on SQLite. Read as `CAST(col AS INTEGER) AS col`: sqlx's `Any` driver refuses a SQLite column *declared* `BOOLEAN` (it maps no `Bool` type for SQLite), so every SELECT of a flag casts it (see `USER_COLUMNS`, `TRADE_SELECT`); binding a Rust `bool` works on both. |
 //! | binary (sealed API secrets) | `TEXT` lower-case hex | `BLOB` vs `BYTEA` is the one DDL word the two do not share. |
-//! | enumerations | `TEXT` with `CHECK` | readable in either shell; Binance spellings for order fields. |
+//! | enumerations | `TEXT` with `CHECK`; an order's engine enums as `BIGINT` codes | text is readable in either shell; an order's side, type, status … are the engine's values ([`trading::codes`]), written in Binance's spellings only by the API. |
 //!
 //! Queries use `$1, $2, …` placeholders (SQLite accepts them), `ON CONFLICT`,
 //! `RETURNING` and partial `WHERE` clauses only in the forms both support.

@@ -5,8 +5,9 @@
 //! [`crate::ProjectionTx`], so that each journal command is applied exactly
 //! once); reads go through the [`Store`]. All quantities are the engine's
 //! integers: prices in ticks, quantities in lots, money in asset atoms.
-//! Enumerations of orders use Binance's spellings (`BUY`, `LIMIT`, `GTC`,
-//! `PARTIALLY_FILLED`, `EXPIRE_TAKER`, ...), chosen by the projector.
+//! An order's enumerations are the engine's too (side, type, time in force,
+//! status, STP mode, end reason), stored as small integer codes ([`codes`]);
+//! the API writes Binance's spellings at the edge (crate `flowex-binance`).
 
 use crate::codec::{
     amount, get_amount, get_bool, get_i64, get_opt_i64, get_opt_str, get_opt_u64, get_signed,
@@ -14,12 +15,81 @@ use crate::codec::{
 };
 use crate::error::{unique_as, Result, StoreError};
 use crate::{Store, Tx};
+use flowex_types::{EndReason, OrderStatus, OrderType, Side, StpMode, TimeInForce};
 use sqlx::any::AnyRow;
 use std::collections::BTreeMap;
 
+/// The integer code of each engine enumeration in the `orders` table: the
+/// variant's position in the engine's declaration (as in the journal), one
+/// table per type so that reordering a Rust enum cannot change stored rows.
+/// Migration 0005 converted the Binance spellings stored before to these.
+pub mod codes {
+    use super::*;
+
+    macro_rules! code_table {
+        ($ty:ident, $what:literal { $($variant:ident = $code:literal,)* }) => {
+            impl Code for $ty {
+                const WHAT: &'static str = $what;
+                fn code(self) -> i64 {
+                    match self {
+                        $($ty::$variant => $code,)*
+                    }
+                }
+                fn from_code(code: i64) -> Option<$ty> {
+                    match code {
+                        $($code => Some($ty::$variant),)*
+                        _ => None,
+                    }
+                }
+            }
+        };
+    }
+
+    /// An engine enumeration stored as an integer code.
+    pub trait Code: Sized + Copy {
+        /// The column, for errors.
+        const WHAT: &'static str;
+        fn code(self) -> i64;
+        fn from_code(code: i64) -> Option<Self>;
+    }
+
+    code_table!(Side, "side" { Buy = 0, Sell = 1, });
+    code_table!(OrderType, "order_type" {
+        Limit = 0, Market = 1, LimitMaker = 2, StopLoss = 3, StopLossLimit = 4,
+        TakeProfit = 5, TakeProfitLimit = 6,
+    });
+    code_table!(TimeInForce, "time_in_force" { Gtc = 0, Ioc = 1, Fok = 2, });
+    code_table!(OrderStatus, "status" {
+        New = 0, PartiallyFilled = 1, Filled = 2, Canceled = 3, Expired = 4, ExpiredInMatch = 5,
+    });
+    code_table!(StpMode, "stp_mode" {
+        None = 0, ExpireTaker = 1, ExpireMaker = 2, ExpireBoth = 3, Decrement = 4,
+    });
+    code_table!(EndReason, "end_reason" {
+        Filled = 0, Canceled = 1, NoLiquidity = 2, InsufficientFunds = 3,
+        SelfTradePrevention = 4, MassCanceled = 5,
+    });
+}
+
+use codes::Code;
+
+fn get_code<T: Code>(row: &AnyRow) -> Result<T> {
+    let v = get_i64(row, T::WHAT)?;
+    T::from_code(v).ok_or_else(|| StoreError::corrupt(T::WHAT, format!("code {v}")))
+}
+
+fn get_opt_code<T: Code>(row: &AnyRow) -> Result<Option<T>> {
+    match get_opt_i64(row, T::WHAT)? {
+        None => Ok(None),
+        Some(v) => T::from_code(v)
+            .map(Some)
+            .ok_or_else(|| StoreError::corrupt(T::WHAT, format!("code {v}"))),
+    }
+}
+
 // ---------------------------------------------------------------- orders
 
-/// One order as Binance reports it (`GET /api/v3/order`).
+/// One order: what `GET /api/v3/order` reports, in the engine's values.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OrderRecord {
     pub id: u64,
@@ -27,10 +97,9 @@ pub struct OrderRecord {
     pub market_id: u64,
     pub symbol: String,
     pub client_order_id: Option<String>,
-    /// `BUY` or `SELL`.
-    pub side: String,
-    pub order_type: String,
-    pub time_in_force: String,
+    pub side: Side,
+    pub order_type: OrderType,
+    pub time_in_force: TimeInForce,
     /// Ticks (0 for market orders).
     pub price: u64,
     /// Lots (0 for a MARKET order by quote amount).
@@ -39,14 +108,14 @@ pub struct OrderRecord {
     pub orig_quote_qty: u64,
     pub executed_qty: u64,
     pub cum_quote_qty: u64,
-    pub status: String,
+    pub status: OrderStatus,
     pub stop_price: u64,
-    pub stp_mode: String,
+    pub stp_mode: StpMode,
     pub time: i64,
     pub update_time: i64,
     /// When it started working (None while a stop order waits).
     pub working_time: Option<i64>,
-    pub end_reason: Option<String>,
+    pub end_reason: Option<EndReason>,
     /// Journal seq of the last command that changed the order.
     pub seq: u64,
 }
@@ -55,7 +124,7 @@ pub struct OrderRecord {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OrderUpdate {
     pub id: u64,
-    pub status: String,
+    pub status: OrderStatus,
     pub executed_qty: u64,
     pub cum_quote_qty: u64,
     /// New original quantity after an amend, else `None` (unchanged).
@@ -65,7 +134,7 @@ pub struct OrderUpdate {
     pub update_time: i64,
     /// Set when a stop order triggers; `None` leaves it as it is.
     pub working_time: Option<i64>,
-    pub end_reason: Option<String>,
+    pub end_reason: Option<EndReason>,
     pub seq: u64,
 }
 
@@ -80,8 +149,8 @@ pub struct OrderQuery {
     pub start_time: Option<i64>,
     /// Inclusive, as Binance.
     pub end_time: Option<i64>,
-    /// Only orders with one of these statuses (e.g. `NEW`, `PARTIALLY_FILLED`).
-    pub statuses: Vec<String>,
+    /// Only orders with one of these statuses (e.g. the open ones).
+    pub statuses: Vec<OrderStatus>,
     /// Clamped to 1..=1000; 0 means 500 (Binance's default).
     pub limit: u32,
 }
@@ -97,21 +166,21 @@ fn order_from_row(row: &AnyRow) -> Result<OrderRecord> {
         market_id: get_u64(row, "market_id")?,
         symbol: get_str(row, "symbol")?,
         client_order_id: get_opt_str(row, "client_order_id")?,
-        side: get_str(row, "side")?,
-        order_type: get_str(row, "order_type")?,
-        time_in_force: get_str(row, "time_in_force")?,
+        side: get_code(row)?,
+        order_type: get_code(row)?,
+        time_in_force: get_code(row)?,
         price: get_amount(row, "price")?,
         orig_qty: get_amount(row, "orig_qty")?,
         orig_quote_qty: get_amount(row, "orig_quote_qty")?,
         executed_qty: get_amount(row, "executed_qty")?,
         cum_quote_qty: get_amount(row, "cum_quote_qty")?,
-        status: get_str(row, "status")?,
+        status: get_code(row)?,
         stop_price: get_amount(row, "stop_price")?,
-        stp_mode: get_str(row, "stp_mode")?,
+        stp_mode: get_code(row)?,
         time: get_i64(row, "time")?,
         update_time: get_i64(row, "update_time")?,
         working_time: get_opt_i64(row, "working_time")?,
-        end_reason: get_opt_str(row, "end_reason")?,
+        end_reason: get_opt_code(row)?,
         seq: get_u64(row, "seq")?,
     })
 }
@@ -411,21 +480,21 @@ impl Tx {
         .bind(id("market id", o.market_id)?)
         .bind(o.symbol.as_str())
         .bind(o.client_order_id.as_deref())
-        .bind(o.side.as_str())
-        .bind(o.order_type.as_str())
-        .bind(o.time_in_force.as_str())
+        .bind(o.side.code())
+        .bind(o.order_type.code())
+        .bind(o.time_in_force.code())
         .bind(amount(o.price))
         .bind(amount(o.orig_qty))
         .bind(amount(o.orig_quote_qty))
         .bind(amount(o.executed_qty))
         .bind(amount(o.cum_quote_qty))
-        .bind(o.status.as_str())
+        .bind(o.status.code())
         .bind(amount(o.stop_price))
-        .bind(o.stp_mode.as_str())
+        .bind(o.stp_mode.code())
         .bind(o.time)
         .bind(o.update_time)
         .bind(o.working_time)
-        .bind(o.end_reason.as_deref())
+        .bind(o.end_reason.map(Code::code))
         .bind(id("seq", o.seq)?)
         .execute(self.conn())
         .await
@@ -455,14 +524,14 @@ impl Tx {
              seq = $10 WHERE id = $1",
         )
         .bind(id("order id", u.id)?)
-        .bind(u.status.as_str())
+        .bind(u.status.code())
         .bind(amount(u.executed_qty))
         .bind(amount(u.cum_quote_qty))
         .bind(u.orig_qty.map(amount))
         .bind(u.price.map(amount))
         .bind(u.update_time)
         .bind(u.working_time)
-        .bind(u.end_reason.as_deref())
+        .bind(u.end_reason.map(Code::code))
         .bind(id("seq", u.seq)?)
         .execute(self.conn())
         .await?;
@@ -751,7 +820,7 @@ impl Store {
             query = query.bind(t);
         }
         for s in &q.statuses {
-            query = query.bind(s.as_str());
+            query = query.bind(s.code());
         }
         let mut out = query
             .bind(clamp_limit(q.limit, 500))

@@ -4,6 +4,7 @@
 mod common;
 
 use flowex_store::*;
+use flowex_types::{OrderStatus, OrderType, Side, StpMode, TimeInForce};
 use std::collections::HashSet;
 
 const T0: i64 = 1_750_000_000_123;
@@ -628,17 +629,17 @@ fn order(id: u64, user_id: u64, time: i64) -> OrderRecord {
         market_id: 1,
         symbol: "BTCUSDT".into(),
         client_order_id: Some(format!("c-{id}")),
-        side: "BUY".into(),
-        order_type: "LIMIT".into(),
-        time_in_force: "GTC".into(),
+        side: Side::Buy,
+        order_type: OrderType::Limit,
+        time_in_force: TimeInForce::Gtc,
         price: 6_500_000,
         orig_qty: 100,
         orig_quote_qty: 0,
         executed_qty: 0,
         cum_quote_qty: 0,
-        status: "NEW".into(),
+        status: OrderStatus::New,
         stop_price: 0,
-        stp_mode: "EXPIRE_MAKER".into(),
+        stp_mode: StpMode::ExpireMaker,
         time,
         update_time: time,
         working_time: Some(time),
@@ -1013,7 +1014,7 @@ async fn order_and_trade_history_queries(store: Store) {
     let mut tx = store.begin().await.unwrap();
     tx.update_order(&OrderUpdate {
         id: 2,
-        status: "PARTIALLY_FILLED".into(),
+        status: OrderStatus::PartiallyFilled,
         executed_qty: 40,
         cum_quote_qty: 260_000_000,
         orig_qty: Some(90),
@@ -1030,7 +1031,7 @@ async fn order_and_trade_history_queries(store: Store) {
     assert!(matches!(
         tx.update_order(&OrderUpdate {
             id: 99,
-            status: "FILLED".into(),
+            status: OrderStatus::Filled,
             executed_qty: 0,
             cum_quote_qty: 0,
             orig_qty: None,
@@ -1047,13 +1048,13 @@ async fn order_and_trade_history_queries(store: Store) {
     let o2 = store.order(1, 2).await.unwrap().unwrap();
     assert_eq!(
         (
-            o2.status.as_str(),
+            o2.status,
             o2.executed_qty,
             o2.orig_qty,
             o2.price,
             o2.update_time
         ),
-        ("PARTIALLY_FILLED", 40, 90, 6_500_000, T0 + 9000)
+        (OrderStatus::PartiallyFilled, 40, 90, 6_500_000, T0 + 9000)
     );
     assert_eq!(o2.working_time, Some(T0 + 2000), "kept");
 
@@ -1120,7 +1121,7 @@ async fn order_and_trade_history_queries(store: Store) {
     assert_eq!(
         ids(store
             .list_orders(&OrderQuery {
-                statuses: vec!["PARTIALLY_FILLED".into(), "FILLED".into()],
+                statuses: vec![OrderStatus::PartiallyFilled, OrderStatus::Filled],
                 ..q.clone()
             })
             .await

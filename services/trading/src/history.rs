@@ -30,39 +30,27 @@ fn store_error(e: StoreError) -> ApiError {
     ApiError::internal(e.to_string())
 }
 
-/// A stored order in engine values (the history keeps Binance's spellings
-/// of its enums, read back here).
-fn stored_state(o: &OrderRecord) -> Result<OrderState, ApiError> {
-    let corrupt = |what: &str| ApiError::internal(format!("stored order {}: bad {what}", o.id));
+/// A stored order, as every report of an order is written from.
+fn stored_state(o: &OrderRecord) -> OrderState {
     let time = |t: i64| u64::try_from(t).unwrap_or(0);
-    Ok(OrderState {
+    OrderState {
         id: o.id,
         client_order_id: o.client_order_id.clone().unwrap_or_default(),
-        side: flowex_binance::Side::parse(&o.side)
-            .ok_or_else(|| corrupt("side"))?
-            .into(),
-        order_type: flowex_binance::OrderType::parse(&o.order_type)
-            .ok_or_else(|| corrupt("type"))?
-            .into(),
-        tif: flowex_binance::TimeInForce::parse(&o.time_in_force)
-            .ok_or_else(|| corrupt("timeInForce"))?
-            .into(),
+        side: o.side,
+        order_type: o.order_type,
+        tif: o.time_in_force,
         price: o.price,
         orig_qty: o.orig_qty,
         orig_quote_qty: o.orig_quote_qty,
         executed_qty: o.executed_qty,
         cum_quote_qty: o.cum_quote_qty,
-        status: flowex_binance::OrderStatus::parse(&o.status)
-            .ok_or_else(|| corrupt("status"))?
-            .into(),
+        status: o.status,
         stop_price: o.stop_price,
-        stp: flowex_binance::SelfTradePreventionMode::parse(&o.stp_mode)
-            .ok_or_else(|| corrupt("selfTradePreventionMode"))?
-            .into(),
+        stp: o.stp_mode,
         time: time(o.time),
         update_time: time(o.update_time),
         working_time: o.working_time.map(time),
-    })
+    }
 }
 
 fn my_trade(dir: &Directory, m: &MarketInfo, t: &UserTrade) -> MyTrade {
@@ -140,7 +128,7 @@ pub(crate) async fn stored_order(
     // below the engine's last seq, so the projection must reach that seq
     // before its row is current (else a just-filled order reads as NEW).
     caught_up(state, history).await?;
-    lookup().await?.as_ref().map(stored_state).transpose()
+    Ok(lookup().await?.as_ref().map(stored_state))
 }
 
 /// Waits (at most [`CATCH_UP_WAIT`]) until the projection covers every
@@ -192,11 +180,12 @@ pub async fn all_orders(
     };
     let orders = history.store.list_orders(&q).await.map_err(store_error)?;
     let units = units(m);
-    orders
-        .iter()
-        .map(|o| Ok(QueriedOrder::new(&units, &stored_state(o)?)))
-        .collect::<Result<_, _>>()
-        .map(Json)
+    Ok(Json(
+        orders
+            .iter()
+            .map(|o| QueriedOrder::new(&units, &stored_state(o)))
+            .collect(),
+    ))
 }
 
 /// `GET /api/v3/myTrades`: the caller's trades of one symbol.

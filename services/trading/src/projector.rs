@@ -22,7 +22,7 @@ use flowex_bus::{
     StartContext,
 };
 use flowex_store::{OrderRecord, OrderUpdate, ProjectionTx, Store, StoreError, TradeRecord};
-use flowex_types::{EndReason, Event, OrderInfo, Side};
+use flowex_types::{Event, OrderInfo, OrderStatus, Side};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -139,17 +139,6 @@ fn market_of(e: &Event) -> Option<flowex_types::MarketId> {
     }
 }
 
-fn end_reason_str(r: EndReason) -> &'static str {
-    match r {
-        EndReason::Filled => "FILLED",
-        EndReason::Canceled => "CANCELED",
-        EndReason::NoLiquidity => "NO_LIQUIDITY",
-        EndReason::InsufficientFunds => "INSUFFICIENT_FUNDS",
-        EndReason::SelfTradePrevention => "SELF_TRADE_PREVENTION",
-        EndReason::MassCanceled => "MASS_CANCELED",
-    }
-}
-
 /// The row of a newly accepted order.
 pub fn accepted(o: &OrderInfo, catalog: &Catalog, time: i64, seq: u64) -> OrderRecord {
     let symbol = catalog
@@ -161,21 +150,17 @@ pub fn accepted(o: &OrderInfo, catalog: &Catalog, time: i64, seq: u64) -> OrderR
         market_id: u64::from(o.market.0),
         symbol,
         client_order_id: o.client_id.map(|c| c.as_str().to_string()),
-        side: flowex_binance::Side::from(o.side).as_str().into(),
-        order_type: flowex_binance::OrderType::from(o.order_type)
-            .as_str()
-            .into(),
-        time_in_force: flowex_binance::TimeInForce::from(o.tif).as_str().into(),
+        side: o.side,
+        order_type: o.order_type,
+        time_in_force: o.tif,
         price: o.price,
         orig_qty: o.qty,
         orig_quote_qty: o.quote_qty,
         executed_qty: 0,
         cum_quote_qty: 0,
-        status: "NEW".into(),
+        status: OrderStatus::New,
         stop_price: o.stop_price,
-        stp_mode: flowex_binance::SelfTradePreventionMode::from(o.stp)
-            .as_str()
-            .into(),
+        stp_mode: o.stp,
         time,
         update_time: time,
         working_time: (!o.order_type.is_stop()).then_some(time),
@@ -188,7 +173,7 @@ pub fn accepted(o: &OrderInfo, catalog: &Catalog, time: i64, seq: u64) -> OrderR
 fn unchanged(o: &OrderRecord, time: i64, seq: u64) -> OrderUpdate {
     OrderUpdate {
         id: o.id,
-        status: o.status.clone(),
+        status: o.status,
         executed_qty: o.executed_qty,
         cum_quote_qty: o.cum_quote_qty,
         orig_qty: None,
@@ -266,14 +251,14 @@ async fn apply_record(
             } => {
                 tx.update_order(&OrderUpdate {
                     id: order.0,
-                    status: flowex_binance::OrderStatus::from(*status).as_str().into(),
+                    status: *status,
                     executed_qty: *executed,
                     cum_quote_qty: *cum_quote,
                     orig_qty: None,
                     price: None,
                     update_time: time,
                     working_time: None,
-                    end_reason: reason.map(|r| end_reason_str(r).into()),
+                    end_reason: *reason,
                     seq,
                 })
                 .await?

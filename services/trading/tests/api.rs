@@ -863,7 +863,10 @@ async fn projector_is_idempotent_and_catches_up_after_a_restart() {
     let mut unique = ids.clone();
     unique.dedup();
     assert_eq!(ids, unique);
-    assert!(orders.iter().all(|o| o.status == "FILLED"), "{orders:?}");
+    assert!(
+        orders.iter().all(|o| o.status == OrderStatus::Filled),
+        "{orders:?}"
+    );
     assert_eq!(trades, (trades[0]..trades[0] + 7).collect::<Vec<_>>());
 }
 
