@@ -70,7 +70,7 @@ export function Chart({ market, dark }: { market: Market; dark: boolean }) {
           </button>
         ))}
       </div>
-      <div ref={box} className="min-h-64 flex-1" role="img" aria-label={t('trade.mark', { symbol: market.symbol })} />
+      <div ref={box} className="min-h-64 flex-1" title={t('trade.mark', { symbol: market.symbol })} />
     </div>
   );
 }

@@ -46,5 +46,6 @@ export const en = {
     approve: 'Approve', reject: 'Reject', user: 'User', userId: 'User id', freeze: 'Freeze', unfreeze: 'Unfreeze', setFees: 'Set fee tier', clearFees: 'Back to market fees', action: 'Action', result: 'Result', target: 'Target', detail: 'Detail',
     reconcileHint: 'Reconciliation compares the ledger, the SQL balances and the engine at one sequence number. Run it with:', forbidden: 'This page is for administrators.', done: 'Done.',
   },
+  wstate: { requested: 'Requested', approved: 'Approved', rejected: 'Rejected', completed: 'Completed', released: 'Released' },
   status: { NEW: 'New', PARTIALLY_FILLED: 'Partly filled', FILLED: 'Filled', CANCELED: 'Canceled', EXPIRED: 'Expired', EXPIRED_IN_MATCH: 'Expired in match', REJECTED: 'Rejected', TRADING: 'Trading', HALTED: 'Halted', CANCEL_ONLY: 'Cancel only', BREAK: 'Break' },
 } as const;

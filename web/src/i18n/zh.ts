@@ -48,5 +48,6 @@ export const zh: Strings = {
     approve: '批准', reject: '拒绝', user: '用户', userId: '用户 ID', freeze: '冻结', unfreeze: '解冻', setFees: '设置费率等级', clearFees: '恢复市场费率', action: '操作', result: '结果', target: '对象', detail: '详情',
     reconcileHint: '对账在同一序号比较账本、SQL 余额与撮合引擎。运行：', forbidden: '此页面仅限管理员。', done: '完成。',
   },
+  wstate: { requested: '待审核', approved: '已批准', rejected: '已拒绝', completed: '已完成', released: '已退回' },
   status: { NEW: '未成交', PARTIALLY_FILLED: '部分成交', FILLED: '完全成交', CANCELED: '已撤销', EXPIRED: '已过期', EXPIRED_IN_MATCH: '撮合中过期', REJECTED: '已拒绝', TRADING: '交易中', HALTED: '已暂停', CANCEL_ONLY: '仅撤单', BREAK: '休市' },
 };

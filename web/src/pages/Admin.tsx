@@ -140,7 +140,7 @@ interface Withdrawal {
 
 function Withdrawals() {
   const { t, i18n } = useTranslation();
-  const q = useQuery({ queryKey: ['admin', 'withdrawals'], queryFn: () => api<{ withdrawals: Withdrawal[] }>('/api/v1/admin/withdrawals', { query: { state: 'pending', limit: 100 } }), refetchInterval: 10_000 });
+  const q = useQuery({ queryKey: ['admin', 'withdrawals'], queryFn: () => api<{ withdrawals: Withdrawal[] }>('/api/v1/admin/withdrawals', { query: { state: 'requested', limit: 100 } }), refetchInterval: 10_000 });
   const [msg, act] = useAct(['admin', 'withdrawals']);
   return (
     <Section title={t('admin.withdrawals')}>

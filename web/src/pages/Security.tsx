@@ -31,7 +31,7 @@ function TwoFactor() {
       setMsg({ kind: 'error', text: errorText(e) });
     }
   };
-  const start = () => run(async () => setEnrol(await api('/api/v1/account/2fa/enroll', { method: 'POST', json: null })));
+  const start = () => run(async () => setEnrol(await api('/api/v1/account/2fa/enroll', { method: 'POST', json: {} })));
   const confirm = (e: FormEvent) => {
     e.preventDefault();
     void run(async () => {

@@ -1,7 +1,7 @@
 import { useEffect, useState } from 'react';
 import { Link, useParams } from 'react-router';
 import { useTranslation } from 'react-i18next';
-import { useMarkets } from '../lib/hooks';
+import { useMarkets, useUser } from '../lib/hooks';
 import { changePercent, fmt } from '../lib/decimal';
 import { Chart } from '../components/Chart';
 import { OrderBook, RecentTrades } from '../components/OrderBook';
@@ -29,6 +29,7 @@ export function Trade() {
   const ticker = market ? tickers.get(market.symbol) : undefined;
   const [picked, setPicked] = useState<string | null>(null);
   const dark = useDark();
+  const user = useUser();
   useEffect(() => {
     if (ticker && market) document.title = `${fmt(ticker.c, market.priceDp, 'en', false)} ${market.symbol} · FlowEx`;
     return () => {
@@ -78,9 +79,11 @@ export function Trade() {
       <section className="card lg:row-span-2" aria-label={t('nav.trade')}>
         <OrderForm market={market} pickedPrice={picked} lastPrice={ticker?.c ?? null} />
       </section>
-      <section className="card min-h-48 overflow-hidden lg:col-span-1" aria-label={t('trade.orderHistory')}>
-        <UserOrders market={market} />
-      </section>
+      {user && (
+        <section className="card min-h-48 overflow-hidden lg:col-span-1" aria-label={t('trade.orderHistory')}>
+          <UserOrders market={market} />
+        </section>
+      )}
       <section className="card max-h-96 overflow-hidden" aria-label={t('trade.trades')}>
         <RecentTrades market={market} />
       </section>

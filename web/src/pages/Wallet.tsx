@@ -130,7 +130,7 @@ function Withdraw({ assets }: { assets: string[] }) {
     setMsg(null);
     try {
       const r = await api<{ withdrawal: Withdrawal }>('/api/v1/wallet/withdrawals', { method: 'POST', json: { asset, amount: amount.trim(), address: address.trim(), totp_code: code.trim() || undefined } });
-      setMsg({ kind: 'ok', text: t('wallet.requested', { id: r.withdrawal.id, state: r.withdrawal.state }) });
+      setMsg({ kind: 'ok', text: t('wallet.requested', { id: r.withdrawal.id, state: t(`wstate.${r.withdrawal.state}`, { defaultValue: r.withdrawal.state }) }) });
       setAmount('');
       setCode('');
     } catch (err) {
@@ -187,8 +187,8 @@ function History() {
                     <td>{x.asset}</td>
                     <td className="num text-right">{x.amount}</td>
                     <td className="num text-right">{x.fee}</td>
-                    <td data-testid="state">{x.state}</td>
-                    <td>{x.state === 'pending' && <button type="button" className="text-accent underline" onClick={() => void cancel(x.id)}>{t('wallet.cancelWithdrawal')}</button>}</td>
+                    <td data-testid="state">{t(`wstate.${x.state}`, { defaultValue: x.state })}</td>
+                    <td>{x.state === 'requested' && <button type="button" className="text-accent underline" onClick={() => void cancel(x.id)}>{t('wallet.cancelWithdrawal')}</button>}</td>
                   </tr>
                 ))}
               </tbody>
