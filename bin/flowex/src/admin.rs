@@ -85,15 +85,12 @@ async fn create_user(cfg: &Config, args: CreateUserArgs) -> Result<()> {
         .context("connecting to the database")?;
     store.migrate().await.context("applying migrations")?;
     let role = if args.admin { Role::Admin } else { Role::User };
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64);
     let created = store
         .create_user(&NewUser {
             email,
             password_hash: &hash,
             role,
-            now,
+            now: crate::ops::now_ms(),
         })
         .await;
     store.close().await;

@@ -1,61 +1,60 @@
-//! Demo assets and markets, seeded on a fresh data directory, two market
-//! maker accounts, and the settings of the demo market maker
-//! ([`flowex_bot`]), which trades through the public API.
+//! The demo: its assets and markets, a demo account and two market
+//! makers, seeded by `flowex up` on its first start and by `flowex demo
+//! seed` for a distributed demo (never by `flowex serve`), and the
+//! settings of the demo market maker ([`flowex_bot`]), which trades
+//! through the public API.
 
-use anyhow::{Context, Result};
-use flowex_engine::Engine;
-use flowex_sequencer::SequencerHandle;
+use anyhow::{bail, Context, Result};
+use flowex_config::{Config, Mode};
+use flowex_http::ApiError;
+use flowex_service::EngineClient;
 use flowex_store::{NewUser, Role, Store};
 use flowex_types::*;
 use std::path::Path;
+use std::time::Duration;
 
 struct DemoMarket {
-    id: u32,
     symbol: &'static str,
-    base: u32,
-    quote: u32,
+    base: &'static str,
+    quote: &'static str,
     /// Decimal strings, converted exactly with the assets' decimals.
     tick: &'static str,
     lot: &'static str,
     reference_price: &'static str,
 }
 
-const ASSETS: [(u32, &str); 4] = [(1, "BTC"), (2, "ETH"), (3, "SOL"), (4, "USDT")];
+const ASSETS: [&str; 4] = ["BTC", "ETH", "SOL", "USDT"];
 const DECIMALS: u8 = 8;
 
 const MARKETS: [DemoMarket; 4] = [
     DemoMarket {
-        id: 1,
         symbol: "BTCUSDT",
-        base: 1,
-        quote: 4,
+        base: "BTC",
+        quote: "USDT",
         tick: "0.01",
         lot: "0.00001",
         reference_price: "64000",
     },
     DemoMarket {
-        id: 2,
         symbol: "ETHUSDT",
-        base: 2,
-        quote: 4,
+        base: "ETH",
+        quote: "USDT",
         tick: "0.01",
         lot: "0.0001",
         reference_price: "3200",
     },
     DemoMarket {
-        id: 3,
         symbol: "ETHBTC",
-        base: 2,
-        quote: 1,
+        base: "ETH",
+        quote: "BTC",
         tick: "0.00001",
         lot: "0.001",
         reference_price: "0.05",
     },
     DemoMarket {
-        id: 4,
         symbol: "SOLUSDT",
-        base: 3,
-        quote: 4,
+        base: "SOL",
+        quote: "USDT",
         tick: "0.01",
         lot: "0.001",
         reference_price: "150",
@@ -66,14 +65,13 @@ fn atoms(s: &str) -> u64 {
     parse_scaled(s, DECIMALS).expect("demo constants are valid decimals")
 }
 
-fn market_config(m: &DemoMarket) -> MarketConfig {
+fn market_config(m: &DemoMarket, id: MarketId, base: AssetId, quote: AssetId) -> MarketConfig {
     let tick = atoms(m.tick);
-    let quote_unit = atoms("1");
     MarketConfig {
-        id: MarketId(m.id),
+        id,
         symbol: Symbol::new(m.symbol).expect("demo symbol"),
-        base: AssetId(m.base),
-        quote: AssetId(m.quote),
+        base,
+        quote,
         tick_size: tick,
         lot_size: atoms(m.lot),
         min_price: 1,
@@ -81,10 +79,10 @@ fn market_config(m: &DemoMarket) -> MarketConfig {
         min_qty: 1,
         max_qty: atoms("9000") / atoms(m.lot),
         // Binance's usual minimum order value: 5 units of the quote asset (0.0001 BTC for ETHBTC).
-        min_notional: if m.quote == 1 {
+        min_notional: if m.quote == "BTC" {
             atoms("0.0001")
         } else {
-            5 * quote_unit
+            atoms("5")
         },
         max_notional: 0,
         maker_fee_ppm: 1_000,
@@ -95,33 +93,82 @@ fn market_config(m: &DemoMarket) -> MarketConfig {
     }
 }
 
-/// The commands that create the demo assets and markets.
-pub fn market_commands() -> Vec<Command> {
-    let mut v: Vec<Command> = ASSETS
-        .iter()
-        .map(|&(id, code)| {
-            Command::CreateAsset(AssetConfig {
-                id: AssetId(id),
-                code: AssetCode::new(code).expect("code"),
-                decimals: DECIMALS,
-            })
-        })
-        .collect();
-    v.extend(
-        MARKETS
-            .iter()
-            .map(|m| Command::CreateMarket(market_config(m))),
-    );
-    v
+fn api(e: ApiError) -> anyhow::Error {
+    anyhow::anyhow!("the engine: {}", e.message())
 }
 
-/// Demo balances of every seeded account.
-const SEED_FUNDS: [(u32, &str); 4] = [(1, "10"), (2, "200"), (3, "5000"), (4, "1000000")];
+async fn submit(engine: &EngineClient, cmd: Command) -> Result<()> {
+    let record = engine.submit(cmd).await.map_err(api)?;
+    if let Some(reason) = flowex_service::rejection(&record) {
+        bail!("seeding {cmd:?} was rejected: {reason:?}");
+    }
+    Ok(())
+}
 
-/// What the first start created: the demo login and the market makers.
+/// The id of the asset `code`, which must have the demo's decimals.
+fn asset_id(assets: &[AssetConfig], code: &str) -> Result<AssetId> {
+    let asset = assets
+        .iter()
+        .find(|a| a.code.as_str() == code)
+        .with_context(|| format!("asset {code} is missing"))?;
+    if asset.decimals != DECIMALS {
+        bail!(
+            "asset {code} exists with {} decimals; the demo listing needs {DECIMALS}",
+            asset.decimals
+        );
+    }
+    Ok(asset.id)
+}
+
+/// Lists the demo assets and markets the engine does not have yet (assets
+/// matched by code, markets by symbol, new ones numbered after the highest
+/// id), so it is idempotent and leaves an operator's own listing alone.
+/// Returns the symbols it created.
+pub async fn seed_markets(engine: &EngineClient) -> Result<Vec<&'static str>> {
+    let mut assets = engine.assets().await.map_err(api)?;
+    for code in ASSETS {
+        if assets.iter().any(|a| a.code.as_str() == code) {
+            continue;
+        }
+        let id = AssetId(assets.iter().map(|a| a.id.0).max().unwrap_or(0) + 1);
+        let config = AssetConfig {
+            id,
+            code: AssetCode::new(code).expect("demo asset code"),
+            decimals: DECIMALS,
+        };
+        submit(engine, Command::CreateAsset(config)).await?;
+        assets.push(config);
+    }
+    let markets = engine.markets().await.map_err(api)?;
+    let mut next_id = markets.iter().map(|m| m.id.0).max().unwrap_or(0);
+    let mut created = Vec::new();
+    for m in &MARKETS {
+        if markets.iter().any(|x| x.symbol.as_str() == m.symbol) {
+            continue;
+        }
+        next_id += 1;
+        let (base, quote) = (asset_id(&assets, m.base)?, asset_id(&assets, m.quote)?);
+        let config = market_config(m, MarketId(next_id), base, quote);
+        submit(engine, Command::CreateMarket(config)).await?;
+        created.push(m.symbol);
+    }
+    Ok(created)
+}
+
+/// Demo balances of every seeded account, by asset code.
+const SEED_FUNDS: [(&str, &str); 4] = [
+    ("BTC", "10"),
+    ("ETH", "200"),
+    ("SOL", "5000"),
+    ("USDT", "1000000"),
+];
+
+/// The demo login and the market makers.
 pub struct Seeded {
     pub email: String,
-    pub password: String,
+    /// `None`: the account was seeded before and its password is not in
+    /// the login file here.
+    pub password: Option<String>,
     pub makers: Vec<UserId>,
 }
 
@@ -134,70 +181,118 @@ fn random_password() -> String {
         .collect()
 }
 
-/// Seeds markets, the demo account and two market makers once; later
-/// starts read the demo credentials back from `<data>/secrets/demo-login` (0600).
-pub async fn ensure_seeded(
+const DEMO_EMAIL: &str = "demo@flowex.local";
+const MAKERS: [&str; 2] = ["maker1@flowex.local", "maker2@flowex.local"];
+
+/// Seeds the demo account and two market makers once, each funded with
+/// [`SEED_FUNDS`] (deposits idempotent by key, so a second run credits
+/// nothing); the demo password is kept in `login_file` (0600) and read
+/// back from it by later runs.
+pub async fn seed_accounts(
     store: &Store,
-    handle: &SequencerHandle,
-    data_dir: &Path,
+    engine: &EngineClient,
+    login_file: &Path,
 ) -> Result<Seeded> {
-    if handle.query(|e: &Engine| e.markets().is_empty()).await? {
-        for cmd in market_commands() {
-            if let Some(reason) = handle.submit(cmd).await?.rejection() {
-                anyhow::bail!("seeding {cmd:?} was rejected: {reason:?}");
-            }
-        }
-        println!("seeded demo markets BTCUSDT, ETHUSDT, ETHBTC, SOLUSDT");
-    }
-    let login_file = data_dir.join("secrets").join("demo-login");
-    let (email, password) = match std::fs::read_to_string(&login_file) {
-        Ok(text) => text
-            .split_once('\n')
-            .map(|(e, p)| (e.to_string(), p.trim().to_string()))
-            .context("demo-login file")?,
-        Err(_) => ("demo@flowex.local".to_string(), random_password()),
+    let saved = match std::fs::read_to_string(login_file) {
+        Ok(text) => Some(
+            text.split_once('\n')
+                .map(|(e, p)| (e.to_string(), p.trim().to_string()))
+                .context("demo-login file")?,
+        ),
+        Err(_) => None,
     };
+    let (email, saved_password) =
+        saved.map_or((DEMO_EMAIL.to_string(), None), |(e, p)| (e, Some(p)));
+    let assets = engine.assets().await.map_err(api)?;
+    let (demo, fresh_password) = ensure_user(store, &email).await?;
+    fund(engine, &assets, demo).await?;
     let mut makers = Vec::new();
-    for (address, pass) in [
-        (email.as_str(), password.clone()),
-        ("maker1@flowex.local", random_password()),
-        ("maker2@flowex.local", random_password()),
-    ] {
-        let user = match store.user_by_email(address).await? {
-            Some(u) => u,
-            None => {
-                let hash = flowex_auth::hash_password(&pass)?;
-                let now = crate::platform::now_ms();
-                store
-                    .create_user(&NewUser {
-                        email: address,
-                        password_hash: &hash,
-                        role: Role::User,
-                        now,
-                    })
-                    .await?
-            }
-        };
-        for (asset, amount) in SEED_FUNDS {
-            let key = IdemKey::new(&format!("demo-seed-{}-{asset}", user.id)).expect("key");
-            let cmd = Command::Deposit {
-                key,
-                user: UserId(user.id),
-                asset: AssetId(asset),
-                amount: atoms(amount),
-            };
-            handle.submit(cmd).await?;
-        }
-        if address != email {
-            makers.push(UserId(user.id));
-        }
+    for address in MAKERS {
+        let (user, _) = ensure_user(store, address).await?;
+        fund(engine, &assets, user).await?;
+        makers.push(user);
     }
-    write_private(&login_file, &format!("{email}\n{password}\n"))?;
+    let password = fresh_password.or(saved_password);
+    if let Some(password) = &password {
+        write_private(login_file, &format!("{email}\n{password}\n"))?;
+    }
     Ok(Seeded {
         email,
         password,
         makers,
     })
+}
+
+/// The user with e-mail `address`, created with a random password (returned) if missing.
+async fn ensure_user(store: &Store, address: &str) -> Result<(UserId, Option<String>)> {
+    if let Some(user) = store.user_by_email(address).await? {
+        return Ok((UserId(user.id), None));
+    }
+    let password = random_password();
+    let hash = flowex_auth::hash_password(&password)?;
+    let user = store
+        .create_user(&NewUser {
+            email: address,
+            password_hash: &hash,
+            role: Role::User,
+            now: crate::ops::now_ms(),
+        })
+        .await?;
+    Ok((UserId(user.id), Some(password)))
+}
+
+async fn fund(engine: &EngineClient, assets: &[AssetConfig], user: UserId) -> Result<()> {
+    for (code, amount) in SEED_FUNDS {
+        let asset = asset_id(assets, code)?;
+        let key = IdemKey::new(&format!("demo-seed-{}-{}", user.0, asset.0)).expect("key");
+        let cmd = Command::Deposit {
+            key,
+            user,
+            asset,
+            amount: atoms(amount),
+        };
+        submit(engine, cmd).await?;
+    }
+    Ok(())
+}
+
+/// `flowex demo seed`: the demo listing and accounts on a running
+/// distributed exchange, through trading's internal API (the internal
+/// token) and the database; idempotent. `flowex up` seeds itself.
+pub async fn seed(cfg: &Config) -> Result<()> {
+    if cfg.mode != Mode::Distributed {
+        bail!(
+            "`flowex up` seeds the demo on its first start; `flowex demo seed` is for the \
+             distributed mode (mode = \"distributed\"), where it reaches trading's internal API"
+        );
+    }
+    let token = flowex_service::process::internal_token(cfg)?;
+    let engine = EngineClient::remote(&cfg.services.trading.url, token, Duration::from_secs(30));
+    let store = flowex_service::process::open_store(cfg).await?;
+    let created = seed_markets(&engine).await?;
+    let login_file = cfg.data_dir.join("secrets").join("demo-login");
+    let seeded = seed_accounts(&store, &engine, &login_file).await;
+    store.close().await;
+    let seeded = seeded?;
+    if created.is_empty() {
+        println!("the demo markets were listed already");
+    } else {
+        println!("listed demo markets {}", created.join(", "));
+    }
+    print_login(&seeded, &login_file);
+    Ok(())
+}
+
+/// The demo login as `flowex up` and `flowex demo seed` announce it.
+pub fn print_login(seeded: &Seeded, login_file: &Path) {
+    match &seeded.password {
+        Some(password) => println!("demo account: {}  password: {password}", seeded.email),
+        None => println!(
+            "demo account: {} (seeded before; its password is in {} where it was first seeded)",
+            seeded.email,
+            login_file.display()
+        ),
+    }
 }
 
 fn write_private(path: &Path, text: &str) -> Result<()> {

@@ -43,6 +43,11 @@ enum Cmd {
         #[command(subcommand)]
         what: admin::AdminCmd,
     },
+    /// The demo of a distributed exchange (`flowex up` seeds its own).
+    Demo {
+        #[command(subcommand)]
+        what: DemoCmd,
+    },
     /// Print the OpenAPI 3 document of the public API (JSON; docs/api/openapi.json).
     Openapi,
     /// Benchmarks.
@@ -50,6 +55,13 @@ enum Cmd {
         #[command(subcommand)]
         what: BenchCmd,
     },
+}
+
+#[derive(Subcommand)]
+enum DemoCmd {
+    /// List the demo assets and markets and create the demo account and two
+    /// market makers, funded, on a running distributed exchange (idempotent).
+    Seed,
 }
 
 #[derive(Subcommand)]
@@ -78,6 +90,9 @@ fn main() -> Result<()> {
             runtime()?.block_on(serve::serve(cli.overrides.load()?, args, port))
         }
         Cmd::Admin { what } => runtime()?.block_on(admin::run(&cli.overrides.load()?, what)),
+        Cmd::Demo {
+            what: DemoCmd::Seed,
+        } => runtime()?.block_on(demo::seed(&cli.overrides.load()?)),
         Cmd::Openapi => {
             print!("{}", openapi::pretty());
             Ok(())

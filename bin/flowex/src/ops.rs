@@ -62,3 +62,10 @@ pub fn ensure_sqlite_dir(cfg: &Config) -> Result<()> {
     let dir: &Path = &cfg.data_dir;
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))
 }
+
+/// Ms since the Unix epoch (account creation times).
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}

@@ -12,6 +12,7 @@ use flowex_engine::Engine;
 use flowex_gateway::directory::BoxFuture;
 use flowex_gateway::{GatewayConfig, GatewayError, KeyDirectory, KeyRecord};
 use flowex_sequencer::{JournalConfig, Sequencer, SequencerConfig, SequencerHandle};
+use flowex_service::EngineClient;
 use flowex_store::Store;
 use std::sync::Arc;
 
@@ -57,6 +58,21 @@ fn convert_key(k: flowex_auth_service::KeyRecord) -> Result<KeyRecord, GatewayEr
     })
 }
 
+/// What `flowex up` runs besides the HTTP server, stopped with it.
+struct Running {
+    sequencer: Sequencer,
+    handle: SequencerHandle,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+/// The services of one process, and what the gateway needs of them.
+struct Services {
+    routers: Vec<axum::Router>,
+    auth: AuthState,
+    jwt: JwtKeys,
+    market_data: flowex_market_data::MarketDataState,
+}
+
 pub async fn up(cfg: Config, args: UpArgs) -> Result<()> {
     if cfg.mode != flowex_config::Mode::Embedded {
         bail!(
@@ -70,6 +86,28 @@ pub async fn up(cfg: Config, args: UpArgs) -> Result<()> {
         .await
         .context("opening the database")?;
     store.migrate().await.context("applying migrations")?;
+    let mut running = start_engine(&cfg)?;
+    let seeded = seed_demo(&cfg, &store, &running.handle).await?;
+    let services = start_services(&cfg, &secrets, &store, &mut running).await?;
+    wait_for_market_data(&services.market_data).await;
+    let bot_auth = services.auth.clone();
+    let app = gateway(&cfg, &store, &running.handle, services)?;
+    let listener = tokio::net::TcpListener::bind((cfg.server.bind, cfg.server.port))
+        .await
+        .with_context(|| format!("listening on {}:{}", cfg.server.bind, cfg.server.port))?;
+    announce(&cfg, &listener, &seeded)?;
+    if !args.no_bot && cfg.bot_enabled() {
+        let settings =
+            demo::bot_settings(&bot_auth, &seeded.makers, loopback_url(&listener)?).await?;
+        println!("demo market maker: on (quotes and trades through the public API; --no-bot turns it off)");
+        running.tasks.push(tokio::spawn(flowex_bot::run(settings)));
+    }
+    let shutdown = shutdown_after(args.seconds);
+    flowex_http::serve(listener, app, cfg.server.max_connections, shutdown).await?;
+    stop(running).await
+}
+
+fn start_engine(cfg: &Config) -> Result<Running> {
     let mut seq_cfg = SequencerConfig::new(JournalConfig::new(cfg.data_dir.join("journal")));
     seq_cfg.snapshot_every = 100_000;
     let (sequencer, report) = Sequencer::start(seq_cfg)?;
@@ -78,96 +116,119 @@ pub async fn up(cfg: Config, args: UpArgs) -> Result<()> {
         report.last_seq, report.state_hash
     );
     let handle = sequencer.handle();
-    let seeded = demo::ensure_seeded(&store, &handle, &cfg.data_dir).await?;
+    Ok(Running {
+        sequencer,
+        handle,
+        tasks: Vec::new(),
+    })
+}
 
+/// The demo listing and accounts (idempotent: later starts add nothing).
+async fn seed_demo(cfg: &Config, store: &Store, handle: &SequencerHandle) -> Result<demo::Seeded> {
+    let engine = EngineClient::local(handle.clone());
+    let created = demo::seed_markets(&engine).await?;
+    if !created.is_empty() {
+        println!("seeded demo markets {}", created.join(", "));
+    }
+    let login_file = cfg.data_dir.join("secrets").join("demo-login");
+    demo::seed_accounts(store, &engine, &login_file).await
+}
+
+/// Auth, trading (with its history projector), the wallet (with its
+/// ledger) and market data (with its view), on the one sequencer.
+async fn start_services(
+    cfg: &Config,
+    secrets: &flowex_config::Secrets,
+    store: &Store,
+    running: &mut Running,
+) -> Result<Services> {
+    let handle = running.handle.clone();
+    let journal = cfg.data_dir.join("journal");
     let jwt = JwtKeys::from_pem(std::str::from_utf8(secrets.require_jwt_private_key()?)?)?;
-    let secret_box = SecretBox::new(secrets.require_secret_box_key()?);
+    let secret_box = || secrets.require_secret_box_key().map(SecretBox::new);
     let auth = AuthState::new(
         store.clone(),
         jwt.clone(),
-        secret_box,
-        AuthConfig::from(&cfg),
+        secret_box()?,
+        AuthConfig::from(cfg),
     )?;
-    let bot_auth = auth.clone();
     let trading = flowex_trading::TradingState::new(handle.clone(), cfg.rate_limits.clone())
         .await
         .map_err(|e| anyhow::anyhow!("trading service: {}", e.message()))?;
     // Order and trade history: projected from the engine's events into SQLite.
-    let trading =
-        flowex_trading::projector::start(trading, store.clone(), cfg.data_dir.join("journal"))
-            .await
-            .context("starting the order projector")?;
+    let trading = flowex_trading::projector::start(trading, store.clone(), journal.clone())
+        .await
+        .context("starting the order projector")?;
     // The wallet's double-entry ledger and balances, projected the same way.
-    let ledger = flowex_wallet::ledger::start_local(
-        handle.clone(),
-        store.clone(),
-        cfg.data_dir.join("journal"),
-    );
-    let faucet = cfg.faucet_enabled().then(|| demo::faucet(&cfg));
-    let wallet = flowex_wallet::WalletState::new(handle.clone(), store.clone(), faucet)
-        .with_totp(SecretBox::new(secrets.require_secret_box_key()?));
+    let ledger = flowex_wallet::ledger::start_local(handle.clone(), store.clone(), journal);
+    let faucet = cfg.faucet_enabled().then(|| demo::faucet(cfg));
+    let wallet =
+        flowex_wallet::WalletState::new(EngineClient::local(handle.clone()), store.clone(), faucet)
+            .with_totp(secret_box()?);
     // Market data: its own view of the engine's events, started from a snapshot.
     let market_data = flowex_market_data::MarketDataState::with_store(store.clone());
     let market_feed = tokio::spawn(flowex_market_data::feed::follow_sequencer(
-        handle.clone(),
+        handle,
         Some(store.clone()),
         market_data.clone(),
     ));
+    running.tasks.extend([ledger, market_feed]);
+    Ok(Services {
+        routers: vec![
+            flowex_auth_service::router(auth.clone()),
+            flowex_trading::router(trading),
+            flowex_wallet::router(wallet),
+            flowex_market_data::data_router(market_data.clone()),
+        ],
+        auth,
+        jwt,
+        market_data,
+    })
+}
 
-    wait_for_market_data(&market_data).await;
-
+/// The embedded gateway in front of every service's router.
+fn gateway(
+    cfg: &Config,
+    store: &Store,
+    handle: &SequencerHandle,
+    services: Services,
+) -> Result<axum::Router> {
     let mut gateway_cfg = GatewayConfig {
-        health: health_checks(&store, &handle, &market_data),
+        health: health_checks(store, handle, &services.market_data),
         openapi: crate::openapi::json(),
-        ..GatewayConfig::from_config(&cfg)
+        ..GatewayConfig::from_config(cfg)
     };
     // In one process the key lookup is a local query: no cache, so a deleted key stops at once.
     gateway_cfg.key_cache.max_entries = 0;
-    let verifier = jwt.verifier(&cfg.jwt.issuer, &cfg.jwt.audience);
-    let app = flowex_gateway::embedded(
+    let verifier = services.jwt.verifier(&cfg.jwt.issuer, &cfg.jwt.audience);
+    Ok(flowex_gateway::embedded(
         gateway_cfg,
-        Arc::new(AuthDirectory(auth.clone())),
-        Arc::new(auth.clone()),
+        Arc::new(AuthDirectory(services.auth.clone())),
+        Arc::new(services.auth),
         verifier,
-        vec![
-            flowex_auth_service::router(auth),
-            flowex_trading::router(trading),
-            flowex_wallet::router(wallet),
-            flowex_market_data::data_router(market_data),
-        ],
-    )?;
-    let listener = tokio::net::TcpListener::bind((cfg.server.bind, cfg.server.port))
-        .await
-        .with_context(|| format!("listening on {}:{}", cfg.server.bind, cfg.server.port))?;
+        services.routers,
+    )?)
+}
+
+fn announce(cfg: &Config, listener: &tokio::net::TcpListener, seeded: &demo::Seeded) -> Result<()> {
     let url = format!("http://{}", listener.local_addr()?);
     println!(
         "FlowEx is up at {url}  (API {url}/api/v3, docs {url}/docs, health {url}/health/ready)"
     );
-    println!(
-        "demo account: {}  password: {}",
-        seeded.email, seeded.password
-    );
+    demo::print_login(seeded, &cfg.data_dir.join("secrets").join("demo-login"));
     println!(
         "data directory {}; Ctrl-C stops it, every acknowledged command is on disk",
         cfg.data_dir.display()
     );
+    Ok(())
+}
 
-    let bot = if !args.no_bot && cfg.bot_enabled() {
-        let settings =
-            demo::bot_settings(&bot_auth, &seeded.makers, loopback_url(&listener)?).await?;
-        println!("demo market maker: on (quotes and trades through the public API; --no-bot turns it off)");
-        Some(tokio::spawn(flowex_bot::run(settings)))
-    } else {
-        None
-    };
-    let shutdown = shutdown_after(args.seconds);
-    flowex_http::serve(listener, app, cfg.server.max_connections, shutdown).await?;
-    if let Some(bot) = bot {
-        bot.abort();
+async fn stop(running: Running) -> Result<()> {
+    for task in running.tasks {
+        task.abort();
     }
-    ledger.abort();
-    market_feed.abort();
-    drop(handle);
+    drop(running.handle);
+    let sequencer = running.sequencer;
     let engine = tokio::task::spawn_blocking(move || sequencer.shutdown()).await??;
     println!(
         "stopped at seq {}, state hash {:016x}",
@@ -242,10 +303,4 @@ async fn shutdown_after(seconds: Option<u64>) {
         Some(s) => tokio::time::sleep(std::time::Duration::from_secs(s)).await,
         None => flowex_http::shutdown_signal().await,
     }
-}
-
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }

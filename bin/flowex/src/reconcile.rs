@@ -22,6 +22,7 @@
 
 use anyhow::{bail, Context, Result};
 use flowex_config::{Config, Mode};
+use flowex_service::EngineClient;
 use flowex_store::{LedgerAccount, Store};
 use flowex_types::{AssetConfig, FEE_ACCOUNT};
 use flowex_wallet::history::signed_decimal;
@@ -111,10 +112,10 @@ fn engine_from_journal(cfg: &Config, seq: u64) -> Result<EngineBooks> {
 }
 
 /// The engine of the trading service, over its internal API.
-async fn engine_from_trading(sink: &flowex_wallet::CommandSink) -> Result<EngineBooks> {
+async fn engine_from_trading(engine: &EngineClient) -> Result<EngineBooks> {
     let err = |e: flowex_http::ApiError| anyhow::anyhow!("trading service: {}", e.message());
-    let assets = sink.assets().await.map_err(err)?;
-    let (seq, list) = sink.all_balances().await.map_err(err)?;
+    let assets = engine.assets().await.map_err(err)?;
+    let (seq, list) = engine.all_balances().await.map_err(err)?;
     Ok(EngineBooks {
         seq,
         assets,
@@ -140,10 +141,6 @@ fn code_of(assets: &[AssetConfig], id: u64) -> (String, u8) {
 /// Compares the books with the engine (see the module documentation).
 pub fn compare(books: &Books, engine: &EngineBooks) -> Report {
     let mut r = Report::default();
-    let fmt = |amount: i128, asset: u64| {
-        let (_, decimals) = code_of(&engine.assets, asset);
-        signed_decimal(amount, decimals)
-    };
     r.lines.push(format!(
         "reconciled at seq {} (ledger offset {}, engine seq {})",
         books.seq, books.seq, engine.seq
@@ -154,70 +151,96 @@ pub fn compare(books: &Books, engine: &EngineBooks) -> Report {
             books.seq, engine.seq
         ));
     }
-    // 1. The accounting equation, per asset.
     let mut assets: BTreeSet<u64> = books.ledger.keys().map(|(_, a)| *a).collect();
     assets.extend(engine.balances.keys().map(|(_, a)| *a));
     for &asset in &assets {
-        let (code, _) = code_of(&engine.assets, asset);
-        let of = |pred: &dyn Fn(&LedgerAccount) -> bool| -> i128 {
-            books
-                .ledger
-                .iter()
-                .filter(|((acct, a), _)| *a == asset && pred(acct))
-                .map(|(_, v)| *v)
-                .sum()
-        };
-        let custody = of(&|a| *a == LedgerAccount::Custody);
-        let fees = of(&|a| *a == LedgerAccount::Fees);
-        let users = of(&|a| matches!(a, LedgerAccount::User(_)));
-        r.lines.push(format!(
-            "{code}: custody holds {} = users {} + fees {}",
-            fmt(-custody, asset),
-            fmt(users, asset),
-            fmt(fees, asset)
-        ));
-        if custody + users + fees != 0 {
-            r.disagreements.push(format!(
-                "{code}: the ledger does not balance: custody {} + users {} + fees {} = {}, not 0",
-                fmt(custody, asset),
-                fmt(users, asset),
-                fmt(fees, asset),
-                fmt(custody + users + fees, asset)
-            ));
-        }
-        // 3. The fee account.
-        let wfees = books
-            .ledger_withdrawal_fees
-            .get(&asset)
-            .copied()
-            .unwrap_or(0);
-        let completed = books
-            .completed_withdrawal_fees
-            .get(&asset)
-            .copied()
-            .unwrap_or(0) as i128;
-        if wfees != completed {
-            r.disagreements.push(format!(
-                "{code}: the ledger booked {} of withdrawal fees, completed withdrawals charged {}",
-                fmt(wfees, asset),
-                fmt(completed, asset)
-            ));
-        }
-        let fee_key = (FEE_ACCOUNT.0, asset);
-        let engine_fees = engine.balances.get(&fee_key).copied().unwrap_or(0) as i128;
-        let row = books.balances.get(&fee_key).copied().unwrap_or(0) as i128;
-        if fees - wfees != engine_fees || row != engine_fees {
-            r.disagreements.push(format!(
-                "fee account {code}: ledger {} (fees {} − withdrawal fees {}), balances {}, engine {}",
-                fmt(fees - wfees, asset),
-                fmt(fees, asset),
-                fmt(wfees, asset),
-                fmt(row, asset),
-                fmt(engine_fees, asset)
-            ));
-        }
+        let fees = check_equation(books, engine, asset, &mut r);
+        check_fee_account(books, engine, asset, fees, &mut r);
     }
-    // 2. Every user and asset any source knows.
+    check_users(books, engine, &mut r);
+    r
+}
+
+/// `amount` atomic units of `asset` as a decimal.
+fn fmt(engine: &EngineBooks, amount: i128, asset: u64) -> String {
+    let (_, decimals) = code_of(&engine.assets, asset);
+    signed_decimal(amount, decimals)
+}
+
+/// The accounting equation of `asset` (check 1): custody + users + fees
+/// = 0. Returns the fees the ledger holds.
+fn check_equation(books: &Books, engine: &EngineBooks, asset: u64, r: &mut Report) -> i128 {
+    let (code, _) = code_of(&engine.assets, asset);
+    let of = |pred: &dyn Fn(&LedgerAccount) -> bool| -> i128 {
+        books
+            .ledger
+            .iter()
+            .filter(|((acct, a), _)| *a == asset && pred(acct))
+            .map(|(_, v)| *v)
+            .sum()
+    };
+    let custody = of(&|a| *a == LedgerAccount::Custody);
+    let fees = of(&|a| *a == LedgerAccount::Fees);
+    let users = of(&|a| matches!(a, LedgerAccount::User(_)));
+    let f = |amount| fmt(engine, amount, asset);
+    r.lines.push(format!(
+        "{code}: custody holds {} = users {} + fees {}",
+        f(-custody),
+        f(users),
+        f(fees)
+    ));
+    if custody + users + fees != 0 {
+        r.disagreements.push(format!(
+            "{code}: the ledger does not balance: custody {} + users {} + fees {} = {}, not 0",
+            f(custody),
+            f(users),
+            f(fees),
+            f(custody + users + fees)
+        ));
+    }
+    fees
+}
+
+/// The fee account of `asset` (check 3): the ledger's fees less the
+/// withdrawal fees it booked, the balances row and the engine agree, and
+/// those withdrawal fees are what completed withdrawals charged.
+fn check_fee_account(books: &Books, engine: &EngineBooks, asset: u64, fees: i128, r: &mut Report) {
+    let (code, _) = code_of(&engine.assets, asset);
+    let f = |amount| fmt(engine, amount, asset);
+    let wfees = books
+        .ledger_withdrawal_fees
+        .get(&asset)
+        .copied()
+        .unwrap_or(0);
+    let completed = books
+        .completed_withdrawal_fees
+        .get(&asset)
+        .copied()
+        .unwrap_or(0) as i128;
+    if wfees != completed {
+        r.disagreements.push(format!(
+            "{code}: the ledger booked {} of withdrawal fees, completed withdrawals charged {}",
+            f(wfees),
+            f(completed)
+        ));
+    }
+    let fee_key = (FEE_ACCOUNT.0, asset);
+    let engine_fees = engine.balances.get(&fee_key).copied().unwrap_or(0) as i128;
+    let row = books.balances.get(&fee_key).copied().unwrap_or(0) as i128;
+    if fees - wfees != engine_fees || row != engine_fees {
+        r.disagreements.push(format!(
+            "fee account {code}: ledger {} (fees {} − withdrawal fees {}), balances {}, engine {}",
+            f(fees - wfees),
+            f(fees),
+            f(wfees),
+            f(row),
+            f(engine_fees)
+        ));
+    }
+}
+
+/// Every user and asset any source knows (check 2): ledger = balances = engine.
+fn check_users(books: &Books, engine: &EngineBooks, r: &mut Report) {
     let mut keys: BTreeSet<(u64, u64)> = books
         .ledger
         .keys()
@@ -229,31 +252,31 @@ pub fn compare(books: &Books, engine: &EngineBooks) -> Report {
     keys.extend(books.balances.keys().filter(|(u, _)| *u != FEE_ACCOUNT.0));
     keys.extend(engine.balances.keys().filter(|(u, _)| *u != FEE_ACCOUNT.0));
     let mut agreeing = 0usize;
-    for (user, asset) in &keys {
+    for &(user, asset) in &keys {
         let ledger = books
             .ledger
-            .get(&(LedgerAccount::User(*user), *asset))
+            .get(&(LedgerAccount::User(user), asset))
             .copied()
             .unwrap_or(0);
-        let row = books.balances.get(&(*user, *asset)).copied().unwrap_or(0) as i128;
-        let eng = engine.balances.get(&(*user, *asset)).copied().unwrap_or(0) as i128;
+        let row = books.balances.get(&(user, asset)).copied().unwrap_or(0) as i128;
+        let eng = engine.balances.get(&(user, asset)).copied().unwrap_or(0) as i128;
         if ledger == row && row == eng {
             agreeing += 1;
             continue;
         }
-        let (code, _) = code_of(&engine.assets, *asset);
+        let (code, _) = code_of(&engine.assets, asset);
+        let f = |amount| fmt(engine, amount, asset);
         r.disagreements.push(format!(
             "user {user} {code}: ledger {}, balances {}, engine {}",
-            fmt(ledger, *asset),
-            fmt(row, *asset),
-            fmt(eng, *asset)
+            f(ledger),
+            f(row),
+            f(eng)
         ));
     }
     r.lines.push(format!(
         "{agreeing} of {} user balances agree (ledger = balances = engine)",
         keys.len()
     ));
-    r
 }
 
 /// `flowex admin reconcile`.
@@ -271,15 +294,12 @@ pub async fn run(cfg: &Config) -> Result<()> {
             (books, engine)
         }
         Mode::Distributed => {
-            let token = crate::serve::internal_token(cfg)?;
-            let sink = flowex_wallet::CommandSink::remote(
-                &cfg.services.trading.url,
-                token,
-                Duration::from_secs(30),
-            );
+            let token = flowex_service::process::internal_token(cfg)?;
+            let trading =
+                EngineClient::remote(&cfg.services.trading.url, token, Duration::from_secs(30));
             let mut tries = 0;
             loop {
-                let engine = engine_from_trading(&sink).await?;
+                let engine = engine_from_trading(&trading).await?;
                 let books = read_books(&store).await?;
                 if books.seq == engine.seq || tries == 100 {
                     break (books, engine);

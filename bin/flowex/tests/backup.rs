@@ -428,6 +428,8 @@ async fn distributed_backup_destroy_restore_same_state() {
         "--admin",
     ]));
     before.start(&c).await;
+    // `flowex serve` lists nothing: BTCUSDT comes from the demo listing.
+    run(&mut before.command(&["demo", "seed"]));
     let gw = before.gateway.clone();
     let root = login(&c, &gw, "root@example.com").await;
     let users = trade(&c, &gw, &root).await;

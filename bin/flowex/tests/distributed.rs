@@ -1,7 +1,8 @@
 //! The distributed mode end to end: five `flowex serve NAME` processes on
 //! PostgreSQL and Redis, driven through the gateway only — an admin made
 //! with `flowex admin create-user --admin`, two users registered and logged
-//! in, admin deposits (idempotent), a trade, balances exact to the atomic
+//! in, the demo listing only from `flowex demo seed` (idempotent), admin
+//! deposits (idempotent), a trade, balances exact to the atomic
 //! unit (0.1 % fee on each side, buyer's in base, seller's in quote); the
 //! events reach market-data and the wallet over the Redis stream without a
 //! gap, and a restarted wallet resumes from its stored offset; an admin
@@ -205,10 +206,73 @@ async fn register_and_login(c: &reqwest::Client, gw: &str, email: &str) -> (u64,
 }
 
 async fn login(c: &reqwest::Client, gw: &str, email: &str) -> String {
-    let creds = json!({ "email": email, "password": PASSWORD });
+    login_as(c, gw, email, PASSWORD).await
+}
+
+async fn login_as(c: &reqwest::Client, gw: &str, email: &str, password: &str) -> String {
+    let creds = json!({ "email": email, "password": password });
     let (s, v) = call(c, c.post(format!("{gw}/api/v1/auth/login")).json(&creds)).await;
     assert_eq!(s, 200, "{v}");
     v["access_token"].as_str().unwrap().to_string()
+}
+
+/// `flowex serve` lists nothing; `flowex demo seed` lists the demo markets
+/// and funds the demo accounts, and a second run changes nothing.
+async fn demo_seed(c: &reqwest::Client, cluster: &Cluster) {
+    let gw = cluster.url("gateway");
+    let symbols = || async {
+        let (s, v) = call(c, c.get(format!("{gw}/api/v3/exchangeInfo"))).await;
+        assert_eq!(s, 200, "{v}");
+        let list = v["symbols"].as_array().unwrap().iter();
+        list.map(|m| m["symbol"].as_str().unwrap().to_string())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        symbols().await,
+        Vec::<String>::new(),
+        "flowex serve listed markets"
+    );
+    let seed = || {
+        let out = cluster.command(&["demo", "seed"]).output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "demo seed: {stdout}{stderr}");
+        stdout
+    };
+    let first = seed();
+    assert!(
+        first.contains("listed demo markets BTCUSDT, ETHUSDT, ETHBTC, SOLUSDT"),
+        "{first}"
+    );
+    let password = first
+        .split("demo account: demo@flowex.local  password: ")
+        .nth(1)
+        .and_then(|rest| rest.lines().next())
+        .unwrap_or_else(|| panic!("no demo login in {first}"))
+        .to_string();
+    let second = seed();
+    assert!(
+        second.contains("the demo markets were listed already"),
+        "{second}"
+    );
+    assert!(
+        second.contains(&format!("password: {password}")),
+        "{second}"
+    );
+    assert_eq!(symbols().await, ["BTCUSDT", "ETHBTC", "ETHUSDT", "SOLUSDT"]);
+    // Funded once, whatever the number of runs.
+    let demo = login_as(c, &gw, "demo@flowex.local", &password).await;
+    let (s, v) = call(
+        c,
+        c.get(format!("{gw}/api/v1/wallet/balances"))
+            .bearer_auth(&demo),
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(
+        balance(&v["balances"], "BTC"),
+        ("10.00000000".into(), "0.00000000".into())
+    );
 }
 
 fn balance(list: &Value, asset: &str) -> (String, String) {
@@ -345,6 +409,7 @@ async fn five_processes_trade_through_the_gateway() {
     let (s, v) = call(&c, c.get(format!("{gw}/api/v3/time"))).await;
     assert_eq!(s, 200);
     assert!(v["serverTime"].as_u64().unwrap() > 1_600_000_000_000);
+    demo_seed(&c, &cluster).await;
     let (s, v) = call(
         &c,
         c.get(format!("{gw}/api/v3/exchangeInfo?symbol=BTCUSDT")),
@@ -571,7 +636,8 @@ async fn five_processes_trade_through_the_gateway() {
     assert_eq!(e["records"], trade_seq, "every record from seq 1: {e}");
     assert_eq!(
         e["events"],
-        json!({"deposited": 2, "withdrawn": 0, "trades": 1}),
+        // Three demo accounts with four assets each, then the two admin deposits.
+        json!({"deposited": 12 + 2, "withdrawn": 0, "trades": 1}),
         "{e}"
     );
     let stored_offset = || async {

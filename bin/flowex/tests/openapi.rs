@@ -201,7 +201,7 @@ async fn every_mounted_route_is_documented_and_every_documented_route_is_mounted
         .unwrap();
     // The faucet route exists only with a faucet (embedded mode); mount it.
     let wallet = flowex_wallet::WalletState::new(
-        handle.clone(),
+        flowex_wallet::EngineClient::local(handle.clone()),
         store.clone(),
         Some(flowex_wallet::Faucet::default()),
     );

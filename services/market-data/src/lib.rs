@@ -22,18 +22,16 @@
 pub mod api;
 pub mod feed;
 pub mod interval;
+mod serve;
 pub mod view;
 
-use anyhow::Context as _;
+pub use serve::serve;
+
 use axum::extract::State;
-use axum::middleware::from_fn_with_state;
 use axum::routing::get;
 use axum::{Json, Router};
-use flowex_bus::BusConfig;
-use flowex_http::{HealthChecks, HttpConfig, InternalToken};
 use serde_json::{json, Value};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
-use std::time::Duration;
 
 /// How far the feed got: the follower's status ([`flowex_bus::FollowStatus`]).
 pub type FeedStatus = flowex_bus::FollowStatus;
@@ -189,87 +187,6 @@ async fn time() -> Json<Value> {
 
 async fn events(State(state): State<MarketDataState>) -> Json<Value> {
     Json(state.feed.to_json())
-}
-
-/// `flowex serve market-data`: listens on `server.bind` and
-/// `services.market_data.port` until SIGINT/SIGTERM.
-pub async fn serve(config: flowex_config::Config) -> anyhow::Result<()> {
-    serve_with(config, flowex_http::shutdown_signal()).await
-}
-
-/// [`serve`] with a shutdown future.
-pub async fn serve_with(
-    config: flowex_config::Config,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> anyhow::Result<()> {
-    let secrets = config
-        .load_secrets(Vec::new)
-        .context("loading the internal token")?;
-    let token = InternalToken::new(secrets.internal_token.expose());
-    let redis_url = config
-        .redis_url
-        .as_ref()
-        .context("market-data needs redis_url (FLOWEX_REDIS_URL)")?;
-    let bus = BusConfig::new(redis_url.expose());
-    let db_url = config
-        .database_url
-        .as_ref()
-        .context("database_url is not set")?;
-    let store = flowex_store::Store::connect_with(
-        db_url.expose(),
-        flowex_store::StoreOptions {
-            max_connections: Some(4),
-            ..Default::default()
-        },
-    )
-    .await
-    .with_context(|| format!("connecting to {}", db_url.redacted()))?;
-    let metrics = flowex_http::install_prometheus()
-        .map_err(|e| anyhow::anyhow!("installing the metrics recorder: {e}"))?;
-
-    let state = MarketDataState::with_store(store.clone());
-    let timeout = (config.request_timeout() * 8 / 10).max(Duration::from_secs(5));
-    let source = feed::SnapshotSource::new(&config.services.trading.url, token.clone(), timeout);
-    let feed = tokio::spawn(feed::follow_stream(
-        source,
-        bus.clone(),
-        Some(store.clone()),
-        state.clone(),
-    ));
-
-    let (db, redis, status) = (store.clone(), bus.clone(), state.feed().clone());
-    let checks = HealthChecks::new()
-        .check("database", move || {
-            let db = db.clone();
-            async move { db.ping().await.map_err(|e| e.to_string()) }
-        })
-        .check("redis", move || {
-            let redis = redis.clone();
-            async move { redis.ping().await.map_err(|e| e.to_string()) }
-        })
-        .check("events", move || {
-            let ok = status.connected();
-            async move {
-                ok.then_some(())
-                    .ok_or_else(|| "the event feed is not connected".to_string())
-            }
-        });
-    let app = router(state.clone())
-        .layer(from_fn_with_state(token, flowex_http::internal_channel))
-        .merge(flowex_http::health_router(checks))
-        .merge(feed_router(state))
-        .merge(flowex_http::metrics_router(metrics))
-        .fallback(flowex_http::not_found);
-    let app = flowex_http::stack(app, &HttpConfig::from(&config), None)?;
-    let addr = (config.server.bind, config.services.market_data.port);
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .with_context(|| format!("binding {}:{}", addr.0, addr.1))?;
-    tracing::info!(addr = %listener.local_addr()?, "market-data service listening");
-    flowex_http::serve(listener, app, config.server.max_connections, shutdown).await?;
-    feed.abort();
-    store.close().await;
-    Ok(())
 }
 
 #[cfg(test)]

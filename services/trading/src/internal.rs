@@ -8,9 +8,11 @@
 //! - `POST /internal/commands` — a JSON [`Command`] → 200 [`EventRecord`]
 //!   (seq, time, events) once the command is durable. Only the commands of
 //!   money movement and account administration are accepted (deposits,
-//!   withdrawals, fee tiers, freezing): orders carry a user's intent and come
-//!   through the public API with that user's identity; market listings are
-//!   an operator action of their own. Anything else is 403
+//!   withdrawals, fee tiers, freezing) and new assets and markets (`flowex
+//!   demo seed` lists the demo markets this way; operators list through the
+//!   admin API, audited): orders carry a user's intent and come through the
+//!   public API with that user's identity, and changes to a listed market
+//!   are the admin API's. Anything else is 403
 //!   `command_not_allowed`. An engine rejection is still a 200: the events
 //!   say `Rejected` and the caller decides.
 //! - `GET /internal/assets` → [`wire::Assets`].
@@ -47,6 +49,8 @@ pub fn allowed(command: &Command) -> bool {
             | Command::WithdrawFinalize { .. }
             | Command::SetUserFees { .. }
             | Command::SetUserFrozen { .. }
+            | Command::CreateAsset(_)
+            | Command::CreateMarket(_)
     )
 }
 
@@ -77,6 +81,10 @@ async fn submit(
         ));
     }
     let applied = state.submit(command).await?;
+    if matches!(command, Command::CreateAsset(_) | Command::CreateMarket(_)) {
+        // exchangeInfo and the order routes read the directory.
+        state.refresh_markets().await?;
+    }
     tracing::info!(
         command = command.name(),
         seq = applied.seq(),

@@ -19,7 +19,10 @@ pub mod internal;
 pub mod markets;
 mod orders;
 pub mod projector;
+mod serve;
 mod views;
+
+pub use serve::serve;
 
 use flowex_engine::Engine;
 use flowex_http::ApiError;

@@ -29,7 +29,7 @@
 //!   amount, key and seq as detail).
 
 use crate::audit::{now_ms, Audit};
-use crate::sink::rejection;
+use crate::rejection;
 use crate::WalletState;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};

@@ -13,8 +13,8 @@
 //! - withdrawals ([`withdrawals`]: request with 2FA, limits and fee, cancel,
 //!   admin approve/reject, per-asset settings), every transition audited.
 //!
-//! The engine is reached through a [`CommandSink`]: the sequencer handle in
-//! one process, the trading service's internal API in distributed mode.
+//! The engine is reached through an [`EngineClient`]: the sequencer handle
+//! in one process, the trading service's internal API in distributed mode.
 //!
 //! In distributed mode the ledger follows the trading events on the Redis
 //! stream, durably by seq ([`events::run_feed`]); in one process it follows
@@ -25,17 +25,17 @@ mod audit;
 pub mod events;
 pub mod history;
 pub mod ledger;
-pub mod sink;
+mod serve;
 pub mod withdrawals;
 
-pub use sink::{CommandSink, Holding};
+pub use flowex_service::{rejection, EngineClient, Holding};
+pub use serve::serve;
 
 use axum::extract::State;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use flowex_http::openapi::{NativeError, SignedParams};
 use flowex_http::{ApiError, Identity};
-use flowex_sequencer::SequencerHandle;
 use flowex_store::Store;
 use flowex_types::{format_scaled, parse_scaled, AssetConfig, Command, Event, IdemKey, UserId};
 use serde::Deserialize;
@@ -52,7 +52,7 @@ pub struct Faucet {
 
 #[derive(Clone)]
 pub struct WalletState {
-    sink: CommandSink,
+    sink: EngineClient,
     store: Store,
     /// `None`: no faucet (production).
     faucet: Option<Arc<Faucet>>,
@@ -62,13 +62,9 @@ pub struct WalletState {
 }
 
 impl WalletState {
-    pub fn new(seq: SequencerHandle, store: Store, faucet: Option<Faucet>) -> Self {
-        Self::with_sink(CommandSink::Local(seq), store, faucet)
-    }
-
-    /// A wallet reaching the engine through `sink` (distributed mode:
-    /// [`CommandSink::remote`]).
-    pub fn with_sink(sink: CommandSink, store: Store, faucet: Option<Faucet>) -> Self {
+    /// A wallet reaching the engine through `sink` (the sequencer in
+    /// `flowex up`, trading's internal API in distributed mode).
+    pub fn new(sink: EngineClient, store: Store, faucet: Option<Faucet>) -> Self {
         WalletState {
             sink,
             store,
@@ -310,7 +306,7 @@ async fn faucet(
         amount,
     };
     let applied = s.sink.submit(cmd).await?;
-    if let Some(reason) = sink::rejection(&applied) {
+    if let Some(reason) = rejection(&applied) {
         return Err(ApiError::internal(format!(
             "faucet deposit rejected: {reason:?}"
         )));

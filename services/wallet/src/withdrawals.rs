@@ -41,7 +41,7 @@
 //! balance with the withdrawal and stays in custody as fee revenue).
 
 use crate::audit::{now_ms, Audit};
-use crate::sink::rejection;
+use crate::rejection;
 use crate::WalletState;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
@@ -360,18 +360,7 @@ async fn request_inner(
         return Err(ApiError::rejected_api_key());
     }
     let asset = find_asset(s, &req.asset).await?;
-    let amount = parse_scaled(&req.amount, asset.decimals)
-        .ok()
-        .filter(|a| *a > 0)
-        .ok_or_else(|| {
-            ApiError::bad_request(
-                "invalid_amount",
-                format!(
-                    "amount must be a positive decimal string with at most {} decimals.",
-                    asset.decimals
-                ),
-            )
-        })?;
+    let amount = withdrawal_amount(&req.amount, &asset)?;
     if !valid_address(&req.address) {
         return Err(ApiError::bad_request(
             "invalid_address",
@@ -380,26 +369,9 @@ async fn request_inner(
             ),
         ));
     }
-    let key = match &req.idempotency_key {
-        None => None,
-        Some(k) if valid_key(k) => Some(format!("wd:{}:{k}", who.user_id)),
-        Some(_) => {
-            return Err(ApiError::bad_request(
-                "invalid_idempotency_key",
-                "idempotency_key must be 1 to 36 characters of A-Z a-z 0-9 . _ : -",
-            ))
-        }
-    };
+    let key = idempotency_key(who, req)?;
     if let Some(k) = &key {
-        if let Some(w) = s.store.withdrawal_by_key(k).await.map_err(store_error)? {
-            let same = (w.asset_id, w.amount, w.destination.as_str())
-                == (u64::from(asset.id.0), amount, req.address.as_str());
-            if !same {
-                return Err(ApiError::conflict(
-                    "idempotency_key_reused",
-                    "This idempotency_key was used for another withdrawal.",
-                ));
-            }
+        if let Some(w) = replay(s, k, &asset, amount, &req.address).await? {
             return Ok((StatusCode::OK, w, asset));
         }
     }
@@ -420,51 +392,125 @@ async fn request_inner(
         .ok_or_else(|| ApiError::bad_request("invalid_amount", "amount + fee is too large."))?;
     check_totp(s, who.user_id, req.totp_code.as_deref()).await?;
     let now = now_ms();
-    let w = s
-        .store
-        .create_withdrawal(&NewWithdrawal {
-            idem_key: key.as_deref(),
-            user_id: who.user_id,
-            asset_id: u64::from(asset.id.0),
-            amount,
-            fee,
-            destination: &req.address,
-            now,
-        })
-        .await
-        .map_err(|e| match e {
-            StoreError::Duplicate { .. } => ApiError::conflict(
-                "idempotency_key_reused",
-                "This idempotency_key was used for another withdrawal.",
-            ),
-            other => store_error(other),
-        })?;
-    if rules.withdraw_daily_limit > 0 {
-        // Counted after our own row is in: of two concurrent requests,
-        // each sees the other, so they cannot both slip under the limit.
-        let used = s
-            .store
-            .withdrawn_since(who.user_id, w.asset_id, now - DAILY_WINDOW_MS)
-            .await
-            .map_err(store_error)?;
-        if used > u128::from(rules.withdraw_daily_limit) {
-            let _ = s.store.delete_unlocked_withdrawal(w.id).await;
-            return Err(ApiError::bad_request(
-                "daily_limit_exceeded",
+    let new = NewWithdrawal {
+        idem_key: key.as_deref(),
+        user_id: who.user_id,
+        asset_id: u64::from(asset.id.0),
+        amount,
+        fee,
+        destination: &req.address,
+        now,
+    };
+    let w = s.store.create_withdrawal(&new).await.map_err(|e| match e {
+        StoreError::Duplicate { .. } => key_reused(),
+        other => store_error(other),
+    })?;
+    check_daily_limit(s, &w, &rules, &asset, now).await?;
+    lock(s, &w, &asset, total).await?;
+    Ok((StatusCode::CREATED, w, asset))
+}
+
+fn key_reused() -> ApiError {
+    ApiError::conflict(
+        "idempotency_key_reused",
+        "This idempotency_key was used for another withdrawal.",
+    )
+}
+
+/// A positive amount with at most the asset's decimals.
+fn withdrawal_amount(text: &str, asset: &AssetConfig) -> Result<u64, ApiError> {
+    parse_scaled(text, asset.decimals)
+        .ok()
+        .filter(|a| *a > 0)
+        .ok_or_else(|| {
+            ApiError::bad_request(
+                "invalid_amount",
                 format!(
-                    "Withdrawals of {} are limited to {} per 24 hours.",
-                    asset.code,
-                    format_scaled(rules.withdraw_daily_limit, asset.decimals)
+                    "amount must be a positive decimal string with at most {} decimals.",
+                    asset.decimals
                 ),
-            ));
-        }
+            )
+        })
+}
+
+/// The stored key of the request's `idempotency_key` (per user), if any.
+fn idempotency_key(who: &Identity, req: &WithdrawalRequest) -> Result<Option<String>, ApiError> {
+    match &req.idempotency_key {
+        None => Ok(None),
+        Some(k) if valid_key(k) => Ok(Some(format!("wd:{}:{k}", who.user_id))),
+        Some(_) => Err(ApiError::bad_request(
+            "invalid_idempotency_key",
+            "idempotency_key must be 1 to 36 characters of A-Z a-z 0-9 . _ : -",
+        )),
     }
+}
+
+/// The withdrawal already made with `key`, if it is this same request;
+/// 409 if the key was used for another one.
+async fn replay(
+    s: &WalletState,
+    key: &str,
+    asset: &AssetConfig,
+    amount: u64,
+    address: &str,
+) -> Result<Option<WithdrawalRecord>, ApiError> {
+    let Some(w) = s.store.withdrawal_by_key(key).await.map_err(store_error)? else {
+        return Ok(None);
+    };
+    let same =
+        (w.asset_id, w.amount, w.destination.as_str()) == (u64::from(asset.id.0), amount, address);
+    if !same {
+        return Err(key_reused());
+    }
+    Ok(Some(w))
+}
+
+/// Refuses (and removes) `w` if it takes the user past the asset's
+/// rolling-24h limit.
+async fn check_daily_limit(
+    s: &WalletState,
+    w: &WithdrawalRecord,
+    rules: &AssetRecord,
+    asset: &AssetConfig,
+    now: i64,
+) -> Result<(), ApiError> {
+    if rules.withdraw_daily_limit == 0 {
+        return Ok(());
+    }
+    // Counted after our own row is in: of two concurrent requests,
+    // each sees the other, so they cannot both slip under the limit.
+    let used = s
+        .store
+        .withdrawn_since(w.user_id, w.asset_id, now - DAILY_WINDOW_MS)
+        .await
+        .map_err(store_error)?;
+    if used > u128::from(rules.withdraw_daily_limit) {
+        let _ = s.store.delete_unlocked_withdrawal(w.id).await;
+        return Err(ApiError::bad_request(
+            "daily_limit_exceeded",
+            format!(
+                "Withdrawals of {} are limited to {} per 24 hours.",
+                asset.code,
+                format_scaled(rules.withdraw_daily_limit, asset.decimals)
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Locks amount + fee in the engine; a refusal removes the withdrawal.
+async fn lock(
+    s: &WalletState,
+    w: &WithdrawalRecord,
+    asset: &AssetConfig,
+    total: u64,
+) -> Result<(), ApiError> {
     let idem = IdemKey::new(&w.idem_key).map_err(|_| ApiError::internal("withdrawal key"))?;
     let applied = s
         .sink
         .submit(Command::WithdrawLock {
             key: idem,
-            user: flowex_types::UserId(who.user_id),
+            user: flowex_types::UserId(w.user_id),
             asset: asset.id,
             amount: total,
         })
@@ -473,7 +519,7 @@ async fn request_inner(
         let _ = s.store.delete_unlocked_withdrawal(w.id).await;
         return Err(engine_refusal(reason));
     }
-    Ok((StatusCode::CREATED, w, asset))
+    Ok(())
 }
 
 type Params = Result<Query<HashMap<String, String>>, QueryRejection>;

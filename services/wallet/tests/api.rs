@@ -139,8 +139,12 @@ impl Env {
             store.clone(),
             dir.path().join("journal"),
         );
-        let state = flowex_wallet::WalletState::new(seq.handle(), store.clone(), None)
-            .with_totp(flowex_auth::SecretBox::new(BOX_KEY));
+        let state = flowex_wallet::WalletState::new(
+            flowex_wallet::EngineClient::local(seq.handle()),
+            store.clone(),
+            None,
+        )
+        .with_totp(flowex_auth::SecretBox::new(BOX_KEY));
         let app = flowex_wallet::router(state).layer(axum::middleware::from_fn(as_user));
         let app = flowex_http::stack(app, &flowex_http::HttpConfig::default(), None).unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -1,17 +1,18 @@
-//! Where the wallet's commands and balance reads go: the sequencer in the
-//! same process (`flowex up`), or the trading service's internal API over
-//! the internal channel (`flowex serve wallet`). Either way a command is
-//! answered only once it is durable, with the events it produced.
+//! [`EngineClient`]: how a service reaches the engine. In one process
+//! (`flowex up`) it is the sequencer handle; in distributed mode it is the
+//! trading service's internal API over the internal channel (trading owns
+//! the sequencer). Either way a command is answered only once it is
+//! durable, with the events it produced.
 
 use flowex_bus::{wire, EventRecord};
-use flowex_engine::Engine;
+use flowex_engine::{Balance, Engine};
 use flowex_http::{ApiError, InternalToken};
 use flowex_sequencer::{SequencerError, SequencerHandle};
 use flowex_types::{AssetConfig, AssetId, Command, MarketConfig, RejectReason, UserId};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// A balance as the wallet reads it.
+/// A balance as a service reads it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Holding {
     /// Free, in atomic units.
@@ -20,16 +21,30 @@ pub struct Holding {
     pub locked: u64,
 }
 
-/// The engine, as the wallet reaches it.
+impl From<Balance> for Holding {
+    fn from(b: Balance) -> Self {
+        Holding {
+            available: b.available,
+            locked: b.locked,
+        }
+    }
+}
+
+/// The engine, as a service reaches it.
 #[derive(Clone)]
-pub enum CommandSink {
+pub enum EngineClient {
     /// In process: the sequencer handle.
     Local(SequencerHandle),
     /// Another process: the trading service's internal API.
     Remote(Arc<RemoteTrading>),
 }
 
-impl CommandSink {
+impl EngineClient {
+    /// The sequencer in this process.
+    pub fn local(handle: SequencerHandle) -> Self {
+        EngineClient::Local(handle)
+    }
+
     /// The trading service at `base_url` (e.g. `http://trading:8082`),
     /// called with the internal token; each call times out after `timeout`.
     pub fn remote(base_url: &str, token: InternalToken, timeout: Duration) -> Self {
@@ -38,7 +53,7 @@ impl CommandSink {
             .connect_timeout(timeout.min(Duration::from_secs(2)))
             .build()
             .unwrap_or_default();
-        CommandSink::Remote(Arc::new(RemoteTrading {
+        EngineClient::Remote(Arc::new(RemoteTrading {
             base: base_url.trim_end_matches('/').to_string(),
             token,
             client,
@@ -48,63 +63,38 @@ impl CommandSink {
     /// Every asset the engine knows.
     pub async fn assets(&self) -> Result<Vec<AssetConfig>, ApiError> {
         match self {
-            CommandSink::Local(seq) => seq
-                .query(|e: &Engine| e.assets())
-                .await
-                .map_err(sequencer_error),
-            CommandSink::Remote(r) => Ok(r
-                .call::<wire::Assets>(reqwest::Method::GET, wire::ASSETS_PATH, None)
-                .await?
-                .assets),
+            EngineClient::Local(seq) => query(seq, |e| e.assets()).await,
+            EngineClient::Remote(r) => Ok(r.get::<wire::Assets>(wire::ASSETS_PATH).await?.assets),
         }
     }
 
     /// Every market the engine knows.
     pub async fn markets(&self) -> Result<Vec<MarketConfig>, ApiError> {
         match self {
-            CommandSink::Local(seq) => seq
-                .query(|e: &Engine| e.markets())
-                .await
-                .map_err(sequencer_error),
-            CommandSink::Remote(r) => Ok(r
-                .call::<wire::Markets>(reqwest::Method::GET, wire::MARKETS_PATH, None)
-                .await?
-                .markets),
+            EngineClient::Local(seq) => query(seq, |e| e.markets()).await,
+            EngineClient::Remote(r) => {
+                Ok(r.get::<wire::Markets>(wire::MARKETS_PATH).await?.markets)
+            }
         }
     }
 
     /// A user's balances (assets never held are absent).
     pub async fn balances(&self, user: UserId) -> Result<Vec<(AssetId, Holding)>, ApiError> {
         match self {
-            CommandSink::Local(seq) => {
-                let list = seq
-                    .query(move |e: &Engine| e.balances(user))
-                    .await
-                    .map_err(sequencer_error)?;
-                Ok(list
-                    .into_iter()
-                    .map(|(a, b)| {
-                        let h = Holding {
-                            available: b.available,
-                            locked: b.locked,
-                        };
-                        (a, h)
-                    })
-                    .collect())
+            EngineClient::Local(seq) => {
+                let list = query(seq, move |e| e.balances(user)).await?;
+                Ok(list.into_iter().map(|(a, b)| (a, b.into())).collect())
             }
-            CommandSink::Remote(r) => {
-                let path = wire::balances_path(user.0);
-                let reply: wire::Balances = r.call(reqwest::Method::GET, &path, None).await?;
+            EngineClient::Remote(r) => {
+                let reply: wire::Balances = r.get(&wire::balances_path(user.0)).await?;
+                let holding = |b: &wire::BalanceEntry| Holding {
+                    available: b.available,
+                    locked: b.locked,
+                };
                 Ok(reply
                     .balances
-                    .into_iter()
-                    .map(|b| {
-                        let h = Holding {
-                            available: b.available,
-                            locked: b.locked,
-                        };
-                        (b.asset, h)
-                    })
+                    .iter()
+                    .map(|b| (b.asset, holding(b)))
                     .collect())
             }
         }
@@ -114,47 +104,39 @@ impl CommandSink {
     /// included) and the engine's seq when they were read.
     pub async fn all_balances(&self) -> Result<(u64, Vec<(UserId, AssetId, Holding)>), ApiError> {
         match self {
-            CommandSink::Local(seq) => {
-                let (at, list) = seq
-                    .query(|e: &Engine| (e.last_seq(), e.all_balances()))
-                    .await
-                    .map_err(sequencer_error)?;
-                let holdings = list
-                    .into_iter()
-                    .map(|(u, a, b)| {
-                        let h = Holding {
-                            available: b.available,
-                            locked: b.locked,
-                        };
-                        (u, a, h)
-                    })
-                    .collect();
-                Ok((at, holdings))
+            EngineClient::Local(seq) => {
+                let (at, list) = query(seq, |e| (e.last_seq(), e.all_balances())).await?;
+                Ok((
+                    at,
+                    list.into_iter().map(|(u, a, b)| (u, a, b.into())).collect(),
+                ))
             }
-            CommandSink::Remote(r) => {
-                let reply: wire::AllBalances = r
-                    .call(reqwest::Method::GET, wire::ALL_BALANCES_PATH, None)
-                    .await?;
-                let holdings = reply
-                    .balances
-                    .into_iter()
-                    .map(|b| {
-                        let h = Holding {
-                            available: b.available,
-                            locked: b.locked,
-                        };
-                        (UserId(b.user_id), b.asset, h)
-                    })
-                    .collect();
-                Ok((reply.seq, holdings))
+            EngineClient::Remote(r) => {
+                let reply: wire::AllBalances = r.get(wire::ALL_BALANCES_PATH).await?;
+                let holding = |b: &wire::AccountBalance| Holding {
+                    available: b.available,
+                    locked: b.locked,
+                };
+                let list = reply.balances.iter();
+                let list = list.map(|b| (UserId(b.user_id), b.asset, holding(b)));
+                Ok((reply.seq, list.collect()))
             }
+        }
+    }
+
+    /// Every market's book and the assets and markets, at one seq: what a
+    /// market-data view starts from.
+    pub async fn market_snapshot(&self) -> Result<wire::MarketSnapshot, ApiError> {
+        match self {
+            EngineClient::Local(seq) => query(seq, wire::MarketSnapshot::of).await,
+            EngineClient::Remote(r) => r.get(wire::MARKET_SNAPSHOT_PATH).await,
         }
     }
 
     /// Submits a command and waits until it is durable.
     pub async fn submit(&self, command: Command) -> Result<EventRecord, ApiError> {
         match self {
-            CommandSink::Local(seq) => {
+            EngineClient::Local(seq) => {
                 let applied = seq.submit(command).await.map_err(sequencer_error)?;
                 Ok(EventRecord {
                     seq: applied.seq(),
@@ -162,7 +144,7 @@ impl CommandSink {
                     events: applied.events().to_vec(),
                 })
             }
-            CommandSink::Remote(r) => {
+            EngineClient::Remote(r) => {
                 let body = serde_json::to_vec(&command)
                     .map_err(|e| ApiError::internal(format!("encoding a command: {e}")))?;
                 r.call(reqwest::Method::POST, wire::COMMANDS_PATH, Some(body))
@@ -170,6 +152,13 @@ impl CommandSink {
             }
         }
     }
+}
+
+async fn query<R: Send + 'static>(
+    seq: &SequencerHandle,
+    f: impl FnOnce(&Engine) -> R + Send + 'static,
+) -> Result<R, ApiError> {
+    seq.query(f).await.map_err(sequencer_error)
 }
 
 /// The engine's reason, if the command was rejected.
@@ -195,6 +184,10 @@ pub struct RemoteTrading {
 }
 
 impl RemoteTrading {
+    async fn get<T: serde::de::DeserializeOwned>(&self, path: &str) -> Result<T, ApiError> {
+        self.call(reqwest::Method::GET, path, None).await
+    }
+
     async fn call<T: serde::de::DeserializeOwned>(
         &self,
         method: reqwest::Method,
@@ -212,15 +205,11 @@ impl RemoteTrading {
                 .header(reqwest::header::CONTENT_TYPE, "application/json")
                 .body(body);
         }
-        let res = req
-            .send()
-            .await
-            .map_err(|e| ApiError::unavailable(format!("trading service {path}: {e}")))?;
+        let unreachable =
+            |e: reqwest::Error| ApiError::unavailable(format!("trading service {path}: {e}"));
+        let res = req.send().await.map_err(unreachable)?;
         let status = res.status();
-        let bytes = res
-            .bytes()
-            .await
-            .map_err(|e| ApiError::unavailable(format!("trading service {path}: {e}")))?;
+        let bytes = res.bytes().await.map_err(unreachable)?;
         if status.is_success() {
             return serde_json::from_slice(&bytes).map_err(|e| {
                 ApiError::internal(format!("trading service {path}: undecodable answer: {e}"))

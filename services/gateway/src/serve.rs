@@ -1,0 +1,136 @@
+//! `flowex serve gateway`: the gateway of distributed mode, forwarding to
+//! the services over HTTP.
+
+use crate::{config, proxied, GatewayConfig, HttpKeyDirectory, RedisStore, Upstreams};
+use anyhow::Context as _;
+use axum::Router;
+use flowex_auth::{JwtKeys, Verifier};
+use flowex_http::{InternalToken, RateLimiter};
+use http::Uri;
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// What [`serve_with`] takes besides the configuration.
+#[derive(Debug, Clone, Default)]
+pub struct ServeOptions {
+    /// The OpenAPI document; `None`: `docs/api/openapi.json` from the
+    /// working directory if present, else a placeholder.
+    pub openapi: Option<serde_json::Value>,
+    /// The web UI directory (default [`config::DEFAULT_WEB_DIR`]).
+    pub web_dir: Option<PathBuf>,
+    /// The Swagger UI assets (default [`config::DEFAULT_DOCS_ASSETS_DIR`]).
+    pub docs_assets_dir: Option<PathBuf>,
+}
+
+/// `flowex serve gateway`: the distributed gateway on
+/// `services.gateway.port`, until Ctrl-C or SIGTERM.
+pub async fn serve(config: flowex_config::Config) -> anyhow::Result<()> {
+    serve_with(
+        config,
+        ServeOptions::default(),
+        flowex_http::shutdown_signal(),
+    )
+    .await
+}
+
+/// [`serve`] with options and a shutdown future.
+pub async fn serve_with(
+    config: flowex_config::Config,
+    options: ServeOptions,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let app = distributed_router(&config, options)?;
+    let addr = (config.server.bind, config.services.gateway.port);
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("binding the gateway to {}:{}", addr.0, addr.1))?;
+    tracing::info!(addr = %listener.local_addr()?, mode = ?config.mode, "gateway listening");
+    flowex_http::serve(listener, app, config.server.max_connections, shutdown).await?;
+    Ok(())
+}
+
+/// The router [`serve_with`] serves: secrets, JWT verifier, rate limiter
+/// (Redis when `redis_url` is set), key directory and upstreams, all from
+/// the configuration.
+pub fn distributed_router(
+    config: &flowex_config::Config,
+    options: ServeOptions,
+) -> anyhow::Result<Router> {
+    let secrets = config
+        .load_secrets(|| {
+            JwtKeys::generate()
+                .map(|(_, pem)| pem.expose().clone().into_bytes())
+                .unwrap_or_default()
+        })
+        .context("loading the gateway's secrets")?;
+    let token = InternalToken::new(secrets.internal_token.expose());
+    let verifier = jwt_verifier(config, &secrets)?;
+    let mut cfg = GatewayConfig::from_config(config);
+    if let Some(url) = &config.redis_url {
+        let store = RedisStore::new(
+            url.expose(),
+            "flowex:rl:",
+            std::time::Duration::from_millis(250),
+        )?;
+        let ping = store.clone();
+        cfg.health = cfg.health.check("redis", move || {
+            let ping = ping.clone();
+            async move { ping.ping().await.map_err(|e| e.to_string()) }
+        });
+        cfg.rate_limiter = RateLimiter::new(Arc::new(store), (&config.rate_limits).into());
+    }
+    cfg.openapi = match options.openapi {
+        Some(doc) => doc,
+        None => std::fs::read("docs/api/openapi.json")
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_else(config::placeholder_openapi),
+    };
+    if options.web_dir.is_some() {
+        cfg.web_dir = options.web_dir;
+    }
+    if options.docs_assets_dir.is_some() {
+        cfg.docs_assets_dir = options.docs_assets_dir;
+    }
+    let uri = |name: &str, url: &str| -> anyhow::Result<Uri> {
+        let uri: Uri = url
+            .parse()
+            .with_context(|| format!("services.{name}.url {url:?}"))?;
+        anyhow::ensure!(
+            uri.scheme_str() == Some("http") && uri.authority().is_some(),
+            "services.{name}.url {url:?}: the gateway reaches services over plain http://host:port (TLS between services is the mesh's job)"
+        );
+        Ok(uri)
+    };
+    let s = &config.services;
+    let upstreams = Upstreams {
+        auth: uri("auth", &s.auth.url)?,
+        trading: uri("trading", &s.trading.url)?,
+        market_data: uri("market_data", &s.market_data.url)?,
+        wallet: uri("wallet", &s.wallet.url)?,
+        token: token.clone(),
+    };
+    let directory =
+        HttpKeyDirectory::new(upstreams.auth.clone(), token, cfg.proxy.connect_timeout * 2);
+    Ok(proxied(cfg, directory, verifier, upstreams)?)
+}
+
+fn jwt_verifier(
+    config: &flowex_config::Config,
+    secrets: &flowex_config::Secrets,
+) -> anyhow::Result<Verifier> {
+    let (iss, aud) = (&config.jwt.issuer, &config.jwt.audience);
+    if let Some(pem) = &secrets.jwt_public_key {
+        let pem = std::str::from_utf8(pem).context("the JWT public key is not PEM text")?;
+        return Ok(Verifier::new(pem, iss, aud)?);
+    }
+    if let Some(private) = &secrets.jwt_private_key {
+        let pem =
+            std::str::from_utf8(private.expose()).context("the JWT private key is not PEM text")?;
+        return Ok(JwtKeys::from_pem(pem)?.verifier(iss, aud));
+    }
+    anyhow::bail!(
+        "the gateway verifies access tokens and needs the JWT public key: set secrets.jwt_public_key (FLOWEX_JWT_PUBLIC_KEY) or secrets.jwt_public_key_file (FLOWEX_JWT_PUBLIC_KEY_FILE)"
+    )
+}
