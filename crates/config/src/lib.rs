@@ -556,6 +556,23 @@ impl Config {
     /// Checks the configuration as a whole and lists every problem.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let mut errors = Vec::new();
+        self.check_server(&mut errors);
+        self.check_jwt(&mut errors);
+        self.check_limits(&mut errors);
+        self.check_demo_and_log(&mut errors);
+        self.check_secrets(&mut errors);
+        if self.mode == Mode::Distributed {
+            self.check_distributed(&mut errors);
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigError::Invalid(errors))
+        }
+    }
+
+    /// `server.*` and `admin_cli.server`.
+    fn check_server(&self, errors: &mut Vec<String>) {
         let mut err = |m: String| errors.push(m);
         let s = &self.server;
         if s.body_limit_bytes < 1024 {
@@ -583,6 +600,11 @@ impl Config {
                 ));
             }
         }
+    }
+
+    /// `jwt.*`.
+    fn check_jwt(&self, errors: &mut Vec<String>) {
+        let mut err = |m: String| errors.push(m);
         if self.jwt.access_ttl_secs == 0 || self.jwt.access_ttl_secs > MAX_ACCESS_TTL_SECS {
             err(format!(
                 "jwt.access_ttl_secs is {}; access tokens must live between 1 and {MAX_ACCESS_TTL_SECS} seconds (15 minutes)",
@@ -595,6 +617,11 @@ impl Config {
         if self.jwt.issuer.trim().is_empty() || self.jwt.audience.trim().is_empty() {
             err("jwt.issuer and jwt.audience must not be empty".into());
         }
+    }
+
+    /// `rate_limits.*` and `cors.*`.
+    fn check_limits(&self, errors: &mut Vec<String>) {
+        let mut err = |m: String| errors.push(m);
         let rl = &self.rate_limits;
         for (name, v) in [
             ("ip_weight_per_minute", rl.ip_weight_per_minute),
@@ -619,6 +646,11 @@ impl Config {
                 ));
             }
         }
+    }
+
+    /// `faucet.*` and `log.*`.
+    fn check_demo_and_log(&self, errors: &mut Vec<String>) {
+        let mut err = |m: String| errors.push(m);
         for (asset, amount) in &self.faucet.amounts {
             if !valid_decimal(amount) {
                 err(format!(
@@ -632,6 +664,11 @@ impl Config {
         if self.log.level.trim().is_empty() {
             err("log.level must not be empty".into());
         }
+    }
+
+    /// Secrets: one source each, and the right shape.
+    fn check_secrets(&self, errors: &mut Vec<String>) {
+        let mut err = |m: String| errors.push(m);
         let sec = &self.secrets;
         if self.internal_token.is_some() && sec.internal_token_file.is_some() {
             err("internal_token and secrets.internal_token_file are both set; keep one".into());
@@ -664,38 +701,36 @@ impl Config {
                 err("internal_token must be at least 32 characters".into());
             }
         }
-        if self.mode == Mode::Distributed {
-            match &self.database_url {
-                None => err("distributed mode needs database_url (FLOWEX_DATABASE_URL), a PostgreSQL URL".into()),
-                Some(url) if !matches!(url.scheme().as_str(), "postgres" | "postgresql") => err(format!(
-                    "distributed mode needs a PostgreSQL database_url; {} is not one (several processes cannot share SQLite)",
-                    url.redacted()
-                )),
-                Some(_) => {}
-            }
-            if self.redis_url.is_none() {
-                err("distributed mode needs redis_url (FLOWEX_REDIS_URL)".into());
-            }
-            if self.internal_token.is_none() && sec.internal_token_file.is_none() {
-                err("distributed mode needs internal_token (FLOWEX_INTERNAL_TOKEN) or secrets.internal_token_file; secrets are never generated in production".into());
-            }
-            if self.faucet.enabled == Some(true) {
-                err("faucet.enabled is true in distributed mode: the faucet creates money and exists only in embedded mode".into());
-            }
-            for (name, ep) in self.services.all() {
-                if !(ep.url.starts_with("http://") || ep.url.starts_with("https://")) {
-                    err(format!(
-                        "services.{}.url is {:?}; it must start with http:// or https://",
-                        name.replace('-', "_"),
-                        ep.url
-                    ));
-                }
-            }
+    }
+
+    /// What the distributed mode needs besides the rest.
+    fn check_distributed(&self, errors: &mut Vec<String>) {
+        let mut err = |m: String| errors.push(m);
+        match &self.database_url {
+            None => err("distributed mode needs database_url (FLOWEX_DATABASE_URL), a PostgreSQL URL".into()),
+            Some(url) if !matches!(url.scheme().as_str(), "postgres" | "postgresql") => err(format!(
+                "distributed mode needs a PostgreSQL database_url; {} is not one (several processes cannot share SQLite)",
+                url.redacted()
+            )),
+            Some(_) => {}
         }
-        if errors.is_empty() {
-            Ok(())
-        } else {
-            Err(ConfigError::Invalid(errors))
+        if self.redis_url.is_none() {
+            err("distributed mode needs redis_url (FLOWEX_REDIS_URL)".into());
+        }
+        if self.internal_token.is_none() && self.secrets.internal_token_file.is_none() {
+            err("distributed mode needs internal_token (FLOWEX_INTERNAL_TOKEN) or secrets.internal_token_file; secrets are never generated in production".into());
+        }
+        if self.faucet.enabled == Some(true) {
+            err("faucet.enabled is true in distributed mode: the faucet creates money and exists only in embedded mode".into());
+        }
+        for (name, ep) in self.services.all() {
+            if !(ep.url.starts_with("http://") || ep.url.starts_with("https://")) {
+                err(format!(
+                    "services.{}.url is {:?}; it must start with http:// or https://",
+                    name.replace('-', "_"),
+                    ep.url
+                ));
+            }
         }
     }
 

@@ -123,9 +123,9 @@ pub mod error;
 pub mod proxy;
 pub mod redis_store;
 pub mod routes;
+mod serve;
 pub mod sessions;
 pub mod web;
-mod serve;
 
 pub use authn::{authenticate, AccountFrozen, AuthState};
 pub use config::GatewayConfig;

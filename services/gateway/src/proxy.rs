@@ -355,26 +355,71 @@ pub(crate) async fn forward_to(proxy: &Proxy, upstream: Upstream, mut req: Reque
     };
     let upgrade = is_upgrade(req.headers());
     let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
+    let out = match outbound(proxy, upstream, req, upgrade).await {
+        Ok(out) => out,
+        Err(refused) => return refused,
+    };
+    let name = upstream.name();
+    let result = match send(proxy, permit, name, out).await {
+        Ok(res) => res,
+        Err(refused) => return refused,
+    };
+    if result.status() == StatusCode::SWITCHING_PROTOCOLS {
+        return match client_upgrade {
+            Some(client) => switch_protocols(result, client),
+            None => {
+                ApiError::internal(format!("{name} switched protocols unasked")).into_response()
+            }
+        };
+    }
+    let (mut parts, body) = result.into_parts();
+    strip_hop_by_hop(&mut parts.headers);
+    let mut res = Response::from_parts(parts, Body::new(body));
+    // The service ran the same error mapping: keep its body as it is.
+    res.extensions_mut().insert(KeepBody);
+    res
+}
+
+/// The request to `upstream`: same method, path, query and body bytes,
+/// headers as [`forward_headers`] makes them.
+async fn outbound(
+    proxy: &Proxy,
+    upstream: Upstream,
+    req: Request,
+    upgrade: bool,
+) -> Result<http::Request<Full<Bytes>>, Response> {
     let path_and_query = req
         .uri()
         .path_and_query()
         .map(|p| p.as_str().to_string())
         .unwrap_or_else(|| "/".into());
-    let uri = match upstream_uri(proxy.upstreams.base(upstream), &path_and_query) {
-        Ok(u) => u,
-        Err(e) => return ApiError::internal(format!("upstream URI: {e}")).into_response(),
-    };
+    let uri = upstream_uri(proxy.upstreams.base(upstream), &path_and_query)
+        .map_err(|e| ApiError::internal(format!("upstream URI: {e}")).into_response())?;
     let (parts, body) = req.into_parts();
     // The auth middleware has already read the body within the limit.
-    let body = match axum::body::to_bytes(body, usize::MAX).await {
-        Ok(b) => b,
-        Err(e) => {
-            return ApiError::invalid_data()
-                .with_detail(e.to_string())
-                .into_response()
-        }
-    };
-    let mut headers = parts.headers;
+    let body = axum::body::to_bytes(body, usize::MAX).await.map_err(|e| {
+        ApiError::invalid_data()
+            .with_detail(e.to_string())
+            .into_response()
+    })?;
+    let headers = forward_headers(proxy, &parts, upgrade, body.len());
+    let mut out = http::Request::new(Full::new(body));
+    *out.method_mut() = parts.method;
+    *out.uri_mut() = uri;
+    *out.headers_mut() = headers;
+    Ok(out)
+}
+
+/// The client's headers without hop-by-hop ones (but a WebSocket
+/// upgrade's), with the peer appended to `X-Forwarded-For`, the request id,
+/// and the internal token and identity stamped.
+fn forward_headers(
+    proxy: &Proxy,
+    parts: &http::request::Parts,
+    upgrade: bool,
+    body_len: usize,
+) -> HeaderMap {
+    let mut headers = parts.headers.clone();
     let upgrade_value = headers.get(header::UPGRADE).cloned();
     strip_hop_by_hop(&mut headers);
     headers.remove(header::HOST);
@@ -383,8 +428,8 @@ pub(crate) async fn forward_to(proxy: &Proxy, upstream: Upstream, mut req: Reque
         headers.insert(header::UPGRADE, v);
         headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
     }
-    if !body.is_empty() || !matches!(parts.method, http::Method::GET | http::Method::HEAD) {
-        headers.insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
+    if body_len > 0 || !matches!(parts.method, http::Method::GET | http::Method::HEAD) {
+        headers.insert(header::CONTENT_LENGTH, HeaderValue::from(body_len));
     }
     let peer = parts
         .extensions
@@ -409,38 +454,41 @@ pub(crate) async fn forward_to(proxy: &Proxy, upstream: Upstream, mut req: Reque
         .upstreams
         .token
         .stamp(&mut headers, parts.extensions.get::<Identity>());
+    headers
+}
 
-    let mut out = http::Request::new(Full::new(body));
-    *out.method_mut() = parts.method.clone();
-    *out.uri_mut() = uri;
-    *out.headers_mut() = headers;
-
+/// Sends `out` within the request timeout and tells the breaker how it
+/// went: a timeout, a connection error or a 502/503/504 is a failure.
+async fn send(
+    proxy: &Proxy,
+    permit: Permit<'_>,
+    name: &'static str,
+    out: http::Request<Full<Bytes>>,
+) -> Result<http::Response<hyper::body::Incoming>, Response> {
     let started = Instant::now();
     let sent = tokio::time::timeout(proxy.request_timeout, proxy.client.request(out)).await;
-    let name = upstream.name();
     let result = match sent {
         Err(_) => {
             permit.failure();
             metrics::counter!("flowex_gateway_upstream_errors_total", "upstream" => name, "kind" => "timeout").increment(1);
-            return ApiError::timeout()
+            return Err(ApiError::timeout()
                 .with_detail(format!(
                     "{name} did not answer within {:?}",
                     proxy.request_timeout
                 ))
-                .into_response();
+                .into_response());
         }
         Ok(Err(e)) => {
             permit.failure();
             metrics::counter!("flowex_gateway_upstream_errors_total", "upstream" => name, "kind" => "connect").increment(1);
-            return service_unavailable(Duration::from_secs(1))
+            return Err(service_unavailable(Duration::from_secs(1))
                 .with_detail(format!("{name}: {e}"))
-                .into_response();
+                .into_response());
         }
         Ok(Ok(res)) => res,
     };
-    let status = result.status();
     if matches!(
-        status,
+        result.status(),
         StatusCode::BAD_GATEWAY | StatusCode::SERVICE_UNAVAILABLE | StatusCode::GATEWAY_TIMEOUT
     ) {
         permit.failure();
@@ -449,21 +497,7 @@ pub(crate) async fn forward_to(proxy: &Proxy, upstream: Upstream, mut req: Reque
     }
     metrics::histogram!("flowex_gateway_upstream_duration_seconds", "upstream" => name)
         .record(started.elapsed().as_secs_f64());
-
-    if status == StatusCode::SWITCHING_PROTOCOLS {
-        return match client_upgrade {
-            Some(client) => switch_protocols(result, client),
-            None => {
-                ApiError::internal(format!("{name} switched protocols unasked")).into_response()
-            }
-        };
-    }
-    let (mut parts, body) = result.into_parts();
-    strip_hop_by_hop(&mut parts.headers);
-    let mut res = Response::from_parts(parts, Body::new(body));
-    // The service ran the same error mapping: keep its body as it is.
-    res.extensions_mut().insert(KeepBody);
-    res
+    Ok(result)
 }
 
 /// Answers 101 to the client and splices the two upgraded connections.

@@ -326,137 +326,128 @@ fn encode(s: &str) -> String {
         .collect()
 }
 
+/// Where the admin API is mounted.
+const ADMIN: &str = "/api/v1/admin";
+
 impl RemoteCmd {
     /// The connection options and the request this command makes.
     pub fn call(&self) -> Result<(&Conn, Call)> {
         use RemoteCmd as R;
-        let admin = "/api/v1/admin";
+        let post = |path: String| Call::with(Method::POST, path, Value::Null);
         Ok(match self {
-            R::Assets { conn, op } => (
-                conn,
-                match op {
-                    AssetOp::List => Call::get(format!("{admin}/assets")),
-                    AssetOp::Create { code, decimals } => Call::with(
-                        Method::POST,
-                        format!("{admin}/assets"),
-                        json!({ "code": code, "decimals": decimals }),
-                    ),
-                },
-            ),
+            R::Assets { conn, op } => (conn, asset_call(op)),
             R::Markets { conn, op } => (conn, market_call(op)?),
-            R::Fees { conn, op } => (
-                conn,
-                match op {
-                    FeeOp::Set { user, maker, taker } => Call::with(
-                        Method::PUT,
-                        format!("{admin}/users/{user}/fees"),
-                        json!({ "maker_fee": maker, "taker_fee": taker }),
-                    ),
-                    FeeOp::Clear { user } => Call::with(
-                        Method::DELETE,
-                        format!("{admin}/users/{user}/fees"),
-                        Value::Null,
-                    ),
-                },
-            ),
-            R::Freeze { conn, user } => (
-                conn,
-                Call::with(
-                    Method::POST,
-                    format!("{admin}/users/{user}/freeze"),
-                    Value::Null,
-                ),
-            ),
-            R::Unfreeze { conn, user } => (
-                conn,
-                Call::with(
-                    Method::POST,
-                    format!("{admin}/users/{user}/unfreeze"),
-                    Value::Null,
-                ),
-            ),
-            R::CancelAll { conn, user, symbol } => {
-                if user.is_none() && symbol.is_none() {
-                    bail!("give --user, --symbol or both: cancel-all never cancels the whole exchange");
-                }
-                let mut body = Map::new();
-                if let Some(u) = user {
-                    body.insert("user_id".into(), json!(u));
-                }
-                if let Some(s) = symbol {
-                    body.insert("symbol".into(), json!(s));
-                }
-                (
-                    conn,
-                    Call::with(
-                        Method::POST,
-                        format!("{admin}/cancel-all"),
-                        Value::Object(body),
-                    ),
-                )
-            }
-            R::Deposit { conn, args } => {
-                let mut body = json!({
-                    "user_id": args.user,
-                    "asset": args.asset,
-                    "amount": args.amount,
-                    "idempotency_key": args.key,
-                });
-                if let Some(r) = &args.reference {
-                    body["reference"] = json!(r);
-                }
-                (
-                    conn,
-                    Call::with(Method::POST, format!("{admin}/deposits"), body),
-                )
-            }
-            R::Withdrawals { conn, op } => (
-                conn,
-                match op {
-                    WithdrawalOp::List { state, user, limit } => Call::get(format!(
-                        "{admin}/withdrawals{}",
-                        query(&[
-                            ("state", state.clone()),
-                            ("user_id", user.map(|u| u.to_string())),
-                            ("limit", limit.map(|l| l.to_string())),
-                        ])
-                    )),
-                    WithdrawalOp::Approve { id } => Call::with(
-                        Method::POST,
-                        format!("{admin}/withdrawals/{id}/approve"),
-                        Value::Null,
-                    ),
-                    WithdrawalOp::Reject { id, note } => {
-                        let body = match note {
-                            Some(n) => json!({ "note": n }),
-                            None => Value::Null,
-                        };
-                        Call::with(
-                            Method::POST,
-                            format!("{admin}/withdrawals/{id}/reject"),
-                            body,
-                        )
-                    }
-                },
-            ),
-            R::Audit { conn, filters } => (
-                conn,
-                Call::get(format!(
-                    "{admin}/audit{}",
-                    query(&[
-                        ("user_id", filters.user.map(|u| u.to_string())),
-                        ("action", filters.action.clone()),
-                        ("result", filters.result.clone()),
-                        ("limit", filters.limit.map(|l| l.to_string())),
-                    ])
-                )),
-            ),
+            R::Fees { conn, op } => (conn, fee_call(op)),
+            R::Freeze { conn, user } => (conn, post(format!("{ADMIN}/users/{user}/freeze"))),
+            R::Unfreeze { conn, user } => (conn, post(format!("{ADMIN}/users/{user}/unfreeze"))),
+            R::CancelAll { conn, user, symbol } => (conn, cancel_all_call(*user, symbol)?),
+            R::Deposit { conn, args } => (conn, deposit_call(args)),
+            R::Withdrawals { conn, op } => (conn, withdrawal_call(op)),
+            R::Audit { conn, filters } => (conn, audit_call(filters)),
         })
     }
 }
 
+fn asset_call(op: &AssetOp) -> Call {
+    match op {
+        AssetOp::List => Call::get(format!("{ADMIN}/assets")),
+        AssetOp::Create { code, decimals } => Call::with(
+            Method::POST,
+            format!("{ADMIN}/assets"),
+            json!({ "code": code, "decimals": decimals }),
+        ),
+    }
+}
+
+fn fee_call(op: &FeeOp) -> Call {
+    match op {
+        FeeOp::Set { user, maker, taker } => Call::with(
+            Method::PUT,
+            format!("{ADMIN}/users/{user}/fees"),
+            json!({ "maker_fee": maker, "taker_fee": taker }),
+        ),
+        FeeOp::Clear { user } => Call::with(
+            Method::DELETE,
+            format!("{ADMIN}/users/{user}/fees"),
+            Value::Null,
+        ),
+    }
+}
+
+fn cancel_all_call(user: Option<u64>, symbol: &Option<String>) -> Result<Call> {
+    if user.is_none() && symbol.is_none() {
+        bail!("give --user, --symbol or both: cancel-all never cancels the whole exchange");
+    }
+    let mut body = Map::new();
+    if let Some(u) = user {
+        body.insert("user_id".into(), json!(u));
+    }
+    if let Some(s) = symbol {
+        body.insert("symbol".into(), json!(s));
+    }
+    Ok(Call::with(
+        Method::POST,
+        format!("{ADMIN}/cancel-all"),
+        Value::Object(body),
+    ))
+}
+
+fn deposit_call(args: &DepositArgs) -> Call {
+    let mut body = json!({
+        "user_id": args.user,
+        "asset": args.asset,
+        "amount": args.amount,
+        "idempotency_key": args.key,
+    });
+    if let Some(r) = &args.reference {
+        body["reference"] = json!(r);
+    }
+    Call::with(Method::POST, format!("{ADMIN}/deposits"), body)
+}
+
+fn withdrawal_call(op: &WithdrawalOp) -> Call {
+    match op {
+        WithdrawalOp::List { state, user, limit } => Call::get(format!(
+            "{ADMIN}/withdrawals{}",
+            query(&[
+                ("state", state.clone()),
+                ("user_id", user.map(|u| u.to_string())),
+                ("limit", limit.map(|l| l.to_string())),
+            ])
+        )),
+        WithdrawalOp::Approve { id } => Call::with(
+            Method::POST,
+            format!("{ADMIN}/withdrawals/{id}/approve"),
+            Value::Null,
+        ),
+        WithdrawalOp::Reject { id, note } => {
+            let body = match note {
+                Some(n) => json!({ "note": n }),
+                None => Value::Null,
+            };
+            Call::with(
+                Method::POST,
+                format!("{ADMIN}/withdrawals/{id}/reject"),
+                body,
+            )
+        }
+    }
+}
+
+fn audit_call(filters: &AuditArgs) -> Call {
+    Call::get(format!(
+        "{ADMIN}/audit{}",
+        query(&[
+            ("user_id", filters.user.map(|u| u.to_string())),
+            ("action", filters.action.clone()),
+            ("result", filters.result.clone()),
+            ("limit", filters.limit.map(|l| l.to_string())),
+        ])
+    ))
+}
+
 fn market_call(op: &MarketOp) -> Result<Call> {
-    let admin = "/api/v1/admin";
+    let admin = ADMIN;
     Ok(match op {
         MarketOp::List => Call::get(format!("{admin}/markets")),
         MarketOp::Create {
