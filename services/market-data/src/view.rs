@@ -492,6 +492,16 @@ pub struct View {
 }
 
 impl View {
+    /// Everything the view answers from, as one canonical text (in id and
+    /// symbol order): equal texts, equal answers. A view rebuilt from the
+    /// journal is compared with the live one by it.
+    pub fn canonical(&self) -> String {
+        format!(
+            "started={} seq={}\nassets={:?}\nmarkets={:#?}",
+            self.started, self.seq, self.assets, self.markets
+        )
+    }
+
     /// The view of a snapshot (books, configs, assets), with no trades yet.
     pub fn from_snapshot(snap: &MarketSnapshot) -> View {
         let mut view = View {
