@@ -16,7 +16,8 @@ const RETRY_FIRST_MS = 3_000;
 const RETRY_MAX_MS = 60_000;
 
 class StatusSource {
-  status: LiveStatus = 'connecting';
+  // REST serves every screen until a WebSocket opens.
+  status: LiveStatus = 'polling';
   private statusListeners = new Set<(s: LiveStatus) => void>();
   onStatus(cb: (s: LiveStatus) => void): () => void {
     this.statusListeners.add(cb);
