@@ -11,7 +11,8 @@
 //! error response of the stack (axum's rejections, 404 and 405, 413 from the
 //! body limit, panics) into the same shapes. A 5xx never shows internal
 //! detail: [`ApiError::internal`] logs its detail (with the request id, from
-//! the request span) and answers a generic message.
+//! the request span) and answers a generic message, which on `/api/v1`
+//! names the request id (`Internal server error (request id …).`).
 //!
 //! # Binance codes used
 //!
@@ -195,6 +196,18 @@ impl ApiError {
     pub fn with_retry_after(mut self, seconds: u64) -> Self {
         self.retry_after = Some(seconds.max(1));
         self
+    }
+
+    /// A 500's native message names the request id, so a user's report
+    /// leads to the log line with the detail (Binance's text stays verbatim).
+    fn with_request_id(self, id: Option<&str>) -> Self {
+        match id {
+            Some(id) => {
+                let message = format!("Internal server error (request id {id}).");
+                self.native_message(message)
+            }
+            None => self,
+        }
     }
 
     /// Attaches detail for the logs (never sent to the client).
@@ -792,14 +805,23 @@ impl IntoResponse for ApiError {
 /// [`ApiError::from_status`]. 5xx bodies never carry detail.
 pub async fn error_shape(req: Request, next: Next) -> Response {
     let family = ApiFamily::for_path(req.uri().path());
+    let request_id = req
+        .extensions()
+        .get::<crate::RequestId>()
+        .map(|r| r.0.clone());
     let res = next.run(req).await;
     let status = res.status();
+    let internal = status == StatusCode::INTERNAL_SERVER_ERROR;
     if let Some(RenderedError(err)) = res.extensions().get::<RenderedError>().cloned() {
-        if family == ApiFamily::Native {
+        if family == ApiFamily::Native && !internal {
             return res;
         }
         let (parts, _) = res.into_parts();
-        let mut new = ApiError::clone(&err).render(family);
+        let mut err = ApiError::clone(&err);
+        if internal {
+            err = err.with_request_id(request_id.as_deref());
+        }
+        let mut new = err.render(family);
         copy_extra_headers(&parts.headers, new.headers_mut());
         return new;
     }
@@ -821,8 +843,11 @@ pub async fn error_shape(req: Request, next: Next) -> Response {
         Ok(b) => String::from_utf8_lossy(&b).into_owned(),
         Err(_) => String::new(),
     };
-    let err = ApiError::from_status(status, &text);
+    let mut err = ApiError::from_status(status, &text);
     err.log();
+    if internal {
+        err = err.with_request_id(request_id.as_deref());
+    }
     let mut new = err.render(family);
     copy_extra_headers(&parts.headers, new.headers_mut());
     new

@@ -230,6 +230,14 @@ impl Params {
             .transpose()
     }
 
+    /// An optional id ([`crate::ids`]): -1130 naming it unless it is a
+    /// decimal number from 0 to 2^63 − 1, -1105 if sent empty.
+    pub fn id(&self, name: &str) -> Result<Option<u64>, ApiError> {
+        self.optional(name)?
+            .map(|v| crate::ids::parse_id(v).ok_or_else(|| ApiError::invalid_parameter(name)))
+            .transpose()
+    }
+
     /// -1104 unless every parameter was read by a getter (call at the end
     /// of a handler that wants Binance's strictness).
     pub fn ensure_all_read(&self) -> Result<(), ApiError> {

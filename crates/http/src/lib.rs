@@ -71,6 +71,7 @@
 pub mod error;
 pub mod extract;
 pub mod identity;
+pub mod ids;
 pub mod limits;
 pub mod markets;
 pub mod observe;

@@ -169,9 +169,11 @@ async fn server_errors_never_show_detail() {
 
         let r = s.get(&format!("/api/v1{path}")).await;
         assert_eq!(r.status, 500, "{path}");
+        let id = r.header("x-request-id").unwrap().to_string();
+        let message = format!("Internal server error (request id {id}).");
         assert_eq!(
             r.json(),
-            json!({"error": {"code": "internal", "message": "Internal server error."}}),
+            json!({"error": {"code": "internal", "message": message}}),
             "{path}"
         );
         assert!(!r.text.contains("hunter2"));

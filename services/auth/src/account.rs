@@ -16,11 +16,12 @@ use serde_json::{json, Value};
 use utoipa::ToSchema;
 
 use crate::audit::{self, action};
-use crate::error::{self, StoreResultExt};
+use crate::error;
 use crate::extract::{Json, RequestMeta, SecretString};
 use crate::lockout;
 use crate::state::AuthState;
 use crate::twofa;
+use flowex_kit::StoreResultExt;
 
 /// A user as the API shows it (OpenAPI schema of [`user_json`]).
 #[derive(ToSchema)]
@@ -80,7 +81,7 @@ pub(crate) async fn caller(
         .store()
         .session(sid)
         .await
-        .or_500()?
+        .or_api()?
         .filter(|s| s.user_id == identity.user_id)
         .ok_or_else(error::session_revoked)?;
     if session.revoked_at.is_some() || session.expires_at <= state.now_ms() {
@@ -90,7 +91,7 @@ pub(crate) async fn caller(
         .store()
         .user_by_id(identity.user_id)
         .await
-        .or_500()?
+        .or_api()?
         .ok_or_else(ApiError::unauthorized)?;
     Ok((user, session))
 }
@@ -190,7 +191,7 @@ pub(crate) async fn register(
             now: state.now_ms(),
         })
         .await
-        .or_500()?;
+        .or_api()?;
     tracing::info!(user_id = user.id, "user registered");
     audit::record(
         &state,
@@ -319,7 +320,7 @@ pub(crate) async fn login(
     let account = lockout::account_key(&body.email);
     lockout::begin(&state, &meta, &account, None, action::LOGIN).await?;
     let user = if valid_email(&body.email) {
-        state.store().user_by_email(&body.email).await.or_500()?
+        state.store().user_by_email(&body.email).await.or_api()?
     } else {
         None
     };
@@ -355,7 +356,7 @@ pub(crate) async fn login(
                 .store()
                 .use_backup_code(user.id, &hash, state.now_ms())
                 .await
-                .or_500()?;
+                .or_api()?;
             if !used {
                 lockout::failed(&state, &meta, &account, Some(user.id)).await?;
                 login_denied(&state, &meta, Some(user.id), "invalid_backup_code").await;
@@ -378,7 +379,7 @@ pub(crate) async fn login(
             .store()
             .set_password_hash(user.id, &hash, state.now_ms())
             .await
-            .or_500()?;
+            .or_api()?;
     }
 
     let now = state.now_ms();
@@ -396,7 +397,7 @@ pub(crate) async fn login(
             now,
         })
         .await
-        .or_500()?;
+        .or_api()?;
     tracing::info!(user_id = user.id, session_id = session.id, method, "login");
     audit::record(
         &state,
@@ -449,7 +450,7 @@ pub(crate) async fn refresh(
         .store()
         .refresh_token(&presented_hash)
         .await
-        .or_500()?
+        .or_api()?
     else {
         return Err(error::invalid_refresh_token());
     };
@@ -468,14 +469,14 @@ pub(crate) async fn refresh(
             now: state.now_ms(),
         })
         .await
-        .or_500()?;
+        .or_api()?;
     match outcome {
         RotateOutcome::Rotated(session) => {
             let user = state
                 .store()
                 .user_by_id(session.user_id)
                 .await
-                .or_500()?
+                .or_api()?
                 .ok_or_else(error::invalid_refresh_token)?;
             if user.frozen {
                 return Err(error::account_frozen());
@@ -531,7 +532,7 @@ pub(crate) async fn logout(
         .store()
         .revoke_session(identity.user_id, sid, state.now_ms(), "logout")
         .await
-        .or_500()?;
+        .or_api()?;
     if revoked {
         audit::record(
             &state,
@@ -619,12 +620,12 @@ pub(crate) async fn change_password(
         .store()
         .set_password_hash(user.id, &hash, now)
         .await
-        .or_500()?;
+        .or_api()?;
     let revoked = state
         .store()
         .revoke_user_sessions(user.id, Some(session.id), now, "password_change")
         .await
-        .or_500()?;
+        .or_api()?;
     tracing::info!(user_id = user.id, revoked, "password changed");
     audit::record(
         &state,
@@ -705,7 +706,7 @@ pub(crate) async fn list_sessions(
         .store()
         .list_sessions(user.id, state.now_ms())
         .await
-        .or_500()?;
+        .or_api()?;
     let list: Vec<Value> = sessions
         .iter()
         .map(|s| {
@@ -748,7 +749,7 @@ pub(crate) async fn revoke_session(
         .store()
         .revoke_session(user.id, sid, state.now_ms(), "revoked_by_user")
         .await
-        .or_500()?;
+        .or_api()?;
     if !revoked {
         return Err(not_found());
     }

@@ -12,9 +12,10 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::account::caller;
 use crate::audit::{self, action};
-use crate::error::{self, StoreResultExt};
+use crate::error;
 use crate::extract::RequestMeta;
 use crate::state::AuthState;
+use flowex_kit::StoreResultExt;
 
 /// Refuses non-admins (403, audited as denied). The role must be `admin`
 /// both in the access token and in the database right now, so a demoted
@@ -259,7 +260,7 @@ pub(crate) async fn audit_log(
             return Err(e);
         }
     };
-    let entries = state.store().query_audit(&q).await.or_500()?;
+    let entries = state.store().query_audit(&q).await.or_api()?;
     audit::record(
         &state,
         &meta,

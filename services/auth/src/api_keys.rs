@@ -15,10 +15,11 @@ use utoipa::ToSchema;
 
 use crate::account::{caller, role_of};
 use crate::audit::{self, action};
-use crate::error::{self, StoreResultExt};
+use crate::error;
 use crate::extract::{Json, RequestMeta, SecretString};
 use crate::state::AuthState;
 use crate::twofa;
+use flowex_kit::StoreResultExt;
 
 /// Longest label, in characters.
 pub const MAX_LABEL_CHARS: usize = 64;
@@ -85,10 +86,10 @@ pub async fn lookup_api_key(
     if !is_valid_api_key_format(api_key) {
         return Ok(None);
     }
-    let Some(key) = state.store().api_key(api_key).await.or_500()? else {
+    let Some(key) = state.store().api_key(api_key).await.or_api()? else {
         return Ok(None);
     };
-    let Some(user) = state.store().user_by_id(key.user_id).await.or_500()? else {
+    let Some(user) = state.store().user_by_id(key.user_id).await.or_api()? else {
         return Ok(None);
     };
     let secret = state
@@ -301,12 +302,12 @@ pub(crate) async fn create(
     )
     .await?;
     let max = state.config().max_api_keys_per_user;
-    if state.store().list_api_keys(user.id).await.or_500()?.len() >= max {
+    if state.store().list_api_keys(user.id).await.or_api()?.len() >= max {
         return Err(error::too_many_api_keys(max));
     }
     let (stored, secret) = issue_api_key(&state, user.id, label, permissions, &ip_allow)
         .await
-        .or_500()?;
+        .or_api()?;
     audit::record(
         &state,
         &meta,
@@ -392,7 +393,7 @@ pub(crate) async fn list(
     identity: Identity,
 ) -> Result<Response, ApiError> {
     let (user, _) = caller(&state, &identity).await?;
-    let keys = state.store().list_api_keys(user.id).await.or_500()?;
+    let keys = state.store().list_api_keys(user.id).await.or_api()?;
     let list: Vec<Value> = keys.iter().map(key_json).collect();
     Ok(axum::Json(json!({ "api_keys": list })).into_response())
 }
@@ -422,7 +423,7 @@ pub(crate) async fn delete(
         .store()
         .delete_api_key(user.id, key_id, state.now_ms())
         .await
-        .or_500()?;
+        .or_api()?;
     if !deleted {
         return Err(not_found());
     }

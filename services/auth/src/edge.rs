@@ -9,8 +9,9 @@ use flowex_http::session::BoxFuture;
 use flowex_http::{parse_session_id, ApiError, SessionDirectory, SessionStatus};
 
 use crate::account::role_of;
-use crate::error::{self, StoreResultExt};
+use crate::error;
 use crate::state::AuthState;
+use flowex_kit::StoreResultExt;
 
 /// The session's status now: live unless logged out, revoked (a password
 /// change revokes the other sessions) or past its lifetime; with its
@@ -19,10 +20,10 @@ pub async fn session_status(
     state: &AuthState,
     session_id: u64,
 ) -> Result<Option<SessionStatus>, ApiError> {
-    let Some(session) = state.store().session(session_id).await.or_500()? else {
+    let Some(session) = state.store().session(session_id).await.or_api()? else {
         return Ok(None);
     };
-    let Some(user) = state.store().user_by_id(session.user_id).await.or_500()? else {
+    let Some(user) = state.store().user_by_id(session.user_id).await.or_api()? else {
         return Ok(None);
     };
     Ok(Some(SessionStatus {

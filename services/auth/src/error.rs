@@ -3,7 +3,6 @@
 
 use axum::http::StatusCode;
 use flowex_http::ApiError;
-use flowex_store::StoreError;
 
 pub(crate) fn invalid_json(detail: impl std::fmt::Display) -> ApiError {
     ApiError::bad_request(
@@ -37,13 +36,6 @@ pub(crate) fn weak_password(message: String) -> ApiError {
 
 pub(crate) fn invalid_parameter(name: &str, why: &str) -> ApiError {
     ApiError::bad_request("invalid_parameter", format!("Parameter '{name}': {why}"))
-}
-
-pub(crate) fn email_taken() -> ApiError {
-    ApiError::conflict(
-        "email_taken",
-        "An account with this e-mail address already exists.",
-    )
 }
 
 pub(crate) fn invalid_credentials() -> ApiError {
@@ -161,27 +153,6 @@ pub(crate) fn too_many_api_keys(max: usize) -> ApiError {
         "too_many_api_keys",
         format!("At most {max} API keys per account; delete one first."),
     )
-}
-
-/// A storage failure: 503 when it may pass (busy, no connection), else 500.
-/// The detail goes to the log only.
-pub(crate) fn store_error(e: StoreError) -> ApiError {
-    match e {
-        StoreError::EmailTaken => email_taken(),
-        e if e.is_retryable() => ApiError::unavailable(e.to_string()),
-        e => ApiError::internal(e.to_string()),
-    }
-}
-
-/// `?` on a store call inside a handler.
-pub(crate) trait StoreResultExt<T> {
-    fn or_500(self) -> Result<T, ApiError>;
-}
-
-impl<T> StoreResultExt<T> for Result<T, StoreError> {
-    fn or_500(self) -> Result<T, ApiError> {
-        self.map_err(store_error)
-    }
 }
 
 /// A row id from a path or token: a positive integer that fits the

@@ -19,9 +19,10 @@ use flowex_store::{AuditOutcome, FailureScope};
 use serde_json::json;
 
 use crate::audit::{self, action};
-use crate::error::{self, StoreResultExt};
+use crate::error;
 use crate::extract::RequestMeta;
 use crate::state::AuthState;
+use flowex_kit::StoreResultExt;
 
 /// Longest account key stored (the longest valid e-mail address).
 const MAX_KEY: usize = 254;
@@ -61,7 +62,7 @@ pub(crate) async fn current_lock(
             .store()
             .login_failures(scope, key, since)
             .await
-            .or_500()?;
+            .or_api()?;
         if stats.count < u64::from(threshold) {
             continue;
         }
@@ -98,7 +99,7 @@ pub(crate) async fn begin(
                 .store()
                 .record_login_failure(Some(account), None, now)
                 .await
-                .or_500()?;
+                .or_api()?;
             // Concurrent attempts may have charged the account meanwhile:
             // beyond the limit, this one is refused too.
             let policy = &state.config().lockout;
@@ -107,7 +108,7 @@ pub(crate) async fn begin(
                 .store()
                 .login_failures(FailureScope::Account, account, since)
                 .await
-                .or_500()?;
+                .or_api()?;
             (stats.count > u64::from(policy.account_failures)).then(|| Lock {
                 scope: FailureScope::Account,
                 retry_after_secs: policy.cooldown.as_secs().max(1),
@@ -146,7 +147,7 @@ pub(crate) async fn failed(
             .store()
             .record_login_failure(None, ip.as_deref(), now)
             .await
-            .or_500()?;
+            .or_api()?;
     }
     let policy = &state.config().lockout;
     let since = now - policy.window.as_millis() as i64;
@@ -164,7 +165,7 @@ pub(crate) async fn failed(
             .store()
             .login_failures(scope, key, since)
             .await
-            .or_500()?;
+            .or_api()?;
         if stats.count == u64::from(threshold) {
             tracing::warn!(
                 scope = scope.as_str(),
@@ -194,6 +195,6 @@ pub(crate) async fn succeeded(state: &AuthState, account: &str) -> Result<(), Ap
         .store()
         .clear_login_failures(FailureScope::Account, account)
         .await
-        .or_500()?;
+        .or_api()?;
     Ok(())
 }

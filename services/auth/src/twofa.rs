@@ -23,10 +23,11 @@ use utoipa::ToSchema;
 
 use crate::account::caller;
 use crate::audit::{self, action};
-use crate::error::{self, StoreResultExt};
+use crate::error;
 use crate::extract::{Json, OptionalJson, RequestMeta, SecretString};
 use crate::lockout;
 use crate::state::AuthState;
+use flowex_kit::StoreResultExt;
 
 pub(crate) use flowex_auth::totp_store::Slots;
 
@@ -60,7 +61,7 @@ async fn check_code(
         .store()
         .accept_totp_step(user.id, step)
         .await
-        .or_500()?
+        .or_api()?
     {
         return Ok(Err(TotpError::Replayed));
     }
@@ -220,7 +221,7 @@ pub(crate) async fn enroll(
             .store()
             .update_totp_secret(user.id, &slots.encode(), now)
             .await
-            .or_500()?;
+            .or_api()?;
     } else {
         let slots = Slots {
             active: None,
@@ -230,7 +231,7 @@ pub(crate) async fn enroll(
             .store()
             .set_totp_secret(user.id, &slots.encode(), now)
             .await
-            .or_500()?;
+            .or_api()?;
     }
     audit::record(
         &state,
@@ -317,9 +318,9 @@ pub(crate) async fn confirm(
         .store()
         .update_totp_secret(user.id, &slots.encode(), now)
         .await
-        .or_500()?;
+        .or_api()?;
     if !user.totp_enabled {
-        state.store().enable_totp(user.id, now).await.or_500()?;
+        state.store().enable_totp(user.id, now).await.or_api()?;
     }
     let codes = totp::backup_codes();
     let hashes: Vec<String> = codes.hashes.iter().map(hex::encode).collect();
@@ -327,7 +328,7 @@ pub(crate) async fn confirm(
         .store()
         .replace_backup_codes(user.id, &hashes, now)
         .await
-        .or_500()?;
+        .or_api()?;
     audit::record(
         &state,
         &meta,
@@ -371,7 +372,7 @@ pub(crate) async fn disable(
         .store()
         .disable_totp(user.id, state.now_ms())
         .await
-        .or_500()?;
+        .or_api()?;
     audit::record(
         &state,
         &meta,

@@ -39,8 +39,9 @@
 //!   database, where the auth service reads it (no new login, refresh or
 //!   API key) and the gateway's key records carry it. Fee tiers are
 //!   mirrored in `user_fee_tiers`. The engine is written first; should the
-//!   database write then fail, the call is a 503 and repeating it (both
-//!   writes are idempotent) brings the two back in step.
+//!   database write then fail, the call is a 503 (busy or unreachable
+//!   database) or a 500, and repeating it (both writes are idempotent)
+//!   brings the two back in step.
 //! - **Halted markets.** `HALTED` stops everything on the book, cancels
 //!   included (the engine's rule); `CANCEL_ONLY` accepts cancels and
 //!   cancel-alls only. A mass cancel on a halted market is 409
@@ -57,6 +58,7 @@ use axum::Json;
 use flowex_engine::Engine;
 use flowex_http::openapi::NativeError;
 use flowex_http::{ApiError, ClientIp, Identity};
+use flowex_kit::store_error;
 use flowex_store::{AuditOutcome, FeeTier, NewAuditEntry, Store};
 use flowex_types::market::{MAX_ASSET_DECIMALS, MAX_FEE_PPM};
 use flowex_types::{
@@ -229,10 +231,6 @@ fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64)
-}
-
-fn store_error(e: flowex_store::StoreError) -> ApiError {
-    ApiError::unavailable(format!("store: {e}"))
 }
 
 /// The JSON body as `T`, after the role check: a malformed body is 400
@@ -1017,14 +1015,23 @@ fn fees_view(fees: Option<(u32, u32)>) -> Value {
 
 /// A user id from the path that names an existing user.
 async fn user_in_path(s: &TradingState, raw: &str) -> Result<UserId, ApiError> {
-    let id: u64 = raw
-        .parse()
-        .map_err(|_| ApiError::bad_request("invalid_user_id", "The user id must be a number."))?;
+    let id = flowex_http::ids::parse_id(raw).ok_or_else(invalid_user_id)?;
     existing_user(s, id).await
 }
 
-/// `id` if the users table has it (404 `user_not_found` otherwise).
+fn invalid_user_id() -> ApiError {
+    ApiError::bad_request(
+        "invalid_user_id",
+        "The user id must be a number from 0 to 9223372036854775807.",
+    )
+}
+
+/// `id` if the users table has it (404 `user_not_found` otherwise; 400
+/// `invalid_user_id` past the store's range).
 async fn existing_user(s: &TradingState, id: u64) -> Result<UserId, ApiError> {
+    if !flowex_http::ids::in_range(id) {
+        return Err(invalid_user_id());
+    }
     let found = s
         .store()?
         .user_by_id(id)

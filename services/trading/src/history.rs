@@ -17,7 +17,8 @@ use flowex_binance::{OrderState, QueriedOrder};
 use flowex_engine::Engine;
 use flowex_http::openapi::SignedParams;
 use flowex_http::{ApiError, Identity, Params};
-use flowex_store::{OrderQuery, OrderRecord, StoreError, TradeQuery, UserTrade};
+use flowex_kit::store_error;
+use flowex_store::{OrderQuery, OrderRecord, TradeQuery, UserTrade};
 use flowex_types::{AssetId, UserId};
 use std::time::Duration;
 
@@ -25,10 +26,6 @@ use std::time::Duration;
 const MAX_WINDOW_MS: i64 = 24 * 60 * 60 * 1000;
 /// How long a miss waits for the projection to catch up with the engine.
 const CATCH_UP_WAIT: Duration = Duration::from_secs(2);
-
-fn store_error(e: StoreError) -> ApiError {
-    ApiError::internal(e.to_string())
-}
 
 /// A stored order, as every report of an order is written from.
 fn stored_state(o: &OrderRecord) -> OrderState {
@@ -112,7 +109,7 @@ pub(crate) async fn stored_order(
         return Ok(None);
     };
     let market = u64::from(m.cfg.id.0);
-    let order_id = p.parse_optional::<u64>("orderId")?;
+    let order_id = p.id("orderId")?;
     let cid = p.optional("origClientOrderId")?;
     let lookup = || async {
         let found = match (order_id, cid) {
@@ -164,7 +161,7 @@ pub async fn all_orders(
 ) -> Result<Json<Vec<QueriedOrder>>, ApiError> {
     let (_, m) = state.market_of(&p).await?;
     let m = &m;
-    let from_id = p.parse_optional::<u64>("orderId")?;
+    let from_id = p.id("orderId")?;
     let (start_time, end_time) = window(&p)?;
     let limit = limit(&p)?;
     let history = state.history()?;
@@ -206,8 +203,8 @@ pub async fn my_trades(
 ) -> Result<Json<Vec<MyTrade>>, ApiError> {
     let (dir, m) = state.market_of(&p).await?;
     let m = &m;
-    let order_id = p.parse_optional::<u64>("orderId")?;
-    let from_id = p.parse_optional::<u64>("fromId")?;
+    let order_id = p.id("orderId")?;
+    let from_id = p.id("fromId")?;
     let (start_time, end_time) = window(&p)?;
     if from_id.is_some() && (start_time.is_some() || end_time.is_some()) {
         return Err(ApiError::optional_params_bad_combo());

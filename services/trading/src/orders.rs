@@ -382,10 +382,7 @@ async fn find_order(
     names: &OrderNames,
 ) -> Result<Option<OrderView>, ApiError> {
     let market = m.cfg.id;
-    let view = match (
-        p.parse_optional::<u64>(names.id)?,
-        p.optional(names.client)?,
-    ) {
+    let view = match (p.id(names.id)?, p.optional(names.client)?) {
         (Some(id), _) => state.query(move |e: &Engine| e.order(OrderId(id))).await?,
         (None, Some("")) => return Err(ApiError::empty_orig_client_order_id()),
         (None, Some(c)) => {

@@ -36,6 +36,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use flowex_http::openapi::NativeError;
 use flowex_http::{ApiError, ClientIp, Identity};
+use flowex_kit::store_error;
 use flowex_store::{AuditOutcome, DepositRecord, DepositState, NewDeposit, StoreError};
 use flowex_types::{format_scaled, parse_scaled, AssetConfig, Command, Event, IdemKey, UserId};
 use serde::Deserialize;
@@ -215,6 +216,12 @@ async fn credit(
                 ),
             )
         })?;
+    if !flowex_http::ids::in_range(req.user_id) {
+        return Err(ApiError::bad_request(
+            "invalid_user_id",
+            "user_id must be a number from 0 to 9223372036854775807.",
+        ));
+    }
     let user = s.store.user_by_id(req.user_id).await.map_err(store_error)?;
     if user.is_none() {
         return Err(ApiError::native(
@@ -312,8 +319,4 @@ fn view(d: &DepositRecord, asset: &AssetConfig) -> Value {
         "created_at": d.created_at,
         "credited_at": d.credited_at,
     })
-}
-
-fn store_error(e: StoreError) -> ApiError {
-    ApiError::unavailable(format!("store: {e}"))
 }

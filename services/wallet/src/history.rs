@@ -16,6 +16,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use flowex_http::openapi::{NativeError, SignedParams};
 use flowex_http::{ApiError, Identity};
+use flowex_kit::store_error;
 use flowex_store::{LedgerCause, LedgerEntry, LedgerQuery, MAX_LEDGER_PAGE};
 use flowex_types::{format_scaled, AssetConfig};
 use serde_json::{json, Value};
@@ -135,7 +136,7 @@ async fn ledger_filter(
 
 fn parse_cursor(c: &str) -> Result<(u64, u32), ApiError> {
     c.split_once('-')
-        .and_then(|(s, i)| Some((s.parse().ok()?, i.parse().ok()?)))
+        .and_then(|(s, i)| Some((flowex_http::ids::parse_id(s)?, i.parse().ok()?)))
         .ok_or_else(|| {
             ApiError::bad_request(
                 "invalid_cursor",
@@ -166,10 +167,6 @@ fn entry_json(e: &LedgerEntry, assets: &[AssetConfig]) -> Value {
         "cause": e.cause.as_str(),
         "reference": e.reference,
     })
-}
-
-fn store_error(e: flowex_store::StoreError) -> ApiError {
-    ApiError::unavailable(format!("store: {e}"))
 }
 
 /// One ledger entry (OpenAPI schema).

@@ -51,6 +51,7 @@ use flowex_auth::totp::{self, TotpError};
 use flowex_auth::{totp_store, Permissions};
 use flowex_http::openapi::NativeError;
 use flowex_http::{ApiError, ClientIp, Identity};
+use flowex_kit::store_error;
 use flowex_store::{
     AssetRecord, AuditOutcome, NewWithdrawal, StoreError, WithdrawalQuery, WithdrawalRecord,
     WithdrawalState,
@@ -66,10 +67,6 @@ pub const DAILY_WINDOW_MS: i64 = 24 * 60 * 60 * 1000;
 pub const MAX_ADDRESS: usize = 128;
 /// Most withdrawals one list holds.
 pub const MAX_LIST: u32 = 1000;
-
-fn store_error(e: StoreError) -> ApiError {
-    ApiError::unavailable(format!("store: {e}"))
-}
 
 fn not_found() -> ApiError {
     ApiError::native(
@@ -553,8 +550,8 @@ fn list_query(q: Params, user: Option<u64>) -> Result<WithdrawalQuery, ApiError>
         None => q
             .get("user_id")
             .map(|u| {
-                u.parse::<u64>().map_err(|_| {
-                    ApiError::bad_request("invalid_parameter", "user_id: not a number")
+                flowex_http::ids::parse_id(u).ok_or_else(|| {
+                    ApiError::bad_request("invalid_parameter", "user_id: not a user id")
                 })
             })
             .transpose()?,
@@ -605,10 +602,7 @@ async fn list(s: &WalletState, q: &WithdrawalQuery, admin: bool) -> Result<Json<
 }
 
 fn parse_id(raw: &str) -> Result<u64, ApiError> {
-    raw.parse::<u64>()
-        .ok()
-        .filter(|id| *id <= i64::MAX as u64)
-        .ok_or_else(not_found)
+    flowex_http::ids::parse_id(raw).ok_or_else(not_found)
 }
 
 /// The caller's withdrawal `id`: someone else's is 404, like a missing one.
