@@ -18,10 +18,10 @@
 
 use crate::view::View;
 use crate::MarketDataState;
-use flowex_bus::wire::{self, MarketSnapshot};
+use flowex_bus::wire::MarketSnapshot;
 use flowex_bus::{BusConfig, EventRecord, Follower, Projection, Source, Start, StartContext};
-use flowex_http::InternalToken;
 use flowex_sequencer::{SequencerError, SequencerHandle};
+use flowex_service::EngineClient;
 use flowex_store::Store;
 use std::time::{Duration, Instant};
 
@@ -110,7 +110,7 @@ enum Snapshots {
     /// The in-process engine (one query, after the follower subscribed).
     Engine,
     /// Trading's internal API.
-    Remote(SnapshotSource),
+    Remote(EngineClient),
 }
 
 /// Market data's view as a [`Projection`]: starts from a snapshot, then
@@ -130,7 +130,10 @@ impl Projection for ViewProjection {
                 let handle = ctx.sequencer().ok_or(FeedError::NoSnapshot)?;
                 handle.query(MarketSnapshot::of).await?
             }
-            Snapshots::Remote(source) => source.fetch().await.map_err(FeedError::Remote)?,
+            Snapshots::Remote(engine) => engine
+                .market_snapshot()
+                .await
+                .map_err(|e| FeedError::Remote(e.message().to_string()))?,
         };
         let view = build(&snap, self.store.as_ref()).await;
         installed(&self.state, view);
@@ -192,55 +195,13 @@ pub async fn follow_sequencer_with(
     run(source, store, state, Snapshots::Engine).await
 }
 
-/// Where the distributed follower gets its snapshot.
-#[derive(Clone)]
-pub struct SnapshotSource {
-    base: String,
-    token: InternalToken,
-    client: reqwest::Client,
-}
-
-impl SnapshotSource {
-    /// Trading's internal API at `base_url`, called with the internal token.
-    pub fn new(base_url: &str, token: InternalToken, timeout: Duration) -> SnapshotSource {
-        let client = reqwest::Client::builder()
-            .timeout(timeout)
-            .connect_timeout(timeout.min(Duration::from_secs(2)))
-            .build()
-            .unwrap_or_default();
-        SnapshotSource {
-            base: base_url.trim_end_matches('/').to_string(),
-            token,
-            client,
-        }
-    }
-
-    async fn fetch(&self) -> Result<MarketSnapshot, String> {
-        let mut headers = reqwest::header::HeaderMap::new();
-        self.token.stamp(&mut headers, None);
-        let res = self
-            .client
-            .get(format!("{}{}", self.base, wire::MARKET_SNAPSHOT_PATH))
-            .headers(headers)
-            .send()
-            .await
-            .map_err(|e| e.to_string())?;
-        let status = res.status();
-        let bytes = res.bytes().await.map_err(|e| e.to_string())?;
-        if !status.is_success() {
-            return Err(format!("{status}: {}", String::from_utf8_lossy(&bytes)));
-        }
-        serde_json::from_slice(&bytes).map_err(|e| format!("undecodable snapshot: {e}"))
-    }
-}
-
 /// `flowex serve market-data`: a snapshot from trading, then the Redis
 /// stream from the next seq, for ever; starts over at a gap.
 pub async fn follow_stream(
-    source: SnapshotSource,
+    engine: EngineClient,
     bus: BusConfig,
     store: Option<Store>,
     state: MarketDataState,
 ) {
-    run(Source::Stream(bus), store, state, Snapshots::Remote(source)).await
+    run(Source::Stream(bus), store, state, Snapshots::Remote(engine)).await
 }

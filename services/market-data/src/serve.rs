@@ -4,7 +4,7 @@ use crate::{feed, feed_router, router, MarketDataState};
 use anyhow::{Context as _, Result};
 use flowex_config::Config;
 use flowex_http::HealthChecks;
-use flowex_service::process;
+use flowex_service::{process, EngineClient};
 use std::time::Duration;
 
 /// Runs market data until SIGINT or SIGTERM: a snapshot from trading's
@@ -31,9 +31,9 @@ pub async fn serve(cfg: Config) -> Result<()> {
 
     let state = MarketDataState::with_store(store.clone());
     let timeout = (cfg.request_timeout() * 8 / 10).max(Duration::from_secs(5));
-    let source = feed::SnapshotSource::new(&cfg.services.trading.url, token.clone(), timeout);
+    let engine = EngineClient::remote(&cfg.services.trading.url, token.clone(), timeout);
     let feed = tokio::spawn(feed::follow_stream(
-        source,
+        engine,
         bus.clone(),
         Some(store.clone()),
         state.clone(),
