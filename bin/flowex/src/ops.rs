@@ -64,8 +64,4 @@ pub fn ensure_sqlite_dir(cfg: &Config) -> Result<()> {
 }
 
 /// Ms since the Unix epoch (account creation times).
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
+pub use flowex_http::clock::now_ms_i64 as now_ms;

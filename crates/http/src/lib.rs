@@ -68,6 +68,7 @@
 
 #![warn(missing_docs)]
 
+pub mod clock;
 pub mod error;
 pub mod extract;
 pub mod identity;

@@ -479,12 +479,7 @@ impl std::fmt::Debug for RateLimiter {
     }
 }
 
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
+use crate::clock::now_ms;
 
 fn secs_until(end_ms: u64, now_ms: u64) -> u64 {
     end_ms.saturating_sub(now_ms).div_ceil(1000).max(1)

@@ -33,12 +33,7 @@ impl std::fmt::Debug for AuthState {
     }
 }
 
-fn system_clock_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
+use flowex_http::clock::now_ms_i64 as system_clock_ms;
 
 impl AuthState {
     /// A state over a migrated `store`, with the system clock.

@@ -46,12 +46,7 @@ impl std::fmt::Debug for AuthState {
     }
 }
 
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
+use flowex_http::clock::now_ms;
 
 impl AuthState {
     /// Verifies Bearer tokens with `verifier` and checks their session in

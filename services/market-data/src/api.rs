@@ -31,11 +31,7 @@ const SYMBOL_RANGE: &str = "^[A-Z0-9-_.]{1,20}$";
 const SYMBOLS_RANGE: &str = r#"^\[("[A-Z0-9-_.]{1,20}"(,"[A-Z0-9-_.]{1,20}"){0,}){0,1}\]$"#;
 const NUMBER_RANGE: &str = "^[0-9]{1,20}$";
 
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
+use flowex_http::clock::now_ms_i64 as now_ms;
 
 // ------------------------------------------------------------ parameters
 

@@ -80,11 +80,7 @@ async fn wait_for_projector(store: &Store, seq: u64) {
     }
 }
 
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
+use flowex_http::clock::now_ms_i64 as now_ms;
 
 fn installed(state: &MarketDataState, view: View) {
     let seq = view.seq();

@@ -179,10 +179,7 @@ async fn ping() -> Json<Value> {
     summary = "Check server time",
     responses((status = 200, description = "The server's clock.", body = ServerTime)))]
 async fn time() -> Json<Value> {
-    let ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64);
-    Json(json!({ "serverTime": ms }))
+    Json(json!({ "serverTime": flowex_http::clock::now_ms() }))
 }
 
 async fn events(State(state): State<MarketDataState>) -> Json<Value> {

@@ -227,11 +227,7 @@ impl AdminCall {
     }
 }
 
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
+use flowex_http::clock::now_ms_i64 as now_ms;
 
 /// The JSON body as `T`, after the role check: a malformed body is 400
 /// `bad_request` (415 without a JSON content type), a missing, unknown or

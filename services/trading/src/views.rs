@@ -12,11 +12,7 @@ use flowex_http::openapi::SignedParams;
 use flowex_http::{ApiError, Identity, Params};
 use flowex_types::UserId;
 
-pub fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
+pub use flowex_http::clock::now_ms;
 
 /// `GET /api/v3/ping`.
 #[utoipa::path(get, path = "/api/v3/ping", tag = "trading",

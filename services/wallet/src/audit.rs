@@ -18,11 +18,7 @@ pub(crate) struct Audit<'a> {
     target: String,
 }
 
-pub(crate) fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
+pub(crate) use flowex_http::clock::now_ms_i64 as now_ms;
 
 impl<'a> Audit<'a> {
     pub fn new(

@@ -233,9 +233,7 @@ struct FaucetCredit {
 }
 
 fn today() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() / 86_400)
+    flowex_http::clock::now_ms() / 86_400_000
 }
 
 /// `POST /api/v1/wallet/faucet` (embedded mode only).
