@@ -395,3 +395,93 @@ async fn projections_rebuilt_from_the_journal_equal_the_live_ones() {
     drop(live);
     sequencer.shutdown().unwrap();
 }
+
+/// Projection throughput, not part of the suite (timings are no test):
+/// `cargo test -p flowex --test rebuild -- --ignored --nocapture`. Builds a
+/// journal of `FLOWEX_BENCH_COMMANDS` commands (default 20 000), then
+/// rebuilds each SQL projection from it into a fresh SQLite file, one
+/// transaction per seq or per batch of up to 1 024 records, with commits
+/// that wait for the disk or not; one JSON object per run on stdout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore]
+async fn projection_throughput() {
+    let n: usize = std::env::var("FLOWEX_BENCH_COMMANDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20_000);
+    let dir = tempfile::tempdir().unwrap();
+    let journal = dir.path().join("journal");
+    let (sequencer, _) =
+        Sequencer::start(SequencerConfig::new(JournalConfig::new(journal.clone()))).unwrap();
+    let handle = sequencer.handle();
+    let mut cmds = vec![
+        asset(1, "BTC"),
+        asset(2, "USDT"),
+        new_market(1, "BTCUSDT", 1, 2),
+    ];
+    cmds.extend(deposits(&[1, 2], "a"));
+    submit_all(&handle, cmds).await;
+    let mut rng = SEED;
+    for chunk in orders(&mut rng, &[1], n).chunks(512) {
+        let pending: Vec<_> = chunk
+            .iter()
+            .map(|&c| {
+                let h = handle.clone();
+                tokio::spawn(async move { h.submit(c).await })
+            })
+            .collect();
+        for p in pending {
+            p.await.unwrap().unwrap();
+        }
+    }
+    let last = handle.stats().durable_seq;
+    drop(handle);
+    sequencer.shutdown().unwrap();
+    for (batch, durable) in [(1, true), (1, false), (1024, true), (1024, false)] {
+        for projection in ["orders", "wallet"] {
+            let path = dir
+                .path()
+                .join(format!("{projection}-{batch}-{durable}.db"));
+            let options = flowex_store::StoreOptions {
+                durable_projections: durable,
+                ..Default::default()
+            };
+            let url = format!("sqlite://{}?mode=rwc", path.display());
+            let store = Store::connect_with(&url, options).await.unwrap();
+            store.migrate().await.unwrap();
+            let source = Source::Journal {
+                dir: journal.clone(),
+                to: last,
+            };
+            let status = Arc::new(FollowStatus::new(projection, 0));
+            let started = std::time::Instant::now();
+            let ended = if projection == "orders" {
+                let p = OrderHistory::new(store.clone());
+                Follower::new(source, p, status.clone())
+                    .with_max_batch(batch)
+                    .run()
+                    .await
+            } else {
+                let p = Ledger::new(store.clone());
+                Follower::new(source, p, status.clone())
+                    .with_max_batch(batch)
+                    .run()
+                    .await
+            };
+            let elapsed = started.elapsed();
+            assert_eq!(ended, Ended::Done);
+            assert_eq!(status.last_seq(), last);
+            let report = serde_json::json!({
+                "projection": projection,
+                "max_batch": batch,
+                "commits_wait_for_disk": durable,
+                "records": last,
+                "transactions": status.report().batches,
+                "elapsed_ms": elapsed.as_millis() as u64,
+                "records_per_sec": u128::from(last) * 1_000_000_000 / elapsed.as_nanos().max(1),
+            });
+            println!("{report}");
+            store.close().await;
+        }
+    }
+}

@@ -181,6 +181,8 @@ pub struct Follower<P: Projection> {
     status: Arc<FollowStatus>,
     /// How the projection last started (decides what a gap does).
     start: Start,
+    /// Most records per [`Projection::apply`].
+    max_batch: usize,
 }
 
 impl<P: Projection> Follower<P> {
@@ -190,7 +192,16 @@ impl<P: Projection> Follower<P> {
             projection,
             status,
             start: Start::Offset(0),
+            max_batch: MAX_BATCH,
         }
+    }
+
+    /// Hands the projection at most `n` records at a time (1: one
+    /// transaction per seq, as the benchmark's baseline does).
+    pub fn with_max_batch(mut self, n: usize) -> Follower<P> {
+        assert!(n > 0, "a batch holds at least one record");
+        self.max_batch = n;
+        self
     }
 
     pub fn status(&self) -> &Arc<FollowStatus> {
@@ -389,7 +400,7 @@ impl<P: Projection> Follower<P> {
             .enumerate()
             .take_while(|(i, r)| r.seq == last + 1 + *i as u64)
             .count();
-        for chunk in fresh[..run].chunks(MAX_BATCH) {
+        for chunk in fresh[..run].chunks(self.max_batch) {
             self.projection
                 .apply(chunk)
                 .await

@@ -137,6 +137,10 @@ pub struct StoreOptions {
     /// How long a SQLite writer waits for the write lock before
     /// [`StoreError::Busy`]. Default 10 s.
     pub sqlite_busy_timeout: Duration,
+    /// Make projection commits wait for the disk like every other commit
+    /// (default `false`: see [`projector`] for why they need not; the
+    /// projection benchmark compares both).
+    pub durable_projections: bool,
 }
 
 impl Default for StoreOptions {
@@ -146,6 +150,7 @@ impl Default for StoreOptions {
             min_connections: None,
             acquire_timeout: Duration::from_secs(10),
             sqlite_busy_timeout: Duration::from_secs(10),
+            durable_projections: false,
         }
     }
 }
@@ -161,6 +166,8 @@ struct Inner {
     /// SQLite files: connections with `synchronous = NORMAL`, for
     /// projection transactions only (see [`projector`]).
     projection_pool: Option<AnyPool>,
+    /// Projection commits wait for the disk ([`StoreOptions::durable_projections`]).
+    durable_projections: bool,
     backend: Backend,
     /// Hi/lo id blocks per sequence name: (next, end exclusive).
     ids: Mutex<HashMap<&'static str, (i64, i64)>>,
@@ -219,21 +226,23 @@ impl Store {
             pool = with_sqlite_pragmas(pool, busy_ms, "FULL");
         }
         let pool = pool.connect(url).await.map_err(StoreError::from)?;
-        let projection_pool = if backend == Backend::Sqlite && !memory {
-            // One writer at a time anyway: two connections are plenty.
-            let p = AnyPoolOptions::new()
-                .max_connections(2)
-                .min_connections(0)
-                .acquire_timeout(options.acquire_timeout);
-            let p = with_sqlite_pragmas(p, busy_ms, "NORMAL");
-            Some(p.connect(url).await.map_err(StoreError::from)?)
-        } else {
-            None
-        };
+        let projection_pool =
+            if backend == Backend::Sqlite && !memory && !options.durable_projections {
+                // One writer at a time anyway: two connections are plenty.
+                let p = AnyPoolOptions::new()
+                    .max_connections(2)
+                    .min_connections(0)
+                    .acquire_timeout(options.acquire_timeout);
+                let p = with_sqlite_pragmas(p, busy_ms, "NORMAL");
+                Some(p.connect(url).await.map_err(StoreError::from)?)
+            } else {
+                None
+            };
         Ok(Store {
             inner: Arc::new(Inner {
                 pool,
                 projection_pool,
+                durable_projections: options.durable_projections,
                 backend,
                 ids: Mutex::new(HashMap::new()),
             }),
@@ -284,6 +293,11 @@ impl Store {
             inner: pool.begin().await?,
             unfinished: 0,
         })
+    }
+
+    /// Whether projection commits wait for the disk.
+    pub(crate) fn durable_projections(&self) -> bool {
+        self.inner.durable_projections
     }
 
     /// The pool projection transactions run on.

@@ -188,7 +188,7 @@ impl Store {
     /// module documentation: only for projections of the journal).
     async fn begin_projection_tx(&self) -> Result<Tx> {
         let mut tx = self.begin_on(self.projection_pool()).await?;
-        if self.backend() == Backend::Postgres {
+        if self.backend() == Backend::Postgres && !self.durable_projections() {
             sqlx::query("SET LOCAL synchronous_commit = off")
                 .execute(tx.conn())
                 .await?;
