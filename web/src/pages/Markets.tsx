@@ -8,6 +8,9 @@ import type { Market } from '../lib/market';
 import { ErrorNotice, Loading, Tabs } from '../components/ui';
 
 /** Live 24 h tickers by symbol. */
+/** A market that never traded has a last price of zero: nothing to show. */
+export const traded = (t: MiniTicker | undefined): t is MiniTicker => t !== undefined && !/^0(\.0*)?$/.test(t.c);
+
 export function useTickers(symbols: string[] | undefined): Map<string, MiniTicker> {
   const [tickers, setTickers] = useState(() => new Map<string, MiniTicker>());
   const key = symbols?.join(',') ?? '';
@@ -24,8 +27,9 @@ export function useTickers(symbols: string[] | undefined): Map<string, MiniTicke
   return tickers;
 }
 
-function Row({ m, t: ticker, fav, toggle }: { m: Market; t: MiniTicker | undefined; fav: boolean; toggle: () => void }) {
+function Row({ m, t: live, fav, toggle }: { m: Market; t: MiniTicker | undefined; fav: boolean; toggle: () => void }) {
   const { t, i18n } = useTranslation();
+  const ticker = traded(live) ? live : undefined;
   const lng = i18n.language;
   const change = ticker ? changePercent(ticker.o, ticker.c) : null;
   const color = change?.startsWith('+') ? 'text-up' : change?.startsWith('-') ? 'text-down' : '';

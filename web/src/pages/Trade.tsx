@@ -8,7 +8,7 @@ import { OrderBook, RecentTrades } from '../components/OrderBook';
 import { OrderForm } from '../components/OrderForm';
 import { UserOrders } from '../components/UserOrders';
 import { ErrorNotice, Loading } from '../components/ui';
-import { useTickers } from './Markets';
+import { traded, useTickers } from './Markets';
 
 function useDark(): boolean {
   const [dark, setDark] = useState(() => document.documentElement.classList.contains('dark'));
@@ -26,7 +26,8 @@ export function Trade() {
   const { markets, error, refetch } = useMarkets();
   const market = markets?.find((m) => m.symbol === symbol.toUpperCase());
   const tickers = useTickers(market ? [market.symbol] : undefined);
-  const ticker = market ? tickers.get(market.symbol) : undefined;
+  const live = market ? tickers.get(market.symbol) : undefined;
+  const ticker = traded(live) ? live : undefined;
   const [picked, setPicked] = useState<string | null>(null);
   const dark = useDark();
   const user = useUser();
