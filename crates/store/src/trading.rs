@@ -185,6 +185,34 @@ fn order_from_row(row: &AnyRow) -> Result<OrderRecord> {
     })
 }
 
+/// `t` seen from `user`: once per side the user took (a self-trade is
+/// both), only the side of `order` when one is named.
+fn user_sides(t: &TradeRecord, user: u64, order: Option<u64>) -> Vec<UserTrade> {
+    let sides = [
+        (true, t.maker_user_id, t.maker_order_id),
+        (false, t.taker_user_id, t.taker_order_id),
+    ];
+    sides
+        .into_iter()
+        .filter(|(_, u, o)| *u == user && order.is_none_or(|want| want == *o))
+        .map(|(is_maker, _, order_id)| {
+            let (commission, commission_asset_id) = if is_maker {
+                (t.maker_fee, t.maker_fee_asset_id)
+            } else {
+                (t.taker_fee, t.taker_fee_asset_id)
+            };
+            UserTrade {
+                trade: t.clone(),
+                order_id,
+                is_buyer: is_maker == t.buyer_is_maker,
+                is_maker,
+                commission,
+                commission_asset_id,
+            }
+        })
+        .collect()
+}
+
 fn clamp_limit(limit: u32, default: u32) -> i64 {
     i64::from(if limit == 0 { default } else { limit.min(1000) })
 }
@@ -961,33 +989,10 @@ impl Store {
         if newest {
             trades.reverse();
         }
-        let mut out = Vec::with_capacity(trades.len());
-        for t in trades {
-            let sides = [
-                (true, t.maker_user_id, t.maker_order_id),
-                (false, t.taker_user_id, t.taker_order_id),
-            ];
-            for (is_maker, user, order) in sides {
-                if user != q.user_id || q.order_id.is_some_and(|o| o != order) {
-                    continue;
-                }
-                let is_buyer = is_maker == t.buyer_is_maker;
-                let (commission, commission_asset_id) = if is_maker {
-                    (t.maker_fee, t.maker_fee_asset_id)
-                } else {
-                    (t.taker_fee, t.taker_fee_asset_id)
-                };
-                out.push(UserTrade {
-                    trade: t.clone(),
-                    order_id: order,
-                    is_buyer,
-                    is_maker,
-                    commission,
-                    commission_asset_id,
-                });
-            }
-        }
-        Ok(out)
+        Ok(trades
+            .iter()
+            .flat_map(|t| user_sides(t, q.user_id, q.order_id))
+            .collect())
     }
 
     /// Ledger entries of a user, ascending by (seq, idx), after the cursor
