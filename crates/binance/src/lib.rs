@@ -11,7 +11,7 @@
 //!   the query shape (`GET order`, `openOrders`, `allOrders`), the
 //!   cancellation; the user data stream's `executionReport` is written from
 //!   the same [`OrderState`].
-//! - [`account`], [`exchange`]: the other bodies; [`params`]: the
+//! - [`account`], [`exchange`], [`market_data`]: the other bodies; [`params`]: the
 //!   parameters of each endpoint, as the OpenAPI document shows them.
 //!
 //! Every body is a struct that derives both `Serialize` and
@@ -29,6 +29,7 @@ pub mod account;
 pub mod enums;
 pub mod exchange;
 mod market;
+pub mod market_data;
 pub mod order;
 pub mod params;
 

@@ -162,3 +162,107 @@ pub struct MyTradesParams {
     #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
 }
+
+// ---------------------------------------------------------------- market data
+
+/// `symbol`.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct SymbolParam {
+    #[param(example = "BTCUSDT")]
+    pub symbol: String,
+}
+
+/// `depth`'s parameters.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct DepthParams {
+    #[param(example = "BTCUSDT")]
+    pub symbol: String,
+    /// Levels per side: default 100, at most 5000 (larger is cut).
+    pub limit: Option<u32>,
+}
+
+/// `trades`' parameters.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct TradesParams {
+    #[param(example = "BTCUSDT")]
+    pub symbol: String,
+    /// Default 500, at most 1000.
+    pub limit: Option<u32>,
+}
+
+/// `historicalTrades`' parameters.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(non_snake_case)]
+pub struct HistoricalTradesParams {
+    #[param(example = "BTCUSDT")]
+    pub symbol: String,
+    /// Default 500, at most 1000.
+    pub limit: Option<u32>,
+    /// The first trade id to return (default: the newest trades).
+    pub fromId: Option<u64>,
+}
+
+/// `aggTrades`' parameters.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(non_snake_case)]
+pub struct AggTradesParams {
+    #[param(example = "BTCUSDT")]
+    pub symbol: String,
+    /// The first aggregate id to return.
+    pub fromId: Option<u64>,
+    /// Ms since the epoch, inclusive.
+    pub startTime: Option<i64>,
+    /// Ms since the epoch, inclusive; at most an hour after `startTime`.
+    pub endTime: Option<i64>,
+    /// Default 500, at most 1000.
+    pub limit: Option<u32>,
+}
+
+/// `klines`' parameters.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(non_snake_case)]
+pub struct KlinesParams {
+    #[param(example = "BTCUSDT")]
+    pub symbol: String,
+    /// `1s 1m 3m 5m 15m 30m 1h 2h 4h 6h 8h 12h 1d 3d 1w 1M`.
+    #[param(example = "1m")]
+    pub interval: String,
+    /// Candles opening at or after this ms.
+    pub startTime: Option<i64>,
+    /// Candles opening at or before this ms.
+    pub endTime: Option<i64>,
+    /// Only UTC (`0`) is supported.
+    pub timeZone: Option<String>,
+    /// Default 500, at most 1000.
+    pub limit: Option<u32>,
+}
+
+/// `ticker/24hr`'s parameters.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct Ticker24hrParams {
+    /// One market (the answer is an object).
+    #[param(example = "BTCUSDT")]
+    pub symbol: Option<String>,
+    /// Several markets as a JSON array, `["BTCUSDT","ETHUSDT"]` (the answer is an array).
+    pub symbols: Option<String>,
+    /// `FULL` (default) or `MINI`.
+    pub r#type: Option<String>,
+}
+
+/// `ticker/price` and `ticker/bookTicker` parameters.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct TickerParams {
+    /// One market (the answer is an object).
+    #[param(example = "BTCUSDT")]
+    pub symbol: Option<String>,
+    /// Several markets as a JSON array (the answer is an array).
+    pub symbols: Option<String>,
+}

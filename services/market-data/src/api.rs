@@ -13,10 +13,14 @@ use crate::MarketDataState;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
+use flowex_binance::market_data::{
+    AggTrade, AnyTicker, AvgPrice, BookTicker, BookTickers, Depth, Kline, Level, MiniTicker,
+    PublicTrade, Ticker24hr, TickerExtra, TickerPrice, TickerPrices, Tickers24hr,
+};
+use flowex_binance::params as doc;
 use flowex_http::openapi::BinanceError;
 use flowex_http::{ApiError, Params};
 use flowex_types::format_scaled;
-use serde_json::{json, Value};
 
 /// Most levels per side `depth` returns (larger limits are cut to it).
 pub const MAX_DEPTH: u64 = 5000;
@@ -136,23 +140,23 @@ fn wanted(p: &Params) -> Result<Wanted, ApiError> {
     }
 }
 
-/// Renders the wanted markets with `row`: an object for `symbol`, an array otherwise.
-fn tickers(
+/// Renders the wanted markets with `row`: one for `symbol`, all of them otherwise.
+fn tickers<T>(
     state: &MarketDataState,
     wanted: Wanted,
-    row: impl Fn(&MarketView) -> Value,
-) -> Result<Json<Value>, ApiError> {
+    row: impl Fn(&MarketView) -> T,
+) -> Result<(Option<T>, Vec<T>), ApiError> {
     let view = state.read();
     match wanted {
-        Wanted::One(s) => Ok(Json(row(market(&view, &s)?))),
+        Wanted::One(s) => Ok((Some(row(market(&view, &s)?)), Vec::new())),
         Wanted::Many(list) => list
             .iter()
             .map(|s| market(&view, s).map(&row))
             .collect::<Result<Vec<_>, _>>()
-            .map(|v| Json(Value::Array(v))),
+            .map(|v| (None, v)),
         Wanted::All => {
             started(&view)?;
-            Ok(Json(Value::Array(view.markets().map(row).collect())))
+            Ok((None, view.markets().map(row).collect()))
         }
     }
 }
@@ -173,34 +177,30 @@ fn started(view: &crate::view::View) -> Result<(), ApiError> {
 
 // ------------------------------------------------------------ formatting
 
-fn levels(m: &MarketView, side: &[(u64, u64)]) -> Value {
-    Value::Array(
-        side.iter()
-            .map(|(p, q)| json!([m.info.price_str(*p), m.info.qty_str(*q)]))
-            .collect(),
-    )
+fn levels(m: &MarketView, side: &[(u64, u64)]) -> Vec<Level> {
+    side.iter()
+        .map(|(p, q)| (m.info.price_str(*p), m.info.qty_str(*q)))
+        .collect()
 }
 
-fn trade_json(m: &MarketView, t: &TradeRow) -> Value {
-    json!({
-        "id": t.id,
-        "price": m.info.price_str(t.price),
-        "qty": m.info.qty_str(t.qty),
-        "quoteQty": m.info.quote_str(t.quote_qty),
-        "time": t.time,
-        "isBuyerMaker": t.buyer_is_maker,
-        "isBestMatch": true,
-    })
+fn public_trade(m: &MarketView, t: &TradeRow) -> PublicTrade {
+    PublicTrade {
+        id: t.id,
+        is_best_match: true,
+        is_buyer_maker: t.buyer_is_maker,
+        price: m.info.price_str(t.price),
+        qty: m.info.qty_str(t.qty),
+        quote_qty: m.info.quote_str(t.quote_qty),
+        time: t.time,
+    }
 }
 
-fn trade_list(m: &MarketView, rows: &[TradeRow]) -> Json<Value> {
-    Json(Value::Array(
-        rows.iter().map(|t| trade_json(m, t)).collect(),
-    ))
+fn trade_list(m: &MarketView, rows: &[TradeRow]) -> Json<Vec<PublicTrade>> {
+    Json(rows.iter().map(|t| public_trade(m, t)).collect())
 }
 
-fn kline_json(m: &MarketView, iv: Interval, c: &Candle) -> Value {
-    json!([
+fn kline(m: &MarketView, iv: Interval, c: &Candle) -> Kline {
+    Kline(
         c.open_time,
         m.info.price_str(c.open),
         m.info.price_str(c.high),
@@ -213,7 +213,7 @@ fn kline_json(m: &MarketView, iv: Interval, c: &Candle) -> Value {
         m.info.qty_sum_str(c.taker_buy_volume),
         m.info.quote_sum_str(c.taker_buy_quote),
         "0",
-    ])
+    )
 }
 
 /// A signed price difference in ticks.
@@ -245,48 +245,53 @@ pub fn percent(change: i128, open: u64) -> String {
     }
 }
 
-fn ticker_json(m: &MarketView, s: &Stats, now: i64, full: bool) -> Value {
+fn mini_ticker(m: &MarketView, s: &Stats, now: i64) -> MiniTicker {
     let (first, last) = s
         .first_last_id
         .map_or((-1, -1), |(f, l)| (f as i64, l as i64));
-    let mut v = json!({
-        "symbol": m.info.cfg.symbol.as_str(),
-        "openPrice": m.info.price_str(s.open),
-        "highPrice": m.info.price_str(s.high),
-        "lowPrice": m.info.price_str(s.low),
-        "lastPrice": m.info.price_str(s.last),
-        "volume": m.info.qty_sum_str(s.volume),
-        "quoteVolume": m.info.quote_sum_str(s.quote_volume),
-        "openTime": now - DAY_MS,
-        "closeTime": now,
-        "firstId": first,
-        "lastId": last,
-        "count": s.count,
-    });
-    if full {
-        let change = i128::from(s.last) - i128::from(s.open);
-        let avg = if s.volume == 0 {
-            s.last
-        } else {
-            m.average_price(s.quote_volume, s.volume)
-        };
-        let (bid, ask) = m.best();
-        let extra = json!({
-            "priceChange": signed_price(m, change),
-            "priceChangePercent": percent(change, s.open),
-            "weightedAvgPrice": m.info.quote_str(avg),
-            "prevClosePrice": m.info.price_str(s.prev_close),
-            "lastQty": m.info.qty_str(s.last_qty),
-            "bidPrice": m.info.price_str(bid.map_or(0, |b| b.0)),
-            "bidQty": m.info.qty_str(bid.map_or(0, |b| b.1)),
-            "askPrice": m.info.price_str(ask.map_or(0, |a| a.0)),
-            "askQty": m.info.qty_str(ask.map_or(0, |a| a.1)),
-        });
-        if let (Value::Object(v), Value::Object(extra)) = (&mut v, extra) {
-            v.extend(extra);
-        }
+    MiniTicker {
+        close_time: now,
+        count: s.count,
+        first_id: first,
+        high_price: m.info.price_str(s.high),
+        last_id: last,
+        last_price: m.info.price_str(s.last),
+        low_price: m.info.price_str(s.low),
+        open_price: m.info.price_str(s.open),
+        open_time: now - DAY_MS,
+        quote_volume: m.info.quote_sum_str(s.quote_volume),
+        symbol: m.info.cfg.symbol.as_str().to_string(),
+        volume: m.info.qty_sum_str(s.volume),
     }
-    v
+}
+
+fn ticker(m: &MarketView, s: &Stats, now: i64, full: bool) -> AnyTicker {
+    let mini = mini_ticker(m, s, now);
+    if !full {
+        return AnyTicker::Mini(mini);
+    }
+    let change = i128::from(s.last) - i128::from(s.open);
+    let avg = if s.volume == 0 {
+        s.last
+    } else {
+        m.average_price(s.quote_volume, s.volume)
+    };
+    let extra = TickerExtra {
+        ask: best_level(m, m.best().1),
+        bid: best_level(m, m.best().0),
+        last_qty: m.info.qty_str(s.last_qty),
+        prev_close_price: m.info.price_str(s.prev_close),
+        price_change: signed_price(m, change),
+        price_change_percent: percent(change, s.open),
+        weighted_avg_price: m.info.quote_str(avg),
+    };
+    AnyTicker::Full(Box::new(Ticker24hr::new(mini, extra)))
+}
+
+/// A best level as `[price, quantity]`, zeros for an empty side.
+fn best_level(m: &MarketView, level: Option<(u64, u64)>) -> Level {
+    let (price, qty) = level.unwrap_or((0, 0));
+    (m.info.price_str(price), m.info.qty_str(qty))
 }
 
 // ------------------------------------------------------------ handlers
@@ -297,24 +302,23 @@ fn ticker_json(m: &MarketView, s: &Stats, now: i64, full: bool) -> Value {
     description = "The aggregated book, best levels first. `lastUpdateId` is the engine's update id of the market's last book change: the diff depth stream continues from it.",
     params(doc::DepthParams),
     responses(
-        (status = 200, description = "`{\"lastUpdateId\", \"bids\": [[price, qty]…], \"asks\": […]}`.", body = Object,
-            example = json!({"lastUpdateId": 1027024, "bids": [["4.00000000", "431.00000000"]], "asks": [["4.00000200", "12.00000000"]]})),
+        (status = 200, description = "The book.", body = Depth),
         (status = 400, description = "-1102 symbol missing, -1121 invalid symbol, -1100/-1130 bad limit.", body = BinanceError),
     ))]
 pub async fn depth(
     State(state): State<MarketDataState>,
     p: Params,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Depth>, ApiError> {
     let symbol = symbol_param(&p)?;
     let limit = limit_param(&p, 100, MAX_DEPTH)?;
     let view = state.read();
     let m = market(&view, &symbol)?;
     let (bids, asks) = m.depth(limit);
-    Ok(Json(json!({
-        "lastUpdateId": m.update_id(),
-        "bids": levels(m, &bids),
-        "asks": levels(m, &asks),
-    })))
+    Ok(Json(Depth {
+        asks: levels(m, &asks),
+        bids: levels(m, &bids),
+        last_update_id: m.update_id(),
+    }))
 }
 
 /// `GET /api/v3/trades`.
@@ -323,13 +327,13 @@ pub async fn depth(
     description = "The newest trades of a symbol, oldest first.",
     params(doc::TradesParams),
     responses(
-        (status = 200, description = "Trades.", body = Vec<doc::PublicTrade>),
+        (status = 200, description = "Trades.", body = Vec<PublicTrade>),
         (status = 400, description = "-1102 symbol missing, -1121 invalid symbol, -1100/-1130 bad limit.", body = BinanceError),
     ))]
 pub async fn trades(
     State(state): State<MarketDataState>,
     p: Params,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Vec<PublicTrade>>, ApiError> {
     let symbol = symbol_param(&p)?;
     let limit = limit_param(&p, 500, MAX_ROWS)?;
     let view = state.read();
@@ -343,13 +347,13 @@ pub async fn trades(
     description = "Trades from `fromId` on (or the newest), oldest first. Public in FlowEx (no API key needed). Ids older than the trades kept in memory are read from the trade history.",
     params(doc::HistoricalTradesParams),
     responses(
-        (status = 200, description = "Trades.", body = Vec<doc::PublicTrade>),
+        (status = 200, description = "Trades.", body = Vec<PublicTrade>),
         (status = 400, description = "-1102 symbol missing, -1121 invalid symbol, -1100/-1130 bad limit or fromId.", body = BinanceError),
     ))]
 pub async fn historical_trades(
     State(state): State<MarketDataState>,
     p: Params,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Vec<PublicTrade>>, ApiError> {
     let symbol = symbol_param(&p)?;
     let limit = limit_param(&p, 500, MAX_ROWS)?;
     let from_id = number(&p, "fromId")?;
@@ -366,7 +370,7 @@ pub async fn historical_trades(
         (m.info.cfg.id, from)
     };
     let Some(store) = state.store() else {
-        return Ok(Json(Value::Array(Vec::new())));
+        return Ok(Json(Vec::new()));
     };
     let rows = store
         .list_market_trades(u64::from(market_id.0), Some(older), limit as u32)
@@ -383,14 +387,13 @@ pub async fn historical_trades(
     description = "Fills of one taker order at one price, aggregated; `a` is the aggregate's id (its first trade's id). From `fromId`, or within `startTime`..`endTime` (at most one hour apart), or the newest; oldest first. Covers the trades kept in memory.",
     params(doc::AggTradesParams),
     responses(
-        (status = 200, description = "`[{\"a\",\"p\",\"q\",\"f\",\"l\",\"T\",\"m\",\"M\"}]`.", body = Object,
-            example = json!([{"a": 26129, "p": "0.01633102", "q": "4.70443515", "f": 27781, "l": 27781, "T": 1498793709153_i64, "m": true, "M": true}])),
+        (status = 200, description = "Aggregate trades.", body = Vec<AggTrade>),
         (status = 400, description = "-1102 symbol missing, -1121 invalid symbol, -1023 startTime after endTime, -1127 more than an hour between them, -1100/-1130 bad values.", body = BinanceError),
     ))]
 pub async fn agg_trades(
     State(state): State<MarketDataState>,
     p: Params,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Vec<AggTrade>>, ApiError> {
     let symbol = symbol_param(&p)?;
     let limit = limit_param(&p, 500, MAX_ROWS)?;
     let from_id = number(&p, "fromId")?;
@@ -417,23 +420,21 @@ pub async fn agg_trades(
     } else {
         &selected[..selected.len().min(limit)]
     };
-    Ok(Json(Value::Array(
+    Ok(Json(
         picked
             .iter()
-            .map(|a| {
-                json!({
-                    "a": a.id,
-                    "p": m.info.price_str(a.price),
-                    "q": m.info.qty_str(a.qty),
-                    "f": a.first_id,
-                    "l": a.last_id,
-                    "T": a.time,
-                    "m": a.buyer_is_maker,
-                    "M": true,
-                })
+            .map(|a| AggTrade {
+                best_match: true,
+                time: a.time,
+                id: a.id,
+                first_id: a.first_id,
+                last_id: a.last_id,
+                buyer_is_maker: a.buyer_is_maker,
+                price: m.info.price_str(a.price),
+                qty: m.info.qty_str(a.qty),
             })
             .collect(),
-    )))
+    ))
 }
 
 /// `GET /api/v3/klines`.
@@ -442,14 +443,13 @@ pub async fn agg_trades(
     description = "Candles of an interval (`1s 1m 3m 5m 15m 30m 1h 2h 4h 6h 8h 12h 1d 3d 1w 1M`, UTC; weeks start on Monday, months on the 1st), identified by their open time: from `startTime`, up to `endTime`, or the newest; oldest first. Every interval from the oldest candle kept to the current one has a candle: those without trades are flat at the previous close with zero volume.",
     params(doc::KlinesParams),
     responses(
-        (status = 200, description = "`[[openTime, open, high, low, close, volume, closeTime, quoteVolume, trades, takerBuyBase, takerBuyQuote, \"0\"]]`.", body = Object,
-            example = json!([[1499040000000_i64, "0.01634790", "0.80000000", "0.01575800", "0.01577100", "148976.11427815", 1499644799999_i64, "2434.19055334", 308, "1756.87402397", "28.46694368", "0"]])),
+        (status = 200, description = "Candles, oldest first.", body = Vec<Kline>),
         (status = 400, description = "-1102 symbol or interval missing, -1121 invalid symbol, -1120 invalid interval, -1023 startTime after endTime, -1100/-1130 bad values.", body = BinanceError),
     ))]
 pub async fn klines(
     State(state): State<MarketDataState>,
     p: Params,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Vec<Kline>>, ApiError> {
     klines_of(&state, &p)
 }
 
@@ -459,17 +459,17 @@ pub async fn klines(
     description = "The same candles as `klines` (FlowEx applies no presentation changes).",
     params(doc::KlinesParams),
     responses(
-        (status = 200, description = "As `klines`.", body = Object),
+        (status = 200, description = "As `klines`.", body = Vec<Kline>),
         (status = 400, description = "As `klines`.", body = BinanceError),
     ))]
 pub async fn ui_klines(
     State(state): State<MarketDataState>,
     p: Params,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Vec<Kline>>, ApiError> {
     klines_of(&state, &p)
 }
 
-fn klines_of(state: &MarketDataState, p: &Params) -> Result<Json<Value>, ApiError> {
+fn klines_of(state: &MarketDataState, p: &Params) -> Result<Json<Vec<Kline>>, ApiError> {
     let symbol = symbol_param(p)?;
     let name = p.required("interval")?;
     let (idx, iv) = Interval::parse(name).ok_or_else(ApiError::invalid_interval)?;
@@ -482,9 +482,7 @@ fn klines_of(state: &MarketDataState, p: &Params) -> Result<Json<Value>, ApiErro
     let view = state.read();
     let m = market(&view, &symbol)?;
     let rows = m.klines(idx, start, end, limit, now_ms());
-    Ok(Json(Value::Array(
-        rows.iter().map(|c| kline_json(m, iv, c)).collect(),
-    )))
+    Ok(Json(rows.iter().map(|c| kline(m, iv, c)).collect()))
 }
 
 /// `GET /api/v3/avgPrice`.
@@ -493,14 +491,13 @@ fn klines_of(state: &MarketDataState, p: &Params) -> Result<Json<Value>, ApiErro
     description = "Quote volume over base volume of the last 5 minutes of trades; with none, the last price. `closeTime` is the last trade's time.",
     params(doc::SymbolParam),
     responses(
-        (status = 200, description = "`{\"mins\":5,\"price\",\"closeTime\"}`.", body = Object,
-            example = json!({"mins": 5, "price": "9.35751834", "closeTime": 1694061154503_i64})),
+        (status = 200, description = "The average price.", body = AvgPrice),
         (status = 400, description = "-1102 symbol missing, -1121 invalid symbol.", body = BinanceError),
     ))]
 pub async fn avg_price(
     State(state): State<MarketDataState>,
     p: Params,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<AvgPrice>, ApiError> {
     let symbol = symbol_param(&p)?;
     let now = now_ms();
     let view = state.read();
@@ -509,7 +506,7 @@ pub async fn avg_price(
 }
 
 /// The `avgPrice` body at `now`.
-pub fn avg_price_json(m: &MarketView, now: i64) -> Value {
+pub fn avg_price_json(m: &MarketView, now: i64) -> AvgPrice {
     let (quote, lots, last_in_window) = m.volume_between(now - AVG_PRICE_MINS * 60_000, now);
     let last = m.last_trade();
     let price = if lots == 0 {
@@ -517,11 +514,11 @@ pub fn avg_price_json(m: &MarketView, now: i64) -> Value {
     } else {
         m.average_price(quote, lots)
     };
-    json!({
-        "mins": AVG_PRICE_MINS,
-        "price": m.info.quote_str(price),
-        "closeTime": last_in_window.or(last.map(|t| t.time)).unwrap_or(0),
-    })
+    AvgPrice {
+        close_time: last_in_window.or(last.map(|t| t.time)).unwrap_or(0),
+        mins: AVG_PRICE_MINS,
+        price: m.info.quote_str(price),
+    }
 }
 
 /// `GET /api/v3/ticker/24hr`.
@@ -530,14 +527,13 @@ pub fn avg_price_json(m: &MarketView, now: i64) -> Value {
     description = "Rolling 24-hour statistics (by whole minutes, so the window may be up to a minute wider). `symbol` gives one object; `symbols` or nothing an array. `type=MINI` leaves out the change, average, previous close, last quantity and book fields. `firstId`/`lastId` are -1 when the window holds no trade.",
     params(doc::Ticker24hrParams),
     responses(
-        (status = 200, description = "A ticker or an array of them.", body = Object,
-            example = json!({"symbol": "BTCUSDT", "priceChange": "-94.99999800", "priceChangePercent": "-95.960", "weightedAvgPrice": "0.29628482", "prevClosePrice": "0.10002000", "lastPrice": "4.00000200", "lastQty": "200.00000000", "bidPrice": "4.00000000", "bidQty": "100.00000000", "askPrice": "4.00000200", "askQty": "100.00000000", "openPrice": "99.00000000", "highPrice": "100.00000000", "lowPrice": "0.10000000", "volume": "8913.30000000", "quoteVolume": "15.30000000", "openTime": 1499783499040_i64, "closeTime": 1499869899040_i64, "firstId": 28385, "lastId": 28460, "count": 76})),
+        (status = 200, description = "A ticker or an array of them.", body = Tickers24hr),
         (status = 400, description = "-1121 invalid symbol, -1128 symbol and symbols both sent, -1100 malformed symbol(s), -1139 invalid type.", body = BinanceError),
     ))]
 pub async fn ticker_24hr(
     State(state): State<MarketDataState>,
     p: Params,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Tickers24hr>, ApiError> {
     let wanted = wanted(&p)?;
     let full = match p.optional("type")? {
         None | Some("FULL") => true,
@@ -552,7 +548,8 @@ pub async fn ticker_24hr(
         }
     };
     let now = now_ms();
-    tickers(&state, wanted, |m| ticker_json(m, &m.stats(now), now, full))
+    let (one, many) = tickers(&state, wanted, |m| ticker(m, &m.stats(now), now, full))?;
+    Ok(Json(one.map_or(Tickers24hr::Many(many), Tickers24hr::One)))
 }
 
 /// `GET /api/v3/ticker/price`.
@@ -561,21 +558,21 @@ pub async fn ticker_24hr(
     description = "The last trade price (0 before the first trade): one object for `symbol`, an array for `symbols` or none.",
     params(doc::TickerParams),
     responses(
-        (status = 200, description = "`{\"symbol\",\"price\"}` or an array of them.", body = Object,
-            example = json!({"symbol": "BTCUSDT", "price": "64000.01000000"})),
+        (status = 200, description = "A price or an array of them.", body = TickerPrices),
         (status = 400, description = "-1121 invalid symbol, -1128 symbol and symbols both sent, -1100 malformed symbol(s).", body = BinanceError),
     ))]
 pub async fn ticker_price(
     State(state): State<MarketDataState>,
     p: Params,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<TickerPrices>, ApiError> {
     let wanted = wanted(&p)?;
-    tickers(&state, wanted, |m| {
-        json!({
-            "symbol": m.info.cfg.symbol.as_str(),
-            "price": m.info.price_str(m.last_trade().map_or(0, |t| t.price)),
-        })
-    })
+    let (one, many) = tickers(&state, wanted, |m| TickerPrice {
+        price: m.info.price_str(m.last_trade().map_or(0, |t| t.price)),
+        symbol: m.info.cfg.symbol.as_str().to_string(),
+    })?;
+    Ok(Json(
+        one.map_or(TickerPrices::Many(many), TickerPrices::One),
+    ))
 }
 
 /// `GET /api/v3/ticker/bookTicker`.
@@ -584,149 +581,26 @@ pub async fn ticker_price(
     description = "Best bid and ask with their quantities (zeros for an empty side): one object for `symbol`, an array for `symbols` or none.",
     params(doc::TickerParams),
     responses(
-        (status = 200, description = "`{\"symbol\",\"bidPrice\",\"bidQty\",\"askPrice\",\"askQty\"}` or an array of them.", body = Object,
-            example = json!({"symbol": "BTCUSDT", "bidPrice": "64000.00000000", "bidQty": "0.50000000", "askPrice": "64000.01000000", "askQty": "0.20000000"})),
+        (status = 200, description = "A book ticker or an array of them.", body = BookTickers),
         (status = 400, description = "-1121 invalid symbol, -1128 symbol and symbols both sent, -1100 malformed symbol(s).", body = BinanceError),
     ))]
 pub async fn book_ticker(
     State(state): State<MarketDataState>,
     p: Params,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<BookTickers>, ApiError> {
     let wanted = wanted(&p)?;
-    tickers(&state, wanted, |m| {
+    let (one, many) = tickers(&state, wanted, |m| {
         let (bid, ask) = m.best();
-        json!({
-            "symbol": m.info.cfg.symbol.as_str(),
-            "bidPrice": m.info.price_str(bid.map_or(0, |b| b.0)),
-            "bidQty": m.info.qty_str(bid.map_or(0, |b| b.1)),
-            "askPrice": m.info.price_str(ask.map_or(0, |a| a.0)),
-            "askQty": m.info.qty_str(ask.map_or(0, |a| a.1)),
-        })
-    })
-}
-
-/// The OpenAPI shapes of the parameters and bodies (never constructed).
-#[allow(dead_code)]
-pub(crate) mod doc {
-    use utoipa::{IntoParams, ToSchema};
-
-    /// `symbol`.
-    #[derive(IntoParams)]
-    #[into_params(parameter_in = Query)]
-    pub struct SymbolParam {
-        #[param(example = "BTCUSDT")]
-        symbol: String,
-    }
-
-    /// `depth`'s parameters.
-    #[derive(IntoParams)]
-    #[into_params(parameter_in = Query)]
-    pub struct DepthParams {
-        #[param(example = "BTCUSDT")]
-        symbol: String,
-        /// Levels per side: default 100, at most 5000 (larger is cut).
-        limit: Option<u32>,
-    }
-
-    /// `trades`' parameters.
-    #[derive(IntoParams)]
-    #[into_params(parameter_in = Query)]
-    pub struct TradesParams {
-        #[param(example = "BTCUSDT")]
-        symbol: String,
-        /// Default 500, at most 1000.
-        limit: Option<u32>,
-    }
-
-    /// `historicalTrades`' parameters.
-    #[derive(IntoParams)]
-    #[into_params(parameter_in = Query)]
-    #[allow(non_snake_case)]
-    pub struct HistoricalTradesParams {
-        #[param(example = "BTCUSDT")]
-        symbol: String,
-        /// Default 500, at most 1000.
-        limit: Option<u32>,
-        /// The first trade id to return (default: the newest trades).
-        fromId: Option<u64>,
-    }
-
-    /// `aggTrades`' parameters.
-    #[derive(IntoParams)]
-    #[into_params(parameter_in = Query)]
-    #[allow(non_snake_case)]
-    pub struct AggTradesParams {
-        #[param(example = "BTCUSDT")]
-        symbol: String,
-        /// The first aggregate id to return.
-        fromId: Option<u64>,
-        /// Ms since the epoch, inclusive.
-        startTime: Option<i64>,
-        /// Ms since the epoch, inclusive; at most an hour after `startTime`.
-        endTime: Option<i64>,
-        /// Default 500, at most 1000.
-        limit: Option<u32>,
-    }
-
-    /// `klines`' parameters.
-    #[derive(IntoParams)]
-    #[into_params(parameter_in = Query)]
-    #[allow(non_snake_case)]
-    pub struct KlinesParams {
-        #[param(example = "BTCUSDT")]
-        symbol: String,
-        /// `1s 1m 3m 5m 15m 30m 1h 2h 4h 6h 8h 12h 1d 3d 1w 1M`.
-        #[param(example = "1m")]
-        interval: String,
-        /// Candles opening at or after this ms.
-        startTime: Option<i64>,
-        /// Candles opening at or before this ms.
-        endTime: Option<i64>,
-        /// Only UTC (`0`) is supported.
-        timeZone: Option<String>,
-        /// Default 500, at most 1000.
-        limit: Option<u32>,
-    }
-
-    /// `ticker/24hr`'s parameters.
-    #[derive(IntoParams)]
-    #[into_params(parameter_in = Query)]
-    pub struct Ticker24hrParams {
-        /// One market (the answer is an object).
-        #[param(example = "BTCUSDT")]
-        symbol: Option<String>,
-        /// Several markets as a JSON array, `["BTCUSDT","ETHUSDT"]` (the answer is an array).
-        symbols: Option<String>,
-        /// `FULL` (default) or `MINI`.
-        r#type: Option<String>,
-    }
-
-    /// `ticker/price` and `ticker/bookTicker` parameters.
-    #[derive(IntoParams)]
-    #[into_params(parameter_in = Query)]
-    pub struct TickerParams {
-        /// One market (the answer is an object).
-        #[param(example = "BTCUSDT")]
-        symbol: Option<String>,
-        /// Several markets as a JSON array (the answer is an array).
-        symbols: Option<String>,
-    }
-
-    /// A public trade.
-    #[derive(ToSchema)]
-    #[schema(rename_all = "camelCase")]
-    pub struct PublicTrade {
-        id: u64,
-        #[schema(example = "64000.01000000")]
-        price: String,
-        #[schema(example = "0.00100000")]
-        qty: String,
-        #[schema(example = "64.00001000")]
-        quote_qty: String,
-        time: i64,
-        is_buyer_maker: bool,
-        is_best_match: bool,
-    }
+        let ((bid_price, bid_qty), (ask_price, ask_qty)) = (best_level(m, bid), best_level(m, ask));
+        BookTicker {
+            ask_price,
+            ask_qty,
+            bid_price,
+            bid_qty,
+            symbol: m.info.cfg.symbol.as_str().to_string(),
+        }
+    })?;
+    Ok(Json(one.map_or(BookTickers::Many(many), BookTickers::One)))
 }
 
 #[cfg(test)]
@@ -734,6 +608,7 @@ mod tests {
     use super::*;
     use crate::view::tests::{listed, record, trade, T0};
     use http_body_util::BodyExt;
+    use serde_json::{json, Value};
     use tower::ServiceExt;
 
     /// The router over a started view with two trades and a book.
@@ -833,7 +708,7 @@ mod tests {
             r#"{"closeTime":1709214330123,"mins":5,"price":"60000.00000000"}"#
         );
         let s = m.stats(T0);
-        let ticker = |full| serde_json::to_string(&ticker_json(m, &s, T0, full)).unwrap();
+        let ticker = |full| serde_json::to_string(&ticker(m, &s, T0, full)).unwrap();
         assert_eq!(
             ticker(false),
             r#"{"closeTime":1709214330123,"count":1,"firstId":1,"highPrice":"60000.00000000","lastId":1,"lastPrice":"60000.00000000","lowPrice":"60000.00000000","openPrice":"60000.00000000","openTime":1709127930123,"quoteVolume":"60.00000000","symbol":"BTCUSDT","volume":"0.00100000"}"#

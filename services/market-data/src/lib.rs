@@ -30,7 +30,7 @@ pub use serve::serve;
 use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 /// How far the feed got: the follower's status ([`flowex_bus::FollowStatus`]).
@@ -141,7 +141,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
             api::ticker_price,
             api::book_ticker
         ),
-        components(schemas(api::doc::PublicTrade)),
+        components(schemas(flowex_binance::market_data::PublicTrade)),
         tags((name = "market-data", description = "Binance Spot API v3 market data: connectivity, server time, order books, trades, klines and tickers, built from the engine's events.")),
     )]
     struct Doc;
@@ -156,30 +156,22 @@ pub fn feed_router(state: MarketDataState) -> Router {
         .with_state(state)
 }
 
-/// `{"serverTime": …}` (OpenAPI schema).
-#[derive(utoipa::ToSchema)]
-#[schema(rename_all = "camelCase")]
-#[allow(dead_code)]
-struct ServerTime {
-    /// Ms since the Unix epoch.
-    #[schema(example = 1_700_000_000_000_u64)]
-    server_time: u64,
-}
-
 /// `GET /api/v3/ping`.
 #[utoipa::path(get, path = "/api/v3/ping", tag = "market-data",
     summary = "Test connectivity",
-    responses((status = 200, description = "An empty object.", body = Object, example = json!({}))))]
-async fn ping() -> Json<Value> {
-    Json(json!({}))
+    responses((status = 200, description = "An empty object.", body = flowex_binance::Empty)))]
+async fn ping() -> Json<flowex_binance::Empty> {
+    Json(flowex_binance::Empty {})
 }
 
 /// `GET /api/v3/time`.
 #[utoipa::path(get, path = "/api/v3/time", tag = "market-data",
     summary = "Check server time",
-    responses((status = 200, description = "The server's clock.", body = ServerTime)))]
-async fn time() -> Json<Value> {
-    Json(json!({ "serverTime": flowex_http::clock::now_ms() }))
+    responses((status = 200, description = "The server's clock.", body = flowex_binance::exchange::ServerTime)))]
+async fn time() -> Json<flowex_binance::exchange::ServerTime> {
+    Json(flowex_binance::exchange::ServerTime {
+        server_time: flowex_http::clock::now_ms(),
+    })
 }
 
 async fn events(State(state): State<MarketDataState>) -> Json<Value> {

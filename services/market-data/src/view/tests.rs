@@ -408,7 +408,7 @@ fn five_minute_average_price() {
     ));
     let m = v.market("BTCUSDT").unwrap();
     // No trade in 5 minutes: the last price and its time.
-    let body = crate::api::avg_price_json(m, now);
+    let body = serde_json::to_value(crate::api::avg_price_json(m, now)).unwrap();
     assert_eq!(body["mins"], 5);
     assert_eq!(body["price"], "2.00000000");
     assert_eq!(body["closeTime"], now - 6 * 60_000);
@@ -418,7 +418,7 @@ fn five_minute_average_price() {
         vec![trade(2, 100, 1, 2, false), trade(3, 103, 2, 2, false)],
     ));
     let m = v.market("BTCUSDT").unwrap();
-    let body = crate::api::avg_price_json(m, now);
+    let body = serde_json::to_value(crate::api::avg_price_json(m, now)).unwrap();
     // (100 + 206) x 10 atoms for 3 lots: 1.02 USDT per BTC.
     assert_eq!(body["price"], "1.02000000");
     assert_eq!(body["closeTime"], now - 60_000);
