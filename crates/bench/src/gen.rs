@@ -532,99 +532,14 @@ pub fn generate(opts: &GenOpts) -> Workload {
     };
     let mut setup = Vec::new();
     let mut peer_setup = Vec::new();
-    let asset = |id: AssetId, code: &str| {
-        Command::CreateAsset(AssetConfig {
-            id,
-            code: AssetCode::new(code).expect("valid code"),
-            decimals: 8,
-        })
-    };
-    let must = |a: Applied, what: &str| assert!(!a.rejected, "setup command rejected: {what}");
-    let a = g.push(asset(BASE, "BTC"), &mut setup);
-    must(a, "base asset");
-    let a = g.push(asset(QUOTE, "USDT"), &mut setup);
-    must(a, "quote asset");
-    let a = g.push(Command::CreateMarket(market_config()), &mut setup);
-    must(a, "market");
-    // orderbook-rs's mix grows the book well past the default per-user limit.
-    let limits = EngineLimits {
-        max_open_orders_per_user: 1_000_000,
-        max_orders_per_market: 100_000_000,
-    };
-    let a = g.push(Command::SetLimits(limits), &mut setup);
-    must(a, "limits");
-    for u in 1..=u64::from(opts.accounts) {
-        for (asset, amount) in [(BASE, DEPOSIT_BASE), (QUOTE, DEPOSIT_QUOTE)] {
-            let key = IdemKey::new(&format!("bench-{u}-{}", asset.0)).expect("valid key");
-            let a = g.push(
-                Command::Deposit {
-                    key,
-                    user: UserId(u),
-                    asset,
-                    amount,
-                },
-                &mut setup,
-            );
-            must(a, "deposit");
-        }
-    }
-    while g.live.len() < opts.orders {
-        let a = g.place_gtc(&mut setup, &mut peer_setup);
-        must(a, "pre-fill order");
-    }
+    g.setup(&mut setup, &mut peer_setup);
     let book_after_setup = g.book_shape();
 
     let mut measured = Vec::with_capacity(opts.commands);
     let mut peer = Vec::with_capacity(opts.commands);
     let mut c = MixCounts::default();
-    let ioc_max = opts.max_qty * 3 / 2;
-    let aggressive_max = opts.max_qty * 5;
     for _ in 0..opts.commands {
-        let a = match opts.mix {
-            Mix::ExchangeCore => {
-                if g.live.len() < opts.orders {
-                    c.place += 1;
-                    g.place_gtc(&mut measured, &mut peer)
-                } else {
-                    match g.rng.gen_range(0..40u32) {
-                        0 | 1 => {
-                            c.ioc += 1;
-                            g.place_ioc(ioc_max, &mut measured, &mut peer)
-                        }
-                        2 => {
-                            c.cancel += 1;
-                            g.cancel(&mut measured, &mut peer)
-                        }
-                        3 => {
-                            c.reduce += 1;
-                            g.reduce(&mut measured, &mut peer)
-                        }
-                        _ => {
-                            c.r#move += 1;
-                            g.move_order(&mut measured, &mut peer)
-                        }
-                    }
-                }
-            }
-            Mix::OrderbookRs => match g.rng.gen_range(0..10u32) {
-                0..=6 => {
-                    c.place += 1;
-                    g.place_gtc(&mut measured, &mut peer)
-                }
-                7 | 8 if g.live.len() > 0 => {
-                    c.cancel += 1;
-                    g.cancel(&mut measured, &mut peer)
-                }
-                7 | 8 => {
-                    c.place += 1;
-                    g.place_gtc(&mut measured, &mut peer)
-                }
-                _ => {
-                    c.ioc += 1;
-                    g.place_ioc(aggressive_max, &mut measured, &mut peer)
-                }
-            },
-        };
+        let a = g.next_command(&mut c, &mut measured, &mut peer);
         c.rejected += usize::from(a.rejected);
         c.trades += a.trades;
     }
@@ -640,6 +555,104 @@ pub fn generate(opts: &GenOpts) -> Workload {
         book_at_end,
         expected_state_hash: g.engine.state_hash(),
         expected_book_hash: engine_book_hash(&g.engine),
+    }
+}
+
+fn must(a: Applied, what: &str) {
+    assert!(!a.rejected, "setup command rejected: {what}");
+}
+
+fn create_asset(id: AssetId, code: &str) -> Command {
+    Command::CreateAsset(AssetConfig {
+        id,
+        code: AssetCode::new(code).expect("valid code"),
+        decimals: 8,
+    })
+}
+
+impl Gen {
+    /// The assets, the market, the limits, every account's deposits and
+    /// the book filled to `opts.orders` resting orders.
+    fn setup(&mut self, setup: &mut Vec<Envelope>, peer_setup: &mut Vec<PeerOp>) {
+        must(self.push(create_asset(BASE, "BTC"), setup), "base asset");
+        must(self.push(create_asset(QUOTE, "USDT"), setup), "quote asset");
+        let market = Command::CreateMarket(market_config());
+        must(self.push(market, setup), "market");
+        // orderbook-rs's mix grows the book well past the default per-user limit.
+        let limits = EngineLimits {
+            max_open_orders_per_user: 1_000_000,
+            max_orders_per_market: 100_000_000,
+        };
+        must(self.push(Command::SetLimits(limits), setup), "limits");
+        for u in 1..=u64::from(self.opts.accounts) {
+            for (asset, amount) in [(BASE, DEPOSIT_BASE), (QUOTE, DEPOSIT_QUOTE)] {
+                let key = IdemKey::new(&format!("bench-{u}-{}", asset.0)).expect("valid key");
+                let deposit = Command::Deposit {
+                    key,
+                    user: UserId(u),
+                    asset,
+                    amount,
+                };
+                must(self.push(deposit, setup), "deposit");
+            }
+        }
+        while self.live.len() < self.opts.orders {
+            let a = self.place_gtc(setup, peer_setup);
+            must(a, "pre-fill order");
+        }
+    }
+
+    /// One measured command of the mix, counted in `c`.
+    fn next_command(
+        &mut self,
+        c: &mut MixCounts,
+        measured: &mut Vec<Envelope>,
+        peer: &mut Vec<PeerOp>,
+    ) -> Applied {
+        let ioc_max = self.opts.max_qty * 3 / 2;
+        let aggressive_max = self.opts.max_qty * 5;
+        match self.opts.mix {
+            Mix::ExchangeCore if self.live.len() < self.opts.orders => {
+                c.place += 1;
+                self.place_gtc(measured, peer)
+            }
+            Mix::ExchangeCore => match self.rng.gen_range(0..40u32) {
+                0 | 1 => {
+                    c.ioc += 1;
+                    self.place_ioc(ioc_max, measured, peer)
+                }
+                2 => {
+                    c.cancel += 1;
+                    self.cancel(measured, peer)
+                }
+                3 => {
+                    c.reduce += 1;
+                    self.reduce(measured, peer)
+                }
+                _ => {
+                    c.r#move += 1;
+                    self.move_order(measured, peer)
+                }
+            },
+            Mix::OrderbookRs => match self.rng.gen_range(0..10u32) {
+                0..=6 => {
+                    c.place += 1;
+                    self.place_gtc(measured, peer)
+                }
+                7 | 8 if self.live.len() > 0 => {
+                    c.cancel += 1;
+                    self.cancel(measured, peer)
+                }
+                7 | 8 => {
+                    c.place += 1;
+                    self.place_gtc(measured, peer)
+                }
+                _ => {
+                    c.ioc += 1;
+                    self.place_ioc(aggressive_max, measured, peer)
+                }
+            },
+        }
     }
 }
 

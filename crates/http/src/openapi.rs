@@ -127,15 +127,55 @@ pub struct SignedParams {
 /// timed out, or a service down) and 500. They are shared responses in
 /// `components.responses` (`V3TooManyRequests`, `V1TooManyRequests`, …).
 pub fn add_stack_responses(doc: &mut OpenApi) {
+    use utoipa::openapi::RefOr;
+
+    let used = refer_stack_responses(doc);
+    if used.is_empty() {
+        return;
+    }
+    let components = doc.components.get_or_insert_with(Default::default);
+    for (family, status, name) in used {
+        let schema = if family == "V3" {
+            "BinanceError"
+        } else {
+            "NativeError"
+        };
+        components
+            .responses
+            .insert(name, RefOr::T(stack_response(status, schema)));
+        components
+            .schemas
+            .entry(schema.to_string())
+            .or_insert_with(|| match schema {
+                "BinanceError" => BinanceError::schema(),
+                _ => NativeError::schema(),
+            });
+    }
+    if components.schemas.contains_key("NativeError") {
+        components
+            .schemas
+            .entry("NativeErrorBody".to_string())
+            .or_insert_with(NativeErrorBody::schema);
+    }
+}
+
+/// The stack's responses: status, name (after the family prefix),
+/// description, and whether only operations that take a body can give it.
+const STACK: [(&str, &str, &str, bool); 5] = [
+    ("429", "TooManyRequests", "Too many requests: the IP's or the user's request weight, or the order rate, is over its limit (`/api/v3`: -1003 or -1015). `Retry-After` says when to come back.", false),
+    ("418", "IpBanned", "The IP kept sending requests after 429 and is refused until the ban ends (`/api/v3`: -1003). `Retry-After` says when.", false),
+    ("413", "PayloadTooLarge", "The request body is over the server's limit.", true),
+    ("503", "Unavailable", "Overloaded (`/api/v3`: -1008), timed out (-1007), or the service behind the gateway is down (-1008, `service_unavailable`); try again later.", false),
+    ("500", "Internal", "An error on the server's side (`/api/v3`: -1000, `/api/v1`: `internal`); the detail is only in the server's log.", false),
+];
+
+/// Points every operation at the stack responses it lacks; returns the
+/// (family, status, name) of every response referred to.
+fn refer_stack_responses(
+    doc: &mut OpenApi,
+) -> std::collections::BTreeSet<(&'static str, &'static str, String)> {
     use utoipa::openapi::{HttpMethod, Ref, RefOr};
 
-    const STACK: [(&str, &str, &str, bool); 5] = [
-        ("429", "TooManyRequests", "Too many requests: the IP's or the user's request weight, or the order rate, is over its limit (`/api/v3`: -1003 or -1015). `Retry-After` says when to come back.", false),
-        ("418", "IpBanned", "The IP kept sending requests after 429 and is refused until the ban ends (`/api/v3`: -1003). `Retry-After` says when.", false),
-        ("413", "PayloadTooLarge", "The request body is over the server's limit.", true),
-        ("503", "Unavailable", "Overloaded (`/api/v3`: -1008), timed out (-1007), or the service behind the gateway is down (-1008, `service_unavailable`); try again later.", false),
-        ("500", "Internal", "An error on the server's side (`/api/v3`: -1000, `/api/v1`: `internal`); the detail is only in the server's log.", false),
-    ];
     let mut used = std::collections::BTreeSet::new();
     for (path, item) in doc.paths.paths.iter_mut() {
         let family = if crate::ApiFamily::for_path(path) == crate::ApiFamily::Binance {
@@ -172,52 +212,34 @@ pub fn add_stack_responses(doc: &mut OpenApi) {
             }
         }
     }
-    if used.is_empty() {
-        return;
+    used
+}
+
+/// The shared response of `status`, its body a `schema`; 429 and 418 with
+/// `Retry-After`.
+fn stack_response(status: &str, schema: &str) -> utoipa::openapi::Response {
+    use utoipa::openapi::Ref;
+
+    let (_, _, description, _) = STACK.iter().find(|s| s.0 == status).expect("listed");
+    let mut response = utoipa::openapi::ResponseBuilder::new()
+        .description(*description)
+        .content(
+            "application/json",
+            utoipa::openapi::ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name(schema)))
+                .build(),
+        );
+    if matches!(status, "429" | "418") {
+        response = response.header(
+            "Retry-After",
+            utoipa::openapi::HeaderBuilder::new()
+                .schema(
+                    utoipa::openapi::ObjectBuilder::new()
+                        .schema_type(utoipa::openapi::Type::Integer),
+                )
+                .description(Some("Seconds to wait before trying again."))
+                .build(),
+        );
     }
-    let components = doc.components.get_or_insert_with(Default::default);
-    for (family, status, name) in used {
-        let (_, _, description, _) = STACK.iter().find(|s| s.0 == status).expect("listed");
-        let schema = if family == "V3" {
-            "BinanceError"
-        } else {
-            "NativeError"
-        };
-        let mut response = utoipa::openapi::ResponseBuilder::new()
-            .description(*description)
-            .content(
-                "application/json",
-                utoipa::openapi::ContentBuilder::new()
-                    .schema(Some(Ref::from_schema_name(schema)))
-                    .build(),
-            );
-        if matches!(status, "429" | "418") {
-            response = response.header(
-                "Retry-After",
-                utoipa::openapi::HeaderBuilder::new()
-                    .schema(
-                        utoipa::openapi::ObjectBuilder::new()
-                            .schema_type(utoipa::openapi::Type::Integer),
-                    )
-                    .description(Some("Seconds to wait before trying again."))
-                    .build(),
-            );
-        }
-        components
-            .responses
-            .insert(name, RefOr::T(response.build()));
-        components
-            .schemas
-            .entry(schema.to_string())
-            .or_insert_with(|| match schema {
-                "BinanceError" => BinanceError::schema(),
-                _ => NativeError::schema(),
-            });
-    }
-    if components.schemas.contains_key("NativeError") {
-        components
-            .schemas
-            .entry("NativeErrorBody".to_string())
-            .or_insert_with(NativeErrorBody::schema);
-    }
+    response.build()
 }
