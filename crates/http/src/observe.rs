@@ -12,32 +12,32 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 /// Request latency buckets, in seconds.
-pub const LATENCY_BUCKETS: &[f64] = &[
-    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
-];
+pub use flowex_metrics::LATENCY_BUCKETS;
 
 static HANDLE: OnceLock<Result<PrometheusHandle, String>> = OnceLock::new();
 
 /// Installs the process-wide Prometheus recorder once and returns its
 /// handle (later calls return the same handle). Fails only if another
-/// `metrics` recorder was installed first.
+/// `metrics` recorder was installed first. Buckets and descriptions of
+/// every FlowEx metric come from `flowex_metrics`.
 pub fn install_prometheus() -> Result<PrometheusHandle, String> {
     HANDLE
         .get_or_init(|| {
-            PrometheusBuilder::new()
-                .set_buckets_for_metric(
-                    Matcher::Full("http_request_duration_seconds".into()),
-                    LATENCY_BUCKETS,
-                )
-                .map_err(|e| e.to_string())?
-                .install_recorder()
-                .map_err(|e| e.to_string())
+            let mut builder = PrometheusBuilder::new();
+            for (name, buckets) in flowex_metrics::BUCKETS {
+                builder = builder
+                    .set_buckets_for_metric(Matcher::Full((*name).into()), buckets)
+                    .map_err(|e| e.to_string())?;
+            }
+            let handle = builder.install_recorder().map_err(|e| e.to_string())?;
+            flowex_metrics::describe();
+            Ok(handle)
         })
         .clone()
 }
 
-/// Middleware: `http_requests_total{method,route,status}` and
-/// `http_request_duration_seconds{method,route,status}` (histogram).
+/// Middleware: `flowex_http_requests_total{method,route,status}` and
+/// `flowex_http_request_duration_seconds{method,route,status}` (histogram).
 /// `route` is the matched route pattern (`/api/v3/order`, `/users/{id}`),
 /// or `unmatched`, so labels stay bounded whatever clients send.
 pub async fn http_metrics(req: Request, next: Next) -> Response {
@@ -49,11 +49,7 @@ pub async fn http_metrics(req: Request, next: Next) -> Response {
         .map(|m| m.as_str().to_owned())
         .unwrap_or_else(|| "unmatched".to_owned());
     let res = next.run(req).await;
-    let status = res.status().as_u16().to_string();
-    let labels = [("method", method), ("route", route), ("status", status)];
-    metrics::counter!("http_requests_total", &labels).increment(1);
-    metrics::histogram!("http_request_duration_seconds", &labels)
-        .record(started.elapsed().as_secs_f64());
+    flowex_metrics::http_request(&method, &route, res.status().as_u16(), started.elapsed());
     res
 }
 
@@ -63,6 +59,7 @@ pub async fn http_metrics(req: Request, next: Next) -> Response {
     responses((status = 200, description = "Prometheus text exposition format 0.0.4.",
         content_type = "text/plain; version=0.0.4; charset=utf-8", body = String)))]
 pub async fn metrics_handler(State(handle): State<PrometheusHandle>) -> Response {
+    flowex_metrics::on_scrape();
     (
         [(
             header::CONTENT_TYPE,

@@ -14,5 +14,6 @@
 
 mod client;
 pub mod process;
+pub mod sampler;
 
 pub use client::{rejection, EngineClient, Holding, RemoteTrading};

@@ -50,7 +50,7 @@ pub fn bus_config(cfg: &Config) -> Result<BusConfig> {
     Ok(BusConfig::new(url.expose()))
 }
 
-/// The database (`database_url`), migrated.
+/// The database (`database_url`), migrated, with its metrics sampler.
 pub async fn open_store(cfg: &Config) -> Result<Store> {
     let url = cfg
         .database_url
@@ -60,6 +60,7 @@ pub async fn open_store(cfg: &Config) -> Result<Store> {
         .await
         .with_context(|| format!("connecting to {}", url.redacted()))?;
     store.migrate().await.context("applying migrations")?;
+    crate::sampler::database(store.clone());
     Ok(store)
 }
 

@@ -275,6 +275,12 @@ impl Store {
         Ok(())
     }
 
+    /// Connections of the pool: (in use, idle), for the metrics sampler.
+    pub fn pool_connections(&self) -> (u32, u32) {
+        let idle = self.inner.pool.num_idle() as u32;
+        (self.inner.pool.size().saturating_sub(idle), idle)
+    }
+
     /// Closes the pool, waiting for connections in use to come back.
     pub async fn close(&self) {
         if let Some(p) = &self.inner.projection_pool {

@@ -303,6 +303,20 @@ impl Store {
         .collect()
     }
 
+    /// Withdrawals waiting for a decision: how many, and the oldest
+    /// `requested_at` (for the pending-withdrawal metrics).
+    pub async fn pending_withdrawals(&self) -> Result<(u64, Option<i64>)> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS n, MIN(requested_at) AS oldest FROM withdrawals \
+             WHERE state = 'requested'",
+        )
+        .fetch_one(self.pool())
+        .await?;
+        let n = sqlx::Row::try_get::<i64, _>(&row, "n")?;
+        let oldest = sqlx::Row::try_get::<Option<i64>, _>(&row, "oldest")?;
+        Ok((n.max(0) as u64, oldest))
+    }
+
     /// Records a withdrawal request in state `requested`.
     pub async fn create_withdrawal(&self, w: &NewWithdrawal<'_>) -> Result<WithdrawalRecord> {
         let wid = self.next_id("withdrawals").await?;

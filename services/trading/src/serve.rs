@@ -30,6 +30,7 @@ pub async fn serve(cfg: Config) -> Result<()> {
     let journal_dir = cfg.data_dir.join("journal");
     let sequencer = start_sequencer(&cfg, journal_dir.clone()).await?;
     let handle = sequencer.handle();
+    flowex_service::sampler::sequencer(handle.clone());
     let published = Arc::new(PublisherStatus::default());
     let publisher = tokio::spawn(run_publisher(
         handle.clone(),

@@ -1,0 +1,110 @@
+//! Metrics read by polling, once a second: the sequencer's counters
+//! ([`sequencer`], where trading runs), the database pool, a ping and the
+//! stored projection offsets ([`database`], started by
+//! [`crate::process::open_store`] for every service with a database, and
+//! by `flowex up`), and the wallet's books ([`books`]: pending withdrawals
+//! and each asset's ledger sum, the accounting equation `flowex admin
+//! reconcile` checks: every asset's ledger accounts add up to zero). Each
+//! sampler is a task that ends when its process does; a failed read is
+//! logged and retried at the next tick, never fatal.
+
+use flowex_sequencer::SequencerHandle;
+use flowex_store::Store;
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+const EVERY: Duration = Duration::from_secs(1);
+
+/// The projections that store their offset: trading's order history and
+/// the wallet's ledger (`flowex_trading::projector::PROJECTOR`,
+/// `flowex_wallet::ledger::PROJECTOR`; this crate sits below both).
+const PROJECTIONS: [&str; 2] = ["orders", "wallet"];
+
+fn now_unix() -> Duration {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+}
+
+/// The sequencer's `Stats` (trading, `flowex up`).
+pub fn sequencer(handle: SequencerHandle) {
+    tokio::spawn(async move {
+        let mut snapshots = 0;
+        loop {
+            let s = handle.stats();
+            let sample = flowex_metrics::SequencerSample {
+                durable_seq: s.durable_seq,
+                commands: s.commands,
+                batches: s.batches,
+                overloaded: s.overloaded,
+                snapshots: s.snapshots,
+                last_snapshot_pause: Duration::from_nanos(s.last_snapshot_pause_ns),
+                lagged_subscribers: s.lagged_subscribers,
+            };
+            flowex_metrics::sequencer(&sample, snapshots, now_unix().as_secs_f64());
+            snapshots = s.snapshots;
+            tokio::time::sleep(EVERY).await;
+        }
+    });
+}
+
+/// The database pool, a ping's round trip and the stored projection offsets.
+pub fn database(store: Store) {
+    every_second(store, |store| async move {
+        let started = Instant::now();
+        store.ping().await?;
+        let (in_use, idle) = store.pool_connections();
+        flowex_metrics::db_pool(in_use, idle, Some(started.elapsed()));
+        for name in PROJECTIONS {
+            flowex_metrics::projection(name, store.projector_offset(name).await?);
+        }
+        Ok(())
+    });
+}
+
+/// The wallet's books: pending withdrawals and each asset's ledger sum.
+pub fn books(store: Store) {
+    every_second(store, |store| async move { sample_books(&store).await });
+}
+
+fn every_second<F, Fut>(store: Store, sample: F)
+where
+    F: Fn(Store) -> Fut + Send + 'static,
+    Fut: Future<Output = flowex_store::Result<()>> + Send,
+{
+    tokio::spawn(async move {
+        loop {
+            if let Err(e) = sample(store.clone()).await {
+                tracing::warn!(error = %e, "metrics sampler: reading the database failed");
+            }
+            tokio::time::sleep(EVERY).await;
+        }
+    });
+}
+
+async fn sample_books(store: &Store) -> flowex_store::Result<()> {
+    let (pending, oldest_ms) = store.pending_withdrawals().await?;
+    let age = oldest_ms
+        .map(|ms| now_unix().saturating_sub(Duration::from_millis(ms.max(0) as u64)))
+        .unwrap_or_default();
+    flowex_metrics::withdrawals_pending(pending, age);
+    let codes: BTreeMap<u64, String> = store
+        .assets()
+        .await?
+        .into_iter()
+        .map(|a| (a.id, a.code))
+        .collect();
+    let mut sums: BTreeMap<u64, i128> = codes.keys().map(|id| (*id, 0)).collect();
+    for ((_, asset), amount) in store.ledger_totals().await? {
+        *sums.entry(asset).or_default() += amount;
+    }
+    for (asset, sum) in sums {
+        let code = codes
+            .get(&asset)
+            .cloned()
+            .unwrap_or_else(|| asset.to_string());
+        flowex_metrics::ledger_imbalance(&code, sum);
+    }
+    Ok(())
+}
