@@ -286,6 +286,7 @@ fn token_response(
 }
 
 async fn login_denied(state: &AuthState, meta: &RequestMeta, user_id: Option<u64>, reason: &str) {
+    flowex_metrics::login("failure");
     audit::record(
         state,
         meta,
@@ -345,6 +346,7 @@ pub(crate) async fn login(
     if user.totp_enabled {
         if let Some(code) = &body.totp_code {
             if let Err(e) = twofa::check_active_code(&state, &user, code.expose()).await? {
+                flowex_metrics::two_factor_failure();
                 lockout::failed(&state, &meta, &account, Some(user.id)).await?;
                 login_denied(&state, &meta, Some(user.id), twofa::reason_of(&e)).await;
                 return Err(error::invalid_totp(&e.to_string()));
@@ -373,6 +375,7 @@ pub(crate) async fn login(
         return Err(error::account_frozen());
     }
     lockout::succeeded(&state, &account).await?;
+    flowex_metrics::login("success");
     if flowex_auth::password::needs_rehash(&user.password_hash) {
         let hash = state.hash_password(body.password.expose()).await?;
         state

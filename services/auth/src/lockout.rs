@@ -167,6 +167,7 @@ pub(crate) async fn failed(
             .await
             .or_api()?;
         if stats.count == u64::from(threshold) {
+            flowex_metrics::login("lockout");
             tracing::warn!(
                 scope = scope.as_str(),
                 user_id,

@@ -355,16 +355,20 @@ fn check_signed(
         return Err(ApiError::mandatory_param("signature"));
     };
     if !verified {
+        flowex_metrics::signature_failure("bad_signature");
         return Err(ApiError::invalid_signature());
     }
-    check_timestamp(timestamp, recv_window, (state.clock)()).map_err(|e| match e {
-        TimestampError::Ahead => ApiError::timestamp_ahead(),
-        TimestampError::Outside => ApiError::timestamp_outside_recv_window(),
-        TimestampError::RecvWindowTooLarge => ApiError::binance(
-            StatusCode::BAD_REQUEST,
-            e.binance_code(),
-            "invalid_recv_window",
-            "recvWindow must be less than 60000",
-        ),
+    check_timestamp(timestamp, recv_window, (state.clock)()).map_err(|e| {
+        flowex_metrics::signature_failure("bad_timestamp");
+        match e {
+            TimestampError::Ahead => ApiError::timestamp_ahead(),
+            TimestampError::Outside => ApiError::timestamp_outside_recv_window(),
+            TimestampError::RecvWindowTooLarge => ApiError::binance(
+                StatusCode::BAD_REQUEST,
+                e.binance_code(),
+                "invalid_recv_window",
+                "recvWindow must be less than 60000",
+            ),
+        }
     })
 }

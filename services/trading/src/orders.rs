@@ -265,8 +265,17 @@ async fn place(
     cid: ClientOrderId,
     resp_type: NewOrderRespType,
 ) -> Result<NewOrderResponse, ApiError> {
+    let (started, order_type) = (std::time::Instant::now(), order.order_type);
     let applied = state.submit(Command::PlaceOrder(order)).await?;
-    if let Some(reason) = applied.rejection() {
+    let (symbol, refused) = (m.cfg.symbol.as_str(), applied.rejection());
+    flowex_metrics::order_placed(
+        symbol,
+        order_type,
+        refused,
+        applied.events(),
+        started.elapsed(),
+    );
+    if let Some(reason) = refused {
         return Err(rejection(reason));
     }
     let events = applied.events();
