@@ -140,8 +140,29 @@ pub const BUCKETS: &[(&str, &[f64])] = &[
 
 static PROCESS: OnceLock<metrics_process::Collector> = OnceLock::new();
 
+/// Counters with a fixed label set, exported at 0 from the start so that
+/// `rate()` and alerts see the first event (a missing series is not 0).
+const INITIAL: &[(&str, &str, &[&str])] = &[
+    (
+        "flowex_logins_total",
+        "result",
+        &["success", "failure", "lockout"],
+    ),
+    (
+        "flowex_api_signature_failures_total",
+        "reason",
+        &["bad_signature", "bad_timestamp"],
+    ),
+    (
+        "flowex_rate_limited_total",
+        "scope",
+        &["ip", "user", "orders"],
+    ),
+];
+
 /// Registers every metric's help text and unit with the installed
-/// recorder and the build info; call once after installing it.
+/// recorder, exports every counter without labels (and those of
+/// `INITIAL`) at 0, and the build info; call once after installing it.
 pub fn describe() {
     for metric in METRICS {
         let (name, help) = (metric.name, metric.help);
@@ -152,6 +173,16 @@ pub fn describe() {
             (Kind::Gauge, None) => metrics::describe_gauge!(name, help),
             (Kind::Histogram, Some(u)) => metrics::describe_histogram!(name, u, help),
             (Kind::Histogram, None) => metrics::describe_histogram!(name, help),
+        }
+    }
+    for metric in METRICS {
+        if metric.kind == Kind::Counter && metric.labels.is_empty() {
+            counter!(metric.name).increment(0);
+        }
+    }
+    for (name, label, values) in INITIAL {
+        for value in *values {
+            counter!(*name, *label => *value).increment(0);
         }
     }
     PROCESS
@@ -399,6 +430,8 @@ mod tests {
             "flowex_engine_sequence 42",
             "flowex_snapshot_last_timestamp_seconds 1700000000",
             "flowex_ledger_imbalance_atoms{asset=\"USDT\"} 0",
+            "flowex_logins_total{result=\"lockout\"} 0",
+            "flowex_two_factor_failures_total 0",
             "# HELP flowex_orders_total New orders by market, order type and result",
         ] {
             assert!(text.contains(line), "{line} not in\n{text}");
