@@ -321,24 +321,46 @@ fn custody_legs(legs: &[Leg], cause: LedgerCause, reference: &Option<String>) ->
         .collect()
 }
 
-/// Writes one command's entries and balances through its projection
-/// transaction (which also stores the offset when committed); `catalog`
-/// is the configuration as of this command.
+/// The balances a batch has booked so far: later records of the batch
+/// read their prior totals here instead of in SQL, and each balance row is
+/// written once, at the end of the batch, with its last state.
+#[derive(Debug, Default)]
+pub struct BatchBalances {
+    rows: BTreeMap<(u64, u64), BalanceRecord>,
+}
+
+impl BatchBalances {
+    /// Writes every balance the batch changed, in its final state.
+    pub async fn flush(self, tx: &mut ProjectionTx) -> Result<(), StoreError> {
+        for b in self.rows.values() {
+            tx.upsert_balance(b).await?;
+        }
+        Ok(())
+    }
+}
+
+/// Writes one command's entries through its projection transaction (which
+/// also stores the offset when committed) and keeps its balances in
+/// `balances` (written by [`BatchBalances::flush`]); `catalog` is the
+/// configuration as of this command.
 pub async fn write(
     tx: &mut ProjectionTx,
     record: &EventRecord,
     catalog: &Catalog,
+    balances: &mut BatchBalances,
 ) -> Result<usize, StoreError> {
     let mut prior = BTreeMap::new();
     let mut withdrawals = HashMap::new();
     for e in &record.events {
         match e {
             Event::BalanceChanged { user, asset, .. } if !prior.contains_key(&(user.0, *asset)) => {
-                let total = tx
-                    .balance_of(user.0, u64::from(asset.0))
-                    .await?
-                    .map_or(0, |b| u128::from(b.available) + u128::from(b.locked));
-                prior.insert((user.0, *asset), total);
+                let key = (user.0, *asset);
+                let row = match balances.rows.get(&(user.0, u64::from(asset.0))) {
+                    Some(b) => Some(*b),
+                    None => tx.balance_of(user.0, u64::from(asset.0)).await?,
+                };
+                let total = row.map_or(0, |b| u128::from(b.available) + u128::from(b.locked));
+                prior.insert(key, total);
             }
             Event::WithdrawFinalized { key, .. } => {
                 if let Some(w) = tx.withdrawal_by_key(key.as_str()).await? {
@@ -357,8 +379,8 @@ pub async fn write(
     if !booking.entries.is_empty() {
         tx.insert_ledger_entries(&booking.entries).await?;
     }
-    for b in &booking.balances {
-        tx.upsert_balance(b).await?;
+    for b in booking.balances {
+        balances.rows.insert((b.user_id, b.asset_id), b);
     }
     record_deposits(tx, record).await?;
     Ok(booking.entries.len())
@@ -436,6 +458,7 @@ pub async fn project(
     };
     let mut next = catalog.clone();
     let mut changed = false;
+    let mut balances = BatchBalances::default();
     for record in batch {
         changed |= next.apply(&record.events);
         for e in &record.events {
@@ -446,8 +469,9 @@ pub async fn project(
                 }
             }
         }
-        write(&mut tx, record, &next).await?;
+        write(&mut tx, record, &next, &mut balances).await?;
     }
+    balances.flush(&mut tx).await?;
     if changed {
         tx.set_state(next.to_json());
     }
