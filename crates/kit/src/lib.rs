@@ -3,12 +3,21 @@
 //!
 //! - [`store_error`] / [`StoreResultExt::or_api`]: the one mapping of a
 //!   [`StoreError`](flowex_store::StoreError) to an
-//!   [`ApiError`](flowex_http::ApiError).
+//!   [`ApiError`](flowex_http::ApiError);
+//! - [`require_admin`]: the one admin guard (role in the token and in the
+//!   database), used by every admin route of every service;
+//! - [`audit`]: the one audit recorder ([`RequestMeta`], [`record`]) and
+//!   the frame of an admin route ([`AdminCall::run`]: guard, operation,
+//!   audit row of the outcome).
 //!
 //! Services depend on it; it never depends on a service.
 
 #![warn(missing_docs)]
 
+mod admin;
+pub mod audit;
 mod store_error;
 
+pub use admin::require_admin;
+pub use audit::{record, AdminCall, AuditRow, Done, RequestMeta};
 pub use store_error::{store_error, StoreResultExt};

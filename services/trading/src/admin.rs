@@ -51,15 +51,14 @@
 use crate::markets::MarketInfo;
 use crate::TradingState;
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{FromRequestParts, Path, State};
-use axum::http::request::Parts;
-use axum::http::{header, StatusCode};
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
 use axum::Json;
 use flowex_engine::Engine;
 use flowex_http::openapi::NativeError;
-use flowex_http::{ApiError, ClientIp, Identity};
-use flowex_kit::store_error;
-use flowex_store::{AuditOutcome, FeeTier, NewAuditEntry, Store};
+use flowex_http::ApiError;
+use flowex_kit::{store_error, AdminCall};
+use flowex_store::FeeTier;
 use flowex_types::market::{MAX_ASSET_DECIMALS, MAX_FEE_PPM};
 use flowex_types::{
     format_scaled, parse_scaled, AssetCode, AssetConfig, AssetId, Command, Event, MarketConfig,
@@ -96,30 +95,6 @@ pub fn routes() -> axum::Router<TradingState> {
 
 // ---------------------------------------------------------------- the call
 
-/// Who is calling and from where, for the role check and the audit row.
-pub struct AdminCall {
-    who: Option<Identity>,
-    ip: String,
-    agent: Option<String>,
-}
-
-impl<S: Send + Sync> FromRequestParts<S> for AdminCall {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let who = parts.extensions.get::<Identity>().cloned();
-        let ip = ClientIp::from_request_parts(parts, state)
-            .await
-            .map_or_else(|_| "unknown".to_string(), |ClientIp(ip)| ip.to_string());
-        let agent = parts
-            .headers
-            .get(header::USER_AGENT)
-            .and_then(|v| v.to_str().ok())
-            .map(|s| s.chars().take(256).collect());
-        Ok(AdminCall { who, ip, agent })
-    }
-}
-
 /// What a successful operation answers and records.
 struct Done {
     status: StatusCode,
@@ -140,91 +115,26 @@ impl Done {
     }
 }
 
-impl AdminCall {
-    /// Checks the role, runs `op`, audits the outcome as `action` on
-    /// `target`. `op` does not start unless the caller is an admin.
-    async fn run(
-        &self,
-        s: &TradingState,
-        action: &'static str,
-        target: Option<String>,
-        op: impl Future<Output = Result<Done, ApiError>>,
-    ) -> Result<(StatusCode, Json<Value>), ApiError> {
-        let store = s.store()?;
-        let admin = match self.authorize(store).await {
-            Ok(id) => id,
-            Err(e) => {
-                let reason = if e.status() == StatusCode::FORBIDDEN {
-                    "not_admin"
-                } else {
-                    e.code()
-                };
-                self.audit(
-                    store,
-                    action,
-                    target.as_deref(),
-                    AuditOutcome::Denied,
-                    json!({ "reason": reason }),
-                )
-                .await;
-                return Err(e);
-            }
-        };
-        tracing::debug!(admin, action, "admin call");
-        match op.await {
-            Ok(done) => {
-                let target = done.target.as_deref().or(target.as_deref());
-                self.audit(store, action, target, AuditOutcome::Ok, done.detail)
-                    .await;
-                Ok((done.status, Json(done.body)))
-            }
-            Err(e) => {
-                let outcome = if e.status().is_server_error() {
-                    AuditOutcome::Error
-                } else {
-                    AuditOutcome::Denied
-                };
-                let detail = json!({ "reason": e.code(), "message": e.message() });
-                self.audit(store, action, target.as_deref(), outcome, detail)
-                    .await;
-                Err(e)
-            }
-        }
-    }
-
-    /// The caller's id if the token and the database both say admin.
-    async fn authorize(&self, store: &Store) -> Result<u64, ApiError> {
-        let who = self.who.as_ref().ok_or_else(ApiError::unauthorized)?;
-        if who.is_admin() && store.is_admin(who.user_id).await.map_err(store_error)? {
-            Ok(who.user_id)
-        } else {
-            Err(ApiError::forbidden())
-        }
-    }
-
-    async fn audit(
-        &self,
-        store: &Store,
-        action: &str,
-        target: Option<&str>,
-        result: AuditOutcome,
-        detail: Value,
-    ) {
-        let detail = detail.to_string();
-        let entry = NewAuditEntry {
-            at: now_ms(),
-            user_id: self.who.as_ref().map(|w| w.user_id),
-            actor_ip: Some(&self.ip),
-            user_agent: self.agent.as_deref(),
-            action,
-            target,
-            result,
-            detail: Some(&detail),
-        };
-        if let Err(e) = store.audit(&entry).await {
-            tracing::error!(error = %e, action, "writing an admin audit row failed");
-        }
-    }
+/// Runs `op` in the shared admin frame ([`AdminCall::run`]: the role in
+/// token and database, then the audit row of the outcome as `action` on
+/// `target`). `op` does not start unless the caller is an admin.
+async fn run(
+    call: &AdminCall,
+    s: &TradingState,
+    action: &'static str,
+    target: Option<String>,
+    op: impl Future<Output = Result<Done, ApiError>>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let store = s.store()?;
+    let op = async {
+        let done = op.await?;
+        Ok(flowex_kit::Done {
+            value: (done.status, Json(done.body)),
+            target: done.target,
+            detail: done.detail,
+        })
+    };
+    call.run(store, action, target, Value::Null, op).await
 }
 
 use flowex_http::clock::now_ms_i64 as now_ms;
@@ -433,7 +343,7 @@ pub async fn create_asset(
     call: AdminCall,
     raw: Result<Json<Value>, JsonRejection>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    call.run(&s, "admin.asset.create", None, async {
+    run(&call, &s, "admin.asset.create", None, async {
         let req: CreateAssetRequest = body(raw)?;
         let code = AssetCode::new(&req.code).map_err(|_| {
             ApiError::bad_request(
@@ -484,7 +394,7 @@ pub async fn list_assets(
     State(s): State<TradingState>,
     call: AdminCall,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    call.run(&s, "admin.asset.list", None, async {
+    run(&call, &s, "admin.asset.list", None, async {
         let assets = s.query(|e: &Engine| e.assets()).await?;
         let list: Vec<Value> = assets.iter().map(asset_view).collect();
         let n = list.len();
@@ -814,7 +724,7 @@ pub async fn create_market(
     call: AdminCall,
     raw: Result<Json<Value>, JsonRejection>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    call.run(&s, "admin.market.create", None, async {
+    run(&call, &s, "admin.market.create", None, async {
         let req: CreateMarketRequest = body(raw)?;
         let _one_at_a_time = s.admin_lock.lock().await;
         let (assets, id) = s
@@ -853,7 +763,7 @@ pub async fn list_markets(
     State(s): State<TradingState>,
     call: AdminCall,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    call.run(&s, "admin.market.list", None, async {
+    run(&call, &s, "admin.market.list", None, async {
         let dir = s.refresh_markets().await?;
         let list: Vec<Value> = dir.markets.values().map(market_view).collect();
         let n = list.len();
@@ -888,7 +798,7 @@ pub async fn update_market(
     raw: Result<Json<Value>, JsonRejection>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let target = Some(format!("market:{}", truncate(&symbol)));
-    call.run(&s, "admin.market.update", target, async {
+    run(&call, &s, "admin.market.update", target, async {
         let req: UpdateMarketRequest = body(raw)?;
         let _one_at_a_time = s.admin_lock.lock().await;
         let before = current_market(&s, &symbol).await?;
@@ -937,7 +847,7 @@ pub async fn set_status(
     raw: Result<Json<Value>, JsonRejection>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let target = Some(format!("market:{}", truncate(&symbol)));
-    call.run(&s, "admin.market.status", target, async {
+    run(&call, &s, "admin.market.status", target, async {
         let req: MarketStatusRequest = body(raw)?;
         let status = parse_status(&req.status)?;
         let before = current_market(&s, &symbol).await?;
@@ -1098,7 +1008,7 @@ pub async fn set_fees(
     raw: Result<Json<Value>, JsonRejection>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let target = Some(format!("user:{}", truncate(&user_id)));
-    call.run(&s, "admin.user.fees.set", target, async {
+    run(&call, &s, "admin.user.fees.set", target, async {
         let req: FeeTierRequest = body(raw)?;
         let user = user_in_path(&s, &user_id).await?;
         let fees = (
@@ -1129,7 +1039,7 @@ pub async fn clear_fees(
     call: AdminCall,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let target = Some(format!("user:{}", truncate(&user_id)));
-    call.run(&s, "admin.user.fees.clear", target, async {
+    run(&call, &s, "admin.user.fees.clear", target, async {
         let user = user_in_path(&s, &user_id).await?;
         apply_fees(&s, &call, user, None).await
     })
@@ -1170,7 +1080,8 @@ pub async fn freeze(
     call: AdminCall,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let target = Some(format!("user:{}", truncate(&user_id)));
-    call.run(
+    run(
+        &call,
         &s,
         "admin.user.freeze",
         target,
@@ -1198,7 +1109,8 @@ pub async fn unfreeze(
     call: AdminCall,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let target = Some(format!("user:{}", truncate(&user_id)));
-    call.run(
+    run(
+        &call,
         &s,
         "admin.user.unfreeze",
         target,
@@ -1251,7 +1163,7 @@ pub async fn cancel_all(
     call: AdminCall,
     raw: Result<Json<Value>, JsonRejection>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    call.run(&s, "admin.cancel_all", None, async {
+    run(&call, &s, "admin.cancel_all", None, async {
         let req: CancelAllRequest = body(raw)?;
         if req.user_id.is_none() && req.symbol.is_none() {
             return Err(ApiError::bad_request(

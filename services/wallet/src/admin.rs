@@ -28,16 +28,16 @@
 //!   (admin, client IP, user agent, target user, result, and the asset,
 //!   amount, key and seq as detail).
 
-use crate::audit::{now_ms, Audit};
+use crate::audit::now_ms;
 use crate::rejection;
 use crate::WalletState;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::Json;
 use flowex_http::openapi::NativeError;
-use flowex_http::{ApiError, ClientIp, Identity};
-use flowex_kit::store_error;
-use flowex_store::{AuditOutcome, DepositRecord, DepositState, NewDeposit, StoreError};
+use flowex_http::ApiError;
+use flowex_kit::{store_error, AdminCall, Done};
+use flowex_store::{DepositRecord, DepositState, NewDeposit, StoreError};
 use flowex_types::{format_scaled, parse_scaled, AssetConfig, Command, Event, IdemKey, UserId};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -122,63 +122,41 @@ pub(crate) struct AdminDepositResponse {
     ))]
 pub async fn admin_deposit(
     State(s): State<WalletState>,
-    who: Identity,
-    ClientIp(ip): ClientIp,
-    headers: HeaderMap,
+    call: AdminCall,
     Json(req): Json<AdminDepositRequest>,
 ) -> Result<Json<Value>, ApiError> {
-    let audit = Audit::new(
-        &s,
-        "admin.deposit",
-        who.user_id,
-        ip,
-        &headers,
-        format!("user:{}", req.user_id),
-    );
-    if let Err(e) = crate::withdrawals::require_admin(&s, &who).await {
-        audit
-            .write(AuditOutcome::Denied, json!({"reason": e.code()}))
-            .await;
-        return Err(e);
-    }
-    match credit(&s, &who, &req).await {
-        Ok((record, asset, replay)) => {
-            audit
-                .write(
-                    AuditOutcome::Ok,
-                    json!({
-                        "asset": asset.code.as_str(),
-                        "amount": format_scaled(record.amount, asset.decimals),
-                        "idempotency_key": req.idempotency_key,
-                        "seq": record.seq,
-                        "replay": replay,
-                    }),
-                )
-                .await;
-            Ok(Json(json!({ "deposit": view(&record, &asset) })))
-        }
-        Err(e) => {
-            audit
-                .refused(
-                    &e,
-                    json!({
-                        "asset": req.asset.chars().take(16).collect::<String>(),
-                        "amount": req.amount.chars().take(40).collect::<String>(),
-                    }),
-                )
-                .await;
-            Err(e)
-        }
-    }
+    let target = Some(format!("user:{}", req.user_id));
+    let context = json!({
+        "asset": req.asset.chars().take(16).collect::<String>(),
+        "amount": req.amount.chars().take(40).collect::<String>(),
+    });
+    let op = async {
+        let admin = call.actor().ok_or_else(ApiError::unauthorized)?;
+        let (record, asset, replay) = credit(&s, admin, &req).await?;
+        let detail = json!({
+            "asset": asset.code.as_str(),
+            "amount": format_scaled(record.amount, asset.decimals),
+            "idempotency_key": req.idempotency_key,
+            "seq": record.seq,
+            "replay": replay,
+        });
+        let body = json!({ "deposit": view(&record, &asset) });
+        Ok(Done::new(Json(body), detail))
+    };
+    call.run(&s.store, "admin.deposit", target, context, op)
+        .await
 }
 
-/// Records, applies and marks the deposit; returns it, its asset and
-/// whether it had been credited before this call.
-async fn credit(
-    s: &WalletState,
-    who: &Identity,
-    req: &AdminDepositRequest,
-) -> Result<(DepositRecord, AssetConfig, bool), ApiError> {
+/// A checked request: its store key, engine key, asset and amount.
+struct Checked {
+    key: String,
+    idem: IdemKey,
+    asset: AssetConfig,
+    amount: u64,
+}
+
+/// Checks the request's key, reference, asset, amount and user.
+async fn check(s: &WalletState, req: &AdminDepositRequest) -> Result<Checked, ApiError> {
     if !valid_key(&req.idempotency_key) {
         return Err(ApiError::bad_request(
             "invalid_idempotency_key",
@@ -216,31 +194,64 @@ async fn credit(
                 ),
             )
         })?;
-    if !flowex_http::ids::in_range(req.user_id) {
+    existing_user(s, req.user_id).await?;
+    Ok(Checked {
+        key,
+        idem,
+        asset,
+        amount,
+    })
+}
+
+/// 400 `invalid_user_id` past the store's range, 404 `user_not_found`.
+async fn existing_user(s: &WalletState, user_id: u64) -> Result<(), ApiError> {
+    if !flowex_http::ids::in_range(user_id) {
         return Err(ApiError::bad_request(
             "invalid_user_id",
             "user_id must be a number from 0 to 9223372036854775807.",
         ));
     }
-    let user = s.store.user_by_id(req.user_id).await.map_err(store_error)?;
-    if user.is_none() {
-        return Err(ApiError::native(
+    match s.store.user_by_id(user_id).await.map_err(store_error)? {
+        Some(_) => Ok(()),
+        None => Err(ApiError::native(
             StatusCode::NOT_FOUND,
             "user_not_found",
-            format!("No user {}.", req.user_id),
-        ));
+            format!("No user {user_id}."),
+        )),
     }
+}
+
+fn rejected(reason: Option<String>) -> ApiError {
+    let message = match reason {
+        Some(r) => format!("The engine rejected this deposit: {r}."),
+        None => "The engine rejected this deposit.".to_string(),
+    };
+    ApiError::native(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "deposit_rejected",
+        message,
+    )
+}
+
+/// Records, applies and marks the deposit; returns it, its asset and
+/// whether it had been credited before this call.
+async fn credit(
+    s: &WalletState,
+    admin: u64,
+    req: &AdminDepositRequest,
+) -> Result<(DepositRecord, AssetConfig, bool), ApiError> {
+    let c = check(s, req).await?;
     let reference = req
         .reference
         .clone()
-        .unwrap_or_else(|| format!("by admin {}", who.user_id));
+        .unwrap_or_else(|| format!("by admin {admin}"));
     let (record, _) = s
         .store
         .record_deposit(&NewDeposit {
-            idem_key: &key,
+            idem_key: &c.key,
             user_id: req.user_id,
-            asset_id: u64::from(asset.id.0),
-            amount,
+            asset_id: u64::from(c.asset.id.0),
+            amount: c.amount,
             source: "admin",
             reference: Some(&reference),
             now: now_ms(),
@@ -254,34 +265,33 @@ async fn credit(
             other => store_error(other),
         })?;
     match record.state {
-        DepositState::Credited => return Ok((record, asset, true)),
-        DepositState::Rejected => {
-            return Err(ApiError::native(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "deposit_rejected",
-                "The engine rejected this deposit.",
-            ))
-        }
-        DepositState::Pending => {}
+        DepositState::Credited => Ok((record, c.asset, true)),
+        DepositState::Rejected => Err(rejected(None)),
+        // New, or an earlier attempt stopped before it was marked.
+        DepositState::Pending => apply(s, &c, req.user_id, record).await,
     }
-    // Pending: new, or an earlier attempt stopped before it was marked.
-    // The engine's own key makes a second application a `Duplicate`.
+}
+
+/// Applies a pending deposit in the engine (whose own key makes a second
+/// application a `Duplicate`) and marks it credited.
+async fn apply(
+    s: &WalletState,
+    c: &Checked,
+    user_id: u64,
+    record: DepositRecord,
+) -> Result<(DepositRecord, AssetConfig, bool), ApiError> {
     let applied = s
         .sink
         .submit(Command::Deposit {
-            key: idem,
-            user: UserId(req.user_id),
-            asset: asset.id,
-            amount,
+            key: c.idem,
+            user: UserId(user_id),
+            asset: c.asset.id,
+            amount: c.amount,
         })
         .await?;
     if let Some(reason) = rejection(&applied) {
-        let _ = s.store.reject_deposit(&key).await;
-        return Err(ApiError::native(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "deposit_rejected",
-            format!("The engine rejected this deposit: {reason:?}."),
-        ));
+        let _ = s.store.reject_deposit(&c.key).await;
+        return Err(rejected(Some(format!("{reason:?}"))));
     }
     let credited_here = applied
         .events
@@ -300,11 +310,11 @@ async fn credit(
     tx.commit().await.map_err(store_error)?;
     let stored = s
         .store
-        .deposit(&key)
+        .deposit(&c.key)
         .await
         .map_err(store_error)?
         .unwrap_or(marked);
-    Ok((stored, asset, !credited_here))
+    Ok((stored, c.asset, !credited_here))
 }
 
 fn view(d: &DepositRecord, asset: &AssetConfig) -> Value {

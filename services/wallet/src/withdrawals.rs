@@ -781,11 +781,9 @@ pub(crate) struct AdminListParams {
 /// The token says admin and so does the database (a demoted admin loses
 /// access at once, not when the token expires).
 pub(crate) async fn require_admin(s: &WalletState, who: &Identity) -> Result<(), ApiError> {
-    if who.is_admin() && s.store.is_admin(who.user_id).await.map_err(store_error)? {
-        Ok(())
-    } else {
-        Err(ApiError::forbidden())
-    }
+    flowex_kit::require_admin(&s.store, Some(who))
+        .await
+        .map(drop)
 }
 
 /// `GET /api/v1/admin/withdrawals`.
