@@ -22,6 +22,6 @@ def binance_for(server, user=None, secret=None):
     ex.urls["api"] = {
         "public": server.base + "/api/v3",
         "private": server.base + "/api/v3",
-        "ws": {"spot": server.ws + "/ws", "ws-api": {"spot": server.ws + "/ws-api/v3"}},
+        "ws": {"spot": server.ws + "/stream/ws", "ws-api": {"spot": server.ws + "/ws-api/v3"}},
     }
     return ex

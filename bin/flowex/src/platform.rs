@@ -94,6 +94,7 @@ pub async fn up(cfg: Config, args: UpArgs) -> Result<()> {
     let services = start_services(&cfg, &secrets, &store, &mut running).await?;
     wait_for_market_data(&services.market_data).await;
     let bot_auth = services.auth.clone();
+    let streams = services.market_data.clone();
     let app = gateway(&cfg, &store, &running.handle, services)?;
     let listener = tokio::net::TcpListener::bind((cfg.server.bind, cfg.server.port))
         .await
@@ -105,7 +106,11 @@ pub async fn up(cfg: Config, args: UpArgs) -> Result<()> {
         println!("demo market maker: on (quotes and trades through the public API; --no-bot turns it off)");
         running.tasks.push(tokio::spawn(flowex_bot::run(settings)));
     }
-    let shutdown = shutdown_after(args.seconds);
+    let shutdown = async move {
+        shutdown_after(args.seconds).await;
+        // WebSocket clients hear `serverShutdown` before the server stops.
+        flowex_market_data::ws::shut_down(&streams, std::time::Duration::from_secs(2)).await;
+    };
     flowex_http::serve(listener, app, cfg.server.max_connections, shutdown).await?;
     stop(running).await
 }
@@ -169,7 +174,8 @@ async fn start_services(
         flowex_wallet::WalletState::new(EngineClient::local(handle.clone()), store.clone(), faucet)
             .with_totp(secret_box()?);
     // Market data: its own view of the engine's events, started from a snapshot.
-    let market_data = flowex_market_data::MarketDataState::with_store(store.clone());
+    let market_data = flowex_market_data::MarketDataState::with_store(store.clone())
+        .with_websocket(cfg.websocket.clone());
     let market_feed = tokio::spawn(flowex_market_data::feed::follow_sequencer(
         handle,
         Some(store.clone()),
@@ -302,8 +308,15 @@ fn loopback_url(listener: &tokio::net::TcpListener) -> Result<String> {
 }
 
 async fn shutdown_after(seconds: Option<u64>) {
-    match seconds {
-        Some(s) => tokio::time::sleep(std::time::Duration::from_secs(s)).await,
-        None => flowex_http::shutdown_signal().await,
+    // A time limit still stops early on SIGINT/SIGTERM.
+    let limit = async {
+        match seconds {
+            Some(s) => tokio::time::sleep(std::time::Duration::from_secs(s)).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        _ = limit => {}
+        _ = flowex_http::shutdown_signal() => {}
     }
 }

@@ -133,6 +133,8 @@ pub struct Config {
     pub log: LogConfig,
     /// The `flowex admin …` commands that call the admin API.
     pub admin_cli: AdminCliConfig,
+    /// The WebSocket market streams (`/ws`, `/stream`).
+    pub websocket: WebSocketConfig,
 }
 
 impl Default for Config {
@@ -153,6 +155,7 @@ impl Default for Config {
             bot: BotConfig::default(),
             log: LogConfig::default(),
             admin_cli: AdminCliConfig::default(),
+            websocket: WebSocketConfig::default(),
         }
     }
 }
@@ -406,6 +409,45 @@ pub struct AdminCliConfig {
     pub password: Option<Secret>,
 }
 
+/// The WebSocket market streams: Binance's connection rules, and the
+/// limits that keep one client from costing the others.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebSocketConfig {
+    /// Most WebSocket connections this process holds (default 12 000).
+    pub max_connections: usize,
+    /// Most WebSocket connections from one IP address (default 300).
+    pub max_connections_per_ip: usize,
+    /// Most streams one connection may subscribe (default 1024, as Binance).
+    pub max_streams: usize,
+    /// Most messages a client may send per second (default 5, as Binance).
+    pub max_messages_per_sec: u32,
+    /// Messages queued for one connection; a client that falls this far
+    /// behind is disconnected (default 1024).
+    pub send_queue: usize,
+    /// Seconds between the server's pings (default 20, as Binance).
+    pub ping_interval_secs: u64,
+    /// Seconds without a pong before the server closes (default 60).
+    pub pong_timeout_secs: u64,
+    /// Seconds a connection may live (default 86 400: 24 h, as Binance).
+    pub max_age_secs: u64,
+}
+
+impl Default for WebSocketConfig {
+    fn default() -> Self {
+        WebSocketConfig {
+            max_connections: 12_000,
+            max_connections_per_ip: 300,
+            max_streams: 1024,
+            max_messages_per_sec: 5,
+            send_queue: 1024,
+            ping_interval_secs: 20,
+            pong_timeout_secs: 60,
+            max_age_secs: 24 * 60 * 60,
+        }
+    }
+}
+
 /// Logging.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields, default)]
@@ -592,6 +634,22 @@ impl Config {
         }
         if s.max_connections == 0 {
             err("server.max_connections must be at least 1".into());
+        }
+        let w = &self.websocket;
+        if w.max_connections == 0 || w.max_connections_per_ip == 0 || w.max_streams == 0 {
+            err("websocket.max_connections, max_connections_per_ip and max_streams must be at least 1".into());
+        }
+        if w.max_messages_per_sec == 0 || w.send_queue == 0 {
+            err("websocket.max_messages_per_sec and send_queue must be at least 1".into());
+        }
+        if w.ping_interval_secs == 0
+            || w.pong_timeout_secs <= w.ping_interval_secs
+            || w.max_age_secs == 0
+        {
+            err(format!(
+                "websocket.ping_interval_secs ({}) must be at least 1 and below pong_timeout_secs ({}); max_age_secs at least 1",
+                w.ping_interval_secs, w.pong_timeout_secs
+            ));
         }
         if let Some(url) = &self.admin_cli.server {
             if !(url.starts_with("http://") || url.starts_with("https://")) {

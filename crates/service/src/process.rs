@@ -117,16 +117,22 @@ pub fn behind_internal_channel(routes: Router, token: InternalToken) -> Router {
 
 /// Serves `app` on `server.bind` and `port` until SIGINT or SIGTERM.
 pub async fn listen(cfg: &Config, name: &str, port: u16, app: Router) -> Result<()> {
+    listen_until(cfg, name, port, app, flowex_http::shutdown_signal()).await
+}
+
+/// [`listen`] until `shutdown` resolves (a service that has its own
+/// goodbyes to say first, like market data's `serverShutdown`).
+pub async fn listen_until(
+    cfg: &Config,
+    name: &str,
+    port: u16,
+    app: Router,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<()> {
     let listener = tokio::net::TcpListener::bind((cfg.server.bind, port))
         .await
         .with_context(|| format!("binding {}:{port}", cfg.server.bind))?;
     tracing::info!(addr = %listener.local_addr()?, "{name} service listening");
-    flowex_http::serve(
-        listener,
-        app,
-        cfg.server.max_connections,
-        flowex_http::shutdown_signal(),
-    )
-    .await?;
+    flowex_http::serve(listener, app, cfg.server.max_connections, shutdown).await?;
     Ok(())
 }

@@ -140,6 +140,7 @@ impl Projection for ViewProjection {
         let mut view = self.state.write();
         for record in batch {
             view.apply(record);
+            self.state.live().on_record(&view, record);
         }
         drop(view);
         metrics::gauge!("flowex_market_data_last_seq").set(self.state.feed().last_seq() as f64);

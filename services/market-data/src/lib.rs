@@ -24,6 +24,7 @@ pub mod feed;
 pub mod interval;
 mod serve;
 pub mod view;
+pub mod ws;
 
 pub use serve::serve;
 
@@ -43,6 +44,7 @@ pub struct MarketDataState {
     feed: Arc<FeedStatus>,
     view: Arc<RwLock<view::View>>,
     store: Option<flowex_store::Store>,
+    live: Arc<ws::Hub>,
 }
 
 impl Default for MarketDataState {
@@ -51,6 +53,7 @@ impl Default for MarketDataState {
             feed: Arc::new(FeedStatus::new("market-data", 0)),
             view: Arc::default(),
             store: None,
+            live: Arc::default(),
         }
     }
 }
@@ -67,6 +70,17 @@ impl MarketDataState {
             store: Some(store),
             ..Self::default()
         }
+    }
+
+    /// This state with the WebSocket streams' limits of `config`.
+    pub fn with_websocket(mut self, config: ws::WsConfig) -> Self {
+        self.live = Arc::new(ws::Hub::new(config));
+        self
+    }
+
+    /// The WebSocket streams (the feed hands each applied record to it).
+    pub fn live(&self) -> &Arc<ws::Hub> {
+        &self.live
     }
 
     /// The feed's progress.
@@ -103,8 +117,10 @@ pub fn router(state: MarketDataState) -> Router {
 }
 
 /// The market-data routes without `ping`/`time` (which the trading
-/// service also serves, for `flowex up` where both are mounted).
+/// service also serves, for `flowex up` where both are mounted), with
+/// the WebSocket streams ([`ws`]).
 pub fn data_router(state: MarketDataState) -> Router {
+    let streams = ws::router(state.clone());
     Router::new()
         .route("/api/v3/depth", get(api::depth))
         .route("/api/v3/trades", get(api::trades))
@@ -117,6 +133,7 @@ pub fn data_router(state: MarketDataState) -> Router {
         .route("/api/v3/ticker/price", get(api::ticker_price))
         .route("/api/v3/ticker/bookTicker", get(api::book_ticker))
         .with_state(state)
+        .merge(streams)
 }
 
 /// The OpenAPI document of [`router`]'s routes; `flowex openapi` merges

@@ -29,7 +29,7 @@ pub async fn serve(cfg: Config) -> Result<()> {
     .await
     .with_context(|| format!("connecting to {}", db_url.redacted()))?;
 
-    let state = MarketDataState::with_store(store.clone());
+    let state = MarketDataState::with_store(store.clone()).with_websocket(cfg.websocket.clone());
     let timeout = (cfg.request_timeout() * 8 / 10).max(Duration::from_secs(5));
     let engine = EngineClient::remote(&cfg.services.trading.url, token.clone(), timeout);
     let feed = tokio::spawn(feed::follow_stream(
@@ -39,6 +39,7 @@ pub async fn serve(cfg: Config) -> Result<()> {
         state.clone(),
     ));
     let status = state.feed().clone();
+    let streams = state.clone();
     let checks = process::redis_check(process::database_check(HealthChecks::new(), &store), &bus)
         .check("events", move || {
             let ok = status.connected();
@@ -54,7 +55,13 @@ pub async fn serve(cfg: Config) -> Result<()> {
         checks,
         feed_router(state),
     )?;
-    let served = process::listen(&cfg, "market-data", cfg.services.market_data.port, app).await;
+    // WebSocket clients hear `serverShutdown` before the server stops.
+    let shutdown = async move {
+        flowex_http::shutdown_signal().await;
+        crate::ws::shut_down(&streams, Duration::from_secs(2)).await;
+    };
+    let port = cfg.services.market_data.port;
+    let served = process::listen_until(&cfg, "market-data", port, app, shutdown).await;
     feed.abort();
     store.close().await;
     served

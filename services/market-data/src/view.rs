@@ -543,6 +543,11 @@ impl View {
     }
 
     /// A market by id.
+    pub fn market_by_id(&self, id: MarketId) -> Option<&MarketView> {
+        self.markets.get(self.by_id.get(&id)?)
+    }
+
+    /// A market by id, to change.
     pub fn market_by_id_mut(&mut self, id: MarketId) -> Option<&mut MarketView> {
         let symbol = self.by_id.get(&id)?;
         self.markets.get_mut(symbol)

@@ -42,7 +42,13 @@ impl Up {
     /// `flowex up UP_ARGS` on a free port in `dir`, stopping by itself
     /// after five minutes; returns once the banner gave the address.
     pub fn start(dir: &Path, up_args: &[&str]) -> Up {
+        Up::start_with(dir, up_args, &[])
+    }
+
+    /// [`Up::start`] with settings from `env` (`FLOWEX_…` variables).
+    pub fn start_with(dir: &Path, up_args: &[&str], env: &[(&str, &str)]) -> Up {
         let mut child = flowex(dir)
+            .envs(env.iter().copied())
             .args(["--port", "0", "up", "--seconds", "300"])
             .args(up_args)
             .stdout(Stdio::piped())
@@ -66,6 +72,13 @@ impl Up {
             base,
             _dir: None,
         }
+    }
+
+    /// Sends SIGTERM (a graceful stop) and waits for the exit.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        self.child.wait().unwrap()
     }
 
     /// [`Up::start`] in a fresh temporary data directory.
