@@ -1,7 +1,11 @@
 //! `flowex bench engine`: FlowEx's own modes on the seeded workloads. The
 //! side-by-side comparison with peer order books lives in the bench target
 //! (`cargo bench -p flowex-bench --bench engine`), because the peers are
-//! dev-dependencies of the benchmark only.
+//! dev-dependencies of the benchmark only. `flowex bench http` ([`http`]):
+//! signed orders over HTTP against a minimal axum server.
+
+pub mod http;
+mod minimal;
 
 use anyhow::{bail, Result};
 use flowex_bench::{format_table, run_engine, BenchOpts, Mix, Mode};

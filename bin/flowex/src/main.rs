@@ -3,6 +3,7 @@
 mod admin;
 mod bench;
 mod demo;
+mod loadgen;
 mod openapi;
 mod ops;
 mod platform;
@@ -50,6 +51,8 @@ enum Cmd {
     },
     /// Print the OpenAPI 3 document of the public API (JSON; docs/api/openapi.json).
     Openapi,
+    /// Drive a running FlowEx with many signed traders (open loop, HdrHistogram).
+    Loadgen(loadgen::LoadgenArgs),
     /// Benchmarks.
     Bench {
         #[command(subcommand)]
@@ -68,6 +71,8 @@ enum DemoCmd {
 enum BenchCmd {
     /// The trading core: engine only, sequencer + journal, replay.
     Engine(bench::EngineArgs),
+    /// Signed orders over HTTP: FlowEx against a minimal axum server.
+    Http(bench::http::HttpArgs),
 }
 
 fn main() -> Result<()> {
@@ -110,6 +115,10 @@ fn main() -> Result<()> {
         Cmd::Bench {
             what: BenchCmd::Engine(args),
         } => bench::run(args),
+        Cmd::Bench {
+            what: BenchCmd::Http(args),
+        } => runtime()?.block_on(bench::http::run(args)),
+        Cmd::Loadgen(args) => runtime()?.block_on(loadgen::run(args)),
     }
 }
 

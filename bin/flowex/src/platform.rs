@@ -118,6 +118,10 @@ pub async fn up(cfg: Config, args: UpArgs) -> Result<()> {
 fn start_engine(cfg: &Config) -> Result<Running> {
     let mut seq_cfg = SequencerConfig::new(JournalConfig::new(cfg.data_dir.join("journal")));
     seq_cfg.snapshot_every = 100_000;
+    if cfg.journal.durability == flowex_config::JournalDurability::None {
+        seq_cfg.journal.durability = flowex_sequencer::Durability::None;
+        tracing::warn!("journal.durability = none: a crash can lose acknowledged orders");
+    }
     let (sequencer, report) = Sequencer::start(seq_cfg)?;
     println!(
         "engine recovered: {} commands, state hash {:016x}",

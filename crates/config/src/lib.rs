@@ -135,6 +135,8 @@ pub struct Config {
     pub admin_cli: AdminCliConfig,
     /// The WebSocket market streams (`/ws`, `/stream`).
     pub websocket: WebSocketConfig,
+    /// The trading core's journal.
+    pub journal: JournalSettings,
 }
 
 impl Default for Config {
@@ -156,6 +158,7 @@ impl Default for Config {
             log: LogConfig::default(),
             admin_cli: AdminCliConfig::default(),
             websocket: WebSocketConfig::default(),
+            journal: JournalSettings::default(),
         }
     }
 }
@@ -382,6 +385,28 @@ impl Default for FaucetConfig {
             daily_cap: 10,
         }
     }
+}
+
+/// The trading core's journal (`flowex up`, `flowex serve trading`).
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct JournalSettings {
+    /// `fsync` (default): a command is acknowledged once its batch is on
+    /// disk (group commit). `none`: the journal never waits for the disk, so
+    /// a crash or power loss can lose acknowledged orders; for benchmarks
+    /// only (`flowex bench http` measures what the fsync costs with it).
+    pub durability: JournalDurability,
+}
+
+/// Whether the journal waits for the disk.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum JournalDurability {
+    /// fdatasync once per batch.
+    #[default]
+    Fsync,
+    /// No syncs: unsafe, benchmarks only.
+    None,
 }
 
 /// Demo market-making bot.

@@ -132,6 +132,17 @@ fn long_form_beats_alias() {
 }
 
 #[test]
+fn the_journal_syncs_unless_told_not_to() {
+    use flowex_config::JournalDurability;
+    let c = Config::load_from(None, NO_ENV).unwrap();
+    assert_eq!(c.journal.durability, JournalDurability::Fsync);
+    let c = Config::load_from(None, [("FLOWEX_JOURNAL__DURABILITY", "none")]).unwrap();
+    assert_eq!(c.journal.durability, JournalDurability::None);
+    let e = Config::load_from(None, [("FLOWEX_JOURNAL__DURABILITY", "fast")]).unwrap_err();
+    assert!(e.to_string().contains("journal.durability"), "{e}");
+}
+
+#[test]
 fn bad_env_values_name_the_variable() {
     let e = Config::load_from(None, [("FLOWEX_PORT", "eighty")]).unwrap_err();
     let m = e.to_string();

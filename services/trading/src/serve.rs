@@ -62,6 +62,10 @@ async fn start_sequencer(cfg: &Config, journal_dir: PathBuf) -> Result<Sequencer
         .with_context(|| format!("creating {}", cfg.data_dir.display()))?;
     let mut seq_cfg = SequencerConfig::new(JournalConfig::new(journal_dir));
     seq_cfg.snapshot_every = 100_000;
+    if cfg.journal.durability == flowex_config::JournalDurability::None {
+        seq_cfg.journal.durability = flowex_sequencer::Durability::None;
+        tracing::warn!("journal.durability = none: a crash can lose acknowledged orders");
+    }
     let (sequencer, report) = tokio::task::spawn_blocking(move || Sequencer::start(seq_cfg))
         .await?
         .context("recovering the engine")?;
