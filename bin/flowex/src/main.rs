@@ -4,6 +4,7 @@ mod admin;
 mod bench;
 mod demo;
 mod loadgen;
+mod logging;
 mod openapi;
 mod ops;
 mod platform;
@@ -76,13 +77,8 @@ enum BenchCmd {
 }
 
 fn main() -> Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
     let cli = Cli::parse();
+    logging::init(&cli.overrides, matches!(cli.command, Cmd::Serve(_)));
     match cli.command {
         Cmd::Up(args) => runtime()?.block_on(platform::up(cli.overrides.load()?, args)),
         Cmd::Config => {
