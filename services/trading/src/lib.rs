@@ -197,6 +197,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
             flowex_binance::NewOrderRespType,
             flowex_binance::SelfTradePreventionMode,
             flowex_binance::OrderStatus,
+            flowex_binance::CancelReplaceMode,
         )),
         tags((name = "trading", description = "Binance Spot API v3: exchange information, orders and the account. Parameters go in the query string (or, for POST and DELETE, an `application/x-www-form-urlencoded` body); decimals are strings. Errors are `{\"code\",\"msg\"}` with Binance's codes.")),
         modifiers(&SecuritySchemes),
