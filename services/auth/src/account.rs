@@ -320,56 +320,8 @@ pub(crate) async fn login(
 ) -> Result<Response, ApiError> {
     let account = lockout::account_key(&body.email);
     lockout::begin(&state, &meta, &account, None, action::LOGIN).await?;
-    let user = if valid_email(&body.email) {
-        state.store().user_by_email(&body.email).await.or_api()?
-    } else {
-        None
-    };
-    let phc = user.as_ref().map(|u| u.password_hash.clone());
-    let password_ok = state.verify_password(body.password.expose(), phc).await?;
-    let user = match user {
-        Some(u) if password_ok => u,
-        other => {
-            let user_id = other.as_ref().map(|u| u.id);
-            lockout::failed(&state, &meta, &account, user_id).await?;
-            let reason = if user_id.is_some() {
-                "wrong_password"
-            } else {
-                "unknown_account"
-            };
-            login_denied(&state, &meta, user_id, reason).await;
-            return Err(error::invalid_credentials());
-        }
-    };
-
-    let mut method = "password";
-    if user.totp_enabled {
-        if let Some(code) = &body.totp_code {
-            if let Err(e) = twofa::check_active_code(&state, &user, code.expose()).await? {
-                flowex_metrics::two_factor_failure();
-                lockout::failed(&state, &meta, &account, Some(user.id)).await?;
-                login_denied(&state, &meta, Some(user.id), twofa::reason_of(&e)).await;
-                return Err(error::invalid_totp(&e.to_string()));
-            }
-            method = "totp";
-        } else if let Some(code) = &body.backup_code {
-            let hash = hex::encode(hash_backup_code(code.expose()));
-            let used = state
-                .store()
-                .use_backup_code(user.id, &hash, state.now_ms())
-                .await
-                .or_api()?;
-            if !used {
-                lockout::failed(&state, &meta, &account, Some(user.id)).await?;
-                login_denied(&state, &meta, Some(user.id), "invalid_backup_code").await;
-                return Err(error::invalid_totp("unknown or already used backup code"));
-            }
-            method = "backup_code";
-        } else {
-            login_denied(&state, &meta, Some(user.id), "totp_required").await;
-            return Err(error::totp_required());
-        }
-    }
+    let user = check_password(&state, &meta, &account, &body).await?;
+    let method = check_second_factor(&state, &meta, &account, &user, &body).await?;
     if user.frozen {
         login_denied(&state, &meta, Some(user.id), "account_frozen").await;
         return Err(error::account_frozen());
@@ -384,7 +336,86 @@ pub(crate) async fn login(
             .await
             .or_api()?;
     }
+    open_session(&state, &meta, &user, method).await
+}
 
+/// The user the e-mail and password name; an unknown account costs the
+/// same password check as a known one, so timing does not tell them apart.
+async fn check_password(
+    state: &AuthState,
+    meta: &RequestMeta,
+    account: &str,
+    body: &LoginBody,
+) -> Result<User, ApiError> {
+    let user = if valid_email(&body.email) {
+        state.store().user_by_email(&body.email).await.or_api()?
+    } else {
+        None
+    };
+    let phc = user.as_ref().map(|u| u.password_hash.clone());
+    let password_ok = state.verify_password(body.password.expose(), phc).await?;
+    match user {
+        Some(u) if password_ok => Ok(u),
+        other => {
+            let user_id = other.as_ref().map(|u| u.id);
+            lockout::failed(state, meta, account, user_id).await?;
+            let reason = if user_id.is_some() {
+                "wrong_password"
+            } else {
+                "unknown_account"
+            };
+            login_denied(state, meta, user_id, reason).await;
+            Err(error::invalid_credentials())
+        }
+    }
+}
+
+/// With 2FA on, a TOTP code or an unused backup code; the method used.
+async fn check_second_factor(
+    state: &AuthState,
+    meta: &RequestMeta,
+    account: &str,
+    user: &User,
+    body: &LoginBody,
+) -> Result<&'static str, ApiError> {
+    if !user.totp_enabled {
+        return Ok("password");
+    }
+    if let Some(code) = &body.totp_code {
+        if let Err(e) = twofa::check_active_code(state, user, code.expose()).await? {
+            flowex_metrics::two_factor_failure();
+            lockout::failed(state, meta, account, Some(user.id)).await?;
+            login_denied(state, meta, Some(user.id), twofa::reason_of(&e)).await;
+            return Err(error::invalid_totp(&e.to_string()));
+        }
+        return Ok("totp");
+    }
+    let Some(code) = &body.backup_code else {
+        login_denied(state, meta, Some(user.id), "totp_required").await;
+        return Err(error::totp_required());
+    };
+    let hash = hex::encode(hash_backup_code(code.expose()));
+    let used = state
+        .store()
+        .use_backup_code(user.id, &hash, state.now_ms())
+        .await
+        .or_api()?;
+    if !used {
+        lockout::failed(state, meta, account, Some(user.id)).await?;
+        login_denied(state, meta, Some(user.id), "invalid_backup_code").await;
+        return Err(error::invalid_totp("unknown or already used backup code"));
+    }
+    Ok("backup_code")
+}
+
+/// A new session for a user who passed every check: stored, audited,
+/// answered with its tokens.
+async fn open_session(
+    state: &AuthState,
+    meta: &RequestMeta,
+    user: &User,
+    method: &'static str,
+) -> Result<Response, ApiError> {
     let now = state.now_ms();
     let refresh = new_refresh_token();
     let token_hash = hex::encode(refresh.hash);
@@ -403,8 +434,8 @@ pub(crate) async fn login(
         .or_api()?;
     tracing::info!(user_id = user.id, session_id = session.id, method, "login");
     audit::record(
-        &state,
-        &meta,
+        state,
+        meta,
         Some(user.id),
         action::LOGIN,
         user_target(user.id),
@@ -412,7 +443,7 @@ pub(crate) async fn login(
         json!({ "session_id": session.id, "method": method }),
     )
     .await;
-    token_response(&state, &user, session.id, refresh.token.expose())
+    token_response(state, user, session.id, refresh.token.expose())
 }
 
 // ---------------------------------------------------------------- refresh

@@ -258,35 +258,8 @@ pub(crate) async fn create(
     Json(body): Json<CreateBody>,
 ) -> Result<Response, ApiError> {
     let (user, _) = caller(&state, &identity).await?;
-    let label = body.label.trim();
-    if label.is_empty()
-        || label.chars().count() > MAX_LABEL_CHARS
-        || label.chars().any(char::is_control)
-    {
-        return Err(ApiError::bad_request(
-            "invalid_label",
-            format!("The label must be 1 to {MAX_LABEL_CHARS} printable characters."),
-        ));
-    }
-    let permissions = match &body.permissions {
-        None => Permissions::DEFAULT,
-        Some(list) => {
-            let mut set = Permissions::NONE;
-            for name in list {
-                if name.contains(',') {
-                    return Err(invalid_permission(name));
-                }
-                set |= Permissions::parse(name).map_err(|_| invalid_permission(name))?;
-            }
-            if set.is_empty() {
-                return Err(ApiError::bad_request(
-                    "invalid_permission",
-                    "Give at least one permission (READ, TRADE, WITHDRAW).",
-                ));
-            }
-            set
-        }
-    };
+    let label = checked_label(&body.label)?;
+    let permissions = checked_permissions(body.permissions.as_deref())?;
     let ip_allow = IpAllowList::parse(body.ip_allow.iter().flatten()).map_err(|e| {
         ApiError::bad_request("invalid_ip_allow", format!("Invalid IP allow-list: {e}."))
     })?;
@@ -321,6 +294,42 @@ pub(crate) async fn create(
     let mut body = key_json(&stored);
     body["secret"] = Value::from(secret.expose().as_str());
     Ok((StatusCode::CREATED, axum::Json(body)).into_response())
+}
+
+/// The label trimmed: 1 to [`MAX_LABEL_CHARS`] printable characters.
+fn checked_label(label: &str) -> Result<&str, ApiError> {
+    let label = label.trim();
+    if label.is_empty()
+        || label.chars().count() > MAX_LABEL_CHARS
+        || label.chars().any(char::is_control)
+    {
+        return Err(ApiError::bad_request(
+            "invalid_label",
+            format!("The label must be 1 to {MAX_LABEL_CHARS} printable characters."),
+        ));
+    }
+    Ok(label)
+}
+
+/// The permissions asked for (the default when none are named); at least one.
+fn checked_permissions(list: Option<&[String]>) -> Result<Permissions, ApiError> {
+    let Some(list) = list else {
+        return Ok(Permissions::DEFAULT);
+    };
+    let mut set = Permissions::NONE;
+    for name in list {
+        if name.contains(',') {
+            return Err(invalid_permission(name));
+        }
+        set |= Permissions::parse(name).map_err(|_| invalid_permission(name))?;
+    }
+    if set.is_empty() {
+        return Err(ApiError::bad_request(
+            "invalid_permission",
+            "Give at least one permission (READ, TRADE, WITHDRAW).",
+        ));
+    }
+    Ok(set)
 }
 
 /// Creates an API key for `user_id` (the secret is stored sealed) and

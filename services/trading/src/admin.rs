@@ -530,6 +530,32 @@ struct Units<'a> {
     lot: u64,
 }
 
+impl<'a> Units<'a> {
+    /// A creation's assets and its tick and lot in atoms (both positive).
+    fn of(req: &CreateMarketRequest, assets: &'a [AssetConfig]) -> Result<Self, ApiError> {
+        let base = find_asset(assets, &req.base_asset)?;
+        let quote = find_asset(assets, &req.quote_asset)?;
+        let positive = |field: &str, v: u64| {
+            if v == 0 {
+                Err(invalid_market(format!("{field} must be positive.")))
+            } else {
+                Ok(v)
+            }
+        };
+        let tick = positive(
+            "tick_size",
+            Self::atoms("tick_size", &req.tick_size, quote)?,
+        )?;
+        let lot = positive("step_size", Self::atoms("step_size", &req.step_size, base)?)?;
+        Ok(Units {
+            base,
+            quote,
+            tick,
+            lot,
+        })
+    }
+}
+
 impl Units<'_> {
     fn atoms(field: &str, s: &str, asset: &AssetConfig) -> Result<u64, ApiError> {
         parse_scaled(s, asset.decimals).map_err(|_| {
@@ -601,29 +627,8 @@ fn market_config(
 ) -> Result<MarketConfig, ApiError> {
     let symbol = Symbol::new(&req.symbol)
         .map_err(|_| invalid_market("symbol must be 1 to 20 upper-case letters or digits."))?;
-    let base = find_asset(assets, &req.base_asset)?;
-    let quote = find_asset(assets, &req.quote_asset)?;
-    let positive = |field: &str, v: u64| {
-        if v == 0 {
-            Err(invalid_market(format!("{field} must be positive.")))
-        } else {
-            Ok(v)
-        }
-    };
-    let tick = positive(
-        "tick_size",
-        Units::atoms("tick_size", &req.tick_size, quote)?,
-    )?;
-    let lot = positive(
-        "step_size",
-        Units::atoms("step_size", &req.step_size, base)?,
-    )?;
-    let u = Units {
-        base,
-        quote,
-        tick,
-        lot,
-    };
+    let u = Units::of(req, assets)?;
+    let (base, quote, tick, lot) = (u.base, u.quote, u.tick, u.lot);
     let opt = |v: &Option<String>, f: &dyn Fn(&str) -> Result<u64, ApiError>, default: u64| {
         v.as_deref().map_or(Ok(default), f)
     };
