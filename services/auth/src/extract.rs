@@ -1,20 +1,15 @@
 //! Request extractors: JSON bodies with stable error codes, the caller's
 //! address and user agent, and strings that must never be printed.
 
-use axum::extract::{FromRequest, FromRequestParts, Request};
-use axum::http::{header, request::Parts};
+use axum::extract::{FromRequest, Request};
+use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use flowex_auth::Secret;
-use flowex_http::ClientIp;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer};
-use std::net::IpAddr;
 
 use crate::error;
-
-/// Longest user agent kept for the audit log and the session list.
-const MAX_USER_AGENT: usize = 256;
 
 /// A JSON body. Unlike `axum::Json`, its rejections carry FlowEx's stable
 /// codes: 415 `unsupported_media_type` without a JSON content type, 400
@@ -103,43 +98,6 @@ impl<'de> Deserialize<'de> for SecretString {
     }
 }
 
-/// Where a request came from, for the lockout counters, the audit log and
-/// the session list.
-#[derive(Debug, Clone, Default)]
-pub struct RequestMeta {
-    /// The client's address ([`ClientIp`]: the TCP peer, or what a trusted
-    /// proxy says), if known.
-    pub ip: Option<IpAddr>,
-    /// `User-Agent`, printable ASCII only, at most 256 characters.
-    pub user_agent: Option<String>,
-}
-
-impl RequestMeta {
-    pub(crate) fn ip_string(&self) -> Option<String> {
-        self.ip.map(|ip| ip.to_canonical().to_string())
-    }
-}
-
-impl<S: Send + Sync> FromRequestParts<S> for RequestMeta {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let ip = ClientIp::from_request_parts(parts, state)
-            .await
-            .ok()
-            .map(|ClientIp(ip)| ip);
-        let user_agent = parts
-            .headers
-            .get(header::USER_AGENT)
-            .map(|v| {
-                v.as_bytes()
-                    .iter()
-                    .filter(|b| (0x20..0x7f).contains(*b))
-                    .take(MAX_USER_AGENT)
-                    .map(|b| *b as char)
-                    .collect::<String>()
-            })
-            .filter(|s| !s.is_empty());
-        Ok(RequestMeta { ip, user_agent })
-    }
-}
+/// Where a request came from (lockout counters, audit log, session list):
+/// the one extractor every service's audit uses.
+pub use flowex_kit::RequestMeta;
