@@ -13,9 +13,8 @@ use flowex_sequencer::{JournalConfig, Sequencer, SequencerConfig, SequencerHandl
 use flowex_store::Store;
 use flowex_trading::projector::OrderHistory;
 use flowex_types::{
-    AssetCode, AssetConfig, AssetId, Command, IdemKey, MarketConfig, MarketId, MarketStatus,
-    MarketUpdate, NewOrder, OrderQty, OrderType, Side, StpMode, StpModes, Symbol, TimeInForce,
-    UserId,
+    AssetId, Command, IdemKey, MarketConfig, MarketId, MarketStatus, MarketUpdate, NewOrder,
+    OrderQty, OrderType, Side, StpMode, Symbol, TimeInForce, UserId,
 };
 use flowex_wallet::ledger::Ledger;
 use sqlx::Row;
@@ -26,11 +25,7 @@ use std::time::Duration;
 const SEED: u64 = 0x5eed_0008;
 
 fn asset(id: u32, code: &str) -> Command {
-    Command::CreateAsset(AssetConfig {
-        id: AssetId(id),
-        code: AssetCode::new(code).unwrap(),
-        decimals: 8,
-    })
+    Command::CreateAsset(flowex_testkit::asset(id, code))
 }
 
 fn new_market(id: u32, symbol: &str, base: u32, quote: u32) -> Command {
@@ -39,19 +34,9 @@ fn new_market(id: u32, symbol: &str, base: u32, quote: u32) -> Command {
         symbol: Symbol::new(symbol).unwrap(),
         base: AssetId(base),
         quote: AssetId(quote),
-        tick_size: 1_000_000,
-        lot_size: 1_000,
-        min_price: 1,
-        max_price: 100_000_000,
-        min_qty: 1,
-        max_qty: 900_000_000,
         min_notional: 0,
-        max_notional: 0,
-        maker_fee_ppm: 1000,
         taker_fee_ppm: 2000,
-        status: MarketStatus::Trading,
-        allowed_stp: StpModes::ALL,
-        default_stp: StpMode::None,
+        ..flowex_testkit::btcusdt()
     })
 }
 

@@ -68,37 +68,16 @@ pub(crate) mod tests {
         direct
     }
 
-    /// BTC/USDT with 8 decimals each, a 0.01 tick and a 0.00001 lot.
+    /// The reference BTCUSDT market with its two assets.
     pub fn btcusdt() -> (
         flowex_types::MarketConfig,
         flowex_types::AssetConfig,
         flowex_types::AssetConfig,
     ) {
-        use flowex_types::*;
-        let asset = |id, code| AssetConfig {
-            id: AssetId(id),
-            code: AssetCode::new(code).unwrap(),
-            decimals: 8,
-        };
-        let cfg = MarketConfig {
-            id: MarketId(1),
-            symbol: Symbol::new("BTCUSDT").unwrap(),
-            base: AssetId(1),
-            quote: AssetId(2),
-            tick_size: 1_000_000,
-            lot_size: 1_000,
-            min_price: 1,
-            max_price: 100_000_000,
-            min_qty: 1,
-            max_qty: 900_000_000,
-            min_notional: 500_000_000,
-            max_notional: 0,
-            maker_fee_ppm: 1000,
-            taker_fee_ppm: 1000,
-            status: MarketStatus::Trading,
-            allowed_stp: StpModes::ALL,
-            default_stp: StpMode::None,
-        };
-        (cfg, asset(1, "BTC"), asset(2, "USDT"))
+        (
+            flowex_testkit::btcusdt(),
+            flowex_testkit::btc(),
+            flowex_testkit::usdt(),
+        )
     }
 }

@@ -216,35 +216,13 @@ impl Catalog {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use flowex_types::{AssetCode, MarketStatus, StpMode, StpModes, Symbol};
-
-    fn asset(id: u32, code: &str) -> AssetConfig {
-        AssetConfig {
-            id: AssetId(id),
-            code: AssetCode::new(code).unwrap(),
-            decimals: 8,
-        }
-    }
+    use flowex_testkit::asset;
+    use flowex_types::MarketStatus;
 
     fn market() -> MarketConfig {
         MarketConfig {
-            id: MarketId(1),
-            symbol: Symbol::new("BTCUSDT").unwrap(),
-            base: AssetId(1),
-            quote: AssetId(2),
-            tick_size: 1_000_000,
-            lot_size: 1_000,
-            min_price: 1,
-            max_price: 100_000_000,
-            min_qty: 1,
-            max_qty: 900_000_000,
             min_notional: 0,
-            max_notional: 0,
-            maker_fee_ppm: 1000,
-            taker_fee_ppm: 1000,
-            status: MarketStatus::Trading,
-            allowed_stp: StpModes::ALL,
-            default_stp: StpMode::None,
+            ..flowex_testkit::btcusdt()
         }
     }
 

@@ -6,44 +6,18 @@ use flowex_engine::Engine;
 use flowex_market_data::{feed, MarketDataState};
 use flowex_sequencer::{JournalConfig, Sequencer, SequencerConfig, SequencerHandle};
 use flowex_types::{
-    AssetCode, AssetConfig, AssetId, Command, IdemKey, MarketConfig, MarketId, MarketStatus,
-    NewOrder, OrderQty, OrderType, Side, StpMode, StpModes, Symbol, TimeInForce, UserId,
+    AssetId, Command, IdemKey, MarketConfig, MarketId, NewOrder, OrderQty, OrderType, Side,
+    StpMode, TimeInForce, UserId,
 };
 use std::time::{Duration, Instant};
 
 const SEED: u64 = 0x5eed_0004;
 
 fn setup_commands() -> Vec<Command> {
-    let asset = |id, code| {
-        Command::CreateAsset(AssetConfig {
-            id: AssetId(id),
-            code: AssetCode::new(code).unwrap(),
-            decimals: 8,
-        })
-    };
-    let mut v = vec![
-        asset(1, "BTC"),
-        asset(2, "USDT"),
-        Command::CreateMarket(MarketConfig {
-            id: MarketId(1),
-            symbol: Symbol::new("BTCUSDT").unwrap(),
-            base: AssetId(1),
-            quote: AssetId(2),
-            tick_size: 1_000_000,
-            lot_size: 1_000,
-            min_price: 1,
-            max_price: 100_000_000,
-            min_qty: 1,
-            max_qty: 900_000_000,
-            min_notional: 0,
-            max_notional: 0,
-            maker_fee_ppm: 1000,
-            taker_fee_ppm: 1000,
-            status: MarketStatus::Trading,
-            allowed_stp: StpModes::ALL,
-            default_stp: StpMode::None,
-        }),
-    ];
+    let mut v = flowex_testkit::listing(MarketConfig {
+        min_notional: 0,
+        ..flowex_testkit::btcusdt()
+    });
     for user in 1..=4u64 {
         for asset in [1u32, 2] {
             v.push(Command::Deposit {

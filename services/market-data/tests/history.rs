@@ -6,45 +6,24 @@ use flowex_bus::wire::{BookSnapshot, MarketSnapshot};
 use flowex_market_data::view::MAX_TRADES;
 use flowex_market_data::{feed, MarketDataState};
 use flowex_store::{Store, TradeRecord};
-use flowex_types::{
-    AssetCode, AssetConfig, AssetId, MarketConfig, MarketId, MarketStatus, StpMode, StpModes,
-    Symbol,
-};
+use flowex_types::MarketConfig;
 use http_body_util::BodyExt;
 use serde_json::Value;
 use tower::ServiceExt;
 
 fn market() -> MarketConfig {
     MarketConfig {
-        id: MarketId(1),
-        symbol: Symbol::new("BTCUSDT").unwrap(),
-        base: AssetId(1),
-        quote: AssetId(2),
-        tick_size: 1_000_000,
-        lot_size: 1_000,
-        min_price: 1,
-        max_price: 100_000_000,
-        min_qty: 1,
-        max_qty: 900_000_000,
         min_notional: 0,
-        max_notional: 0,
         maker_fee_ppm: 0,
         taker_fee_ppm: 0,
-        status: MarketStatus::Trading,
-        allowed_stp: StpModes::ALL,
-        default_stp: StpMode::None,
+        ..flowex_testkit::btcusdt()
     }
 }
 
 fn snapshot(seq: u64) -> MarketSnapshot {
-    let asset = |id, code| AssetConfig {
-        id: AssetId(id),
-        code: AssetCode::new(code).unwrap(),
-        decimals: 8,
-    };
     MarketSnapshot {
         seq,
-        assets: vec![asset(1, "BTC"), asset(2, "USDT")],
+        assets: vec![flowex_testkit::btc(), flowex_testkit::usdt()],
         markets: vec![BookSnapshot {
             config: market(),
             update_id: 0,

@@ -65,36 +65,12 @@ impl Directory {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use flowex_types::*;
 
     fn btcusdt() -> MarketInfo {
-        let asset = |id, code| AssetConfig {
-            id: AssetId(id),
-            code: AssetCode::new(code).unwrap(),
-            decimals: 8,
-        };
         MarketInfo {
-            cfg: MarketConfig {
-                id: MarketId(1),
-                symbol: Symbol::new("BTCUSDT").unwrap(),
-                base: AssetId(1),
-                quote: AssetId(2),
-                tick_size: 1_000_000,
-                lot_size: 1_000,
-                min_price: 1,
-                max_price: 100_000_000,
-                min_qty: 1,
-                max_qty: 900_000_000,
-                min_notional: 500_000_000,
-                max_notional: 0,
-                maker_fee_ppm: 1000,
-                taker_fee_ppm: 1000,
-                status: MarketStatus::Trading,
-                allowed_stp: StpModes::ALL,
-                default_stp: StpMode::None,
-            },
-            base: asset(1, "BTC"),
-            quote: asset(2, "USDT"),
+            cfg: flowex_testkit::btcusdt(),
+            base: flowex_testkit::btc(),
+            quote: flowex_testkit::usdt(),
         }
     }
 

@@ -34,36 +34,7 @@ async fn as_user(mut req: Request, next: Next) -> axum::response::Response {
 }
 
 fn setup() -> Vec<Command> {
-    let asset = |id, code: &str| {
-        Command::CreateAsset(AssetConfig {
-            id: AssetId(id),
-            code: AssetCode::new(code).unwrap(),
-            decimals: 8,
-        })
-    };
-    let mut v = vec![
-        asset(1, "BTC"),
-        asset(2, "USDT"),
-        Command::CreateMarket(MarketConfig {
-            id: MarketId(1),
-            symbol: Symbol::new("BTCUSDT").unwrap(),
-            base: AssetId(1),
-            quote: AssetId(2),
-            tick_size: 1_000_000,
-            lot_size: 1_000,
-            min_price: 1,
-            max_price: 100_000_000,
-            min_qty: 1,
-            max_qty: 900_000_000,
-            min_notional: 500_000_000,
-            max_notional: 0,
-            maker_fee_ppm: 1_000,
-            taker_fee_ppm: 1_000,
-            status: MarketStatus::Trading,
-            allowed_stp: StpModes::ALL,
-            default_stp: StpMode::None,
-        }),
-    ];
+    let mut v = flowex_testkit::listing(flowex_testkit::btcusdt());
     for (user, asset, amount) in [(ALICE, 2, 100_000_000_000_000_u64), (BOB, 1, 1_000_000_000)] {
         let key = IdemKey::new(&format!("seed-{user}")).unwrap();
         v.push(Command::Deposit {

@@ -1,42 +1,18 @@
 use super::*;
 use crate::interval::ALL;
-use flowex_types::{
-    AssetCode, AssetId, MarketConfig, OrderId, StpMode, StpModes, Symbol, TradeId, UserId,
-};
+use flowex_types::{MarketConfig, OrderId, TradeId, UserId};
 
 /// 2024-02-29 13:45:30.123 UTC (a Thursday).
 pub const T0: i64 = 1_709_214_330_123;
 
 pub fn btcusdt() -> MarketConfig {
     MarketConfig {
-        id: MarketId(1),
-        symbol: Symbol::new("BTCUSDT").unwrap(),
-        base: AssetId(1),
-        quote: AssetId(2),
-        // 0.01 USDT per tick, 0.00001 BTC per lot: one lot at one tick is 10 quote atoms.
-        tick_size: 1_000_000,
-        lot_size: 1_000,
-        min_price: 1,
-        max_price: 100_000_000,
-        min_qty: 1,
-        max_qty: 900_000_000,
         min_notional: 0,
-        max_notional: 0,
-        maker_fee_ppm: 1000,
-        taker_fee_ppm: 1000,
-        status: MarketStatus::Trading,
-        allowed_stp: StpModes::ALL,
-        default_stp: StpMode::None,
+        ..flowex_testkit::btcusdt()
     }
 }
 
-fn asset(id: u32, code: &str) -> AssetConfig {
-    AssetConfig {
-        id: AssetId(id),
-        code: AssetCode::new(code).unwrap(),
-        decimals: 8,
-    }
-}
+use flowex_testkit::asset;
 
 /// A started view with BTCUSDT listed, at seq 3.
 pub fn listed() -> View {

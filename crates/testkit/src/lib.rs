@@ -1,0 +1,64 @@
+//! Fixtures shared by the workspace's tests. A dev-dependency only: no
+//! library or binary may depend on it.
+//!
+//! The reference market is BTCUSDT with 8-decimal assets, a 0.01 USDT tick
+//! and a 0.00001 BTC lot (one lot at one tick is 10 quote atoms), a 5 USDT
+//! minimum notional and 0.1 % fees. A test that needs other values says so
+//! with struct update syntax: `MarketConfig { min_notional: 0, ..btcusdt() }`.
+
+use flowex_types::{
+    AssetCode, AssetConfig, AssetId, Command, MarketConfig, MarketId, MarketStatus, StpMode,
+    StpModes, Symbol,
+};
+
+/// BTCUSDT, market 1, over [`btc`] (asset 1) and [`usdt`] (asset 2).
+pub fn btcusdt() -> MarketConfig {
+    MarketConfig {
+        id: MarketId(1),
+        symbol: Symbol::new("BTCUSDT").unwrap(),
+        base: AssetId(1),
+        quote: AssetId(2),
+        tick_size: 1_000_000,
+        lot_size: 1_000,
+        min_price: 1,
+        max_price: 100_000_000,
+        min_qty: 1,
+        max_qty: 900_000_000,
+        min_notional: 500_000_000,
+        max_notional: 0,
+        maker_fee_ppm: 1_000,
+        taker_fee_ppm: 1_000,
+        status: MarketStatus::Trading,
+        allowed_stp: StpModes::ALL,
+        default_stp: StpMode::None,
+    }
+}
+
+/// An asset with 8 decimals.
+pub fn asset(id: u32, code: &str) -> AssetConfig {
+    AssetConfig {
+        id: AssetId(id),
+        code: AssetCode::new(code).unwrap(),
+        decimals: 8,
+    }
+}
+
+/// BTC, asset 1.
+pub fn btc() -> AssetConfig {
+    asset(1, "BTC")
+}
+
+/// USDT, asset 2.
+pub fn usdt() -> AssetConfig {
+    asset(2, "USDT")
+}
+
+/// The commands that list `market` over [`btc`] and [`usdt`]: the two
+/// assets, then the market.
+pub fn listing(market: MarketConfig) -> Vec<Command> {
+    vec![
+        Command::CreateAsset(btc()),
+        Command::CreateAsset(usdt()),
+        Command::CreateMarket(market),
+    ]
+}
