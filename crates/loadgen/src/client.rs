@@ -17,21 +17,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 /// `recvWindow` of every signed request, in milliseconds.
 pub const RECV_WINDOW_MS: u64 = 5_000;
 
-/// An API key and its secret.
-#[derive(Clone)]
-pub struct Credentials {
-    pub api_key: String,
-    pub secret: String,
-}
-
-impl std::fmt::Debug for Credentials {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Credentials")
-            .field("api_key", &self.api_key)
-            .field("secret", &"<redacted>")
-            .finish()
-    }
-}
+/// An API key and its secret: the demo market maker's type, one signed
+/// client's credentials like any other's.
+pub use flowex_bot::Credentials;
 
 /// A request before signing: method, path and its parameters
 /// (`a=1&b=2`, already percent-encoded where needed).
