@@ -64,8 +64,9 @@ impl AuthState {
         self
     }
 
-    /// Connects to `config.database_url`, applies migrations and takes the
-    /// keys from `secrets` (see [`crate::load_secrets`]).
+    /// Opens `config.database_url` as every service does
+    /// ([`flowex_service::process::open_store`]: migrated, with its metrics
+    /// sampler) and takes the keys from `secrets` (see [`crate::load_secrets`]).
     pub async fn from_config(
         config: &flowex_config::Config,
         secrets: &flowex_config::Secrets,
@@ -74,14 +75,7 @@ impl AuthState {
             .context("the JWT private key must be PKCS#8 PEM text")?;
         let jwt = JwtKeys::from_pem(pem).context("reading the JWT private key")?;
         let secret_box = SecretBox::new(secrets.require_secret_box_key()?);
-        let url = config
-            .database_url
-            .as_ref()
-            .context("database_url is not set")?;
-        let store = Store::connect(url.expose())
-            .await
-            .with_context(|| format!("connecting to {}", url.redacted()))?;
-        store.migrate().await.context("applying migrations")?;
+        let store = flowex_service::process::open_store(config).await?;
         Ok(AuthState::new(
             store,
             jwt,

@@ -38,7 +38,7 @@ use flowex_http::openapi::NativeError;
 use flowex_http::ApiError;
 use flowex_kit::{store_error, AdminCall, Done};
 use flowex_store::{DepositRecord, DepositState, NewDeposit, StoreError};
-use flowex_types::{format_scaled, parse_scaled, AssetConfig, Command, Event, IdemKey, UserId};
+use flowex_types::{format_scaled, AssetConfig, Command, Event, IdemKey, UserId};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -182,18 +182,7 @@ async fn check(s: &WalletState, req: &AdminDepositRequest) -> Result<Checked, Ap
         .ok_or_else(|| {
             ApiError::bad_request("unknown_asset", format!("No asset {:?}.", req.asset))
         })?;
-    let amount = parse_scaled(&req.amount, asset.decimals)
-        .ok()
-        .filter(|a| *a > 0)
-        .ok_or_else(|| {
-            ApiError::bad_request(
-                "invalid_amount",
-                format!(
-                    "amount must be a positive decimal string with at most {} decimals.",
-                    asset.decimals
-                ),
-            )
-        })?;
+    let amount = crate::withdrawals::positive_amount(&req.amount, &asset)?;
     existing_user(s, req.user_id).await?;
     Ok(Checked {
         key,

@@ -357,7 +357,7 @@ async fn request_inner(
         return Err(ApiError::rejected_api_key());
     }
     let asset = find_asset(s, &req.asset).await?;
-    let amount = withdrawal_amount(&req.amount, &asset)?;
+    let amount = positive_amount(&req.amount, &asset)?;
     if !valid_address(&req.address) {
         return Err(ApiError::bad_request(
             "invalid_address",
@@ -415,7 +415,7 @@ fn key_reused() -> ApiError {
 }
 
 /// A positive amount with at most the asset's decimals.
-fn withdrawal_amount(text: &str, asset: &AssetConfig) -> Result<u64, ApiError> {
+pub(crate) fn positive_amount(text: &str, asset: &AssetConfig) -> Result<u64, ApiError> {
     parse_scaled(text, asset.decimals)
         .ok()
         .filter(|a| *a > 0)
