@@ -8,7 +8,9 @@
 //!   database), used by every admin route of every service;
 //! - [`audit`]: the one audit recorder ([`RequestMeta`], [`record`]) and
 //!   the frame of an admin route ([`AdminCall::run`]: guard, operation,
-//!   audit row of the outcome).
+//!   audit row of the outcome);
+//! - [`body`]: JSON request bodies with one answer to a bad body in every
+//!   service (415, 400 `invalid_json`, 400 `invalid_body` naming the field).
 //!
 //! Services depend on it; it never depends on a service.
 
@@ -16,8 +18,10 @@
 
 mod admin;
 pub mod audit;
+pub mod body;
 mod store_error;
 
 pub use admin::require_admin;
 pub use audit::{record, AdminCall, AuditRow, Done, RequestMeta};
+pub use body::{Json, LazyJson, OptionalJson};
 pub use store_error::{store_error, StoreResultExt};

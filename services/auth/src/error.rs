@@ -4,25 +4,6 @@
 use axum::http::StatusCode;
 use flowex_http::ApiError;
 
-pub(crate) fn invalid_json(detail: impl std::fmt::Display) -> ApiError {
-    ApiError::bad_request(
-        "invalid_json",
-        format!("The body is not valid JSON: {detail}"),
-    )
-}
-
-pub(crate) fn invalid_body(detail: impl std::fmt::Display) -> ApiError {
-    ApiError::bad_request("invalid_body", format!("Invalid request body: {detail}"))
-}
-
-pub(crate) fn unsupported_media_type() -> ApiError {
-    ApiError::native(
-        StatusCode::UNSUPPORTED_MEDIA_TYPE,
-        "unsupported_media_type",
-        "Send the body as JSON with Content-Type: application/json.",
-    )
-}
-
 pub(crate) fn invalid_email() -> ApiError {
     ApiError::bad_request(
         "invalid_email",

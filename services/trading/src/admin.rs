@@ -26,7 +26,7 @@
 //!   six decimals (`"0.001"` = 0.1%, stored as 1,000 ppm); a value off the
 //!   tick or step grid, too precise, or a market whose one lot at one tick
 //!   is not a whole number of quote atoms is 400 `invalid_market` with the
-//!   reason. Bodies refuse unknown fields (422 `invalid_body`): nothing can
+//!   reason. Bodies refuse unknown fields (400 `invalid_body`): nothing can
 //!   be slipped in beside the documented fields.
 //! - **Through the engine.** Every change is a journaled command; the
 //!   market directory is re-read right after it, so `exchangeInfo` shows a
@@ -50,14 +50,13 @@
 
 use crate::markets::MarketInfo;
 use crate::TradingState;
-use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use flowex_engine::Engine;
 use flowex_http::openapi::NativeError;
 use flowex_http::ApiError;
-use flowex_kit::{store_error, AdminCall};
+use flowex_kit::{store_error, AdminCall, LazyJson};
 use flowex_store::FeeTier;
 use flowex_types::market::{MAX_ASSET_DECIMALS, MAX_FEE_PPM};
 use flowex_types::{
@@ -65,7 +64,6 @@ use flowex_types::{
     MarketId, MarketScale, MarketStatus, MarketUpdate, OrderStatus, RejectReason, StpMode,
     StpModes, Symbol, UserId,
 };
-use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::future::Future;
@@ -138,20 +136,6 @@ async fn run(
 }
 
 use flowex_http::clock::now_ms_i64 as now_ms;
-
-/// The JSON body as `T`, after the role check: a malformed body is 400
-/// `bad_request` (415 without a JSON content type), a missing, unknown or
-/// mistyped field 422 `invalid_body` naming it.
-fn body<T: DeserializeOwned>(raw: Result<Json<Value>, JsonRejection>) -> Result<T, ApiError> {
-    let Json(value) = raw.map_err(|r| ApiError::from_status(r.status(), &r.body_text()))?;
-    serde_json::from_value(value).map_err(|e| {
-        ApiError::native(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_body",
-            format!("Invalid body: {e}."),
-        )
-    })
-}
 
 fn invalid_market(msg: impl Into<String>) -> ApiError {
     ApiError::bad_request("invalid_market", msg.into())
@@ -331,20 +315,19 @@ pub(crate) struct AssetList {
     request_body = CreateAssetRequest,
     responses(
         (status = 201, description = "Created.", body = AssetResponse),
-        (status = 400, description = "`invalid_asset` (code or decimals), `bad_request` (malformed JSON).", body = NativeError),
+        (status = 400, description = "`invalid_asset` (code or decimals); `invalid_json` (not JSON), `invalid_body` (a missing, unknown or mistyped field, named in the message).", body = NativeError),
         (status = 401, description = "`unauthorized`.", body = NativeError),
         (status = 403, description = "`forbidden`: not an admin.", body = NativeError),
         (status = 409, description = "`asset_exists`.", body = NativeError),
         (status = 415, description = "`unsupported_media_type`.", body = NativeError),
-        (status = 422, description = "`invalid_body`: a missing, unknown or mistyped field.", body = NativeError),
     ))]
 pub async fn create_asset(
     State(s): State<TradingState>,
     call: AdminCall,
-    raw: Result<Json<Value>, JsonRejection>,
+    raw: LazyJson,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     run(&call, &s, "admin.asset.create", None, async {
-        let req: CreateAssetRequest = body(raw)?;
+        let req: CreateAssetRequest = raw.parse()?;
         let code = AssetCode::new(&req.code).map_err(|_| {
             ApiError::bad_request(
                 "invalid_asset",
@@ -717,20 +700,19 @@ fn market_update(req: &UpdateMarketRequest, m: &MarketInfo) -> Result<MarketUpda
     request_body = CreateMarketRequest,
     responses(
         (status = 201, description = "Created.", body = MarketResponse),
-        (status = 400, description = "`invalid_market` (with the reason), `invalid_fee`, `invalid_status`, `unknown_asset`, `bad_request` (malformed JSON).", body = NativeError),
+        (status = 400, description = "`invalid_market` (with the reason), `invalid_fee`, `invalid_status`, `unknown_asset`; `invalid_json` (not JSON), `invalid_body` (a missing, unknown or mistyped field, named in the message).", body = NativeError),
         (status = 401, description = "`unauthorized`.", body = NativeError),
         (status = 403, description = "`forbidden`: not an admin.", body = NativeError),
         (status = 409, description = "`market_exists`.", body = NativeError),
         (status = 415, description = "`unsupported_media_type`.", body = NativeError),
-        (status = 422, description = "`invalid_body`: a missing, unknown or mistyped field.", body = NativeError),
     ))]
 pub async fn create_market(
     State(s): State<TradingState>,
     call: AdminCall,
-    raw: Result<Json<Value>, JsonRejection>,
+    raw: LazyJson,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     run(&call, &s, "admin.market.create", None, async {
-        let req: CreateMarketRequest = body(raw)?;
+        let req: CreateMarketRequest = raw.parse()?;
         let _one_at_a_time = s.admin_lock.lock().await;
         let (assets, id) = s
             .query(|e: &Engine| {
@@ -789,22 +771,21 @@ pub async fn list_markets(
     request_body = UpdateMarketRequest,
     responses(
         (status = 200, description = "The market after the change.", body = MarketResponse),
-        (status = 400, description = "`invalid_market` (with the reason), `invalid_fee`, `invalid_status`, `empty_update`, `bad_request`.", body = NativeError),
+        (status = 400, description = "`invalid_market` (with the reason), `invalid_fee`, `invalid_status`, `empty_update`, `bad_request`; `invalid_json` (not JSON), `invalid_body` (a missing, unknown or mistyped field, named in the message).", body = NativeError),
         (status = 401, description = "`unauthorized`.", body = NativeError),
         (status = 403, description = "`forbidden`: not an admin.", body = NativeError),
         (status = 404, description = "`market_not_found`.", body = NativeError),
         (status = 415, description = "`unsupported_media_type`.", body = NativeError),
-        (status = 422, description = "`invalid_body`: an unknown (e.g. `tick_size`) or mistyped field.", body = NativeError),
     ))]
 pub async fn update_market(
     State(s): State<TradingState>,
     Path(symbol): Path<String>,
     call: AdminCall,
-    raw: Result<Json<Value>, JsonRejection>,
+    raw: LazyJson,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let target = Some(format!("market:{}", truncate(&symbol)));
     run(&call, &s, "admin.market.update", target, async {
-        let req: UpdateMarketRequest = body(raw)?;
+        let req: UpdateMarketRequest = raw.parse()?;
         let _one_at_a_time = s.admin_lock.lock().await;
         let before = current_market(&s, &symbol).await?;
         let update = market_update(&req, &before)?;
@@ -838,22 +819,21 @@ pub async fn update_market(
     request_body = MarketStatusRequest,
     responses(
         (status = 200, description = "The market after the change.", body = MarketResponse),
-        (status = 400, description = "`invalid_status`, `bad_request`.", body = NativeError),
+        (status = 400, description = "`invalid_status`, `bad_request`; `invalid_json` (not JSON), `invalid_body` (a missing, unknown or mistyped field, named in the message).", body = NativeError),
         (status = 401, description = "`unauthorized`.", body = NativeError),
         (status = 403, description = "`forbidden`: not an admin.", body = NativeError),
         (status = 404, description = "`market_not_found`.", body = NativeError),
         (status = 415, description = "`unsupported_media_type`.", body = NativeError),
-        (status = 422, description = "`invalid_body`.", body = NativeError),
     ))]
 pub async fn set_status(
     State(s): State<TradingState>,
     Path(symbol): Path<String>,
     call: AdminCall,
-    raw: Result<Json<Value>, JsonRejection>,
+    raw: LazyJson,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let target = Some(format!("market:{}", truncate(&symbol)));
     run(&call, &s, "admin.market.status", target, async {
-        let req: MarketStatusRequest = body(raw)?;
+        let req: MarketStatusRequest = raw.parse()?;
         let status = parse_status(&req.status)?;
         let before = current_market(&s, &symbol).await?;
         s.apply(Command::SetMarketStatus {
@@ -999,22 +979,21 @@ async fn apply_fees(
     request_body = FeeTierRequest,
     responses(
         (status = 200, description = "The tier now in force.", body = FeeTierResponse),
-        (status = 400, description = "`invalid_fee`, `invalid_user_id`, `reserved_account` (user 0), `bad_request`.", body = NativeError),
+        (status = 400, description = "`invalid_fee`, `invalid_user_id`, `reserved_account` (user 0), `bad_request`; `invalid_json` (not JSON), `invalid_body` (a missing, unknown or mistyped field, named in the message).", body = NativeError),
         (status = 401, description = "`unauthorized`.", body = NativeError),
         (status = 403, description = "`forbidden`: not an admin.", body = NativeError),
         (status = 404, description = "`user_not_found`.", body = NativeError),
         (status = 415, description = "`unsupported_media_type`.", body = NativeError),
-        (status = 422, description = "`invalid_body`.", body = NativeError),
     ))]
 pub async fn set_fees(
     State(s): State<TradingState>,
     Path(user_id): Path<String>,
     call: AdminCall,
-    raw: Result<Json<Value>, JsonRejection>,
+    raw: LazyJson,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let target = Some(format!("user:{}", truncate(&user_id)));
     run(&call, &s, "admin.user.fees.set", target, async {
-        let req: FeeTierRequest = body(raw)?;
+        let req: FeeTierRequest = raw.parse()?;
         let user = user_in_path(&s, &user_id).await?;
         let fees = (
             fee_ppm("maker_fee", &req.maker_fee)?,
@@ -1155,21 +1134,20 @@ pub(crate) struct CancelAllResponse {
     request_body = CancelAllRequest,
     responses(
         (status = 200, description = "What was canceled (possibly nothing).", body = CancelAllResponse),
-        (status = 400, description = "`missing_filter` (neither `user_id` nor `symbol`), `bad_request`.", body = NativeError),
+        (status = 400, description = "`missing_filter` (neither `user_id` nor `symbol`), `bad_request`; `invalid_json` (not JSON), `invalid_body` (a missing, unknown or mistyped field, named in the message).", body = NativeError),
         (status = 401, description = "`unauthorized`.", body = NativeError),
         (status = 403, description = "`forbidden`: not an admin.", body = NativeError),
         (status = 404, description = "`user_not_found`, `market_not_found`.", body = NativeError),
         (status = 409, description = "`market_halted`.", body = NativeError),
         (status = 415, description = "`unsupported_media_type`.", body = NativeError),
-        (status = 422, description = "`invalid_body`.", body = NativeError),
     ))]
 pub async fn cancel_all(
     State(s): State<TradingState>,
     call: AdminCall,
-    raw: Result<Json<Value>, JsonRejection>,
+    raw: LazyJson,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     run(&call, &s, "admin.cancel_all", None, async {
-        let req: CancelAllRequest = body(raw)?;
+        let req: CancelAllRequest = raw.parse()?;
         if req.user_id.is_none() && req.symbol.is_none() {
             return Err(ApiError::bad_request(
                 "missing_filter",

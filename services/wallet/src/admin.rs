@@ -112,18 +112,18 @@ pub(crate) struct AdminDepositResponse {
     request_body = AdminDepositRequest,
     responses(
         (status = 200, description = "Credited (or the earlier deposit of this key).", body = AdminDepositResponse),
-        (status = 400, description = "`invalid_idempotency_key`, `invalid_reference`, `unknown_asset`, `invalid_amount` (not a positive decimal in the asset's precision), `bad_request` (malformed JSON).", body = NativeError),
+        (status = 400, description = "`invalid_idempotency_key`, `invalid_reference`, `unknown_asset`, `invalid_amount` (not a positive decimal in the asset's precision); `invalid_json` (not JSON), `invalid_body` (a missing, unknown or mistyped field, named in the message).", body = NativeError),
         (status = 401, description = "`unauthorized`, `invalid_token`, `token_expired`.", body = NativeError),
         (status = 403, description = "`forbidden`: not an admin.", body = NativeError),
         (status = 404, description = "`user_not_found`.", body = NativeError),
         (status = 409, description = "`idempotency_key_reused`: the key was used for another user, asset or amount.", body = NativeError),
         (status = 415, description = "`unsupported_media_type`.", body = NativeError),
-        (status = 422, description = "`invalid_body` (a missing, unknown or mistyped field), `deposit_rejected` (the engine refused it).", body = NativeError),
+        (status = 422, description = "`deposit_rejected`: the engine refused it.", body = NativeError),
     ))]
 pub async fn admin_deposit(
     State(s): State<WalletState>,
     call: AdminCall,
-    Json(req): Json<AdminDepositRequest>,
+    flowex_kit::Json(req): flowex_kit::Json<AdminDepositRequest>,
 ) -> Result<Json<Value>, ApiError> {
     let target = Some(format!("user:{}", req.user_id));
     let context = json!({

@@ -244,17 +244,16 @@ fn today() -> u64 {
     request_body = FaucetRequest,
     responses(
         (status = 201, description = "Credited.", body = FaucetCredit),
-        (status = 400, description = "`unknown_asset`, `no_faucet` (the faucet does not give that asset), `bad_request` (malformed JSON).", body = NativeError),
+        (status = 400, description = "`unknown_asset`, `no_faucet` (the faucet does not give that asset); `invalid_json` (not JSON), `invalid_body` (a missing, unknown or mistyped field, named in the message).", body = NativeError),
         (status = 401, description = "`unauthorized` (no or invalid token).", body = NativeError),
         (status = 404, description = "`not_found`: no faucet on this server.", body = NativeError),
         (status = 415, description = "`unsupported_media_type`: not `Content-Type: application/json`.", body = NativeError),
-        (status = 422, description = "`invalid_body`: a missing or mistyped field.", body = NativeError),
         (status = 429, description = "`faucet_cap_reached`: the daily claims are used up.", body = NativeError),
     ))]
 async fn faucet(
     State(s): State<WalletState>,
     who: Identity,
-    Json(req): Json<FaucetRequest>,
+    flowex_kit::Json(req): flowex_kit::Json<FaucetRequest>,
 ) -> Result<(axum::http::StatusCode, Json<Value>), ApiError> {
     let faucet = s.faucet.clone().ok_or_else(ApiError::not_found)?;
     let assets = s.sink.assets().await?;

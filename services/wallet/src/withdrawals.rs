@@ -299,19 +299,19 @@ fn engine_refusal(reason: RejectReason) -> ApiError {
     responses(
         (status = 201, description = "Requested (funds locked).", body = WithdrawalResponse),
         (status = 200, description = "The earlier withdrawal of this `idempotency_key`.", body = WithdrawalResponse),
-        (status = 400, description = "`unknown_asset`, `invalid_amount`, `invalid_address`, `invalid_idempotency_key`, `amount_below_minimum`, `daily_limit_exceeded`, `insufficient_balance`, `bad_request` (malformed JSON).", body = NativeError),
+        (status = 400, description = "`unknown_asset`, `invalid_amount`, `invalid_address`, `invalid_idempotency_key`, `amount_below_minimum`, `daily_limit_exceeded`, `insufficient_balance`; `invalid_json` (not JSON), `invalid_body` (a missing, unknown or mistyped field, named in the message).", body = NativeError),
         (status = 401, description = "`unauthorized`, `invalid_token`, `token_expired`, `totp_required`, `invalid_totp` (wrong, malformed or already used code); API keys: `invalid_api_key` (no `WITHDRAW`).", body = NativeError),
         (status = 403, description = "`account_frozen`.", body = NativeError),
         (status = 409, description = "`idempotency_key_reused`: the key names another withdrawal.", body = NativeError),
         (status = 415, description = "`unsupported_media_type`.", body = NativeError),
-        (status = 422, description = "`invalid_body` (a missing, unknown — e.g. `user_id`, `fee`, `state` — or mistyped field), `withdrawal_rejected`.", body = NativeError),
+        (status = 422, description = "`withdrawal_rejected`: the engine refused it.", body = NativeError),
     ))]
 pub async fn request(
     State(s): State<WalletState>,
     who: Identity,
     ClientIp(ip): ClientIp,
     headers: HeaderMap,
-    Json(req): Json<WithdrawalRequest>,
+    flowex_kit::Json(req): flowex_kit::Json<WithdrawalRequest>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let audit = Audit::new(
         &s,
@@ -885,12 +885,11 @@ pub async fn approve(
     request_body(content = Option<RejectRequest>, description = "Optional: `{\"note\"}`."),
     responses(
         (status = 200, description = "Released.", body = WithdrawalResponse),
-        (status = 400, description = "`invalid_note`.", body = NativeError),
+        (status = 400, description = "`invalid_note`; `invalid_json` (not JSON), `invalid_body` (a missing, unknown or mistyped field, named in the message).", body = NativeError),
         (status = 401, description = "`unauthorized`, `invalid_token`, `token_expired`.", body = NativeError),
         (status = 403, description = "`forbidden`: not an admin.", body = NativeError),
         (status = 404, description = "`withdrawal_not_found`.", body = NativeError),
         (status = 409, description = "`invalid_state`: decided already.", body = NativeError),
-        (status = 422, description = "`invalid_body`: an unknown or mistyped field.", body = NativeError),
     ))]
 pub async fn reject(
     State(s): State<WalletState>,
@@ -904,15 +903,7 @@ pub async fn reject(
     let req: RejectRequest = if body.iter().all(u8::is_ascii_whitespace) {
         RejectRequest::default()
     } else {
-        serde_json::from_slice::<Option<RejectRequest>>(&body)
-            .map_err(|e| {
-                ApiError::native(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "invalid_body",
-                    e.to_string(),
-                )
-            })?
-            .unwrap_or_default()
+        flowex_kit::body::parse_json::<Option<RejectRequest>>(&body)?.unwrap_or_default()
     };
     admin_decide(s, who, ip, headers, id, Decision::Reject, req.note).await
 }
@@ -941,10 +932,9 @@ pub struct WithdrawalSettings {
     request_body = WithdrawalSettings,
     responses(
         (status = 200, description = "The asset's rules now.", body = WithdrawalSettings),
-        (status = 400, description = "`unknown_asset`, `invalid_amount`.", body = NativeError),
+        (status = 400, description = "`unknown_asset`, `invalid_amount`; `invalid_json` (not JSON), `invalid_body` (a missing, unknown or mistyped field, named in the message).", body = NativeError),
         (status = 401, description = "`unauthorized`, `invalid_token`, `token_expired`.", body = NativeError),
         (status = 403, description = "`forbidden`: not an admin.", body = NativeError),
-        (status = 422, description = "`invalid_body`.", body = NativeError),
     ))]
 pub async fn set_settings(
     State(s): State<WalletState>,
@@ -952,7 +942,7 @@ pub async fn set_settings(
     ClientIp(ip): ClientIp,
     headers: HeaderMap,
     Path(code): Path<String>,
-    Json(req): Json<WithdrawalSettings>,
+    flowex_kit::Json(req): flowex_kit::Json<WithdrawalSettings>,
 ) -> Result<Json<Value>, ApiError> {
     let target = format!("asset:{}", code.chars().take(16).collect::<String>());
     let audit = Audit::new(

@@ -805,7 +805,7 @@ async fn cancel_and_reject_release_the_funds(store: Store) {
             Some(json!({"note": "x", "state": "completed"})),
         )
         .await;
-    assert_eq!((s, err_code(&v)), (422, "invalid_body"), "{v}");
+    assert_eq!((s, err_code(&v)), (400, "invalid_body"), "{v}");
     // A JSON null body is no note (what `flowex admin withdrawals reject` sends).
     let (_, v) = withdraw(
         &env,
@@ -937,22 +937,22 @@ async fn withdrawal_requests_are_checked(store: Store) {
         // Mass assignment: fields naming the owner, the fee or the state are refused.
         (
             json!({"asset": "BTC", "amount": "0.1", "address": "x", "user_id": BOB}),
-            422,
+            400,
             "invalid_body",
         ),
         (
             json!({"asset": "BTC", "amount": "0.1", "address": "x", "fee": "0"}),
-            422,
+            400,
             "invalid_body",
         ),
         (
             json!({"asset": "BTC", "amount": "0.1", "address": "x", "state": "completed"}),
-            422,
+            400,
             "invalid_body",
         ),
         (
             json!({"asset": "BTC", "amount": "0.1", "address": "x", "role": "admin"}),
-            422,
+            400,
             "invalid_body",
         ),
     ] {
@@ -1039,7 +1039,7 @@ async fn withdrawal_requests_are_checked(store: Store) {
             400,
             "invalid_amount",
         ),
-        (json!({"min": "0", "fee": "0"}), 422, "invalid_body"),
+        (json!({"min": "0", "fee": "0"}), 400, "invalid_body"),
     ] {
         let (s, v) = env
             .call_as(
