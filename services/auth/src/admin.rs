@@ -1,66 +1,21 @@
-//! Admin routes. Each one checks the admin role (403 `forbidden` for
-//! anyone else) and writes its own audit row, allowed or not.
+//! Admin routes. Each one runs in flowex_kit's [`AdminCall`]: the admin
+//! role in the token and in the database (403 `forbidden` for anyone
+//! else), and one audit row of the outcome, allowed or not.
 
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
 use flowex_http::openapi::NativeError;
-use flowex_http::{ApiError, Identity};
+use flowex_http::ApiError;
 use flowex_store::{AuditEntry, AuditOutcome, AuditQuery};
 use serde_json::{json, Map, Value};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::account::caller;
-use crate::audit::{self, action};
+use crate::audit::action;
 use crate::error;
-use crate::extract::RequestMeta;
 use crate::state::AuthState;
-use flowex_kit::StoreResultExt;
-
-/// Refuses non-admins (403, audited as denied). The role must be `admin`
-/// both in the access token and in the database right now, so a demoted
-/// admin loses access at once.
-async fn require_admin(
-    state: &AuthState,
-    identity: &Identity,
-    meta: &RequestMeta,
-    action_name: &str,
-    detail: &Value,
-) -> Result<(), ApiError> {
-    let denied = |reason: &'static str| {
-        let mut d = detail.clone();
-        d["reason"] = Value::from(reason);
-        d
-    };
-    if !identity.is_admin() {
-        audit::record(
-            state,
-            meta,
-            Some(identity.user_id),
-            action_name,
-            None,
-            AuditOutcome::Denied,
-            denied("not_admin"),
-        )
-        .await;
-        return Err(ApiError::forbidden());
-    }
-    let (user, _) = caller(state, identity).await?;
-    if user.role != flowex_store::Role::Admin {
-        audit::record(
-            state,
-            meta,
-            Some(identity.user_id),
-            action_name,
-            None,
-            AuditOutcome::Denied,
-            denied("not_admin"),
-        )
-        .await;
-        return Err(ApiError::forbidden());
-    }
-    Ok(())
-}
+use flowex_kit::{AdminCall, Done, StoreResultExt};
 
 fn entry_json(e: &AuditEntry) -> Value {
     let detail = e
@@ -227,50 +182,32 @@ pub(crate) struct AuditLog {
     ))]
 pub(crate) async fn audit_log(
     State(state): State<AuthState>,
-    identity: Identity,
-    meta: RequestMeta,
+    call: AdminCall,
     query: Result<Query<Vec<(String, String)>>, QueryRejection>,
 ) -> Result<Response, ApiError> {
-    let Query(pairs) = query.map_err(|_| {
-        ApiError::bad_request("invalid_parameter", "The query string is malformed.")
-    })?;
-    // Authorization first: a non-admin learns nothing, not even whether
-    // the filters were valid.
-    require_admin(
-        &state,
-        &identity,
-        &meta,
-        action::ADMIN_AUDIT_QUERY,
-        &json!({}),
-    )
-    .await?;
-    let q = match parse_query(&pairs) {
-        Ok(q) => q,
-        Err(e) => {
-            audit::record(
-                &state,
-                &meta,
-                Some(identity.user_id),
-                action::ADMIN_AUDIT_QUERY,
-                None,
-                AuditOutcome::Denied,
-                json!({ "reason": "invalid_parameter" }),
-            )
-            .await;
-            return Err(e);
-        }
+    // Authorization first (AdminCall::run): a non-admin learns nothing,
+    // not even whether the filters were valid.
+    let op = async {
+        let identity = call.who.as_ref().ok_or_else(ApiError::unauthorized)?;
+        // Admin reads need a live session, not only an admin token.
+        caller(&state, identity).await?;
+        let Query(pairs) = query.map_err(|_| {
+            ApiError::bad_request("invalid_parameter", "The query string is malformed.")
+        })?;
+        let q = parse_query(&pairs)?;
+        let entries = state.store().query_audit(&q).await.or_api()?;
+        let detail = json!({ "filters": query_detail(&q), "returned": entries.len() });
+        let list: Vec<Value> = entries.iter().map(entry_json).collect();
+        Ok(Done::new(list, detail))
     };
-    let entries = state.store().query_audit(&q).await.or_api()?;
-    audit::record(
-        &state,
-        &meta,
-        Some(identity.user_id),
-        action::ADMIN_AUDIT_QUERY,
-        None,
-        AuditOutcome::Ok,
-        json!({ "filters": query_detail(&q), "returned": entries.len() }),
-    )
-    .await;
-    let list: Vec<Value> = entries.iter().map(entry_json).collect();
+    let list = call
+        .run(
+            state.store(),
+            action::ADMIN_AUDIT_QUERY,
+            None,
+            json!({}),
+            op,
+        )
+        .await?;
     Ok(axum::Json(json!({ "entries": list })).into_response())
 }

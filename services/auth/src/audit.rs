@@ -2,7 +2,8 @@
 //! ended; `detail` is a small JSON object of ids, reasons and counts and
 //! never holds a password, token, secret, 2FA code or full API key.
 
-use flowex_store::{AuditOutcome, NewAuditEntry};
+use flowex_kit::AuditRow;
+use flowex_store::AuditOutcome;
 use serde_json::Value;
 
 use crate::extract::RequestMeta;
@@ -38,7 +39,8 @@ pub mod action {
     pub const ADMIN_AUDIT_QUERY: &str = "admin.audit_query";
 }
 
-/// Appends an audit row. A failure to write is logged and otherwise
+/// Appends an audit row through the one recorder ([`flowex_kit::record`]),
+/// at this service's clock. A failure to write is logged and otherwise
 /// ignored: the request it describes has happened either way.
 pub(crate) async fn record(
     state: &AuthState,
@@ -49,22 +51,13 @@ pub(crate) async fn record(
     result: AuditOutcome,
     detail: Value,
 ) {
-    let ip = meta.ip_string();
-    let detail = match detail {
-        Value::Null => None,
-        v => Some(v.to_string()),
-    };
-    let entry = NewAuditEntry {
+    let row = AuditRow {
         at: state.now_ms(),
-        user_id,
-        actor_ip: ip.as_deref(),
-        user_agent: meta.user_agent.as_deref(),
+        actor: user_id,
         action,
         target: target.as_deref(),
         result,
-        detail: detail.as_deref(),
+        detail,
     };
-    if let Err(e) = state.store().audit(&entry).await {
-        tracing::error!(action, error = %e, "could not write the audit log");
-    }
+    flowex_kit::record(state.store(), meta, row).await;
 }

@@ -1,15 +1,8 @@
 //! Request extractors: JSON bodies (flowex_kit's), the caller's address
 //! and user agent, and strings that must never be printed.
 
-use axum::extract::{FromRequest, Request};
-use axum::http::header;
-use axum::response::{IntoResponse, Response};
-use bytes::Bytes;
 use flowex_auth::Secret;
-use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer};
-
-use crate::error;
 
 /// JSON bodies: the one answer of every service (flowex_kit::body).
 pub use flowex_kit::{Json, OptionalJson};

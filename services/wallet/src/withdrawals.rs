@@ -45,13 +45,14 @@ use crate::rejection;
 use crate::WalletState;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::Json;
 use flowex_auth::totp::{self, TotpError};
 use flowex_auth::{totp_store, Permissions};
 use flowex_http::openapi::NativeError;
-use flowex_http::{ApiError, ClientIp, Identity};
+use flowex_http::{ApiError, Identity};
 use flowex_kit::store_error;
+use flowex_kit::RequestMeta;
 use flowex_store::{
     AssetRecord, AuditOutcome, NewWithdrawal, StoreError, WithdrawalQuery, WithdrawalRecord,
     WithdrawalState,
@@ -309,16 +310,14 @@ fn engine_refusal(reason: RejectReason) -> ApiError {
 pub async fn request(
     State(s): State<WalletState>,
     who: Identity,
-    ClientIp(ip): ClientIp,
-    headers: HeaderMap,
+    meta: RequestMeta,
     flowex_kit::Json(req): flowex_kit::Json<WithdrawalRequest>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let audit = Audit::new(
         &s,
         "wallet.withdrawal.request",
         who.user_id,
-        ip,
-        &headers,
+        meta,
         format!("user:{}", who.user_id),
     );
     match request_inner(&s, &who, &req).await {
@@ -709,16 +708,14 @@ async fn decide(
 pub async fn cancel(
     State(s): State<WalletState>,
     who: Identity,
-    ClientIp(ip): ClientIp,
-    headers: HeaderMap,
+    meta: RequestMeta,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let audit = Audit::new(
         &s,
         "wallet.withdrawal.cancel",
         who.user_id,
-        ip,
-        &headers,
+        meta,
         format!("withdrawal:{}", id.chars().take(24).collect::<String>()),
     );
     let result = async {
@@ -820,8 +817,7 @@ pub struct RejectRequest {
 async fn admin_decide(
     s: WalletState,
     who: Identity,
-    ip: std::net::IpAddr,
-    headers: HeaderMap,
+    meta: RequestMeta,
     id: String,
     decision: Decision,
     note: Option<String>,
@@ -831,7 +827,7 @@ async fn admin_decide(
         Decision::Reject => "admin.withdrawal.reject",
     };
     let target = format!("withdrawal:{}", id.chars().take(24).collect::<String>());
-    let audit = Audit::new(&s, action, who.user_id, ip, &headers, target);
+    let audit = Audit::new(&s, action, who.user_id, meta, target);
     let result = async {
         require_admin(&s, &who).await?;
         if note.as_ref().is_some_and(|n| n.chars().count() > 256) {
@@ -869,11 +865,10 @@ async fn admin_decide(
 pub async fn approve(
     State(s): State<WalletState>,
     who: Identity,
-    ClientIp(ip): ClientIp,
-    headers: HeaderMap,
+    meta: RequestMeta,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    admin_decide(s, who, ip, headers, id, Decision::Approve, None).await
+    admin_decide(s, who, meta, id, Decision::Approve, None).await
 }
 
 /// `POST /api/v1/admin/withdrawals/{id}/reject`.
@@ -894,8 +889,7 @@ pub async fn approve(
 pub async fn reject(
     State(s): State<WalletState>,
     who: Identity,
-    ClientIp(ip): ClientIp,
-    headers: HeaderMap,
+    meta: RequestMeta,
     Path(id): Path<String>,
     body: axum::body::Bytes,
 ) -> Result<Json<Value>, ApiError> {
@@ -905,7 +899,7 @@ pub async fn reject(
     } else {
         flowex_kit::body::parse_json::<Option<RejectRequest>>(&body)?.unwrap_or_default()
     };
-    admin_decide(s, who, ip, headers, id, Decision::Reject, req.note).await
+    admin_decide(s, who, meta, id, Decision::Reject, req.note).await
 }
 
 /// Body of `PUT /api/v1/admin/assets/{asset}/withdrawal-settings`.
@@ -939,20 +933,12 @@ pub struct WithdrawalSettings {
 pub async fn set_settings(
     State(s): State<WalletState>,
     who: Identity,
-    ClientIp(ip): ClientIp,
-    headers: HeaderMap,
+    meta: RequestMeta,
     Path(code): Path<String>,
     flowex_kit::Json(req): flowex_kit::Json<WithdrawalSettings>,
 ) -> Result<Json<Value>, ApiError> {
     let target = format!("asset:{}", code.chars().take(16).collect::<String>());
-    let audit = Audit::new(
-        &s,
-        "admin.withdrawal_settings",
-        who.user_id,
-        ip,
-        &headers,
-        target,
-    );
+    let audit = Audit::new(&s, "admin.withdrawal_settings", who.user_id, meta, target);
     let result: Result<Value, ApiError> = async {
         require_admin(&s, &who).await?;
         let asset = find_asset(&s, &code).await?;
