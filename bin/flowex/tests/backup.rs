@@ -21,6 +21,9 @@
 
 mod common;
 
+use flowex_testkit::postgres::with_database;
+use flowex_testkit::redis::RedisServer;
+use flowex_testkit::{free_port, required};
 use serde_json::{json, Value};
 use sqlx::{Connection, Executor};
 use std::path::{Path, PathBuf};
@@ -33,18 +36,6 @@ const SERVICES: [&str; 5] = ["auth", "trading", "market-data", "wallet", "gatewa
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn required(var: &str) -> bool {
-    std::env::var(var).as_deref() == Ok("1")
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// A child process killed when dropped; its log printed if the test fails.
@@ -67,43 +58,13 @@ impl Drop for Proc {
     }
 }
 
-fn start_redis(dir: &Path) -> (Proc, u16) {
-    let bin = std::env::var_os("FLOWEX_TEST_REDIS_SERVER")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| "redis-server".into());
-    let port = free_port();
-    let log = dir.join(format!("redis-{port}.log"));
-    let child = Command::new(bin)
-        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-        .args(["--save", "", "--appendonly", "no"])
-        .arg("--dir")
-        .arg(dir)
-        .stdout(std::fs::File::create(&log).unwrap())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("starting redis-server");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "redis-server did not start");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let name = "redis".into();
-    (Proc { name, child, log }, port)
-}
-
-/// `url` with its database name replaced.
-fn with_database(url: &str, db: &str) -> String {
-    let (base, query) = url
-        .split_once('?')
-        .map_or((url, None), |(b, q)| (b, Some(q)));
-    let scheme_end = base.find("://").map_or(0, |i| i + 3);
-    let root = base[scheme_end..]
-        .find('/')
-        .map_or(base, |i| &base[..scheme_end + i]);
-    match query {
-        Some(q) => format!("{root}/{db}?{q}"),
-        None => format!("{root}/{db}"),
-    }
+/// A throwaway redis-server with its files in a directory of its own.
+fn start_redis(dir: &Path) -> (RedisServer, u16) {
+    let dir = dir.join(format!("redis-{}", free_port()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let redis = RedisServer::start("backup", &dir).expect("redis-server (checked above)");
+    let port = redis.port();
+    (redis, port)
 }
 
 async fn sql(url: &str, statement: &str) {
@@ -389,11 +350,7 @@ async fn distributed_backup_destroy_restore_same_state() {
         eprintln!("SKIPPED: needs FLOWEX_TEST_POSTGRES_URL (scripts/test sets it)");
         return;
     };
-    if Command::new(std::env::var_os("FLOWEX_TEST_REDIS_SERVER").unwrap_or("redis-server".into()))
-        .arg("--version")
-        .output()
-        .is_err()
-    {
+    if flowex_testkit::redis::binary().is_none() {
         assert!(!required("FLOWEX_REQUIRE_REDIS"), "no redis-server");
         eprintln!("SKIPPED: needs redis-server");
         return;

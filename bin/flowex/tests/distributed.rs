@@ -19,9 +19,12 @@
 
 mod common;
 
+use flowex_testkit::free_port;
+use flowex_testkit::postgres::TestDatabase;
+use flowex_testkit::redis::RedisServer;
 use serde_json::{json, Value};
-use sqlx::{Connection, Executor};
-use std::path::{Path, PathBuf};
+use sqlx::Connection;
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -54,73 +57,6 @@ impl Drop for Proc {
         if std::thread::panicking() {
             eprintln!("---- {} log (tail) ----\n{}", self.name, self.log_tail());
         }
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn required(var: &str) -> bool {
-    std::env::var(var).as_deref() == Ok("1")
-}
-
-fn redis_binary() -> Option<PathBuf> {
-    if let Some(p) = std::env::var_os("FLOWEX_TEST_REDIS_SERVER") {
-        return Some(PathBuf::from(p));
-    }
-    std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|d| d.join("redis-server"))
-            .find(|p| p.is_file())
-    })
-}
-
-fn start_redis(dir: &Path, bin: &Path) -> (Proc, u16) {
-    let port = free_port();
-    let log = dir.join("redis.log");
-    let child = Command::new(bin)
-        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-        .args(["--save", "", "--appendonly", "no"])
-        .arg("--dir")
-        .arg(dir)
-        .stdout(std::fs::File::create(&log).unwrap())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("starting redis-server");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "redis-server did not start");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    (
-        Proc {
-            name: "redis",
-            child,
-            log,
-        },
-        port,
-    )
-}
-
-/// `url` with its database name replaced.
-fn with_database(url: &str, db: &str) -> String {
-    let (base, query) = match url.split_once('?') {
-        Some((b, q)) => (b, Some(q)),
-        None => (url, None),
-    };
-    let scheme_end = base.find("://").map_or(0, |i| i + 3);
-    let root = match base[scheme_end..].find('/') {
-        Some(i) => &base[..scheme_end + i],
-        None => base,
-    };
-    match query {
-        Some(q) => format!("{root}/{db}?{q}"),
-        None => format!("{root}/{db}"),
     }
 }
 
@@ -290,50 +226,16 @@ fn balance(list: &Value, asset: &str) -> (String, String) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn five_processes_trade_through_the_gateway() {
-    let admin_url = match std::env::var("FLOWEX_TEST_POSTGRES_URL") {
-        Ok(u) if !u.trim().is_empty() => u,
-        _ => {
-            assert!(
-                !required("FLOWEX_REQUIRE_POSTGRES"),
-                "FLOWEX_REQUIRE_POSTGRES=1 but FLOWEX_TEST_POSTGRES_URL is not set \
-                 (`source scripts/test-db.sh && start_test_postgres`, as scripts/test does)"
-            );
-            eprintln!("SKIPPED: the distributed test needs FLOWEX_TEST_POSTGRES_URL (scripts/test sets it)");
-            return;
-        }
-    };
-    let Some(redis_bin) = redis_binary() else {
-        assert!(
-            !required("FLOWEX_REQUIRE_REDIS"),
-            "FLOWEX_REQUIRE_REDIS=1 but there is no redis-server on the PATH"
-        );
-        eprintln!("SKIPPED: the distributed test needs redis-server on the PATH (scripts/test installs it)");
+    let dir = tempfile::tempdir().unwrap();
+    let Some(redis) = RedisServer::start("distributed", dir.path()) else {
         return;
     };
-
+    let redis_port = redis.port();
     // A fresh database for this run.
-    sqlx::any::install_default_drivers();
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    let db = format!(
-        "flowex_dist_{}_{}",
-        std::process::id(),
-        nanos % 1_000_000_000
-    );
-    let mut admin_conn = sqlx::AnyConnection::connect(&admin_url)
-        .await
-        .expect("connecting to FLOWEX_TEST_POSTGRES_URL");
-    admin_conn
-        .execute(format!("CREATE DATABASE \"{db}\"").as_str())
-        .await
-        .unwrap();
-    admin_conn.close().await.ok();
-    let database_url = with_database(&admin_url, &db);
-
-    let dir = tempfile::tempdir().unwrap();
-    let (_redis, redis_port) = start_redis(dir.path(), &redis_bin);
+    let Some(db) = TestDatabase::create("distributed").await else {
+        return;
+    };
+    let database_url = db.url.clone();
     let (jwt, jwt_pem) = flowex_auth::JwtKeys::generate().unwrap();
     let ports = [
         ("gateway", free_port()),
@@ -887,10 +789,6 @@ async fn five_processes_trade_through_the_gateway() {
     assert_eq!(s, 200);
 
     drop(procs);
-    if let Ok(mut conn) = sqlx::AnyConnection::connect(&admin_url).await {
-        let _ = conn
-            .execute(format!("DROP DATABASE IF EXISTS \"{db}\" WITH (FORCE)").as_str())
-            .await;
-        conn.close().await.ok();
-    }
+    drop(redis);
+    db.drop_database().await;
 }

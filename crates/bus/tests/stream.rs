@@ -8,77 +8,12 @@
 
 use flowex_bus::{run_publisher, BusConfig, Consumer, EventRecord, PublisherStatus};
 use flowex_sequencer::{JournalConfig, Sequencer, SequencerConfig};
+use flowex_testkit::redis::RedisServer;
 use flowex_types::{AssetCode, AssetConfig, AssetId, Command, Event, IdemKey, UserId};
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command as Proc, Stdio};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-struct Redis {
-    child: Child,
-    url: String,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn redis_binary() -> Option<PathBuf> {
-    if let Some(p) = std::env::var_os("FLOWEX_TEST_REDIS_SERVER") {
-        return Some(PathBuf::from(p));
-    }
-    std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|d| d.join("redis-server"))
-            .find(|p| p.is_file())
-    })
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn start_redis() -> Option<Redis> {
-    let Some(bin) = redis_binary() else {
-        if std::env::var("FLOWEX_REQUIRE_REDIS").as_deref() == Ok("1") {
-            panic!("FLOWEX_REQUIRE_REDIS=1 but no redis-server on the PATH");
-        }
-        eprintln!(
-            "SKIPPED: no redis-server on the PATH (set FLOWEX_REQUIRE_REDIS=1 to fail instead)"
-        );
-        return None;
-    };
-    let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let child = Proc::new(bin)
-        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-        .args(["--save", "", "--appendonly", "no"])
-        .arg("--dir")
-        .arg(dir.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("starting redis-server");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "redis-server did not start");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    Some(Redis {
-        child,
-        url: format!("redis://127.0.0.1:{port}/0"),
-        _dir: dir,
-    })
-}
 
 fn start_sequencer(dir: &Path) -> Sequencer {
     let mut cfg = SequencerConfig::new(JournalConfig::new(dir.to_path_buf()));
@@ -144,11 +79,14 @@ async fn read_all(cfg: &BusConfig, after: u64) -> (Vec<EventRecord>, usize) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn publishes_gap_free_across_restarts_and_consumers_resume() {
-    let Some(redis) = start_redis() else { return };
+    let redis_dir = tempfile::tempdir().unwrap();
+    let Some(redis) = RedisServer::start("stream", redis_dir.path()) else {
+        return;
+    };
     let dir = tempfile::tempdir().unwrap();
     let cfg = BusConfig {
         stream: "test:events".into(),
-        ..BusConfig::new(&redis.url)
+        ..BusConfig::new(&redis.url())
     };
     let mut live = BTreeMap::new();
 
@@ -209,7 +147,7 @@ async fn publishes_gap_free_across_restarts_and_consumers_resume() {
     );
 
     // 5. A consumer that fell behind a trimmed stream is told of the gap.
-    let client = redis::Client::open(redis.url.as_str()).unwrap();
+    let client = redis::Client::open(redis.url().as_str()).unwrap();
     let mut conn = client.get_multiplexed_async_connection().await.unwrap();
     let _: u64 = redis::cmd("XTRIM")
         .arg("test:events")

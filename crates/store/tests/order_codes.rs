@@ -5,7 +5,7 @@
 
 use flowex_store::{OrderQuery, Store};
 use flowex_types::{EndReason, OrderStatus, OrderType, Side, StpMode, TimeInForce};
-use sqlx::{Connection, Executor};
+use sqlx::Executor;
 
 const INSERT: &str = "INSERT INTO orders (id, user_id, market_id, symbol, client_order_id, \
     side, order_type, time_in_force, price, orig_qty, orig_quote_qty, executed_qty, \
@@ -138,37 +138,16 @@ async fn sqlite_rows_are_converted() {
 
 #[tokio::test]
 async fn postgres_rows_are_converted() {
-    let Some(admin_url) = std::env::var("FLOWEX_TEST_POSTGRES_URL")
-        .ok()
-        .filter(|u| !u.trim().is_empty())
-    else {
-        assert_ne!(
-            std::env::var("FLOWEX_REQUIRE_POSTGRES").as_deref(),
-            Ok("1"),
-            "FLOWEX_REQUIRE_POSTGRES=1 but FLOWEX_TEST_POSTGRES_URL is not set"
-        );
-        eprintln!("notice: PostgreSQL half SKIPPED (FLOWEX_TEST_POSTGRES_URL unset)");
-        return;
-    };
-    sqlx::any::install_default_drivers();
-    let root = admin_url.split('?').next().unwrap();
-    let root = &root[..root.rfind('/').unwrap()];
-    for (db, check) in [("flowex_t_codes_a", 0), ("flowex_t_codes_b", 1)] {
-        let mut admin = sqlx::AnyConnection::connect(&admin_url).await.unwrap();
-        let db = format!("{db}_{}", std::process::id());
-        admin
-            .execute(format!("CREATE DATABASE \"{db}\"").as_str())
-            .await
-            .unwrap();
-        let url = format!("{root}/{db}");
+    use flowex_testkit::postgres::TestDatabase;
+    for check in [0, 1] {
+        let Some(db) = TestDatabase::create("order_codes").await else {
+            return;
+        };
         if check == 0 {
-            converts(&url).await;
+            converts(&db.url).await;
         } else {
-            refuses_unknown_spellings(&url).await;
+            refuses_unknown_spellings(&db.url).await;
         }
-        admin
-            .execute(format!("DROP DATABASE \"{db}\" WITH (FORCE)").as_str())
-            .await
-            .unwrap();
+        db.drop_database().await;
     }
 }

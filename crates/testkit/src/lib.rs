@@ -5,6 +5,13 @@
 //! and a 0.00001 BTC lot (one lot at one tick is 10 quote atoms), a 5 USDT
 //! minimum notional and 0.1 % fees. A test that needs other values says so
 //! with struct update syntax: `MarketConfig { min_notional: 0, ..btcusdt() }`.
+//!
+//! Also the real services tests run against: [`postgres`] (a fresh
+//! database per test on the throwaway server of scripts/test-db.sh) and
+//! [`redis`] (a throwaway redis-server per test), and [`free_port`].
+
+pub mod postgres;
+pub mod redis;
 
 use flowex_types::{
     AssetCode, AssetConfig, AssetId, Command, MarketConfig, MarketId, MarketStatus, StpMode,
@@ -61,4 +68,18 @@ pub fn listing(market: MarketConfig) -> Vec<Command> {
         Command::CreateAsset(usdt()),
         Command::CreateMarket(market),
     ]
+}
+
+/// A loopback port free right now (another process may take it before the
+/// caller binds it; tests accept that small race).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("binding a loopback port")
+}
+
+/// Whether the environment variable `var` is `1` (CI's `FLOWEX_REQUIRE_*`).
+pub fn required(var: &str) -> bool {
+    std::env::var(var).as_deref() == Ok("1")
 }

@@ -23,10 +23,9 @@ use flowex_auth_service::{AuthConfig, AuthState};
 use flowex_http::{HttpConfig, InternalToken};
 use flowex_store::Store;
 use serde_json::{json, Value};
-use sqlx::{Connection, Executor};
 use std::future::Future;
 use std::io::Write;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 use tokio::net::TcpListener;
@@ -393,74 +392,15 @@ where
     store.close().await;
 }
 
-static COUNTER: AtomicU64 = AtomicU64::new(0);
-
-fn random_suffix() -> String {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
-    h.write_u32(std::process::id());
-    h.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0),
-    );
-    format!("{:016x}", h.finish())
-}
-
-/// `url` with its database name replaced.
-fn with_database(url: &str, db: &str) -> String {
-    let (base, query) = match url.split_once('?') {
-        Some((b, q)) => (b, Some(q)),
-        None => (url, None),
-    };
-    let scheme_end = base.find("://").map_or(0, |i| i + 3);
-    let root = match base[scheme_end..].find('/') {
-        Some(i) => &base[..scheme_end + i],
-        None => base,
-    };
-    match query {
-        Some(q) => format!("{root}/{db}?{q}"),
-        None => format!("{root}/{db}"),
-    }
-}
-
 pub async fn on_postgres<F, Fut>(name: &str, body: F)
 where
     F: FnOnce(H) -> Fut,
     Fut: Future<Output = ()> + Send + 'static,
 {
-    let admin_url = match std::env::var("FLOWEX_TEST_POSTGRES_URL") {
-        Ok(u) if !u.trim().is_empty() => u,
-        _ => {
-            if std::env::var("FLOWEX_REQUIRE_POSTGRES").as_deref() == Ok("1") {
-                panic!(
-                    "{name}: FLOWEX_REQUIRE_POSTGRES=1 but FLOWEX_TEST_POSTGRES_URL is not set. \
-                     Start a throwaway server first: \
-                     `source scripts/test-db.sh && start_test_postgres` (scripts/test does this)."
-                );
-            }
-            eprintln!(
-                "notice: {name}: PostgreSQL half SKIPPED (FLOWEX_TEST_POSTGRES_URL unset; \
-                 `scripts/test-db.sh run cargo test -p flowex-auth-service` runs it)"
-            );
-            return;
-        }
+    let Some(db) = flowex_testkit::postgres::TestDatabase::create(name).await else {
+        return;
     };
-    sqlx::any::install_default_drivers();
-    let db = format!("flowex_auth_t_{}", random_suffix());
-    {
-        let mut admin = sqlx::AnyConnection::connect(&admin_url)
-            .await
-            .unwrap_or_else(|e| panic!("{name}: connect to FLOWEX_TEST_POSTGRES_URL: {e}"));
-        admin
-            .execute(format!("CREATE DATABASE \"{db}\"").as_str())
-            .await
-            .expect("create test database");
-        admin.close().await.ok();
-    }
-    let url = with_database(&admin_url, &db);
+    let url = db.url.clone();
     let store = Store::connect(&url).await.expect("connect postgres");
     store.migrate().await.expect("migrate postgres");
     let h = world(store.clone()).await;
@@ -468,12 +408,7 @@ where
     // us drop the database before the panic is passed on.
     let outcome = tokio::spawn(body(h)).await;
     store.close().await;
-    if let Ok(mut admin) = sqlx::AnyConnection::connect(&admin_url).await {
-        let _ = admin
-            .execute(format!("DROP DATABASE IF EXISTS \"{db}\" WITH (FORCE)").as_str())
-            .await;
-        admin.close().await.ok();
-    }
+    db.drop_database().await;
     if let Err(e) = outcome {
         match e.try_into_panic() {
             Ok(panic) => std::panic::resume_unwind(panic),
