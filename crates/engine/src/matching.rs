@@ -289,48 +289,16 @@ impl Engine {
             .fees
             .map_or(market_taker_fee, |f| f.1);
         let side = t.order.side;
-
-        // Taker's side of the trade.
-        let (taker_fee, maker_fee);
-        match side {
-            Side::Buy => {
-                let reserved = if t.is_market() {
-                    quote_amt
-                } else {
-                    scale.notional(t.order.price, q).expect("within taker lock")
-                };
-                self.accounts.spend_locked(t.order.acct, quote, quote_amt);
-                self.accounts
-                    .unlock(t.order.acct, quote, reserved - quote_amt);
-                t.order.locked -= reserved;
-                self.accounts.spend_locked(maker_acct, base, base_amt);
-                self.orders.get_mut(maker_slot).locked -= base_amt;
-                taker_fee = fee_ceil(base_amt, taker_rate);
-                maker_fee = fee_ceil(quote_amt, maker_rate);
-                self.accounts
-                    .credit(t.order.acct, base, base_amt - taker_fee);
-                self.accounts
-                    .credit(maker_acct, quote, quote_amt - maker_fee);
-                self.accounts.credit(FEE_SLOT, base, taker_fee);
-                self.accounts.credit(FEE_SLOT, quote, maker_fee);
-            }
-            Side::Sell => {
-                self.accounts.spend_locked(t.order.acct, base, base_amt);
-                t.order.locked -= base_amt;
-                self.accounts.spend_locked(maker_acct, quote, quote_amt);
-                self.orders.get_mut(maker_slot).locked -= quote_amt;
-                taker_fee = fee_ceil(quote_amt, taker_rate);
-                maker_fee = fee_ceil(base_amt, maker_rate);
-                self.accounts
-                    .credit(t.order.acct, quote, quote_amt - taker_fee);
-                self.accounts.credit(maker_acct, base, base_amt - maker_fee);
-                self.accounts.credit(FEE_SLOT, quote, taker_fee);
-                self.accounts.credit(FEE_SLOT, base, maker_fee);
-                if t.quote_target != u64::MAX {
-                    t.quote_target -= quote_amt;
-                }
-            }
-        }
+        let parties = Parties {
+            maker_acct,
+            maker_slot,
+            maker_rate,
+            taker_rate,
+        };
+        let (taker_fee, maker_fee) = match side {
+            Side::Buy => self.settle_taker_buy(t, &parties, (base, quote), q, base_amt, quote_amt),
+            Side::Sell => self.settle_taker_sell(t, &parties, (base, quote), base_amt, quote_amt),
+        };
         if t.want != u64::MAX {
             t.want -= q;
             t.order.remaining -= q;
@@ -352,6 +320,72 @@ impl Engine {
             taker_fee,
         }));
         self.fill_maker(maker_slot, price, q, quote_amt, out);
+    }
+
+    /// A buying taker pays quote from its lock (releasing what its limit
+    /// price reserved beyond the fill), the maker delivers base from its
+    /// lock; each receives net of its fee, which goes to the fee account.
+    /// Returns (taker fee, maker fee).
+    #[inline]
+    fn settle_taker_buy(
+        &mut self,
+        t: &mut Taker,
+        p: &Parties,
+        (base, quote): (u32, u32),
+        q: u64,
+        base_amt: u64,
+        quote_amt: u64,
+    ) -> (u64, u64) {
+        let scale = self.markets[t.order.market as usize].scale;
+        let reserved = if t.is_market() {
+            quote_amt
+        } else {
+            scale.notional(t.order.price, q).expect("within taker lock")
+        };
+        self.accounts.spend_locked(t.order.acct, quote, quote_amt);
+        self.accounts
+            .unlock(t.order.acct, quote, reserved - quote_amt);
+        t.order.locked -= reserved;
+        self.accounts.spend_locked(p.maker_acct, base, base_amt);
+        self.orders.get_mut(p.maker_slot).locked -= base_amt;
+        let taker_fee = fee_ceil(base_amt, p.taker_rate);
+        let maker_fee = fee_ceil(quote_amt, p.maker_rate);
+        self.accounts
+            .credit(t.order.acct, base, base_amt - taker_fee);
+        self.accounts
+            .credit(p.maker_acct, quote, quote_amt - maker_fee);
+        self.accounts.credit(FEE_SLOT, base, taker_fee);
+        self.accounts.credit(FEE_SLOT, quote, maker_fee);
+        (taker_fee, maker_fee)
+    }
+
+    /// A selling taker delivers base from its lock, the maker pays quote
+    /// from its lock; fees as for a buy. Returns (taker fee, maker fee).
+    #[inline]
+    fn settle_taker_sell(
+        &mut self,
+        t: &mut Taker,
+        p: &Parties,
+        (base, quote): (u32, u32),
+        base_amt: u64,
+        quote_amt: u64,
+    ) -> (u64, u64) {
+        self.accounts.spend_locked(t.order.acct, base, base_amt);
+        t.order.locked -= base_amt;
+        self.accounts.spend_locked(p.maker_acct, quote, quote_amt);
+        self.orders.get_mut(p.maker_slot).locked -= quote_amt;
+        let taker_fee = fee_ceil(quote_amt, p.taker_rate);
+        let maker_fee = fee_ceil(base_amt, p.maker_rate);
+        self.accounts
+            .credit(t.order.acct, quote, quote_amt - taker_fee);
+        self.accounts
+            .credit(p.maker_acct, base, base_amt - maker_fee);
+        self.accounts.credit(FEE_SLOT, quote, taker_fee);
+        self.accounts.credit(FEE_SLOT, base, maker_fee);
+        if t.quote_target != u64::MAX {
+            t.quote_target -= quote_amt;
+        }
+        (taker_fee, maker_fee)
     }
 
     fn fill_maker(&mut self, slot: u32, price: u64, q: u64, quote_amt: u64, out: &mut Vec<Event>) {
@@ -518,4 +552,12 @@ impl Engine {
         order.locked = available;
         true
     }
+}
+
+/// The maker's side of one fill, as the settlement needs it.
+struct Parties {
+    maker_acct: u32,
+    maker_slot: u32,
+    maker_rate: u32,
+    taker_rate: u32,
 }

@@ -57,7 +57,31 @@ fn crosses(side: Side, limit: u64, opposite_best: u64) -> bool {
 }
 
 impl Engine {
+    /// Every check of a new order, in the order that decides which reason
+    /// a refusal names: the market's terms, size, account, then the book.
     fn validate_new(&self, o: &NewOrder) -> Result<Plan, RejectReason> {
+        let (mk, stp, stop, tif) = self.check_terms(o)?;
+        let reserve = self.check_size(o, mk)?;
+        let may_rest = stop.is_some() || tif == TimeInForce::Gtc;
+        let acct = self.check_account(o, mk, reserve, may_rest)?;
+        self.check_against_book(o, mk, stop)?;
+        Ok(Plan {
+            market: mk,
+            acct,
+            reserve,
+            tif,
+            stp,
+            stop,
+        })
+    }
+
+    /// The market's terms: open for trading, not the fee account, an
+    /// allowed STP mode, prices in range. Returns the market's slot, the
+    /// STP mode, the stop direction and the effective time in force.
+    fn check_terms(
+        &self,
+        o: &NewOrder,
+    ) -> Result<(u32, StpMode, Option<StopDir>, TimeInForce), RejectReason> {
         let mk = self.market_slot(o.market)?;
         let m = &self.markets[mk as usize];
         if m.cfg.status != MarketStatus::Trading {
@@ -71,8 +95,7 @@ impl Engine {
             return Err(RejectReason::StpModeNotAllowed);
         }
         let in_price_range = |p: u64| p >= m.cfg.min_price && p <= m.cfg.max_price;
-        let limit_priced = o.order_type.has_limit_price();
-        if limit_priced && !in_price_range(o.price) {
+        if o.order_type.has_limit_price() && !in_price_range(o.price) {
             return Err(RejectReason::InvalidPrice);
         }
         let stop = stop_direction(o.order_type, o.side);
@@ -84,8 +107,19 @@ impl Engine {
             OrderType::LimitMaker => TimeInForce::Gtc,
             OrderType::Market | OrderType::StopLoss | OrderType::TakeProfit => TimeInForce::Ioc,
         };
-        let reserve = self.check_size(o, mk)?;
-        let may_rest = stop.is_some() || tif == TimeInForce::Gtc;
+        Ok((mk, stp, stop, tif))
+    }
+
+    /// The account: exists, not frozen, a fresh client order id, room for
+    /// one more resting order, funds for what the order reserves.
+    fn check_account(
+        &self,
+        o: &NewOrder,
+        mk: u32,
+        reserve: Reserve,
+        may_rest: bool,
+    ) -> Result<u32, RejectReason> {
+        let m = &self.markets[mk as usize];
         let acct = self
             .accounts
             .find(o.user)
@@ -108,12 +142,21 @@ impl Engine {
         let asset = if o.side == Side::Buy { m.quote } else { m.base };
         let available = account.balance(asset).available;
         match reserve {
-            Reserve::Fixed(need) if need > available => {
-                return Err(RejectReason::InsufficientFunds)
-            }
-            Reserve::AllAvailable if available == 0 => return Err(RejectReason::InsufficientFunds),
-            _ => {}
+            Reserve::Fixed(need) if need > available => Err(RejectReason::InsufficientFunds),
+            Reserve::AllAvailable if available == 0 => Err(RejectReason::InsufficientFunds),
+            _ => Ok(acct),
         }
+    }
+
+    /// Against the book and the last price: a stop must not trigger at
+    /// once, a post-only order must not take liquidity.
+    fn check_against_book(
+        &self,
+        o: &NewOrder,
+        mk: u32,
+        stop: Option<StopDir>,
+    ) -> Result<(), RejectReason> {
+        let m = &self.markets[mk as usize];
         if let Some(dir) = stop {
             let last = m.last_price;
             let now = match dir {
@@ -131,14 +174,7 @@ impl Engine {
                 }
             }
         }
-        Ok(Plan {
-            market: mk,
-            acct,
-            reserve,
-            tif,
-            stp,
-            stop,
-        })
+        Ok(())
     }
 
     /// Checks quantity and notional filters; returns what the order reserves.
@@ -425,6 +461,32 @@ impl Engine {
             self.reduce_in_place(slot, qty, out);
             return Ok(());
         }
+        let (lock, asset) = self.check_amended_funds(slot, mk, price, qty)?;
+        let m = &self.markets[mk as usize];
+        let o = self.orders.get(slot);
+        let crossing = m
+            .ladder(o.side.opposite())
+            .best()
+            .is_some_and(|(best, _)| crosses(o.side, price, best));
+        if !crossing {
+            self.move_in_place(slot, price, qty, (lock, asset), out);
+            return Ok(());
+        }
+        self.reenter_as_taker(slot, mk, price, qty, (lock, asset), out);
+        Ok(())
+    }
+
+    /// What an amended order must lock, and in which asset, once its new
+    /// notional, the owner's funds and (post-only) the book allow it.
+    fn check_amended_funds(
+        &self,
+        slot: u32,
+        mk: u32,
+        price: u64,
+        qty: u64,
+    ) -> Result<(u64, u32), RejectReason> {
+        let m = &self.markets[mk as usize];
+        let o = self.orders.get(slot);
         let lock = match o.side {
             Side::Buy => m.scale.notional(price, qty).ok_or(RejectReason::Overflow)?,
             Side::Sell => m.scale.base_amount(qty).ok_or(RejectReason::Overflow)?,
@@ -444,15 +506,20 @@ impl Engine {
                 }
             }
         }
-        let crossing = m
-            .ladder(o.side.opposite())
-            .best()
-            .is_some_and(|(best, _)| crosses(o.side, price, best));
-        if !crossing {
-            self.move_in_place(slot, price, qty, lock, asset, out);
-            return Ok(());
-        }
-        // Committed: leave the book, re-reserve, and come back as a taker with fresh time priority.
+        Ok((lock, asset))
+    }
+
+    /// An amendment that crosses: the order leaves the book, re-reserves
+    /// `lock`, and comes back as a taker with fresh time priority.
+    fn reenter_as_taker(
+        &mut self,
+        slot: u32,
+        mk: u32,
+        price: u64,
+        qty: u64,
+        (lock, asset): (u64, u32),
+        out: &mut Vec<Event>,
+    ) {
         let mut order = self.remove_open(slot);
         if lock > order.locked {
             self.accounts.lock(order.acct, asset, lock - order.locked);
@@ -466,15 +533,14 @@ impl Engine {
         order.time_ns = self.now_ns;
         out.push(Event::OrderAmended {
             order: order.id,
-            user,
-            market,
+            user: order.user,
+            market: self.markets[mk as usize].cfg.id,
             price,
             remaining: qty,
             kept_priority: false,
         });
         let range = self.execute(Taker::from_order(order), out);
         self.run_triggers(mk, range, out);
-        Ok(())
     }
 
     /// A new price that does not cross, or a larger quantity: the order goes
@@ -485,8 +551,7 @@ impl Engine {
         slot: u32,
         price: u64,
         qty: u64,
-        lock: u64,
-        asset: u32,
+        (lock, asset): (u64, u32),
         out: &mut Vec<Event>,
     ) {
         let o = self.orders.get(slot);

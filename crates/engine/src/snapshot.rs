@@ -135,6 +135,45 @@ impl Engine {
         xxhash_rust::xxh3::xxh3_64(&self.snapshot())
     }
 
+    /// Accounts (non-zero balances), used idempotency keys and
+    /// withdrawals, each sorted by its key: the parts of the canonical
+    /// state that live in hash maps.
+    fn canonical_accounts(&self) -> (Vec<SnapAccount>, Vec<IdemKey>, Vec<SnapWithdrawal>) {
+        let mut accounts: Vec<SnapAccount> = self
+            .accounts
+            .list
+            .iter()
+            .map(|a| SnapAccount {
+                user: a.user,
+                balances: a
+                    .balances
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, b)| b.total() > 0)
+                    .map(|(slot, b)| (self.assets[slot].cfg.id, b.available, b.locked))
+                    .collect(),
+                fees: a.fees,
+                frozen: a.frozen,
+            })
+            .collect();
+        accounts.sort_unstable_by_key(|a| a.user);
+        let mut used_keys: Vec<IdemKey> = self.used_keys.keys().copied().collect();
+        used_keys.sort_unstable();
+        let mut withdrawals: Vec<SnapWithdrawal> = self
+            .withdrawals
+            .iter()
+            .map(|(key, w)| SnapWithdrawal {
+                key: *key,
+                user: w.user,
+                asset: self.assets[w.asset as usize].cfg.id,
+                amount: w.amount,
+                state: w.state as u8,
+            })
+            .collect();
+        withdrawals.sort_unstable_by_key(|w| w.key);
+        (accounts, used_keys, withdrawals)
+    }
+
     fn canonical_state(&self) -> State {
         let orders_of_level = |head: u32| {
             let mut v = Vec::new();
@@ -169,38 +208,7 @@ impl Engine {
                 stops_rising: m.stops_rising.iter().map(|(_, id)| by_id(id)).collect(),
             })
             .collect();
-        let mut accounts: Vec<SnapAccount> = self
-            .accounts
-            .list
-            .iter()
-            .map(|a| SnapAccount {
-                user: a.user,
-                balances: a
-                    .balances
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, b)| b.total() > 0)
-                    .map(|(slot, b)| (self.assets[slot].cfg.id, b.available, b.locked))
-                    .collect(),
-                fees: a.fees,
-                frozen: a.frozen,
-            })
-            .collect();
-        accounts.sort_unstable_by_key(|a| a.user);
-        let mut used_keys: Vec<IdemKey> = self.used_keys.keys().copied().collect();
-        used_keys.sort_unstable();
-        let mut withdrawals: Vec<SnapWithdrawal> = self
-            .withdrawals
-            .iter()
-            .map(|(key, w)| SnapWithdrawal {
-                key: *key,
-                user: w.user,
-                asset: self.assets[w.asset as usize].cfg.id,
-                amount: w.amount,
-                state: w.state as u8,
-            })
-            .collect();
-        withdrawals.sort_unstable_by_key(|w| w.key);
+        let (accounts, used_keys, withdrawals) = self.canonical_accounts();
         State {
             version: SNAPSHOT_VERSION,
             limits: self.limits,

@@ -194,77 +194,14 @@ impl Store {
         if let Some(row) = claimed {
             let sid = get_i64(&row, "session_id")?;
             let uid = get_i64(&row, "user_id")?;
-            sqlx::query(
-                "INSERT INTO refresh_tokens (token_hash, session_id, user_id, parent_hash, \
-                 created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)",
-            )
-            .bind(r.new_hash)
-            .bind(sid)
-            .bind(uid)
-            .bind(r.presented_hash)
-            .bind(r.now)
-            .bind(r.new_expires_at)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| unique_as(e, token_taken()))?;
-            sqlx::query(
-                "UPDATE sessions SET last_used_at = $2, expires_at = $3, \
-                 user_agent = COALESCE($4, user_agent), ip = COALESCE($5, ip) WHERE id = $1",
-            )
-            .bind(sid)
-            .bind(r.now)
-            .bind(r.new_expires_at)
-            .bind(r.user_agent)
-            .bind(r.ip)
-            .execute(&mut *tx)
-            .await?;
-            let session = session_in(&mut *tx, sid)
-                .await?
-                .ok_or(StoreError::NotFound { entity: "session" })?;
+            let session = issue_rotated(&mut tx, r, sid, uid).await?;
             tx.commit().await?;
             return Ok(RotateOutcome::Rotated(session));
         }
 
         // Not current: find out why. The transaction holds the write lock
         // (SQLite) or saw the committed state (PostgreSQL) by now.
-        let row = sqlx::query(
-            "SELECT t.session_id, t.user_id, t.rotated_at, t.expires_at, s.revoked_at \
-             FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id \
-             WHERE t.token_hash = $1",
-        )
-        .bind(r.presented_hash)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some(row) = row else {
-            return Ok(RotateOutcome::NotFound);
-        };
-        let session_id = get_u64(&row, "session_id")?;
-        let user_id = get_u64(&row, "user_id")?;
-        if get_opt_i64(&row, "revoked_at")?.is_some() {
-            return Ok(RotateOutcome::Revoked {
-                session_id,
-                user_id,
-            });
-        }
-        if get_opt_i64(&row, "rotated_at")?.is_some() {
-            sqlx::query(
-                "UPDATE sessions SET revoked_at = $2, revoke_reason = 'reuse' \
-                 WHERE id = $1 AND revoked_at IS NULL",
-            )
-            .bind(id("session id", session_id)?)
-            .bind(r.now)
-            .execute(&mut *tx)
-            .await?;
-            tx.commit().await?;
-            return Ok(RotateOutcome::Reused {
-                session_id,
-                user_id,
-            });
-        }
-        Ok(RotateOutcome::Expired {
-            session_id,
-            user_id,
-        })
+        why_not_current(tx, r).await
     }
 
     /// Revokes one session of `user_id` (logout, "sign out that device").
@@ -362,4 +299,88 @@ impl Store {
         tx.commit().await?;
         Ok(done.rows_affected())
     }
+}
+
+/// The successor of a claimed refresh token: the new token row, and the
+/// session's expiry, last use and client moved forward. Returns the session.
+async fn issue_rotated(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    r: &Rotation<'_>,
+    sid: i64,
+    uid: i64,
+) -> Result<Session> {
+    sqlx::query(
+        "INSERT INTO refresh_tokens (token_hash, session_id, user_id, parent_hash, \
+         created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(r.new_hash)
+    .bind(sid)
+    .bind(uid)
+    .bind(r.presented_hash)
+    .bind(r.now)
+    .bind(r.new_expires_at)
+    .execute(&mut **tx)
+    .await
+    .map_err(|e| unique_as(e, token_taken()))?;
+    sqlx::query(
+        "UPDATE sessions SET last_used_at = $2, expires_at = $3, \
+         user_agent = COALESCE($4, user_agent), ip = COALESCE($5, ip) WHERE id = $1",
+    )
+    .bind(sid)
+    .bind(r.now)
+    .bind(r.new_expires_at)
+    .bind(r.user_agent)
+    .bind(r.ip)
+    .execute(&mut **tx)
+    .await?;
+    session_in(&mut **tx, sid)
+        .await?
+        .ok_or(StoreError::NotFound { entity: "session" })
+}
+
+/// Why a presented refresh token was not current: unknown, its session
+/// revoked, reused after rotation (which revokes the family, committed
+/// here), or expired.
+async fn why_not_current(
+    mut tx: sqlx::Transaction<'static, sqlx::Any>,
+    r: &Rotation<'_>,
+) -> Result<RotateOutcome> {
+    let row = sqlx::query(
+        "SELECT t.session_id, t.user_id, t.rotated_at, t.expires_at, s.revoked_at \
+         FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id \
+         WHERE t.token_hash = $1",
+    )
+    .bind(r.presented_hash)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some(row) = row else {
+        return Ok(RotateOutcome::NotFound);
+    };
+    let session_id = get_u64(&row, "session_id")?;
+    let user_id = get_u64(&row, "user_id")?;
+    if get_opt_i64(&row, "revoked_at")?.is_some() {
+        return Ok(RotateOutcome::Revoked {
+            session_id,
+            user_id,
+        });
+    }
+    if get_opt_i64(&row, "rotated_at")?.is_some() {
+        sqlx::query(
+            "UPDATE sessions SET revoked_at = $2, revoke_reason = 'reuse' \
+             WHERE id = $1 AND revoked_at IS NULL",
+        )
+        .bind(id("session id", session_id)?)
+        .bind(r.now)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        return Ok(RotateOutcome::Reused {
+            session_id,
+            user_id,
+        });
+    }
+    Ok(RotateOutcome::Expired {
+        session_id,
+        user_id,
+    })
 }
