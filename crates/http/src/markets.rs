@@ -7,7 +7,6 @@
 use crate::ApiError;
 use flowex_types::{
     format_scaled, format_scaled_wide, parse_scaled, AssetConfig, DecimalError, MarketConfig,
-    MarketStatus,
 };
 
 const DECIMAL_RANGE: &str = "^([0-9]{1,20})(\\.[0-9]{1,20})?$";
@@ -89,14 +88,5 @@ impl MarketInfo {
     /// A sum of quote atoms: may pass `u64`.
     pub fn quote_sum_str(&self, atoms: u128) -> String {
         format_scaled_wide(atoms, self.quote.decimals)
-    }
-
-    /// Binance's symbol status: `TRADING`, `HALT` or `BREAK`.
-    pub fn status_str(&self) -> &'static str {
-        match self.cfg.status {
-            MarketStatus::Trading => "TRADING",
-            MarketStatus::Halted => "HALT",
-            MarketStatus::CancelOnly => "BREAK",
-        }
     }
 }

@@ -72,16 +72,9 @@ impl Modify for SecuritySchemes {
     }
 }
 
-/// A Binance error (`/api/v3`): a negative code and Binance's text.
-#[derive(Debug, ToSchema)]
-#[schema(example = json!({"code": -1121, "msg": "Invalid symbol."}))]
-pub struct BinanceError {
-    /// Binance's error code (e.g. -1102 mandatory parameter, -1121 invalid
-    /// symbol, -2010 new order rejected, -2015 invalid API key).
-    pub code: i32,
-    /// Binance's message for the code.
-    pub msg: String,
-}
+/// A Binance error (`/api/v3`): the dialect crate's, so that the document
+/// and the wire share one definition.
+pub use flowex_binance::BinanceError;
 
 /// A FlowEx error (`/api/v1`): a stable string code and a message for people.
 #[derive(Debug, ToSchema)]

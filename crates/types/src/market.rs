@@ -58,17 +58,6 @@ impl StpMode {
     fn bit(self) -> u8 {
         1 << (self as u8)
     }
-
-    /// Binance's spelling, e.g. `EXPIRE_TAKER`.
-    pub fn as_binance(self) -> &'static str {
-        match self {
-            StpMode::None => "NONE",
-            StpMode::ExpireTaker => "EXPIRE_TAKER",
-            StpMode::ExpireMaker => "EXPIRE_MAKER",
-            StpMode::ExpireBoth => "EXPIRE_BOTH",
-            StpMode::Decrement => "DECREMENT",
-        }
-    }
 }
 
 /// A set of STP modes, as a bit mask.

@@ -53,6 +53,7 @@ use crate::TradingState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
+use flowex_binance::SelfTradePreventionMode;
 use flowex_engine::Engine;
 use flowex_http::openapi::NativeError;
 use flowex_http::ApiError;
@@ -203,14 +204,18 @@ fn parse_status(s: &str) -> Result<MarketStatus, ApiError> {
 }
 
 fn parse_stp(s: &str) -> Result<StpMode, ApiError> {
-    StpMode::ALL
-        .into_iter()
-        .find(|m| m.as_binance() == s)
+    SelfTradePreventionMode::parse(s)
+        .map(StpMode::from)
         .ok_or_else(|| {
             invalid_market(format!(
                 "{s:?} is not an STP mode (NONE, EXPIRE_TAKER, EXPIRE_MAKER, EXPIRE_BOTH, DECREMENT)."
             ))
         })
+}
+
+/// Binance's spelling of an STP mode (`EXPIRE_TAKER`).
+fn stp_name(m: StpMode) -> &'static str {
+    SelfTradePreventionMode::from(m).as_str()
 }
 
 fn fee_str(ppm: u32) -> String {
@@ -254,8 +259,8 @@ fn market_view(m: &MarketInfo) -> Value {
         "max_notional": m.quote_str(c.max_notional),
         "maker_fee": fee_str(c.maker_fee_ppm),
         "taker_fee": fee_str(c.taker_fee_ppm),
-        "allowed_stp_modes": c.allowed_stp.iter().map(StpMode::as_binance).collect::<Vec<_>>(),
-        "default_stp_mode": c.default_stp.as_binance(),
+        "allowed_stp_modes": c.allowed_stp.iter().map(stp_name).collect::<Vec<_>>(),
+        "default_stp_mode": stp_name(c.default_stp),
     })
 }
 

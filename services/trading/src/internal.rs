@@ -17,8 +17,8 @@
 //!   say `Rejected` and the caller decides.
 //! - `GET /internal/assets` → [`wire::Assets`].
 //! - `GET /internal/balances/{user_id}` → [`wire::Balances`].
-//! - `GET /internal/markets` → [`wire::Markets`] (the wallet's ledger books
-//!   each trade's fees in the market's assets).
+//! - `GET /internal/markets` → [`wire::Markets`] (`flowex demo seed`
+//!   lists what exists before it lists the demo markets).
 //! - `GET /internal/balances` → [`wire::AllBalances`] (`flowex admin
 //!   reconcile` compares them with the ledger).
 //! - `GET /internal/market-snapshot` → [`wire::MarketSnapshot`]: every
