@@ -543,14 +543,14 @@ pub(crate) async fn refresh(
 // ---------------------------------------------------------------- logout
 
 /// `POST /api/v1/auth/logout` → 204; ends the current session (its refresh
-/// token family). Idempotent.
+/// token family). The token ends with it: using it again is 401.
 #[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth",
     summary = "Log out: end the current session",
-    description = "Revokes the session of the Bearer token (its refresh tokens stop working). Idempotent.",
+    description = "Revokes the session of the Bearer token (its refresh tokens stop working). The access token ends with the session: a second logout with it is 401 `session_revoked`.",
     security(("bearerAuth" = [])),
     responses(
         (status = 204, description = "Logged out."),
-        (status = 401, description = "`unauthorized` (no or invalid token).", body = NativeError),
+        (status = 401, description = "`unauthorized` (no or invalid token), `session_revoked` (already logged out, or revoked).", body = NativeError),
         (status = 403, description = "`session_required` (an API key is not a session).", body = NativeError),
     ))]
 pub(crate) async fn logout(
