@@ -111,7 +111,12 @@ pub async fn up(cfg: Config, args: UpArgs) -> Result<()> {
         // WebSocket clients hear `serverShutdown` before the server stops.
         flowex_market_data::ws::shut_down(&streams, std::time::Duration::from_secs(2)).await;
     };
-    flowex_http::serve(listener, app, cfg.server.max_connections, shutdown).await?;
+    flowex_http::serve(
+        listener,
+        app,
+        flowex_http::ConnectionLimits::public(&cfg.server),
+        shutdown,
+    ).await?;
     stop(running).await
 }
 

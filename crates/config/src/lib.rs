@@ -177,9 +177,19 @@ pub struct ServerConfig {
     pub request_timeout_ms: u64,
     /// Most requests handled at once; more are refused with 503 (default 10 000).
     pub max_concurrent_requests: usize,
-    /// Most open client connections; more wait in the accept backlog
-    /// (default 20 000).
+    /// Most open client connections (default 20 000). Past it a new client
+    /// is answered 503 (-1008) and closed. Capped at start to the process's
+    /// open-file limit minus a reserve for files, the database and refusals.
     pub max_connections: usize,
+    /// Most open connections from one TCP peer address where clients connect
+    /// (the gateway, `flowex up`); past it 429 (-1003) and closed (default
+    /// 500). `trusted_proxies` are not capped. Must be at least
+    /// `websocket.max_connections_per_ip`.
+    pub max_connections_per_ip: usize,
+    /// Time a client has to send a request's complete headers, from the
+    /// connection's start or the end of its previous request (default
+    /// 10 000 ms). Slow or idle connections are closed when it runs out.
+    pub header_read_timeout_ms: u64,
     /// The server is reached over TLS (directly or via a TLS-terminating
     /// proxy): enables `Strict-Transport-Security`.
     pub tls: bool,
@@ -188,6 +198,21 @@ pub struct ServerConfig {
     /// Proxies whose `X-Forwarded-For` is trusted (CIDR or single
     /// addresses). Empty (the default): the client IP is the TCP peer.
     pub trusted_proxies: Vec<ipnet::IpNet>,
+}
+
+/// How long the gateway keeps an idle pooled connection to a service. The
+/// services close idle connections after `server.header_read_timeout_ms`,
+/// which validation keeps above this, so the gateway never picks a
+/// connection the service is closing.
+pub const GATEWAY_POOL_IDLE_SECS: u64 = 5;
+/// Shortest `server.header_read_timeout_ms` (see [`GATEWAY_POOL_IDLE_SECS`]).
+pub const MIN_HEADER_READ_TIMEOUT_MS: u64 = 6_000;
+
+impl ServerConfig {
+    /// `header_read_timeout_ms` as a duration.
+    pub fn header_read_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.header_read_timeout_ms)
+    }
 }
 
 impl Default for ServerConfig {
@@ -199,6 +224,8 @@ impl Default for ServerConfig {
             request_timeout_ms: 10_000,
             max_concurrent_requests: 10_000,
             max_connections: 20_000,
+            max_connections_per_ip: 500,
+            header_read_timeout_ms: 10_000,
             tls: false,
             // What the web UI needs and no more: its own scripts, styles
             // (inline ones too: the chart library styles its canvas
@@ -661,6 +688,18 @@ impl Config {
             err("server.max_connections must be at least 1".into());
         }
         let w = &self.websocket;
+        if s.max_connections_per_ip < w.max_connections_per_ip {
+            err(format!(
+                "server.max_connections_per_ip is {}; it must be at least websocket.max_connections_per_ip ({}), since every WebSocket is an HTTP connection first",
+                s.max_connections_per_ip, w.max_connections_per_ip
+            ));
+        }
+        if !(MIN_HEADER_READ_TIMEOUT_MS..=300_000).contains(&s.header_read_timeout_ms) {
+            err(format!(
+                "server.header_read_timeout_ms is {}; it must be between {MIN_HEADER_READ_TIMEOUT_MS} and 300000 (above the gateway's {} s pool idle time, so its idle connections are never closed under it)",
+                s.header_read_timeout_ms, GATEWAY_POOL_IDLE_SECS
+            ));
+        }
         if w.max_connections == 0 || w.max_connections_per_ip == 0 || w.max_streams == 0 {
             err("websocket.max_connections, max_connections_per_ip and max_streams must be at least 1".into());
         }

@@ -45,7 +45,7 @@
 //! let limiter = RateLimitState::new(RateLimiter::in_memory(&config.rate_limits), Costs::binance_spot());
 //! let app = flowex_http::stack(app, &HttpConfig::from(&config), Some(limiter)).expect("stack");
 //! let listener = tokio::net::TcpListener::bind((config.server.bind, config.server.port)).await?;
-//! flowex_http::serve(listener, app, config.server.max_connections, std::future::pending()).await
+//! flowex_http::serve(listener, app, flowex_http::ConnectionLimits::public(&config.server), std::future::pending()).await
 //! # }
 //! ```
 //!
@@ -80,6 +80,7 @@ pub mod openapi;
 pub mod rate_limit;
 pub mod request_id;
 pub mod security;
+pub mod connections;
 mod serve;
 pub mod session;
 
@@ -97,7 +98,8 @@ pub use rate_limit::{
 };
 pub use request_id::{request_id, RequestId};
 pub use security::{cors_layer, security_headers, SecurityHeaders};
-pub use serve::{serve, shutdown_signal, LimitedListener, LimitedStream};
+pub use connections::{fit_under_open_file_limit, ConnectionLimits, Refusal};
+pub use serve::{serve, shutdown_signal};
 pub use session::{parse_session_id, SessionDirectory, SessionStatus};
 
 use axum::error_handling::HandleErrorLayer;

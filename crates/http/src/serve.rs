@@ -1,131 +1,121 @@
-//! Serving a router: connection limit, client addresses, graceful shutdown.
+//! Serving a router: connection limits, header-read timeout, client
+//! addresses, accept back-off, graceful shutdown.
 
-use axum::serve::{Listener, ListenerExt};
+use crate::connections::{AcceptBackoff, Admission, ConnectionLimits, Slot};
+use axum::body::Body;
+use axum::extract::ConnectInfo;
 use axum::Router;
+use http::Request;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
-use std::pin::Pin;
-use std::sync::Arc;
-use std::task::{Context, Poll};
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::watch;
+use tower::ServiceExt;
 
-/// A TCP listener that holds at most `max` connections open: past that it
-/// stops accepting (new clients wait in the kernel's backlog) until one
-/// closes.
-#[derive(Debug)]
-pub struct LimitedListener {
-    inner: TcpListener,
-    permits: Arc<Semaphore>,
-}
-
-impl LimitedListener {
-    /// Wraps a bound listener.
-    pub fn new(inner: TcpListener, max: usize) -> Self {
-        LimitedListener {
-            inner,
-            permits: Arc::new(Semaphore::new(max.max(1))),
-        }
-    }
-}
-
-/// A connection that gives its slot back when dropped.
-#[derive(Debug)]
-pub struct LimitedStream {
-    stream: TcpStream,
-    _permit: OwnedSemaphorePermit,
-}
-
-impl LimitedStream {
-    /// The TCP stream.
-    pub fn get_ref(&self) -> &TcpStream {
-        &self.stream
-    }
-}
-
-impl AsyncRead for LimitedStream {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.stream).poll_read(cx, buf)
-    }
-}
-
-impl AsyncWrite for LimitedStream {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.stream).poll_write(cx, buf)
-    }
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.stream).poll_flush(cx)
-    }
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.stream).poll_shutdown(cx)
-    }
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.stream).poll_write_vectored(cx, bufs)
-    }
-    fn is_write_vectored(&self) -> bool {
-        self.stream.is_write_vectored()
-    }
-}
-
-impl Listener for LimitedListener {
-    type Io = LimitedStream;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        let permit = self
-            .permits
-            .clone()
-            .acquire_owned()
-            .await
-            .expect("semaphore never closed");
-        let (stream, addr) = Listener::accept(&mut self.inner).await;
-        (
-            LimitedStream {
-                stream,
-                _permit: permit,
-            },
-            addr,
-        )
-    }
-
-    fn local_addr(&self) -> io::Result<Self::Addr> {
-        self.inner.local_addr()
-    }
-}
-
-/// Serves `router` on `listener` until `shutdown` resolves: at most
-/// `max_connections` open connections, `TCP_NODELAY`, the peer address
-/// available as `ConnectInfo<SocketAddr>` (for [`crate::ClientIp`]), and a
-/// graceful shutdown that lets in-flight requests finish.
+/// Serves `router` on `listener` until `shutdown` resolves, HTTP/1.1 with
+/// upgrades (WebSocket): connections held to `limits` (a clear refusal
+/// past the total or an address's share, headers within
+/// `header_read_timeout`), `TCP_NODELAY`, the peer address available as
+/// `ConnectInfo<SocketAddr>` (for [`crate::ClientIp`]), accept errors
+/// backed off, and a graceful shutdown that lets in-flight requests
+/// finish.
 pub async fn serve(
     listener: TcpListener,
     router: Router,
-    max_connections: usize,
+    limits: impl Into<ConnectionLimits>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
-    let listener = LimitedListener::new(listener, max_connections).tap_io(|io| {
-        let _ = io.get_ref().set_nodelay(true);
-    });
-    axum::serve(
-        listener,
-        router.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await
+    let admission = Admission::new(limits.into());
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(admission.limits().header_read_timeout);
+    let (stop_tx, stop_rx) = watch::channel(());
+    let (done_tx, done_rx) = watch::channel(());
+    let mut backoff = AcceptBackoff::default();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(conn) => conn,
+                Err(e) => {
+                    tokio::time::sleep(backoff.failed(&e)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        backoff.succeeded();
+        let slot = match admission.admit(peer.ip()) {
+            Ok(slot) => slot,
+            Err(why) => {
+                admission.refuse(stream, why);
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let conn = Connection {
+            http: http.clone(),
+            router: router.clone(),
+            stop: stop_rx.clone(),
+            done: done_rx.clone(),
+            slot,
+        };
+        tokio::spawn(conn.run(stream, peer));
+    }
+    drop(listener);
+    drop(done_rx);
+    let _ = stop_tx.send(());
+    done_tx.closed().await;
+    Ok(())
+}
+
+/// One accepted connection and what it needs to be served.
+struct Connection {
+    http: hyper::server::conn::http1::Builder,
+    router: Router,
+    stop: watch::Receiver<()>,
+    /// Held until the connection ends: [`serve`] waits for every holder.
+    done: watch::Receiver<()>,
+    slot: Slot,
+}
+
+impl Connection {
+    async fn run(mut self, stream: TcpStream, peer: SocketAddr) {
+        let service = self
+            .router
+            .map_request(move |mut req: Request<Incoming>| {
+                req.extensions_mut().insert(ConnectInfo(peer));
+                req.map(Body::new)
+            });
+        let conn = self
+            .http
+            .serve_connection(TokioIo::new(stream), TowerToHyperService::new(service))
+            .with_upgrades();
+        let mut conn = std::pin::pin!(conn);
+        let finished = tokio::select! {
+            r = conn.as_mut() => Some(r),
+            _ = self.stop.changed() => None,
+        };
+        let result = match finished {
+            Some(r) => r,
+            None => {
+                conn.as_mut().graceful_shutdown();
+                conn.await
+            }
+        };
+        if let Err(e) = result {
+            if e.is_timeout() {
+                metrics::counter!("flowex_http_header_timeouts_total").increment(1);
+            }
+            tracing::trace!("connection from {peer} ended: {e}");
+        }
+        drop(self.slot);
+        drop(self.done);
+    }
 }
 
 /// Resolves on SIGINT (Ctrl-C) or SIGTERM (what Kubernetes and systemd

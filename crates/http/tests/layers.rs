@@ -12,6 +12,7 @@ use common::{start, start_raw};
 use flowex_http::{ApiError, ClientIp, HealthChecks, HttpConfig, RequestId};
 use serde_json::json;
 use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 fn config() -> HttpConfig {
     HttpConfig {
@@ -409,7 +410,7 @@ async fn concurrency_limit_sheds_load_with_503() {
 }
 
 #[tokio::test]
-async fn connection_limit_holds_extra_connections_back() {
+async fn past_the_connection_limit_a_client_is_refused_not_left_waiting() {
     let app = flowex_http::stack(
         Router::new().route("/x", get(|| async { "ok" })),
         &config(),
@@ -417,14 +418,25 @@ async fn connection_limit_holds_extra_connections_back() {
     )
     .unwrap();
     let s = start_raw(app, 1).await;
-    // One idle connection takes the only slot.
-    let hog = tokio::net::TcpStream::connect(s.addr).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    let blocked =
-        tokio::time::timeout(Duration::from_millis(400), s.client.get(s.url("/x")).send()).await;
-    assert!(blocked.is_err(), "second connection must wait");
-    drop(hog);
+    // One kept-alive connection takes the only slot (a request served on
+    // it shows it was accepted).
+    let mut hog = tokio::net::TcpStream::connect(s.addr).await.unwrap();
+    hog.write_all(b"GET /x HTTP/1.1\r\nhost: t\r\n\r\n")
+        .await
+        .unwrap();
+    let mut status = [0u8; 12];
+    hog.read_exact(&mut status).await.unwrap();
+    assert_eq!(&status, b"HTTP/1.1 200");
     let r = s.get("/x").await;
+    assert_eq!(r.status, 503);
+    assert_eq!(r.json()["code"], -1008);
+    drop(hog);
+    // The slot comes back once the server has seen the close.
+    let mut r = s.get("/x").await;
+    while r.status == 503 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        r = s.get("/x").await;
+    }
     assert_eq!((r.status, r.text.as_str()), (200, "ok"));
 }
 

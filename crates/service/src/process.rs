@@ -133,6 +133,11 @@ pub async fn listen_until(
         .await
         .with_context(|| format!("binding {}:{port}", cfg.server.bind))?;
     tracing::info!(addr = %listener.local_addr()?, "{name} service listening");
-    flowex_http::serve(listener, app, cfg.server.max_connections, shutdown).await?;
+    flowex_http::serve(
+        listener,
+        app,
+        flowex_http::ConnectionLimits::internal(&cfg.server),
+        shutdown,
+    ).await?;
     Ok(())
 }

@@ -104,7 +104,7 @@
 //!     jwt_keys.verifier(&config.jwt.issuer, &config.jwt.audience),
 //!     vec![auth.router(), trading.router(), market_data.router(), wallet.router()],
 //! )?;
-//! flowex_http::serve(listener, app, config.server.max_connections, shutdown).await?;
+//! flowex_http::serve(listener, app, flowex_http::ConnectionLimits::public(&config.server), shutdown).await?;
 //! ```
 //!
 //! The service routers carry full paths, have no fallback, do not add

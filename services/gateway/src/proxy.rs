@@ -25,7 +25,9 @@ pub fn http_client(connect_timeout: Duration) -> HttpClient {
     connector.set_connect_timeout(Some(connect_timeout));
     connector.set_nodelay(true);
     Client::builder(TokioExecutor::new())
-        .pool_idle_timeout(Duration::from_secs(30))
+        // Below the services' header-read timeout (validated), which also
+        // closes idle connections: the pool never reuses one being closed.
+        .pool_idle_timeout(Duration::from_secs(flowex_config::GATEWAY_POOL_IDLE_SECS))
         .build(connector)
 }
 

@@ -46,7 +46,12 @@ pub async fn serve_with(
         .await
         .with_context(|| format!("binding the gateway to {}:{}", addr.0, addr.1))?;
     tracing::info!(addr = %listener.local_addr()?, mode = ?config.mode, "gateway listening");
-    flowex_http::serve(listener, app, config.server.max_connections, shutdown).await?;
+    flowex_http::serve(
+        listener,
+        app,
+        flowex_http::ConnectionLimits::public(&config.server),
+        shutdown,
+    ).await?;
     Ok(())
 }
 
