@@ -116,7 +116,8 @@ pub async fn up(cfg: Config, args: UpArgs) -> Result<()> {
         app,
         flowex_http::ConnectionLimits::public(&cfg.server),
         shutdown,
-    ).await?;
+    )
+    .await?;
     stop(running).await
 }
 

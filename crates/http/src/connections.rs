@@ -133,12 +133,15 @@ impl Refusal {
     }
 }
 
+/// Open connections per address (entries at zero are removed).
+type PerIpCounts = Arc<Mutex<HashMap<IpAddr, usize>>>;
+
 /// Counts open connections, in total and per address.
 #[derive(Debug)]
 pub struct Admission {
     limits: ConnectionLimits,
     total: Arc<Semaphore>,
-    per_ip: Arc<Mutex<HashMap<IpAddr, usize>>>,
+    per_ip: PerIpCounts,
     /// Refusals being written at once; past it a refused socket is just
     /// closed, so a flood of refusals cannot use the reserve up.
     refusing: Arc<Semaphore>,
@@ -148,7 +151,7 @@ pub struct Admission {
 #[derive(Debug)]
 pub struct Slot {
     _total: OwnedSemaphorePermit,
-    ip: Option<(IpAddr, Arc<Mutex<HashMap<IpAddr, usize>>>)>,
+    ip: Option<(IpAddr, PerIpCounts)>,
 }
 
 impl Drop for Slot {

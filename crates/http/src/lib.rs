@@ -69,6 +69,7 @@
 #![warn(missing_docs)]
 
 pub mod clock;
+pub mod connections;
 pub mod error;
 pub mod extract;
 pub mod identity;
@@ -80,10 +81,10 @@ pub mod openapi;
 pub mod rate_limit;
 pub mod request_id;
 pub mod security;
-pub mod connections;
 mod serve;
 pub mod session;
 
+pub use connections::{fit_under_open_file_limit, ConnectionLimits, Refusal};
 pub use error::{error_shape, not_found, ApiError, ApiFamily, KeepBody};
 pub use extract::{client_ip, ClientIp, Params, TrustedProxies, TypedParams};
 pub use identity::{
@@ -98,7 +99,6 @@ pub use rate_limit::{
 };
 pub use request_id::{request_id, RequestId};
 pub use security::{cors_layer, security_headers, SecurityHeaders};
-pub use connections::{fit_under_open_file_limit, ConnectionLimits, Refusal};
 pub use serve::{serve, shutdown_signal};
 pub use session::{parse_session_id, SessionDirectory, SessionStatus};
 

@@ -85,12 +85,10 @@ struct Connection {
 
 impl Connection {
     async fn run(mut self, stream: TcpStream, peer: SocketAddr) {
-        let service = self
-            .router
-            .map_request(move |mut req: Request<Incoming>| {
-                req.extensions_mut().insert(ConnectInfo(peer));
-                req.map(Body::new)
-            });
+        let service = self.router.map_request(move |mut req: Request<Incoming>| {
+            req.extensions_mut().insert(ConnectInfo(peer));
+            req.map(Body::new)
+        });
         let conn = self
             .http
             .serve_connection(TokioIo::new(stream), TowerToHyperService::new(service))

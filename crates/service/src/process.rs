@@ -138,6 +138,7 @@ pub async fn listen_until(
         app,
         flowex_http::ConnectionLimits::internal(&cfg.server),
         shutdown,
-    ).await?;
+    )
+    .await?;
     Ok(())
 }

@@ -51,7 +51,8 @@ pub async fn serve_with(
         app,
         flowex_http::ConnectionLimits::public(&config.server),
         shutdown,
-    ).await?;
+    )
+    .await?;
     Ok(())
 }
 
