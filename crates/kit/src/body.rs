@@ -56,6 +56,15 @@ pub fn unsupported_media_type() -> ApiError {
     )
 }
 
+/// A response body as JSON: the typed structs that also give the OpenAPI
+/// document its schema (so the document describes what is sent). Keys come
+/// out sorted, as `json!` sorts them.
+pub fn to_value<T: serde::Serialize>(body: &T) -> serde_json::Value {
+    // Plain structs of strings, numbers, options and vectors: serialising
+    // them cannot fail.
+    serde_json::to_value(body).expect("a response struct serialises")
+}
+
 /// Parses `bytes` as `T` with this module's error answers.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let not_json = || ApiError::bad_request("invalid_json", "The body is not valid JSON.");

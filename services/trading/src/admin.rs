@@ -57,6 +57,7 @@ use flowex_binance::SelfTradePreventionMode;
 use flowex_engine::Engine;
 use flowex_http::openapi::NativeError;
 use flowex_http::ApiError;
+use flowex_kit::body::to_value;
 use flowex_kit::{store_error, AdminCall, LazyJson};
 use flowex_store::FeeTier;
 use flowex_types::market::{MAX_ASSET_DECIMALS, MAX_FEE_PPM};
@@ -65,7 +66,7 @@ use flowex_types::{
     MarketId, MarketScale, MarketStatus, MarketUpdate, OrderStatus, RejectReason, StpMode,
     StpModes, Symbol, UserId,
 };
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::future::Future;
 
@@ -237,31 +238,39 @@ fn fee_ppm(field: &str, s: &str) -> Result<u32, ApiError> {
     Ok(ppm)
 }
 
-fn asset_view(a: &AssetConfig) -> Value {
-    json!({ "id": a.id.0, "code": a.code.as_str(), "decimals": a.decimals })
+fn asset_view(a: &AssetConfig) -> AssetView {
+    AssetView {
+        id: a.id.0,
+        code: a.code.as_str().to_string(),
+        decimals: a.decimals,
+    }
 }
 
-fn market_view(m: &MarketInfo) -> Value {
+fn market_view(m: &MarketInfo) -> MarketView {
     let c = &m.cfg;
-    json!({
-        "id": c.id.0,
-        "symbol": c.symbol.as_str(),
-        "base_asset": m.base.code.as_str(),
-        "quote_asset": m.quote.code.as_str(),
-        "status": status_name(c.status),
-        "tick_size": m.price_str(1),
-        "step_size": m.qty_str(1),
-        "min_price": m.price_str(c.min_price),
-        "max_price": m.price_str(c.max_price),
-        "min_qty": m.qty_str(c.min_qty),
-        "max_qty": m.qty_str(c.max_qty),
-        "min_notional": m.quote_str(c.min_notional),
-        "max_notional": m.quote_str(c.max_notional),
-        "maker_fee": fee_str(c.maker_fee_ppm),
-        "taker_fee": fee_str(c.taker_fee_ppm),
-        "allowed_stp_modes": c.allowed_stp.iter().map(stp_name).collect::<Vec<_>>(),
-        "default_stp_mode": stp_name(c.default_stp),
-    })
+    MarketView {
+        id: c.id.0,
+        symbol: c.symbol.as_str().to_string(),
+        base_asset: m.base.code.as_str().to_string(),
+        quote_asset: m.quote.code.as_str().to_string(),
+        status: status_name(c.status).to_string(),
+        tick_size: m.price_str(1),
+        step_size: m.qty_str(1),
+        min_price: m.price_str(c.min_price),
+        max_price: m.price_str(c.max_price),
+        min_qty: m.qty_str(c.min_qty),
+        max_qty: m.qty_str(c.max_qty),
+        min_notional: m.quote_str(c.min_notional),
+        max_notional: m.quote_str(c.max_notional),
+        maker_fee: fee_str(c.maker_fee_ppm),
+        taker_fee: fee_str(c.taker_fee_ppm),
+        allowed_stp_modes: c
+            .allowed_stp
+            .iter()
+            .map(|m| stp_name(m).to_string())
+            .collect(),
+        default_stp_mode: stp_name(c.default_stp).to_string(),
+    }
 }
 
 /// The market named `symbol` as the engine has it now.
@@ -288,8 +297,7 @@ pub struct CreateAssetRequest {
 }
 
 /// An asset (OpenAPI schema of `asset_view`).
-#[derive(utoipa::ToSchema)]
-#[allow(dead_code)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub(crate) struct AssetView {
     /// The engine's asset id.
     id: u32,
@@ -299,15 +307,13 @@ pub(crate) struct AssetView {
 }
 
 /// `{"asset": …}` (OpenAPI schema).
-#[derive(utoipa::ToSchema)]
-#[allow(dead_code)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub(crate) struct AssetResponse {
     asset: AssetView,
 }
 
 /// `{"assets": […]}` (OpenAPI schema).
-#[derive(utoipa::ToSchema)]
-#[allow(dead_code)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub(crate) struct AssetList {
     assets: Vec<AssetView>,
 }
@@ -360,7 +366,9 @@ pub async fn create_asset(
         s.refresh_markets().await?;
         Ok(Done {
             status: StatusCode::CREATED,
-            body: json!({ "asset": asset_view(&cfg) }),
+            body: to_value(&AssetResponse {
+                asset: asset_view(&cfg),
+            }),
             target: Some(format!("asset:{}", req.code)),
             detail: json!({ "after": asset_view(&cfg) }),
         })
@@ -384,10 +392,10 @@ pub async fn list_assets(
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     run(&call, &s, "admin.asset.list", None, async {
         let assets = s.query(|e: &Engine| e.assets()).await?;
-        let list: Vec<Value> = assets.iter().map(asset_view).collect();
-        let n = list.len();
+        let assets: Vec<AssetView> = assets.iter().map(asset_view).collect();
+        let n = assets.len();
         Ok(Done::ok(
-            json!({ "assets": list }),
+            to_value(&AssetList { assets }),
             json!({ "returned": n }),
         ))
     })
@@ -469,8 +477,7 @@ pub struct MarketStatusRequest {
 }
 
 /// A market (OpenAPI schema of `market_view`).
-#[derive(utoipa::ToSchema)]
-#[allow(dead_code)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub(crate) struct MarketView {
     id: u32,
     #[schema(example = "BTCUSDT")]
@@ -497,15 +504,13 @@ pub(crate) struct MarketView {
 }
 
 /// `{"market": …}` (OpenAPI schema).
-#[derive(utoipa::ToSchema)]
-#[allow(dead_code)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub(crate) struct MarketResponse {
     market: MarketView,
 }
 
 /// `{"markets": […]}` (OpenAPI schema).
-#[derive(utoipa::ToSchema)]
-#[allow(dead_code)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub(crate) struct MarketList {
     markets: Vec<MarketView>,
 }
@@ -733,7 +738,9 @@ pub async fn create_market(
         let m = current_market(&s, &req.symbol).await?;
         Ok(Done {
             status: StatusCode::CREATED,
-            body: json!({ "market": market_view(&m) }),
+            body: to_value(&MarketResponse {
+                market: market_view(&m),
+            }),
             target: Some(format!("market:{}", req.symbol)),
             detail: json!({ "after": market_view(&m) }),
         })
@@ -757,10 +764,10 @@ pub async fn list_markets(
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     run(&call, &s, "admin.market.list", None, async {
         let dir = s.refresh_markets().await?;
-        let list: Vec<Value> = dir.markets.values().map(market_view).collect();
-        let n = list.len();
+        let markets: Vec<MarketView> = dir.markets.values().map(market_view).collect();
+        let n = markets.len();
         Ok(Done::ok(
-            json!({ "markets": list }),
+            to_value(&MarketList { markets }),
             json!({ "returned": n }),
         ))
     })
@@ -808,7 +815,9 @@ pub async fn update_market(
         .await?;
         let after = current_market(&s, &symbol).await?;
         Ok(Done::ok(
-            json!({ "market": market_view(&after) }),
+            to_value(&MarketResponse {
+                market: market_view(&after),
+            }),
             json!({ "before": market_view(&before), "after": market_view(&after) }),
         ))
     })
@@ -848,7 +857,9 @@ pub async fn set_status(
         .await?;
         let after = current_market(&s, &symbol).await?;
         Ok(Done::ok(
-            json!({ "market": market_view(&after) }),
+            to_value(&MarketResponse {
+                market: market_view(&after),
+            }),
             json!({
                 "before": status_name(before.cfg.status),
                 "after": status_name(after.cfg.status),
@@ -877,8 +888,7 @@ pub struct FeeTierRequest {
 }
 
 /// A user's fee tier (OpenAPI schema).
-#[derive(utoipa::ToSchema)]
-#[allow(dead_code)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub(crate) struct FeeTierView {
     #[schema(example = "0.000500")]
     maker_fee: String,
@@ -887,26 +897,24 @@ pub(crate) struct FeeTierView {
 }
 
 /// `{"user_id", "fees"}` (OpenAPI schema); `fees` null: the market's rates.
-#[derive(utoipa::ToSchema)]
-#[allow(dead_code)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub(crate) struct FeeTierResponse {
     user_id: u64,
     fees: Option<FeeTierView>,
 }
 
 /// `{"user_id", "frozen"}` (OpenAPI schema).
-#[derive(utoipa::ToSchema)]
-#[allow(dead_code)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub(crate) struct FrozenResponse {
     user_id: u64,
     frozen: bool,
 }
 
-fn fees_view(fees: Option<(u32, u32)>) -> Value {
-    fees.map_or(
-        Value::Null,
-        |(m, t)| json!({ "maker_fee": fee_str(m), "taker_fee": fee_str(t) }),
-    )
+fn fees_view(fees: Option<(u32, u32)>) -> Option<FeeTierView> {
+    fees.map(|(m, t)| FeeTierView {
+        maker_fee: fee_str(m),
+        taker_fee: fee_str(t),
+    })
 }
 
 /// A user id from the path that names an existing user.
@@ -970,7 +978,10 @@ async fn apply_fees(
         .map_err(store_error)?;
     tx.commit().await.map_err(store_error)?;
     Ok(Done::ok(
-        json!({ "user_id": user.0, "fees": fees_view(fees) }),
+        to_value(&FeeTierResponse {
+            user_id: user.0,
+            fees: fees_view(fees),
+        }),
         json!({ "before": fees_view(before), "after": fees_view(fees) }),
     ))
 }
@@ -1045,7 +1056,10 @@ async fn apply_frozen(s: &TradingState, raw_user: &str, frozen: bool) -> Result<
         .await
         .map_err(store_error)?;
     Ok(Done::ok(
-        json!({ "user_id": user.0, "frozen": frozen }),
+        to_value(&FrozenResponse {
+            user_id: user.0,
+            frozen,
+        }),
         json!({ "before": { "frozen": before }, "after": { "frozen": frozen } }),
     ))
 }
@@ -1122,8 +1136,7 @@ pub struct CancelAllRequest {
 }
 
 /// `{"canceled": n, "order_ids": […]}` (OpenAPI schema).
-#[derive(utoipa::ToSchema)]
-#[allow(dead_code)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub(crate) struct CancelAllResponse {
     /// How many orders (resting and pending stops) were canceled.
     canceled: usize,
@@ -1188,7 +1201,10 @@ pub async fn cancel_all(
         Ok(Done {
             target: Some(target),
             ..Done::ok(
-                json!({ "canceled": ids.len(), "order_ids": ids }),
+                to_value(&CancelAllResponse {
+                    canceled: ids.len(),
+                    order_ids: ids.clone(),
+                }),
                 json!({ "canceled": ids.len(), "seq": applied.seq() }),
             )
         })
