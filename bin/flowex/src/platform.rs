@@ -183,6 +183,11 @@ async fn start_services(
     let wallet =
         flowex_wallet::WalletState::new(EngineClient::local(handle.clone()), store.clone(), faucet)
             .with_totp(secret_box()?);
+    // Before anyone is served: a withdrawal request a crash cut between its
+    // row and its engine lock is locked now (or removed), never half-applied.
+    flowex_wallet::withdrawals::resume_locks(&wallet)
+        .await
+        .map_err(|e| anyhow::anyhow!("resuming withdrawal locks: {}", e.message()))?;
     // Market data: its own view of the engine's events, started from a snapshot.
     let market_data = flowex_market_data::MarketDataState::with_store(store.clone())
         .with_websocket(cfg.websocket.clone());

@@ -29,6 +29,20 @@ pub async fn serve(cfg: Config) -> Result<()> {
             tracing::warn!(error = %e, "no secret box key: withdrawals of users with 2FA on are refused")
         }
     }
+    // Requests a crash cut between their row and the engine's lock: locked
+    // (or removed) once trading answers, retried until it does.
+    let resume = state.clone();
+    tokio::spawn(async move {
+        loop {
+            match crate::withdrawals::resume_locks(&resume).await {
+                Ok(_) => break,
+                Err(e) => {
+                    tracing::warn!(error = %e.message(), "resuming withdrawal locks; retrying")
+                }
+            }
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        }
+    });
     let status = events::feed_status(&store).await?;
     let feed = tokio::spawn(events::run_feed(store.clone(), bus.clone(), status.clone()));
     let feed_status = status.clone();

@@ -368,6 +368,11 @@ async fn request_inner(
     let key = idempotency_key(who, req)?;
     if let Some(k) = &key {
         if let Some(w) = replay(s, k, &asset, amount, &req.address).await? {
+            // The first attempt may have written the row and died before the
+            // lock: the lock is idempotent by the row's key, so lock again.
+            if w.state == WithdrawalState::Requested {
+                relock(s, &w).await?;
+            }
             return Ok((StatusCode::OK, w, asset));
         }
     }
@@ -516,6 +521,58 @@ async fn lock(
         return Err(engine_refusal(reason));
     }
     Ok(())
+}
+
+/// [`lock`] of a stored withdrawal again (`amount + fee`, its own key):
+/// a duplicate if the engine locked it before; if the engine refuses now,
+/// the row goes, as on a first refusal.
+async fn relock(s: &WalletState, w: &WithdrawalRecord) -> Result<(), ApiError> {
+    let asset = u32::try_from(w.asset_id)
+        .map(flowex_types::AssetId)
+        .map_err(|_| ApiError::internal("withdrawal asset"))?;
+    let idem = IdemKey::new(&w.idem_key).map_err(|_| ApiError::internal("withdrawal key"))?;
+    let total = w
+        .amount
+        .checked_add(w.fee)
+        .ok_or_else(|| ApiError::internal("withdrawal total"))?;
+    let applied = s
+        .sink
+        .submit(Command::WithdrawLock {
+            key: idem,
+            user: flowex_types::UserId(w.user_id),
+            asset,
+            amount: total,
+        })
+        .await?;
+    if let Some(reason) = rejection(&applied) {
+        let _ = s.store.delete_unlocked_withdrawal(w.id).await;
+        return Err(engine_refusal(reason));
+    }
+    Ok(())
+}
+
+/// At start: every withdrawal still `requested` gets its lock again. A
+/// crash between writing the row and the engine's lock leaves a request
+/// whose funds were never locked (not acknowledged, since the answer
+/// comes after the lock); this completes it, or removes it if the engine
+/// refuses it now. Returns how many were checked.
+pub async fn resume_locks(s: &WalletState) -> Result<usize, ApiError> {
+    // Only requests in flight at the crash can lack their lock, and they
+    // are the newest: the newest 1000 `requested` rows cover them.
+    let q = WithdrawalQuery {
+        user_id: None,
+        state: Some(WithdrawalState::Requested),
+        limit: 1000,
+    };
+    let page = s.store.list_withdrawals(&q).await.map_err(store_error)?;
+    for w in &page {
+        match relock(s, w).await {
+            Err(e) if e.status().is_server_error() => return Err(e),
+            // Ok, or refused and removed (its user was never answered).
+            _ => {}
+        }
+    }
+    Ok(page.len())
 }
 
 type Params = Result<Query<HashMap<String, String>>, QueryRejection>;
