@@ -318,7 +318,7 @@ fn note_order(a: &Account, planned: &Planned, body: &[u8]) {
         Op::Cancel => "CANCELED".to_string(),
         _ => v["status"].as_str().unwrap_or("ACK").to_string(),
     };
-    let executed_lots = v["executedQty"].as_str().map_or(0, |q| lots(q));
+    let executed_lots = v["executedQty"].as_str().map_or(0, lots);
     let mut r = a.record.lock().unwrap();
     r.orders.insert(
         id,
