@@ -2,7 +2,8 @@
 
 The server is the debug `flowex` binary named by FLOWEX_BIN, run as
 `flowex --data-dir TMP --port 0 up --no-bot` (nothing else trades, the port
-is picked by the OS and read from the banner). Users are made through the
+is picked by the OS and read from the banner; `bot=True` leaves the demo
+market maker on). Users are made through the
 public API exactly as a person would: register, log in, take faucet funds,
 create an API key.
 """
@@ -42,8 +43,10 @@ class User:
 class Server:
     """One `flowex up --no-bot` process in its own data directory."""
 
-    def __init__(self, binary: str, settings: dict[str, str] | None = None):
-        """`settings`: extra FLOWEX_* variables for this server."""
+    def __init__(self, binary: str, settings: dict[str, str] | None = None,
+                 bot: bool = False):
+        """`settings`: extra FLOWEX_* variables for this server; `bot`: run
+        the demo market maker too (it then trades every market)."""
         self._dir = tempfile.TemporaryDirectory(prefix="flowex-clients-")
         # No inherited FLOWEX_* variable (FLOWEX_BIN is not a setting, and
         # flowex refuses ones it does not know; scripts/test exports test
@@ -56,7 +59,7 @@ class Server:
         self._log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(
             [binary, "--data-dir", os.path.join(self._dir.name, "data"),
-             "--port", "0", "up", "--no-bot"],
+             "--port", "0", "up", *([] if bot else ["--no-bot"])],
             stdout=subprocess.PIPE, stderr=self._log, env=env,
         )
         self.base = self._read_base_url()

@@ -117,6 +117,10 @@ pub async fn run(
             Some(())
         };
         let _ = tokio::time::timeout(CLOSE_WRITE, handshake).await;
+    } else {
+        // The peer closed: the WebSocket layer queued the close reply;
+        // send it, so the client sees a clean close, not a lost socket.
+        let _ = tokio::time::timeout(CLOSE_WRITE, sink.close()).await;
     }
     drop(slot);
 }

@@ -317,7 +317,7 @@ impl Hub {
                     if !touched.iter().any(|t| std::ptr::eq(*t, m)) {
                         touched.push(m);
                     }
-                    for speed in [Speed::Second, Speed::Fast] {
+                    for speed in [Speed::Second, Speed::SecondNamed, Speed::Fast] {
                         let key = market_stream(m, Kind::Diff(speed));
                         if let Some(e) = entries.get(&key) {
                             add_change(e, m, (*side, *price, *qty, *update_id), now);

@@ -7,8 +7,11 @@ use std::fmt;
 /// How often a periodic stream is pushed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Speed {
-    /// Every 1000 ms (Binance's default).
+    /// Every 1000 ms (Binance's default), named without a suffix.
     Second,
+    /// Every 1000 ms, named with `@1000ms` (binance-connector's spelling
+    /// by default): a stream of its own, so replies echo the name given.
+    SecondNamed,
     /// Every 100 ms (`@100ms`).
     Fast,
 }
@@ -76,12 +79,14 @@ impl Stream {
 }
 
 fn parse_kind(kind: &str) -> Option<Kind> {
-    let (base, speed) = match kind.strip_suffix("@100ms") {
-        Some(b) => (b, Speed::Fast),
-        None => (kind, Speed::Second),
+    let (base, speed) = if let Some(b) = kind.strip_suffix("@100ms") {
+        (b, Speed::Fast)
+    } else if let Some(b) = kind.strip_suffix("@1000ms") {
+        (b, Speed::SecondNamed)
+    } else {
+        (kind, Speed::Second)
     };
-    let fast_allowed = base.starts_with("depth");
-    if speed == Speed::Fast && !fast_allowed {
+    if speed != Speed::Second && !base.starts_with("depth") {
         return None;
     }
     Some(match base {
@@ -110,7 +115,11 @@ impl fmt::Display for Stream {
             Stream::AllTickers => return f.write_str("!ticker@arr"),
             Stream::Market { symbol, kind } => (symbol.to_ascii_lowercase(), kind),
         };
-        let fast = |s: Speed| if s == Speed::Fast { "@100ms" } else { "" };
+        let fast = |s: Speed| match s {
+            Speed::Second => "",
+            Speed::SecondNamed => "@1000ms",
+            Speed::Fast => "@100ms",
+        };
         match kind {
             Kind::Trade => write!(f, "{symbol}@trade"),
             Kind::AggTrade => write!(f, "{symbol}@aggTrade"),
@@ -143,6 +152,8 @@ mod tests {
             "btcusdt@depth5",
             "btcusdt@depth10@100ms",
             "btcusdt@depth20",
+            "btcusdt@depth@1000ms",
+            "btcusdt@depth5@1000ms",
             "!miniTicker@arr",
             "!ticker@arr",
         ]
@@ -158,7 +169,7 @@ mod tests {
             let s = Stream::parse(name).unwrap_or_else(|| panic!("{name}"));
             assert_eq!(&s.to_string(), name);
         }
-        assert_eq!(names.len(), 13 + 16);
+        assert_eq!(names.len(), 15 + 16);
     }
 
     #[test]
@@ -182,7 +193,8 @@ mod tests {
             "btcusdt@kline_",
             "btcusdt@depth15",
             "btc-usdt@trade",
-            "btcusdt@depth@1000ms",
+            "btcusdt@depth@500ms",
+            "btcusdt@trade@1000ms",
             "!bookTicker@arr",
         ] {
             assert_eq!(Stream::parse(bad), None, "{bad}");
