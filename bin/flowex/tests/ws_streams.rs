@@ -2,8 +2,8 @@
 //! WebSockets on loopback: payloads after real trades, a local book built
 //! from the diff stream that equals REST `depth` exactly after random
 //! trading, the control messages and their errors, and every connection
-//! rule (streams, message rate, pongs, connections per IP, age,
-//! `serverShutdown`) with its close code and reason.
+//! rule (streams, message rate, pongs, slow consumer, connections per IP
+//! and in total, age, `serverShutdown`) with its close code and reason.
 
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
@@ -215,18 +215,62 @@ async fn closed_frame(mut tcp: tokio::net::TcpStream) -> (u16, String) {
         .await
         .unwrap()
         .unwrap();
-    // Unmasked server frames: FIN+opcode, length (< 126 here), payload.
+    close_in(&bytes)
+}
+
+/// The close frame's code and reason among unmasked server frames
+/// (FIN+opcode, a 7-bit length or 126 + 16 bits or 127 + 64 bits, payload).
+fn close_in(bytes: &[u8]) -> (u16, String) {
     let mut at = 0;
     while at + 2 <= bytes.len() {
-        let (op, len) = (bytes[at] & 0x0f, usize::from(bytes[at + 1] & 0x7f));
-        let payload = &bytes[at + 2..(at + 2 + len).min(bytes.len())];
+        let op = bytes[at] & 0x0f;
+        let (len, head) = match bytes[at + 1] & 0x7f {
+            126 if at + 4 <= bytes.len() => (
+                usize::from(u16::from_be_bytes([bytes[at + 2], bytes[at + 3]])),
+                4,
+            ),
+            127 if at + 10 <= bytes.len() => {
+                let mut n = [0u8; 8];
+                n.copy_from_slice(&bytes[at + 2..at + 10]);
+                (usize::try_from(u64::from_be_bytes(n)).unwrap(), 10)
+            }
+            n => (usize::from(n), 2),
+        };
+        let payload = &bytes[(at + head).min(bytes.len())..(at + head + len).min(bytes.len())];
         if op == 8 && payload.len() >= 2 {
             let code = u16::from_be_bytes([payload[0], payload[1]]);
             return (code, String::from_utf8_lossy(&payload[2..]).into_owned());
         }
-        at += 2 + len;
+        at += head + len;
     }
-    panic!("no close frame in {bytes:?}")
+    panic!("no close frame in {} bytes", bytes.len())
+}
+
+/// A client with a small receive buffer that reads `chunk` bytes every
+/// 100 ms until the server hangs up; returns everything it read.
+async fn slow_reader(up: &Up, path: &str, chunk: usize) -> Vec<u8> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr: std::net::SocketAddr = up.base.trim_start_matches("http://").parse().unwrap();
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let mut tcp = socket.connect(addr).await.unwrap();
+    let hello = format!(
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    );
+    tcp.write_all(hello.as_bytes()).await.unwrap();
+    let mut bytes = Vec::new();
+    let mut buf = vec![0u8; chunk];
+    loop {
+        match tcp.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => bytes.extend_from_slice(&buf[..n]),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let body = bytes.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+    assert!(bytes.starts_with(b"HTTP/1.1 101"));
+    bytes.split_off(body)
 }
 
 /// The text of the object under `"key":` (the last key of its object:
@@ -745,7 +789,11 @@ async fn connection_rules_close_with_a_reason() {
     // A fourth connection from this IP is refused.
     let third = connect(&up, "/ws").await;
     match tokio_tungstenite::connect_async(ws_url(&up, "/ws")).await {
-        Err(tokio_tungstenite::tungstenite::Error::Http(res)) => assert_eq!(res.status(), 429),
+        Err(tokio_tungstenite::tungstenite::Error::Http(res)) => {
+            assert_eq!(res.status(), 429);
+            let body: Value = serde_json::from_slice(res.body().as_deref().unwrap()).unwrap();
+            assert_eq!(body["code"], -1003, "{body}");
+        }
         other => panic!("expected 429, got {other:?}"),
     }
     drop(third);
@@ -779,4 +827,39 @@ async fn connection_rules_close_with_a_reason() {
     let (code, reason) = closed(&mut ws).await;
     assert_eq!(code, u16::from(CloseCode::Away), "{reason}");
     assert!(stopper.join().unwrap().success());
+}
+
+#[tokio::test]
+async fn a_slow_consumer_is_closed_with_a_reason_and_the_total_limit_holds() {
+    let dir = tempfile::tempdir().unwrap();
+    // A queue of one message: three streams pushed in the same 100 ms tick
+    // overflow it as soon as the connection falls behind by one.
+    let env = [
+        ("FLOWEX_WEBSOCKET__SEND_QUEUE", "1"),
+        ("FLOWEX_WEBSOCKET__MAX_CONNECTIONS", "2"),
+    ];
+    let up = Up::start_with(dir.path(), &["--no-bot"], &env);
+    // A client on one stream a second keeps up with a queue of one.
+    let mut healthy = connect(&up, "/ws/btcusdt@depth20").await;
+    let streams =
+        "/stream?streams=btcusdt@depth20@100ms/btcusdt@depth10@100ms/btcusdt@depth5@100ms";
+    let read = slow_reader(&up, streams, 64).await;
+    let (code, reason) = close_in(&read);
+    assert_eq!(code, u16::from(CloseCode::Policy), "{reason}");
+    assert!(reason.contains("slow consumer"), "{reason}");
+    // The other client still gets its stream.
+    for _ in 0..2 {
+        let v = next(&mut healthy).await;
+        assert!(v["lastUpdateId"].is_u64(), "{v}");
+    }
+    // Two connections in total: a third is refused with 503 (-1008).
+    let _second = connect(&up, "/ws").await;
+    match tokio_tungstenite::connect_async(ws_url(&up, "/ws")).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(res)) => {
+            assert_eq!(res.status(), 503);
+            let body: Value = serde_json::from_slice(res.body().as_deref().unwrap()).unwrap();
+            assert_eq!(body["code"], -1008, "{body}");
+        }
+        other => panic!("expected 503, got {other:?}"),
+    }
 }

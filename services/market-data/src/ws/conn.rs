@@ -21,6 +21,9 @@ const GOING_AWAY: u16 = 1001;
 const POLICY: u16 = 1008;
 /// How long a close frame may take to go out.
 const CLOSE_WRITE: Duration = Duration::from_secs(1);
+/// The same for a slow consumer: its close frame waits behind what its
+/// socket still holds, and the reason is what tells it why it lost data.
+const SLOW_CLOSE_WRITE: Duration = Duration::from_secs(10);
 
 type Sink = SplitSink<WebSocket, Message>;
 
@@ -116,7 +119,9 @@ pub async fn run(
             }
             Some(())
         };
-        let _ = tokio::time::timeout(CLOSE_WRITE, handshake).await;
+        let slow = kick.slow.load(std::sync::atomic::Ordering::Acquire);
+        let grace = if slow { SLOW_CLOSE_WRITE } else { CLOSE_WRITE };
+        let _ = tokio::time::timeout(grace, handshake).await;
     } else {
         // The peer closed: the WebSocket layer queued the close reply;
         // send it, so the client sees a clean close, not a lost socket.

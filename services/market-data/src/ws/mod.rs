@@ -145,14 +145,12 @@ fn upgrade(
         Err(Refused::PerIp(max)) => {
             let msg =
                 format!("Too many WebSocket connections from this IP address: at most {max}.");
-            let body = json!({ "code": -1003, "msg": msg });
-            return (StatusCode::TOO_MANY_REQUESTS, Json(body)).into_response();
+            return refusal(StatusCode::TOO_MANY_REQUESTS, -1003, msg);
         }
         Err(Refused::Total(max)) => {
             let msg =
                 format!("Server is at its limit of {max} WebSocket connections; try again later.");
-            let body = json!({ "code": -1008, "msg": msg });
-            return (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response();
+            return refusal(StatusCode::SERVICE_UNAVAILABLE, -1008, msg);
         }
     };
     if hub.claim_ticking() {
@@ -160,6 +158,14 @@ fn upgrade(
     }
     ws.max_message_size(MAX_MESSAGE)
         .on_upgrade(move |socket| conn::run(socket, state, slot, streams, combined))
+}
+
+/// A refused upgrade in Binance's shape. The body is kept as it is: the
+/// error layer would otherwise turn a 503 into an opaque internal error.
+fn refusal(status: StatusCode, code: i32, msg: String) -> Response {
+    let mut res = (status, Json(json!({ "code": code, "msg": msg }))).into_response();
+    res.extensions_mut().insert(flowex_http::KeepBody);
+    res
 }
 
 /// The periodic pushes: one tick every 100 ms until the server stops.
