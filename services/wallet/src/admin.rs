@@ -36,10 +36,11 @@ use axum::http::StatusCode;
 use axum::Json;
 use flowex_http::openapi::NativeError;
 use flowex_http::ApiError;
+use flowex_kit::body::to_value;
 use flowex_kit::{store_error, AdminCall, Done};
 use flowex_store::{DepositRecord, DepositState, NewDeposit, StoreError};
 use flowex_types::{format_scaled, AssetConfig, Command, Event, IdemKey, UserId};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 /// Body of `POST /api/v1/admin/deposits`.
@@ -72,8 +73,7 @@ fn valid_key(k: &str) -> bool {
 }
 
 /// A booked deposit (OpenAPI schema of the answer's `deposit`).
-#[derive(utoipa::ToSchema)]
-#[allow(dead_code)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub(crate) struct DepositView {
     /// The request's `idempotency_key`.
     idempotency_key: String,
@@ -98,8 +98,7 @@ pub(crate) struct DepositView {
 }
 
 /// `{"deposit": …}` (OpenAPI schema).
-#[derive(utoipa::ToSchema)]
-#[allow(dead_code)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub(crate) struct AdminDepositResponse {
     deposit: DepositView,
 }
@@ -140,7 +139,9 @@ pub async fn admin_deposit(
             "seq": record.seq,
             "replay": replay,
         });
-        let body = json!({ "deposit": view(&record, &asset) });
+        let body = to_value(&AdminDepositResponse {
+            deposit: view(&record, &asset),
+        });
         Ok(Done::new(Json(body), detail))
     };
     call.run(&s.store, "admin.deposit", target, context, op)
@@ -306,16 +307,20 @@ async fn apply(
     Ok((stored, c.asset, !credited_here))
 }
 
-fn view(d: &DepositRecord, asset: &AssetConfig) -> Value {
-    json!({
-        "idempotency_key": d.idem_key.strip_prefix(KEY_PREFIX).unwrap_or(&d.idem_key),
-        "user_id": d.user_id,
-        "asset": asset.code.as_str(),
-        "amount": format_scaled(d.amount, asset.decimals),
-        "state": d.state.as_str(),
-        "seq": d.seq,
-        "reference": d.reference,
-        "created_at": d.created_at,
-        "credited_at": d.credited_at,
-    })
+fn view(d: &DepositRecord, asset: &AssetConfig) -> DepositView {
+    DepositView {
+        idempotency_key: d
+            .idem_key
+            .strip_prefix(KEY_PREFIX)
+            .unwrap_or(&d.idem_key)
+            .to_string(),
+        user_id: d.user_id,
+        asset: asset.code.as_str().to_string(),
+        amount: format_scaled(d.amount, asset.decimals),
+        state: d.state.as_str().to_string(),
+        seq: d.seq,
+        reference: d.reference.clone(),
+        created_at: d.created_at,
+        credited_at: d.credited_at,
+    }
 }

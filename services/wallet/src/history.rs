@@ -16,10 +16,12 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use flowex_http::openapi::{NativeError, SignedParams};
 use flowex_http::{ApiError, Identity};
+use flowex_kit::body::to_value;
 use flowex_kit::store_error;
 use flowex_store::{LedgerCause, LedgerEntry, LedgerQuery, MAX_LEDGER_PAGE};
 use flowex_types::{format_scaled, AssetConfig};
-use serde_json::{json, Value};
+use serde::Serialize;
+use serde_json::Value;
 use std::collections::HashMap;
 use std::fmt::Write as _;
 
@@ -156,22 +158,21 @@ fn asset_of(assets: &[AssetConfig], id: u64) -> (String, u8) {
     )
 }
 
-fn entry_json(e: &LedgerEntry, assets: &[AssetConfig]) -> Value {
+fn entry_view(e: &LedgerEntry, assets: &[AssetConfig]) -> LedgerEntryView {
     let (code, decimals) = asset_of(assets, e.asset_id);
-    json!({
-        "seq": e.seq,
-        "idx": e.idx,
-        "time": e.at,
-        "asset": code,
-        "amount": signed_decimal(e.amount, decimals),
-        "cause": e.cause.as_str(),
-        "reference": e.reference,
-    })
+    LedgerEntryView {
+        seq: e.seq,
+        idx: e.idx,
+        time: e.at,
+        asset: code,
+        amount: signed_decimal(e.amount, decimals),
+        cause: e.cause.as_str().to_string(),
+        reference: e.reference.clone(),
+    }
 }
 
 /// One ledger entry (OpenAPI schema).
-#[derive(utoipa::ToSchema)]
-#[allow(dead_code)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub(crate) struct LedgerEntryView {
     /// The engine's sequence number of the command that caused it.
     seq: u64,
@@ -193,8 +194,7 @@ pub(crate) struct LedgerEntryView {
 }
 
 /// A page of the ledger (OpenAPI schema).
-#[derive(utoipa::ToSchema)]
-#[allow(dead_code)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub(crate) struct LedgerPage {
     /// Ascending by (seq, idx).
     entries: Vec<LedgerEntryView>,
@@ -243,8 +243,11 @@ pub async fn ledger(
     let next = (entries.len() == f.query.limit as usize)
         .then(|| entries.last().map(cursor_of))
         .flatten();
-    let list: Vec<Value> = entries.iter().map(|e| entry_json(e, &f.assets)).collect();
-    Ok(Json(json!({ "entries": list, "next_cursor": next })))
+    let entries: Vec<LedgerEntryView> = entries.iter().map(|e| entry_view(e, &f.assets)).collect();
+    Ok(Json(to_value(&LedgerPage {
+        entries,
+        next_cursor: next,
+    })))
 }
 
 /// A CSV field, quoted when needed; a text that a spreadsheet would read
@@ -329,8 +332,7 @@ pub async fn ledger_csv(
 }
 
 /// One deposit (OpenAPI schema).
-#[derive(utoipa::ToSchema)]
-#[allow(dead_code)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub(crate) struct DepositItem {
     /// The deposit's idempotency key (`admin:<key>`, `faucet-…`).
     key: String,
@@ -349,8 +351,7 @@ pub(crate) struct DepositItem {
 }
 
 /// `{"deposits": […]}` (OpenAPI schema).
-#[derive(utoipa::ToSchema)]
-#[allow(dead_code)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub(crate) struct DepositList {
     /// Newest first.
     deposits: Vec<DepositItem>,
@@ -398,20 +399,20 @@ pub async fn deposits(
         .list_deposits(who.user_id, limit)
         .await
         .map_err(store_error)?;
-    let items: Vec<Value> = list
+    let deposits: Vec<DepositItem> = list
         .iter()
         .map(|d| {
             let (code, decimals) = asset_of(&assets, d.asset_id);
-            json!({
-                "key": d.idem_key,
-                "asset": code,
-                "amount": format_scaled(d.amount, decimals),
-                "state": d.state.as_str(),
-                "source": d.source,
-                "created_at": d.created_at,
-                "credited_at": d.credited_at,
-            })
+            DepositItem {
+                key: d.idem_key.clone(),
+                asset: code,
+                amount: format_scaled(d.amount, decimals),
+                state: d.state.as_str().to_string(),
+                source: d.source.clone(),
+                created_at: d.created_at,
+                credited_at: d.credited_at,
+            }
         })
         .collect();
-    Ok(Json(json!({ "deposits": items })))
+    Ok(Json(to_value(&DepositList { deposits })))
 }

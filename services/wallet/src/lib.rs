@@ -36,10 +36,11 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use flowex_http::openapi::{NativeError, SignedParams};
 use flowex_http::{ApiError, Identity};
+use flowex_kit::body::to_value;
 use flowex_store::Store;
 use flowex_types::{format_scaled, parse_scaled, AssetConfig, Command, Event, IdemKey, UserId};
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -156,8 +157,7 @@ fn unavailable(e: impl std::fmt::Display) -> ApiError {
 }
 
 /// One asset's balance; decimal strings (OpenAPI schema).
-#[derive(utoipa::ToSchema)]
-#[allow(dead_code)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct WalletBalance {
     /// The asset's code.
     #[schema(example = "USDT")]
@@ -171,8 +171,7 @@ struct WalletBalance {
 }
 
 /// `{"balances": […]}` (OpenAPI schema).
-#[derive(utoipa::ToSchema)]
-#[allow(dead_code)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct WalletBalances {
     /// Every asset, zero balances included.
     balances: Vec<WalletBalance>,
@@ -193,7 +192,7 @@ async fn balances(State(s): State<WalletState>, who: Identity) -> Result<Json<Va
     let user = UserId(who.user_id);
     let assets = s.sink.assets().await?;
     let balances = s.sink.balances(user).await?;
-    let list: Vec<Value> = assets
+    let balances: Vec<WalletBalance> = assets
         .iter()
         .map(|a| {
             let b = balances
@@ -201,14 +200,14 @@ async fn balances(State(s): State<WalletState>, who: Identity) -> Result<Json<Va
                 .find(|(id, _)| *id == a.id)
                 .map(|(_, b)| *b)
                 .unwrap_or_default();
-            json!({
-                "asset": a.code.as_str(),
-                "free": format_scaled(b.available, a.decimals),
-                "locked": format_scaled(b.locked, a.decimals),
-            })
+            WalletBalance {
+                asset: a.code.as_str().to_string(),
+                free: format_scaled(b.available, a.decimals),
+                locked: format_scaled(b.locked, a.decimals),
+            }
         })
         .collect();
-    Ok(Json(json!({ "balances": list })))
+    Ok(Json(to_value(&WalletBalances { balances })))
 }
 
 /// A faucet claim.
@@ -220,8 +219,7 @@ struct FaucetRequest {
 }
 
 /// What the faucet credited (OpenAPI schema).
-#[derive(utoipa::ToSchema)]
-#[allow(dead_code)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct FaucetCredit {
     /// The asset's code.
     asset: String,
@@ -314,8 +312,10 @@ async fn faucet(
         .any(|e| matches!(e, Event::Deposited { .. }));
     Ok((
         axum::http::StatusCode::CREATED,
-        Json(
-            json!({ "asset": req.asset, "amount": format_scaled(amount, asset.decimals), "credited": credited }),
-        ),
+        Json(to_value(&FaucetCredit {
+            asset: req.asset,
+            amount: format_scaled(amount, asset.decimals),
+            credited,
+        })),
     ))
 }

@@ -51,6 +51,7 @@ use flowex_auth::totp::{self, TotpError};
 use flowex_auth::{totp_store, Permissions};
 use flowex_http::openapi::NativeError;
 use flowex_http::{ApiError, Identity};
+use flowex_kit::body::to_value;
 use flowex_kit::store_error;
 use flowex_kit::RequestMeta;
 use flowex_store::{
@@ -58,7 +59,7 @@ use flowex_store::{
     WithdrawalState,
 };
 use flowex_types::{format_scaled, parse_scaled, AssetConfig, Command, IdemKey, RejectReason};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::collections::HashMap;
 
@@ -99,31 +100,27 @@ fn decimals_of(assets: &[AssetConfig], id: u64) -> (String, u8) {
     )
 }
 
-/// The JSON of a withdrawal; `admin` adds who it belongs to and who decided.
-fn view(w: &WithdrawalRecord, assets: &[AssetConfig], admin: bool) -> Value {
+/// A withdrawal as sent; `admin` adds who it belongs to and who decided.
+fn view(w: &WithdrawalRecord, assets: &[AssetConfig], admin: bool) -> WithdrawalView {
     let (code, decimals) = decimals_of(assets, w.asset_id);
-    let mut v = json!({
-        "id": w.id,
-        "asset": code,
-        "amount": format_scaled(w.amount, decimals),
-        "fee": format_scaled(w.fee, decimals),
-        "address": w.destination,
-        "state": w.state.as_str(),
-        "requested_at": w.requested_at,
-        "decided_at": w.decided_at,
-        "finished_at": w.finished_at,
-        "note": w.note,
-    });
-    if admin {
-        v["user_id"] = json!(w.user_id);
-        v["decided_by"] = json!(w.decided_by);
+    WithdrawalView {
+        id: w.id,
+        asset: code,
+        amount: format_scaled(w.amount, decimals),
+        fee: format_scaled(w.fee, decimals),
+        address: w.destination.clone(),
+        state: w.state.as_str().to_string(),
+        requested_at: w.requested_at,
+        decided_at: w.decided_at,
+        finished_at: w.finished_at,
+        note: w.note.clone(),
+        user_id: admin.then_some(w.user_id),
+        decided_by: admin.then_some(w.decided_by),
     }
-    v
 }
 
 /// A withdrawal (OpenAPI schema).
-#[derive(utoipa::ToSchema)]
-#[allow(dead_code)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub(crate) struct WithdrawalView {
     id: u64,
     #[schema(example = "BTC")]
@@ -145,21 +142,22 @@ pub(crate) struct WithdrawalView {
     /// The admin's note of a decision (`canceled by user` for a cancel).
     note: Option<String>,
     /// Admin views only: the owner.
+    #[serde(skip_serializing_if = "Option::is_none")]
     user_id: Option<u64>,
-    /// Admin views only: the deciding admin.
-    decided_by: Option<u64>,
+    /// Admin views only: the deciding admin (`null` until decided).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<u64>)]
+    decided_by: Option<Option<u64>>,
 }
 
 /// `{"withdrawal": …}` (OpenAPI schema).
-#[derive(utoipa::ToSchema)]
-#[allow(dead_code)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub(crate) struct WithdrawalResponse {
     withdrawal: WithdrawalView,
 }
 
 /// `{"withdrawals": […]}` (OpenAPI schema).
-#[derive(utoipa::ToSchema)]
-#[allow(dead_code)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub(crate) struct WithdrawalList {
     /// Newest first.
     withdrawals: Vec<WithdrawalView>,
@@ -333,7 +331,9 @@ pub async fn request(
                 .await;
             Ok((
                 status,
-                Json(json!({ "withdrawal": view(&w, &[asset], false) })),
+                Json(to_value(&WithdrawalResponse {
+                    withdrawal: view(&w, &[asset], false),
+                })),
             ))
         }
         Err(e) => {
@@ -653,8 +653,8 @@ pub async fn list_own(
 async fn list(s: &WalletState, q: &WithdrawalQuery, admin: bool) -> Result<Json<Value>, ApiError> {
     let assets = s.sink.assets().await?;
     let list = s.store.list_withdrawals(q).await.map_err(store_error)?;
-    let items: Vec<Value> = list.iter().map(|w| view(w, &assets, admin)).collect();
-    Ok(Json(json!({ "withdrawals": items })))
+    let items: Vec<WithdrawalView> = list.iter().map(|w| view(w, &assets, admin)).collect();
+    Ok(Json(to_value(&WithdrawalList { withdrawals: items })))
 }
 
 fn parse_id(raw: &str) -> Result<u64, ApiError> {
@@ -688,7 +688,9 @@ pub async fn get_own(
 ) -> Result<Json<Value>, ApiError> {
     let w = own(&s, &who, &id).await?;
     let assets = s.sink.assets().await?;
-    Ok(Json(json!({ "withdrawal": view(&w, &assets, false) })))
+    Ok(Json(to_value(&WithdrawalResponse {
+        withdrawal: view(&w, &assets, false),
+    })))
 }
 
 /// Which way a decision goes.
@@ -810,7 +812,9 @@ async fn finish(
                 )
                 .await;
             let assets = s.sink.assets().await?;
-            Ok(Json(json!({ "withdrawal": view(&w, &assets, true) })))
+            Ok(Json(to_value(&WithdrawalResponse {
+                withdrawal: view(&w, &assets, true),
+            })))
         }
         Err(e) => {
             audit.refused(&e, json!({})).await;
