@@ -17,6 +17,9 @@ pub enum FailureScope {
     Account,
     /// Keyed by the client address as text.
     Ip,
+    /// Keyed by the client address and the lower-cased email, as the
+    /// caller composes them: one address's attempts at one account.
+    AddressAccount,
 }
 
 impl FailureScope {
@@ -24,13 +27,14 @@ impl FailureScope {
         match self {
             FailureScope::Account => "account",
             FailureScope::Ip => "ip",
+            FailureScope::AddressAccount => "address_account",
         }
     }
 
     fn key(self, key: &str) -> String {
         match self {
             FailureScope::Account => normalize_email(key),
-            FailureScope::Ip => key.to_string(),
+            FailureScope::Ip | FailureScope::AddressAccount => key.to_string(),
         }
     }
 }
@@ -79,6 +83,54 @@ impl Store {
         }
         tx.commit().await?;
         Ok(())
+    }
+
+    /// Records one failure (or an attempt charged before it is checked)
+    /// under one key; returns its id ([`Store::login_failures_besides`]).
+    pub async fn charge_login_failure(
+        &self,
+        scope: FailureScope,
+        key: &str,
+        at: i64,
+    ) -> Result<i64> {
+        let row_id = crate::codec::id("login failure id", self.next_id("login_failures").await?)?;
+        sqlx::query(
+            "INSERT INTO login_failures (id, scope, scope_key, at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(row_id)
+        .bind(scope.as_str())
+        .bind(scope.key(key))
+        .bind(at)
+        .execute(self.pool())
+        .await?;
+        Ok(row_id)
+    }
+
+    /// Failures of `key` in `scope` at or after `since` other than the row
+    /// `own_id`: what a charged attempt has to count with, concurrent
+    /// attempts included (so a burst is counted in full, never less).
+    pub async fn login_failures_besides(
+        &self,
+        scope: FailureScope,
+        key: &str,
+        since: i64,
+        own_id: i64,
+    ) -> Result<FailureStats> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS n, MIN(at) AS first_at, MAX(at) AS last_at FROM login_failures \
+             WHERE scope = $1 AND scope_key = $2 AND at >= $3 AND id <> $4",
+        )
+        .bind(scope.as_str())
+        .bind(scope.key(key))
+        .bind(since)
+        .bind(own_id)
+        .fetch_one(self.pool())
+        .await?;
+        Ok(FailureStats {
+            count: get_i64(&row, "n")?.max(0) as u64,
+            first_at: get_opt_i64(&row, "first_at")?,
+            last_at: get_opt_i64(&row, "last_at")?,
+        })
     }
 
     /// Failures of `key` in `scope` at or after `since`.

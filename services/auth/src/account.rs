@@ -303,7 +303,7 @@ async fn login_denied(state: &AuthState, meta: &RequestMeta, user_id: Option<u64
 /// refresh_token, user}`.
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth",
     summary = "Log in: start a session",
-    description = "After 5 failed attempts for an account or 20 from an IP within 15 minutes, attempts are refused (429 `too_many_attempts`, `Retry-After`) for 15 minutes after the last failure.",
+    description = "After 5 failed attempts from one address at one account, or 20 from one address at any, attempts from that address (at that account, or at any) are refused (429 `too_many_attempts`, `Retry-After`) for 1 minute after the last failure, doubling with each further failure up to 1 hour. Other addresses are not affected, and a valid `totp_code` of an account with 2FA gets through a cooled-off address.",
     request_body = LoginBody,
     responses(
         (status = 200, description = "A new session.", body = Tokens),
@@ -319,14 +319,21 @@ pub(crate) async fn login(
     Json(body): Json<LoginBody>,
 ) -> Result<Response, ApiError> {
     let account = lockout::account_key(&body.email);
-    lockout::begin(&state, &meta, &account, None, action::LOGIN).await?;
+    let opens = || second_factor_opens(&state, &body);
+    let admitted =
+        lockout::begin_or_open(&state, &meta, &account, None, action::LOGIN, opens).await?;
     let user = check_password(&state, &meta, &account, &body).await?;
-    let method = check_second_factor(&state, &meta, &account, &user, &body).await?;
+    let method = match admitted {
+        lockout::Admitted::OpenedBySecondFactor => "totp",
+        lockout::Admitted::Charged => {
+            check_second_factor(&state, &meta, &account, &user, &body).await?
+        }
+    };
     if user.frozen {
         login_denied(&state, &meta, Some(user.id), "account_frozen").await;
         return Err(error::account_frozen());
     }
-    lockout::succeeded(&state, &account).await?;
+    lockout::succeeded(&state, &meta, &account).await?;
     flowex_metrics::login("success");
     if flowex_auth::password::needs_rehash(&user.password_hash) {
         let hash = state.hash_password(body.password.expose()).await?;
@@ -337,6 +344,28 @@ pub(crate) async fn login(
             .or_api()?;
     }
     open_session(&state, &meta, &user, method).await
+}
+
+/// On a cooled-off address, whether the attempt carries a valid 2FA code
+/// of an account that has 2FA on: the owner behind a shared address still
+/// gets in (the code is used up, as at any login). Its password is checked
+/// next as usual.
+async fn second_factor_opens(state: &AuthState, body: &LoginBody) -> Result<bool, ApiError> {
+    let Some(code) = &body.totp_code else {
+        return Ok(false);
+    };
+    if !valid_email(&body.email) {
+        return Ok(false);
+    }
+    let Some(user) = state.store().user_by_email(&body.email).await.or_api()? else {
+        return Ok(false);
+    };
+    if !user.totp_enabled {
+        return Ok(false);
+    }
+    Ok(twofa::check_active_code(state, &user, code.expose())
+        .await?
+        .is_ok())
 }
 
 /// The user the e-mail and password name; an unknown account costs the
@@ -646,7 +675,7 @@ pub(crate) async fn change_password(
         .await;
         return Err(error::wrong_password());
     }
-    lockout::succeeded(&state, &account).await?;
+    lockout::succeeded(&state, &meta, &account).await?;
     flowex_auth::check_policy(body.new_password.expose(), &user.email).map_err(policy_error)?;
     let hash = state.hash_password(body.new_password.expose()).await?;
     let now = state.now_ms();

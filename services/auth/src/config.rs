@@ -5,29 +5,51 @@ use std::time::Duration;
 use flowex_auth::jwt::MAX_ACCESS_TTL;
 
 /// Brute-force limits on logins (and on every other place a password or a
-/// 2FA code is checked).
+/// 2FA code is checked). They target the attacker, not the account: an
+/// address that keeps failing at one account, or at many, is cooled off;
+/// the account's owner elsewhere (or with a valid 2FA code) is not.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LockoutPolicy {
-    /// Failed attempts per account (e-mail) within `window` before the
-    /// account is cooled off.
-    pub account_failures: u32,
-    /// Failed attempts per client IP within `window` before the IP is
-    /// cooled off.
+    /// Failed attempts from one address at one account within `window`
+    /// before that address is cooled off for that account.
+    pub address_account_failures: u32,
+    /// Failed attempts from one address, any accounts, within `window`
+    /// before the address is cooled off for every account.
     pub ip_failures: u32,
-    /// The sliding window the failures are counted in.
+    /// The sliding window failures are remembered in.
     pub window: Duration,
-    /// How long attempts are refused after the last counted failure.
+    /// The first cooling-off period, after the last counted failure; each
+    /// further failure past the limit doubles it.
     pub cooldown: Duration,
+    /// The longest cooling-off period.
+    pub max_cooldown: Duration,
 }
 
 impl Default for LockoutPolicy {
     fn default() -> Self {
         LockoutPolicy {
-            account_failures: 5,
+            address_account_failures: 5,
             ip_failures: 20,
-            window: Duration::from_secs(15 * 60),
-            cooldown: Duration::from_secs(15 * 60),
+            window: Duration::from_secs(24 * 3600),
+            cooldown: Duration::from_secs(60),
+            max_cooldown: Duration::from_secs(3600),
         }
+    }
+}
+
+impl LockoutPolicy {
+    /// How long attempts are refused after the last of `failures` failures
+    /// (0 below `threshold`): `cooldown`, doubled for each failure past
+    /// the threshold, at most `max_cooldown`.
+    pub fn wait_after(&self, failures: u64, threshold: u32) -> Duration {
+        let Some(past) = failures.checked_sub(u64::from(threshold)) else {
+            return Duration::ZERO;
+        };
+        let factor = 1u32.checked_shl(past.min(31) as u32).unwrap_or(u32::MAX);
+        self.cooldown
+            .checked_mul(factor)
+            .unwrap_or(self.max_cooldown)
+            .min(self.max_cooldown)
     }
 }
 
@@ -102,11 +124,11 @@ impl AuthConfig {
             return bad("refresh_ttl must be longer than access_ttl");
         }
         let l = &self.lockout;
-        if l.account_failures == 0 || l.ip_failures == 0 {
+        if l.address_account_failures == 0 || l.ip_failures == 0 {
             return bad("lockout thresholds must be at least 1");
         }
-        if l.window.as_millis() == 0 || l.cooldown.as_millis() == 0 {
-            return bad("lockout window and cooldown must be positive");
+        if l.cooldown.as_millis() == 0 || l.max_cooldown < l.cooldown || l.window < l.max_cooldown {
+            return bad("lockout cooldown must be positive, max_cooldown at least cooldown, window at least max_cooldown");
         }
         if self.totp_issuer.is_empty() || self.totp_issuer.contains(':') {
             return bad("totp_issuer must be non-empty and contain no ':'");

@@ -103,17 +103,23 @@
 //! # Brute force
 //!
 //! Failed password and 2FA checks (login, password change, 2FA and API-key
-//! codes) are counted per account (lower-cased e-mail, known or not) and
-//! per client IP. After [`LockoutPolicy::account_failures`] (5) for an
-//! account or [`LockoutPolicy::ip_failures`] (20) from an IP within
-//! [`LockoutPolicy::window`] (15 min), attempts are refused with 429
-//! `too_many_attempts` and `Retry-After` until
-//! [`LockoutPolicy::cooldown`] (15 min) after the last failure. Refused
-//! attempts are not counted and cost no hash. Success resets the account
-//! (not the IP). Each attempt is charged to the account before its
-//! password or code is checked, so a burst of concurrent guesses gets no
-//! more than the limit checked; an attempt that ends in `totp_required`
-//! or `account_frozen` keeps that charge until the next success.
+//! codes) are counted per client address and account together, and per
+//! client address. After [`LockoutPolicy::address_account_failures`] (5)
+//! from one address at one account, or [`LockoutPolicy::ip_failures`] (20)
+//! from one address, attempts from that address (at that account, or at
+//! any) are refused with 429 `too_many_attempts` and `Retry-After` for
+//! [`LockoutPolicy::cooldown`] (1 min) after the last failure, doubling
+//! with each further failure up to [`LockoutPolicy::max_cooldown`] (1 h);
+//! failures are remembered for [`LockoutPolicy::window`] (24 h). No lock is
+//! per account alone, so nobody can lock a chosen user out: the owner logs
+//! in from her own address, keeps her sessions (refresh is not a guess),
+//! and on a cooled-off address (a shared NAT) gets in with a valid 2FA
+//! code. Refused attempts are not counted and cost no hash. Success
+//! forgets the address's failures at the account. Each attempt is charged
+//! before its password or code is checked, so a burst of concurrent
+//! guesses gets no more than the limit checked; an attempt that ends in
+//! `totp_required` or `account_frozen` keeps that charge until the next
+//! success.
 //!
 //! # Audit log and secrecy
 //!

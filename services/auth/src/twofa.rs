@@ -117,7 +117,7 @@ async fn require_code(
         refused(state, meta, user, action_name, &e).await?;
         return Err(error::invalid_totp(&e.to_string()));
     }
-    lockout::succeeded(state, &account).await
+    lockout::succeeded(state, meta, &account).await
 }
 
 async fn refused(
@@ -311,7 +311,7 @@ pub(crate) async fn confirm(
         refused(&state, &meta, &user, action::TOTP_CONFIRM, &e).await?;
         return Err(error::invalid_totp(&e.to_string()));
     }
-    lockout::succeeded(&state, &account).await?;
+    lockout::succeeded(&state, &meta, &account).await?;
     let now = state.now_ms();
     slots.active = Some(pending);
     state

@@ -18,8 +18,10 @@ const PW2: &str = "another long passphrase";
 both_backends!(
     register_validation,
     login_and_me,
-    account_lockout_and_reset,
+    an_attacker_cannot_lock_out_a_chosen_user,
+    guessing_backs_off_exponentially,
     ip_lockout,
+    two_factor_opens_a_cooled_off_address,
     concurrent_guesses_stay_within_the_limit,
     totp_enrolment_and_login,
     totp_reenrol_and_disable,
@@ -252,108 +254,154 @@ async fn login_and_me(h: H) {
     assert_eq!(success.user_agent.as_deref(), Some("flowex-test/1.0"));
 }
 
-async fn account_lockout_and_reset(h: H) {
-    h.register("carol@example.com", PW).await;
-    let bad = || h.login_with(login_body("carol@example.com", "wrong password!"));
-
-    // Success resets the account's count: 4 failures, success, 4 more.
-    for _ in 0..4 {
-        bad().await.expect_error(401, "invalid_credentials");
-    }
-    h.login("carol@example.com", PW).await;
-    for _ in 0..4 {
-        bad().await.expect_error(401, "invalid_credentials");
-    }
-    h.login("carol@example.com", PW).await;
-
-    // Five failures in the window lock the account...
-    for i in 0..5 {
-        h.clock.advance(Duration::from_secs(10));
-        bad().await.expect_error(401, "invalid_credentials");
-        let _ = i;
-    }
-    let r = bad().await;
-    r.expect_error(429, "too_many_attempts");
-    assert_eq!(r.header("retry-after"), Some("900"));
-    // ... even for the right password, from any address.
-    let r = h
-        .req(Method::POST, "/api/v1/auth/login")
-        .ip("203.0.113.9")
-        .json(&login_body("carol@example.com", PW))
+async fn login_from(h: &H, ip: &str, body: &Value) -> common::Reply {
+    h.req(Method::POST, "/api/v1/auth/login")
+        .ip(ip)
+        .json(body)
         .send()
-        .await;
-    r.expect_error(429, "too_many_attempts");
+        .await
+}
 
-    // Refused attempts do not extend the lock.
-    h.clock.advance(Duration::from_secs(600));
-    let r = h.login_with(login_body("carol@example.com", PW)).await;
-    r.expect_error(429, "too_many_attempts");
-    assert_eq!(r.header("retry-after"), Some("300"));
-
-    h.clock.advance(Duration::from_secs(300));
-    h.login("carol@example.com", PW).await;
-
+/// The weapon the old lockout was: anyone could lock a chosen account
+/// from every address with five wrong passwords. Now the attacker's
+/// address is cooled off for that account and the owner is not.
+async fn an_attacker_cannot_lock_out_a_chosen_user(h: H) {
+    h.register("carol@example.com", PW).await;
+    let attacker = "198.51.100.7";
+    let guess = login_body("carol@example.com", "wrong password!");
+    for _ in 0..5 {
+        login_from(&h, attacker, &guess)
+            .await
+            .expect_error(401, "invalid_credentials");
+    }
+    login_from(&h, attacker, &guess)
+        .await
+        .expect_error(429, "too_many_attempts");
+    // Even the right password is refused from the attacker's address...
+    login_from(&h, attacker, &login_body("carol@example.com", PW))
+        .await
+        .expect_error(429, "too_many_attempts");
+    // ... while the owner, from her own address, logs in.
+    let owner = tokens(&login_from(&h, "203.0.113.9", &login_body("carol@example.com", PW)).await);
+    // A session she already had keeps working (refresh is not a guess).
+    h.post(
+        "/api/v1/auth/refresh",
+        json!({ "refresh_token": owner.refresh }),
+    )
+    .await
+    .expect(200);
     let lockouts = audit_rows(&h, "auth.lockout").await;
     assert_eq!(lockouts.len(), 1, "{lockouts:?}");
-    assert!(lockouts[0].detail.as_deref().unwrap().contains("account"));
-    let denied = audit_rows(&h, "auth.login").await;
-    assert!(denied
-        .iter()
-        .any(|e| e.detail.as_deref().unwrap_or("").contains("locked_out")));
+    assert!(lockouts[0]
+        .detail
+        .as_deref()
+        .unwrap()
+        .contains("address_account"));
+    assert_eq!(lockouts[0].actor_ip.as_deref(), Some(attacker));
+}
+
+/// Guessing stays throttled: each failure past the limit doubles the wait
+/// (1 min, 2 min, 4 min...), refused attempts do not extend it, and a
+/// success from the address forgets its failures for the account.
+async fn guessing_backs_off_exponentially(h: H) {
+    h.register("dora@example.com", PW).await;
+    let ip = "198.51.100.20";
+    let guess = login_body("dora@example.com", "wrong password!");
+    for _ in 0..5 {
+        login_from(&h, ip, &guess)
+            .await
+            .expect_error(401, "invalid_credentials");
+    }
+    let r = login_from(&h, ip, &guess).await;
+    r.expect_error(429, "too_many_attempts");
+    assert_eq!(r.header("retry-after"), Some("60"));
+    h.clock.advance(Duration::from_secs(30));
+    let r = login_from(&h, ip, &guess).await;
+    r.expect_error(429, "too_many_attempts");
+    assert_eq!(
+        r.header("retry-after"),
+        Some("30"),
+        "refusals do not extend it"
+    );
+    for expected in ["120", "240", "480"] {
+        h.clock.advance(Duration::from_secs(3600));
+        // Past the wait one more guess is checked, and the next wait doubles.
+        login_from(&h, ip, &guess)
+            .await
+            .expect_error(401, "invalid_credentials");
+        let r = login_from(&h, ip, &guess).await;
+        r.expect_error(429, "too_many_attempts");
+        assert_eq!(r.header("retry-after"), Some(expected));
+    }
+    h.clock.advance(Duration::from_secs(3600));
+    tokens(&login_from(&h, ip, &login_body("dora@example.com", PW)).await);
+    // Forgotten: four fresh mistakes are all checked.
+    for _ in 0..4 {
+        login_from(&h, ip, &guess)
+            .await
+            .expect_error(401, "invalid_credentials");
+    }
 }
 
 async fn ip_lockout(h: H) {
     h.register("dave@example.com", PW).await;
     let attacker = "198.51.100.7";
-    // 20 failures from one address, spread over accounts (4 each: no
-    // account reaches its own limit).
+    // 20 failures from one address, spread over accounts (4 each: no pair
+    // reaches its own limit).
     for i in 0..20 {
         let email = format!("victim{}@example.com", i / 4);
-        let r = h
-            .req(Method::POST, "/api/v1/auth/login")
-            .ip(attacker)
-            .json(&login_body(&email, PW))
-            .send()
-            .await;
-        r.expect_error(401, "invalid_credentials");
+        login_from(&h, attacker, &login_body(&email, PW))
+            .await
+            .expect_error(401, "invalid_credentials");
     }
-    let r = h
-        .req(Method::POST, "/api/v1/auth/login")
-        .ip(attacker)
-        .json(&login_body("dave@example.com", PW))
-        .send()
-        .await;
+    let r = login_from(&h, attacker, &login_body("dave@example.com", PW)).await;
     r.expect_error(429, "too_many_attempts");
-    assert_eq!(r.header("retry-after"), Some("900"));
+    assert_eq!(r.header("retry-after"), Some("60"));
     // Another address is not affected.
-    let r = h
-        .req(Method::POST, "/api/v1/auth/login")
-        .ip("198.51.100.8")
-        .json(&login_body("dave@example.com", PW))
-        .send()
-        .await;
-    tokens(&r);
-    // A success does not reset the IP's count.
-    let r = h
-        .req(Method::POST, "/api/v1/auth/login")
-        .ip(attacker)
-        .json(&login_body("dave@example.com", PW))
-        .send()
-        .await;
-    r.expect_error(429, "too_many_attempts");
-    h.clock.advance(Duration::from_secs(901));
-    let r = h
-        .req(Method::POST, "/api/v1/auth/login")
-        .ip(attacker)
-        .json(&login_body("dave@example.com", PW))
-        .send()
-        .await;
-    tokens(&r);
+    tokens(&login_from(&h, "198.51.100.8", &login_body("dave@example.com", PW)).await);
+    h.clock.advance(Duration::from_secs(61));
+    tokens(&login_from(&h, attacker, &login_body("dave@example.com", PW)).await);
     let lockouts = audit_rows(&h, "auth.lockout").await;
     assert!(lockouts
         .iter()
         .any(|e| e.detail.as_deref().unwrap().contains("\"ip\"")
             && e.actor_ip.as_deref() == Some(attacker)));
+}
+
+/// Behind the attacker's own address (a shared NAT), the owner of an
+/// account with 2FA still gets in: a valid code opens the cooled-off
+/// address for her; a wrong one does not.
+async fn two_factor_opens_a_cooled_off_address(h: H) {
+    let email = "nora@example.com";
+    h.register(email, PW).await;
+    let t = h.login(email, PW).await;
+    let (secret, _) = enable_totp(&h, &t).await;
+    h.clock.advance(Duration::from_secs(60));
+    let shared = "198.51.100.30";
+    for _ in 0..5 {
+        login_from(&h, shared, &login_body(email, "wrong password!"))
+            .await
+            .expect_error(401, "invalid_credentials");
+    }
+    let code = secret.code_at(h.clock.now_secs());
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    let r = login_from(
+        &h,
+        shared,
+        &json!({ "email": email, "password": PW, "totp_code": wrong }),
+    )
+    .await;
+    r.expect_error(429, "too_many_attempts");
+    login_from(&h, shared, &login_body(email, PW))
+        .await
+        .expect_error(429, "too_many_attempts");
+    let r = login_from(
+        &h,
+        shared,
+        &json!({ "email": email, "password": PW, "totp_code": code }),
+    )
+    .await;
+    tokens(&r);
 }
 
 async fn concurrent_guesses_stay_within_the_limit(h: H) {
