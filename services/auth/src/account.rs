@@ -10,8 +10,9 @@ use flowex_auth::totp::hash_backup_code;
 use flowex_auth::{PolicyError, Role};
 use flowex_http::openapi::NativeError;
 use flowex_http::{ApiError, Identity, Via};
+use flowex_kit::body::to_value;
 use flowex_store::{AuditOutcome, NewSession, NewUser, RotateOutcome, Rotation, Session, User};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use utoipa::ToSchema;
 
@@ -23,9 +24,8 @@ use crate::state::AuthState;
 use crate::twofa;
 use flowex_kit::StoreResultExt;
 
-/// A user as the API shows it (OpenAPI schema of [`user_json`]).
-#[derive(ToSchema)]
-#[allow(dead_code)]
+/// A user as the API shows it.
+#[derive(Serialize, ToSchema)]
 pub(crate) struct UserView {
     /// The user's id.
     id: u64,
@@ -40,15 +40,15 @@ pub(crate) struct UserView {
     created_at: i64,
 }
 
-/// The public view of a user: `{id, email, role, totp_enabled, created_at}`.
-pub(crate) fn user_json(u: &User) -> Value {
-    json!({
-        "id": u.id,
-        "email": u.email,
-        "role": u.role.as_str(),
-        "totp_enabled": u.totp_enabled,
-        "created_at": u.created_at,
-    })
+/// The public view of a user.
+pub(crate) fn user_view(u: &User) -> UserView {
+    UserView {
+        id: u.id,
+        email: u.email.clone(),
+        role: u.role.as_str().to_string(),
+        totp_enabled: u.totp_enabled,
+        created_at: u.created_at,
+    }
 }
 
 pub(crate) fn role_of(u: &User) -> Role {
@@ -156,8 +156,7 @@ pub(crate) struct RegisterBody {
 }
 
 /// `{"user": …}` (OpenAPI schema).
-#[derive(ToSchema)]
-#[allow(dead_code)]
+#[derive(Serialize, ToSchema)]
 pub(crate) struct Registered {
     user: UserView,
 }
@@ -205,7 +204,9 @@ pub(crate) async fn register(
     .await;
     Ok((
         StatusCode::CREATED,
-        axum::Json(json!({ "user": user_json(&user) })),
+        axum::Json(to_value(&Registered {
+            user: user_view(&user),
+        })),
     )
         .into_response())
 }
@@ -234,8 +235,7 @@ pub(crate) struct LoginBody {
 
 /// An access token and a refresh token (OpenAPI schema of the login and
 /// refresh responses).
-#[derive(ToSchema)]
-#[allow(dead_code)]
+#[derive(Serialize, ToSchema)]
 pub(crate) struct Tokens {
     /// EdDSA JWT for `Authorization: Bearer`.
     access_token: String,
@@ -275,12 +275,12 @@ fn token_response(
             (state.now_ms().max(0) / 1000) as u64,
         )
         .map_err(|e| ApiError::internal(format!("issuing an access token: {e}")))?;
-    Ok(axum::Json(json!({
-        "access_token": issued.token.expose(),
-        "token_type": "Bearer",
-        "expires_in": cfg.access_ttl.as_secs(),
-        "refresh_token": refresh_token,
-        "user": user_json(user),
+    Ok(axum::Json(to_value(&Tokens {
+        access_token: issued.token.expose().to_string(),
+        token_type: "Bearer".to_string(),
+        expires_in: cfg.access_ttl.as_secs(),
+        refresh_token: refresh_token.to_string(),
+        user: user_view(user),
     }))
     .into_response())
 }
@@ -719,12 +719,11 @@ pub(crate) async fn me(
     identity: Identity,
 ) -> Result<Response, ApiError> {
     let (user, _) = caller(&state, &identity).await?;
-    Ok(axum::Json(user_json(&user)).into_response())
+    Ok(axum::Json(to_value(&user_view(&user))).into_response())
 }
 
 /// A live session (OpenAPI schema).
-#[derive(ToSchema)]
-#[allow(dead_code)]
+#[derive(Serialize, ToSchema)]
 pub(crate) struct SessionView {
     /// The session's id (for `DELETE /api/v1/account/sessions/{id}`).
     id: u64,
@@ -743,8 +742,7 @@ pub(crate) struct SessionView {
 }
 
 /// `{"sessions": […]}` (OpenAPI schema).
-#[derive(ToSchema)]
-#[allow(dead_code)]
+#[derive(Serialize, ToSchema)]
 pub(crate) struct SessionList {
     /// Newest first.
     sessions: Vec<SessionView>,
@@ -770,21 +768,19 @@ pub(crate) async fn list_sessions(
         .list_sessions(user.id, state.now_ms())
         .await
         .or_api()?;
-    let list: Vec<Value> = sessions
+    let sessions: Vec<SessionView> = sessions
         .iter()
-        .map(|s| {
-            json!({
-                "id": s.id,
-                "created_at": s.created_at,
-                "last_used_at": s.last_used_at,
-                "expires_at": s.expires_at,
-                "ip": s.ip,
-                "user_agent": s.user_agent,
-                "current": s.id == current.id,
-            })
+        .map(|s| SessionView {
+            id: s.id,
+            created_at: s.created_at,
+            last_used_at: s.last_used_at,
+            expires_at: s.expires_at,
+            ip: s.ip.clone(),
+            user_agent: s.user_agent.clone(),
+            current: s.id == current.id,
         })
         .collect();
-    Ok(axum::Json(json!({ "sessions": list })).into_response())
+    Ok(axum::Json(to_value(&SessionList { sessions })).into_response())
 }
 
 /// `DELETE /api/v1/account/sessions/{id}` → 204; 404 `session_not_found`

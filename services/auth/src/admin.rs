@@ -7,7 +7,9 @@ use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
 use flowex_http::openapi::NativeError;
 use flowex_http::ApiError;
+use flowex_kit::body::to_value;
 use flowex_store::{AuditEntry, AuditOutcome, AuditQuery};
+use serde::Serialize;
 use serde_json::{json, Map, Value};
 use utoipa::{IntoParams, ToSchema};
 
@@ -17,23 +19,22 @@ use crate::error;
 use crate::state::AuthState;
 use flowex_kit::{AdminCall, Done, StoreResultExt};
 
-fn entry_json(e: &AuditEntry) -> Value {
+fn entry_view(e: &AuditEntry) -> AuditEntryView {
     let detail = e
         .detail
         .as_deref()
-        .and_then(|d| serde_json::from_str::<Value>(d).ok())
-        .unwrap_or(Value::Null);
-    json!({
-        "id": e.id,
-        "at": e.at,
-        "user_id": e.user_id,
-        "actor_ip": e.actor_ip,
-        "user_agent": e.user_agent,
-        "action": e.action,
-        "target": e.target,
-        "result": e.result.as_str(),
-        "detail": detail,
-    })
+        .and_then(|d| serde_json::from_str::<Value>(d).ok());
+    AuditEntryView {
+        id: e.id,
+        at: e.at,
+        user_id: e.user_id,
+        actor_ip: e.actor_ip.clone(),
+        user_agent: e.user_agent.clone(),
+        action: e.action.clone(),
+        target: e.target.clone(),
+        result: e.result.as_str().to_string(),
+        detail,
+    }
 }
 
 fn parse_query(pairs: &[(String, String)]) -> Result<AuditQuery, ApiError> {
@@ -133,9 +134,8 @@ pub(crate) struct AuditFilters {
     limit: Option<u32>,
 }
 
-/// A row of the audit log (OpenAPI schema of `entry_json`).
-#[derive(ToSchema)]
-#[allow(dead_code)]
+/// A row of the audit log.
+#[derive(Serialize, ToSchema)]
 pub(crate) struct AuditEntryView {
     /// Row id.
     id: u64,
@@ -159,8 +159,7 @@ pub(crate) struct AuditEntryView {
 }
 
 /// `{"entries": […]}` (OpenAPI schema).
-#[derive(ToSchema)]
-#[allow(dead_code)]
+#[derive(Serialize, ToSchema)]
 pub(crate) struct AuditLog {
     /// Newest first.
     entries: Vec<AuditEntryView>,
@@ -197,7 +196,7 @@ pub(crate) async fn audit_log(
         let q = parse_query(&pairs)?;
         let entries = state.store().query_audit(&q).await.or_api()?;
         let detail = json!({ "filters": query_detail(&q), "returned": entries.len() });
-        let list: Vec<Value> = entries.iter().map(entry_json).collect();
+        let list: Vec<AuditEntryView> = entries.iter().map(entry_view).collect();
         Ok(Done::new(list, detail))
     };
     let list = call
@@ -209,5 +208,5 @@ pub(crate) async fn audit_log(
             op,
         )
         .await?;
-    Ok(axum::Json(json!({ "entries": list })).into_response())
+    Ok(axum::Json(to_value(&AuditLog { entries: list })).into_response())
 }

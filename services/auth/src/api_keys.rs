@@ -8,6 +8,7 @@ use flowex_auth::apikey::is_valid_api_key_format;
 use flowex_auth::{new_api_key, IpAllowList, Permissions, Role};
 use flowex_http::openapi::NativeError;
 use flowex_http::{ApiError, Identity};
+use flowex_kit::body::to_value;
 use flowex_store::{ApiKey, AuditOutcome, NewApiKey};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -150,9 +151,8 @@ pub(crate) enum Permission {
     WITHDRAW,
 }
 
-/// An API key without its secret (OpenAPI schema of [`key_json`]).
-#[derive(ToSchema)]
-#[allow(dead_code)]
+/// An API key without its secret.
+#[derive(Serialize, ToSchema)]
 pub(crate) struct ApiKeyView {
     /// The key's id (for `DELETE /api/v1/account/api-keys/{id}`).
     id: u64,
@@ -161,7 +161,8 @@ pub(crate) struct ApiKeyView {
     /// The owner's label for it.
     label: String,
     /// What the key may do.
-    permissions: Vec<Permission>,
+    #[schema(value_type = Vec<Permission>)]
+    permissions: Vec<String>,
     /// IPs and CIDR blocks the key may be used from; empty: anywhere.
     #[schema(example = json!(["203.0.113.0/24"]))]
     ip_allow: Vec<String>,
@@ -172,8 +173,7 @@ pub(crate) struct ApiKeyView {
 }
 
 /// A new API key with its secret, shown in this response only (OpenAPI schema).
-#[derive(ToSchema)]
-#[allow(dead_code)]
+#[derive(Serialize, ToSchema)]
 pub(crate) struct ApiKeyCreated {
     /// The key's id.
     id: u64,
@@ -184,7 +184,8 @@ pub(crate) struct ApiKeyCreated {
     /// The label.
     label: String,
     /// What the key may do.
-    permissions: Vec<Permission>,
+    #[schema(value_type = Vec<Permission>)]
+    permissions: Vec<String>,
     /// IPs and CIDR blocks the key may be used from; empty: anywhere.
     ip_allow: Vec<String>,
     /// Ms since the Unix epoch.
@@ -194,24 +195,27 @@ pub(crate) struct ApiKeyCreated {
 }
 
 /// `{"api_keys": […]}` (OpenAPI schema).
-#[derive(ToSchema)]
-#[allow(dead_code)]
+#[derive(Serialize, ToSchema)]
 pub(crate) struct ApiKeyList {
     /// The caller's keys, without secrets.
     api_keys: Vec<ApiKeyView>,
 }
 
-fn key_json(k: &ApiKey) -> Value {
-    let ip_allow: Vec<&str> = k.ip_allow.split(',').filter(|s| !s.is_empty()).collect();
-    json!({
-        "id": k.id,
-        "api_key": k.api_key,
-        "label": k.label,
-        "permissions": names(Permissions::parse(&k.permissions).unwrap_or(Permissions::NONE)),
-        "ip_allow": ip_allow,
-        "created_at": k.created_at,
-        "last_used_at": k.last_used_at,
-    })
+fn key_view(k: &ApiKey) -> ApiKeyView {
+    ApiKeyView {
+        id: k.id,
+        api_key: k.api_key.clone(),
+        label: k.label.clone(),
+        permissions: names(Permissions::parse(&k.permissions).unwrap_or(Permissions::NONE)),
+        ip_allow: k
+            .ip_allow
+            .split(',')
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect(),
+        created_at: k.created_at,
+        last_used_at: k.last_used_at,
+    }
 }
 
 /// A new API key.
@@ -291,9 +295,18 @@ pub(crate) async fn create(
         json!({ "permissions": stored.permissions, "ip_allow": !ip_allow.is_empty() }),
     )
     .await;
-    let mut body = key_json(&stored);
-    body["secret"] = Value::from(secret.expose().as_str());
-    Ok((StatusCode::CREATED, axum::Json(body)).into_response())
+    let k = key_view(&stored);
+    let body = ApiKeyCreated {
+        id: k.id,
+        api_key: k.api_key,
+        secret: secret.expose().to_string(),
+        label: k.label,
+        permissions: k.permissions,
+        ip_allow: k.ip_allow,
+        created_at: k.created_at,
+        last_used_at: k.last_used_at,
+    };
+    Ok((StatusCode::CREATED, axum::Json(to_value(&body))).into_response())
 }
 
 /// The label trimmed: 1 to [`MAX_LABEL_CHARS`] printable characters.
@@ -403,8 +416,8 @@ pub(crate) async fn list(
 ) -> Result<Response, ApiError> {
     let (user, _) = caller(&state, &identity).await?;
     let keys = state.store().list_api_keys(user.id).await.or_api()?;
-    let list: Vec<Value> = keys.iter().map(key_json).collect();
-    Ok(axum::Json(json!({ "api_keys": list })).into_response())
+    let api_keys: Vec<ApiKeyView> = keys.iter().map(key_view).collect();
+    Ok(axum::Json(to_value(&ApiKeyList { api_keys })).into_response())
 }
 
 /// `DELETE /api/v1/account/api-keys/{id}` → 204; 404 `api_key_not_found`

@@ -16,8 +16,9 @@ use flowex_auth::totp::{self, TotpError, TotpSecret};
 use flowex_auth::totp_store;
 use flowex_http::openapi::NativeError;
 use flowex_http::{ApiError, Identity};
+use flowex_kit::body::to_value;
 use flowex_store::{AuditOutcome, User};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::ToSchema;
 
@@ -166,8 +167,7 @@ pub(crate) struct EnrollBody {
 }
 
 /// A new TOTP secret, pending until confirmed (OpenAPI schema).
-#[derive(ToSchema)]
-#[allow(dead_code)]
+#[derive(Serialize, ToSchema)]
 pub(crate) struct Enrolment {
     /// The secret in base32, for typing into an authenticator.
     secret: String,
@@ -243,10 +243,10 @@ pub(crate) async fn enroll(
         json!({ "replacing": user.totp_enabled }),
     )
     .await;
-    Ok(axum::Json(json!({
-        "secret": secret.to_base32().expose(),
-        "otpauth_uri": uri.expose(),
-        "qr_svg": qr.expose(),
+    Ok(axum::Json(to_value(&Enrolment {
+        secret: secret.to_base32().expose().to_string(),
+        otpauth_uri: uri.expose().to_string(),
+        qr_svg: qr.expose().to_string(),
     }))
     .into_response())
 }
@@ -261,8 +261,7 @@ pub(crate) struct CodeBody {
 }
 
 /// 2FA is on, with fresh backup codes (OpenAPI schema).
-#[derive(ToSchema)]
-#[allow(dead_code)]
+#[derive(Serialize, ToSchema)]
 pub(crate) struct Confirmed {
     /// Always `true`.
     totp_enabled: bool,
@@ -272,8 +271,7 @@ pub(crate) struct Confirmed {
 }
 
 /// 2FA is off (OpenAPI schema).
-#[derive(ToSchema)]
-#[allow(dead_code)]
+#[derive(Serialize, ToSchema)]
 pub(crate) struct Disabled {
     /// Always `false`.
     totp_enabled: bool,
@@ -339,8 +337,12 @@ pub(crate) async fn confirm(
         json!({ "replaced": user.totp_enabled, "backup_codes": codes.codes.len() }),
     )
     .await;
-    let shown: Vec<&str> = codes.codes.iter().map(|c| c.expose().as_str()).collect();
-    Ok(axum::Json(json!({ "totp_enabled": true, "backup_codes": shown })).into_response())
+    let shown: Vec<String> = codes.codes.iter().map(|c| c.expose().to_string()).collect();
+    let body = Confirmed {
+        totp_enabled: true,
+        backup_codes: shown,
+    };
+    Ok(axum::Json(to_value(&body)).into_response())
 }
 
 /// `POST /api/v1/account/2fa/disable` {code} → `{totp_enabled: false}`.
@@ -383,7 +385,10 @@ pub(crate) async fn disable(
         serde_json::Value::Null,
     )
     .await;
-    Ok(axum::Json(json!({ "totp_enabled": false })).into_response())
+    Ok(axum::Json(to_value(&Disabled {
+        totp_enabled: false,
+    }))
+    .into_response())
 }
 
 #[cfg(test)]
