@@ -118,6 +118,11 @@ pub const METRICS: &[Metric] = &[
     m("flowex_events_publisher_failures_total", C, COUNT, &[], "Redis failures of the event publisher (it catches up from the journal)."),
     m("flowex_events_gaps_total", C, COUNT, &[], "Gaps a consumer of the event stream found (it starts over from a snapshot or stops)."),
     m("flowex_market_data_last_seq", G, COUNT, &[], "Last journal seq market-data's view applied."),
+    m("flowex_ws_connections", G, COUNT, &[], "WebSocket market-stream connections this process holds."),
+    m("flowex_ws_connections_refused_total", C, COUNT, &["reason"], "WebSocket upgrades refused by a connection limit (per_ip, total)."),
+    m("flowex_ws_messages_sent_total", C, COUNT, &["stream"], "Market-stream messages queued to connections, by stream kind (WS_STREAM_KINDS)."),
+    m("flowex_ws_messages_dropped_total", C, COUNT, &["stream"], "Market-stream messages not queued because a connection's send queue was full, by stream kind; that connection is closed as a slow consumer."),
+    m("flowex_ws_slow_consumer_disconnects_total", C, COUNT, &[], "WebSocket connections closed because they did not keep up with their streams (1008 slow consumer)."),
     m("flowex_logins_total", C, COUNT, &["result"], "Password logins by result (success, failure, lockout)."),
     m("flowex_two_factor_failures_total", C, COUNT, &[], "Wrong or reused 2FA codes, wherever a code is checked."),
     m("flowex_api_signature_failures_total", C, COUNT, &["reason"], "Signed API requests refused (bad_signature, bad_timestamp, unknown_key, ip_not_allowed, permission)."),
@@ -125,6 +130,20 @@ pub const METRICS: &[Metric] = &[
     m("flowex_withdrawal_oldest_pending_age_seconds", G, SECS, &[], "Age of the oldest pending withdrawal (0 when none)."),
     m("flowex_ledger_imbalance_atoms", G, COUNT, &["asset"], "Sum of every ledger account of an asset, in atomic units: must be 0 (double entry)."),
     m("flowex_build_info", G, None, &["version"], "Always 1; the running version in its label."),
+];
+
+/// The `stream` label of the WebSocket message counters: one per kind of
+/// market stream (`depth_partial` is `@depth<5|10|20>`, `depth` the diffs).
+pub const WS_STREAM_KINDS: &[&str] = &[
+    "trade",
+    "aggTrade",
+    "kline",
+    "miniTicker",
+    "ticker",
+    "bookTicker",
+    "avgPrice",
+    "depth_partial",
+    "depth",
 ];
 
 /// Latency buckets, seconds: 100 µs to 10 s.
@@ -161,6 +180,17 @@ const INITIAL: &[(&str, &str, &[&str])] = &[
         "scope",
         &["ip", "user", "orders"],
     ),
+    (
+        "flowex_ws_connections_refused_total",
+        "reason",
+        &["per_ip", "total"],
+    ),
+    ("flowex_ws_messages_sent_total", "stream", WS_STREAM_KINDS),
+    (
+        "flowex_ws_messages_dropped_total",
+        "stream",
+        WS_STREAM_KINDS,
+    ),
 ];
 
 /// Registers every metric's help text and unit with the installed
@@ -192,6 +222,7 @@ pub fn describe() {
         .get_or_init(metrics_process::Collector::default)
         .describe();
     gauge!("flowex_build_info", "version" => env!("CARGO_PKG_VERSION")).set(1.0);
+    gauge!("flowex_ws_connections").set(0.0);
 }
 
 /// Refreshes what is read at scrape time (process CPU, memory, fds).
@@ -324,6 +355,30 @@ pub fn sequencer(s: &SequencerSample, previous_snapshots: u64, now_unix: f64) {
     } else if previous_snapshots == 0 {
         stamp.set(0.0);
     }
+}
+
+/// WebSocket connections held now.
+pub fn ws_connections(held: usize) {
+    gauge!("flowex_ws_connections").set(held as f64);
+}
+
+/// A WebSocket upgrade refused by a limit (`per_ip`, `total`).
+pub fn ws_refused(reason: &'static str) {
+    counter!("flowex_ws_connections_refused_total", "reason" => reason).increment(1);
+}
+
+/// One publish of a `stream` kind: `sent` messages queued, `dropped` not
+/// (full queues).
+pub fn ws_published(stream: &'static str, sent: u64, dropped: u64) {
+    counter!("flowex_ws_messages_sent_total", "stream" => stream).increment(sent);
+    if dropped > 0 {
+        counter!("flowex_ws_messages_dropped_total", "stream" => stream).increment(dropped);
+    }
+}
+
+/// A connection closed as a slow consumer.
+pub fn ws_slow_consumer() {
+    counter!("flowex_ws_slow_consumer_disconnects_total").increment(1);
 }
 
 /// A projection's progress (`orders`, `wallet`, `market_data`).

@@ -74,6 +74,7 @@ async fn send(sink: &mut Sink, msg: Message, kick: &Kick) -> Result<(), Ending> 
 
 fn slow(kick: &Kick) -> Ending {
     kick.slow.store(true, std::sync::atomic::Ordering::Release);
+    flowex_metrics::ws_slow_consumer();
     close(POLICY, "slow consumer: the send queue is full")
 }
 

@@ -89,6 +89,8 @@ enum Memory {
 
 struct Entry {
     name: Arc<str>,
+    /// The stream's kind, the `stream` label of the message counters.
+    kind: &'static str,
     subscribers: HashMap<u64, Subscriber>,
     memory: Mutex<Memory>,
 }
@@ -106,6 +108,7 @@ impl Entry {
         };
         Entry {
             name: stream.to_string().into(),
+            kind: stream.metric_kind(),
             subscribers: HashMap::new(),
             memory: Mutex::new(memory),
         }
@@ -121,13 +124,21 @@ impl Entry {
             stream: self.name.clone(),
             data,
         });
+        let (mut sent, mut dropped) = (0, 0);
         for s in self.subscribers.values() {
-            if let Err(mpsc::error::TrySendError::Full(_)) = s.tx.try_send(frame.clone()) {
-                if !s.kick.slow.swap(true, Ordering::AcqRel) {
-                    s.kick.notify.notify_one();
+            match s.tx.try_send(frame.clone()) {
+                Ok(()) => sent += 1,
+                Err(mpsc::error::TrySendError::Full(_)) => {
+                    dropped += 1;
+                    if !s.kick.slow.swap(true, Ordering::AcqRel) {
+                        s.kick.notify.notify_one();
+                    }
                 }
+                // The connection is ending: it leaves the stream itself.
+                Err(mpsc::error::TrySendError::Closed(_)) => {}
             }
         }
+        flowex_metrics::ws_published(self.kind, sent, dropped);
     }
 
     fn publish_json<T: serde::Serialize>(&self, value: &T) {
@@ -178,6 +189,7 @@ impl Drop for Slot {
     fn drop(&mut self) {
         let mut c = self.hub.connections();
         c.total = c.total.saturating_sub(1);
+        flowex_metrics::ws_connections(c.total);
         if let Some(n) = c.per_ip.get_mut(&self.ip) {
             *n -= 1;
             if *n == 0 {
@@ -218,14 +230,17 @@ impl Hub {
     pub fn admit(self: &Arc<Self>, ip: IpAddr) -> Result<Slot, Refused> {
         let mut c = self.connections();
         if c.total >= self.cfg.max_connections || *self.shutdown.borrow() {
+            flowex_metrics::ws_refused("total");
             return Err(Refused::Total(self.cfg.max_connections));
         }
         let n = c.per_ip.entry(ip).or_default();
         if *n >= self.cfg.max_connections_per_ip {
+            flowex_metrics::ws_refused("per_ip");
             return Err(Refused::PerIp(self.cfg.max_connections_per_ip));
         }
         *n += 1;
         c.total += 1;
+        flowex_metrics::ws_connections(c.total);
         Ok(Slot {
             hub: self.clone(),
             ip,

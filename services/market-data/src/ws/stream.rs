@@ -69,6 +69,26 @@ impl Stream {
         })
     }
 
+    /// The stream's kind as the metrics name it
+    /// (`flowex_metrics::WS_STREAM_KINDS`).
+    pub fn metric_kind(&self) -> &'static str {
+        match self {
+            Stream::AllMini => "miniTicker",
+            Stream::AllTickers => "ticker",
+            Stream::Market { kind, .. } => match kind {
+                Kind::Trade => "trade",
+                Kind::AggTrade => "aggTrade",
+                Kind::Kline(_) => "kline",
+                Kind::MiniTicker => "miniTicker",
+                Kind::Ticker => "ticker",
+                Kind::BookTicker => "bookTicker",
+                Kind::AvgPrice => "avgPrice",
+                Kind::Partial(..) => "depth_partial",
+                Kind::Diff(_) => "depth",
+            },
+        }
+    }
+
     /// The symbol of a one-market stream.
     pub fn symbol(&self) -> Option<&str> {
         match self {
@@ -170,6 +190,24 @@ mod tests {
             assert_eq!(&s.to_string(), name);
         }
         assert_eq!(names.len(), 15 + 16);
+    }
+
+    #[test]
+    fn every_kind_is_a_bounded_metric_label() {
+        let mut names = vec!["!miniTicker@arr".to_string(), "!ticker@arr".to_string()];
+        for kind in ["trade", "aggTrade", "kline_1m", "miniTicker", "ticker"] {
+            names.push(format!("btcusdt@{kind}"));
+        }
+        for kind in ["bookTicker", "avgPrice", "depth5", "depth@100ms"] {
+            names.push(format!("btcusdt@{kind}"));
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for name in &names {
+            let kind = Stream::parse(name).unwrap().metric_kind();
+            assert!(flowex_metrics::WS_STREAM_KINDS.contains(&kind), "{kind}");
+            seen.insert(kind);
+        }
+        assert_eq!(seen.len(), flowex_metrics::WS_STREAM_KINDS.len());
     }
 
     #[test]
