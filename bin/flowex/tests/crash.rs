@@ -1,6 +1,9 @@
-//! kill -9 under load: `flowex up` is killed at seeded random moments
-//! while many signed users place, cancel, deposit and request withdrawals,
-//! and after every restart nothing it acknowledged is missing or changed:
+//! kill -9 under load: `flowex up`, and the trading service of the
+//! distributed mode (`flowex serve trading` on PostgreSQL and Redis, behind
+//! the gateway with the other four services), are killed at seeded random
+//! moments while many signed users place, cancel, deposit and request
+//! withdrawals, and after every restart nothing acknowledged is missing or
+//! changed:
 //!
 //! - every acknowledged order is there with its acknowledged outcome or a
 //!   later one (a cancel acknowledged: `CANCELED`; filled quantity never
@@ -12,20 +15,29 @@
 //!   request is half-applied (locked ETH = the pending withdrawals, before
 //!   the unanswered ones are sent again, and after);
 //! - the projections catch up with the journal: their offsets reach its
-//!   last seq, trade ids are gap-free per market, no order or trade twice;
+//!   last seq, trade ids are gap-free, no order or trade twice;
 //! - `flowex replay --verify` reproduces the snapshots' state from the
 //!   journal, and `flowex admin reconcile` passes (conservation: ledger =
 //!   SQL balances = engine, custody + users + fees = 0 per asset).
 //!
-//! Kills: `FLOWEX_CRASH_KILLS` (default 10; the long run is 100). Seed:
-//! `FLOWEX_CRASH_SEED` (default: from the clock), printed first.
+//! Kills: `FLOWEX_CRASH_KILLS` (default 10 for `flowex up`, 5 for
+//! trading; the long run is 100). Seed: `FLOWEX_CRASH_SEED` (default: from
+//! the clock), printed first. The distributed test needs
+//! `FLOWEX_TEST_POSTGRES_URL` and `redis-server` (skipped with a notice
+//! without them unless `FLOWEX_REQUIRE_POSTGRES`/`_REDIS`, as scripts/test
+//! sets).
 
 mod common;
+#[path = "common/cluster.rs"]
+mod cluster;
 #[path = "common/crashload.rs"]
 mod crashload;
 
+use cluster::{Cluster, Proc};
 use common::{flowex, text, Up};
 use crashload::{Account, Target};
+use flowex_testkit::postgres::TestDatabase;
+use flowex_testkit::redis::RedisServer;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use reqwest::Method;
@@ -58,17 +70,65 @@ fn start(dir: &Path) -> Up {
     Up::start_with(dir, &["--no-bot"], &ENV)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn kill_9_under_load_loses_nothing_acknowledged() {
-    let kills = env_u64("FLOWEX_CRASH_KILLS").unwrap_or(10);
+/// The two tests load the same two cores: one at a time.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// The number of kills and the seed, printed.
+fn settings(what: &str, default_kills: u64) -> (u64, StdRng) {
+    let kills = env_u64("FLOWEX_CRASH_KILLS").unwrap_or(default_kills);
     let seed = env_u64("FLOWEX_CRASH_SEED").unwrap_or_else(|| {
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap()
             .as_nanos() as u64
     });
-    eprintln!("crash test: seed {seed} (FLOWEX_CRASH_SEED={seed} reruns it), {kills} kills");
-    let mut rng = StdRng::seed_from_u64(seed);
+    eprintln!(
+        "crash test ({what}): seed {seed} (FLOWEX_CRASH_SEED={seed} reruns it), {kills} kills"
+    );
+    (kills, StdRng::seed_from_u64(seed))
+}
+
+/// BTCUSDT as the load generator prices it, around 64000.
+async fn btcusdt(base: &str) -> Arc<flowex_loadgen::Market> {
+    let (rules, _) = flowex_loadgen::provision::markets(base, &["BTCUSDT".into()])
+        .await
+        .unwrap();
+    let rules = rules.into_iter().next().unwrap();
+    let mid = rules.ticks_of("64000").unwrap();
+    Arc::new(flowex_loadgen::Market::new(rules, mid))
+}
+
+/// Runs the load for a seeded random 0.3–2.5 s, then `kill` (SIGKILL),
+/// then stops the load once every user's request in flight is answered or
+/// failed. Returns the acknowledgements so far.
+async fn load_then_kill(
+    target: Arc<Target>,
+    accounts: &[Arc<Account>],
+    market: &Arc<flowex_loadgen::Market>,
+    rng: &mut StdRng,
+    kill: impl FnOnce(),
+) -> (Duration, u64) {
+    let stop = Arc::new(AtomicBool::new(false));
+    let load = tokio::spawn(crashload::run(
+        target,
+        accounts.to_vec(),
+        market.clone(),
+        rng.gen(),
+        stop.clone(),
+    ));
+    let after = Duration::from_millis(rng.gen_range(300..2_500));
+    tokio::time::sleep(after).await;
+    kill();
+    stop.store(true, Ordering::Relaxed);
+    load.await.unwrap();
+    let acks = accounts.iter().map(|a| a.record.lock().unwrap().acks).sum();
+    (after, acks)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn kill_9_under_load_loses_nothing_acknowledged() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let (kills, mut rng) = settings("flowex up", 10);
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let out = flowex(d)
@@ -84,52 +144,149 @@ async fn kill_9_under_load_loses_nothing_acknowledged() {
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", text(&out));
-
     let mut up = start(d);
-    let accounts = crashload::provision(&up.base, TRADERS, "embedded").await;
-    let (rules, _) = flowex_loadgen::provision::markets(&up.base, &["BTCUSDT".into()])
-        .await
-        .unwrap();
-    let rules = rules.into_iter().next().unwrap();
-    let mid = rules.ticks_of("64000").unwrap();
-    let market = Arc::new(flowex_loadgen::Market::new(rules, mid));
-    let mut total_acks = 0;
+    let funding = crashload::Funding::Faucet;
+    let accounts = crashload::provision(&up.base, TRADERS, "embedded", &funding).await;
+    let market = btcusdt(&up.base).await;
+    let mut acks = 0;
     for kill in 0..kills {
         let target = Arc::new(Target::connect(&up.base, ADMIN, &accounts).await);
-        verify(d, &target, &accounts).await;
-        let stop = Arc::new(AtomicBool::new(false));
-        let load = tokio::spawn(crashload::run(
-            target.clone(),
-            accounts.clone(),
-            market.clone(),
-            rng.gen(),
-            stop.clone(),
-        ));
-        let after = Duration::from_millis(rng.gen_range(300..2_500));
-        tokio::time::sleep(after).await;
-        drop(up); // SIGKILL, then wait for the exit
-        stop.store(true, Ordering::Relaxed);
-        load.await.unwrap();
-        let acks: u64 = accounts.iter().map(|a| a.record.lock().unwrap().acks).sum();
+        verify(&Place::Embedded(d), &target, &accounts).await;
+        let (after, n) =
+            load_then_kill(target, &accounts, &market, &mut rng, move || drop(up)).await;
         eprintln!(
-            "kill {} after {after:?}: {} acknowledgements so far",
-            kill + 1,
-            acks
+            "kill {} after {after:?}: {n} acknowledgements so far",
+            kill + 1
         );
-        total_acks = acks;
+        acks = n;
         up = start(d);
     }
     let target = Target::connect(&up.base, ADMIN, &accounts).await;
-    verify(d, &target, &accounts).await;
+    verify(&Place::Embedded(d), &target, &accounts).await;
     full_order_check(&target, &accounts).await;
-    eprintln!(
-        "crash test: seed {seed}: {kills} kills survived, {total_acks} acknowledgements, none lost"
-    );
+    eprintln!("crash test (flowex up): {kills} kills survived, {acks} acknowledgements, none lost");
     up.terminate();
 }
 
-/// Everything the module's header promises, against the restarted server.
-async fn verify(dir: &Path, t: &Target, accounts: &[Arc<Account>]) {
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn kill_9_of_trading_in_distributed_mode_loses_nothing_acknowledged() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(redis) = RedisServer::start("crash", dir.path()) else {
+        return;
+    };
+    let Some(db) = TestDatabase::create("crash").await else {
+        return;
+    };
+    let _one = ONE_AT_A_TIME.lock().await;
+    let (kills, mut rng) = settings("distributed, trading killed", 5);
+    let cluster = Cluster::new(dir.path(), &db.url, redis.port(), &ENV);
+    let out = cluster
+        .command(&[
+            "admin",
+            "create-user",
+            "--email",
+            ADMIN,
+            "--password",
+            crashload::PASSWORD,
+            "--admin",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let mut procs: Vec<Proc> = cluster::SERVICES
+        .into_iter()
+        .map(|n| cluster.serve(n))
+        .collect();
+    for p in &mut procs {
+        cluster.wait_ready(p).await;
+    }
+    let seed = cluster.command(&["demo", "seed"]).output().unwrap();
+    assert!(seed.status.success(), "demo seed: {}", text(&seed));
+    let gw = cluster.url("gateway");
+    let (admin, _) = crashload::login(&reqwest::Client::new(), &gw, ADMIN).await;
+    let funding = crashload::Funding::Admin(admin);
+    let accounts = crashload::provision(&gw, TRADERS, "distributed", &funding).await;
+    let market = btcusdt(&gw).await;
+    let place = Place::Distributed(&cluster, db.url.clone());
+    let trading = cluster::SERVICES
+        .iter()
+        .position(|n| *n == "trading")
+        .unwrap();
+    let mut acks = 0;
+    for kill in 0..=kills {
+        let target = Arc::new(Target::connect(&gw, ADMIN, &accounts).await);
+        trading_answers(&target, &accounts[0]).await;
+        verify(&place, &target, &accounts).await;
+        if kill == kills {
+            full_order_check(&target, &accounts).await;
+            break;
+        }
+        let victim = procs.remove(trading);
+        let (after, n) =
+            load_then_kill(target, &accounts, &market, &mut rng, move || drop(victim)).await;
+        eprintln!(
+            "kill {} of trading after {after:?}: {n} acknowledgements so far",
+            kill + 1
+        );
+        acks = n;
+        let mut restarted = cluster.serve("trading");
+        cluster.wait_ready(&mut restarted).await;
+        procs.insert(trading, restarted);
+    }
+    eprintln!("crash test (distributed): {kills} kills of trading survived, {acks} acknowledgements, none lost");
+}
+
+/// Through the gateway, trading answers a signed request again (its
+/// circuit breaker closes once the restarted service is seen).
+async fn trading_answers(t: &Target, a: &Account) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let answer = t
+            .signed(a, Method::GET, "/api/v3/account", String::new())
+            .await;
+        if matches!(answer, flowex_loadgen::client::Outcome::Ok(_)) {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "trading not back: {answer:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Where the offline checks look: `flowex up`'s data directory, or a
+/// cluster (its settings, trading's data directory and PostgreSQL).
+enum Place<'a> {
+    Embedded(&'a Path),
+    Distributed(&'a cluster::Cluster, String),
+}
+
+impl Place<'_> {
+    /// `flowex ARGS` on this deployment's data and settings.
+    fn flowex(&self, args: &[&str]) -> std::process::Command {
+        match self {
+            Place::Embedded(dir) => {
+                let mut c = flowex(dir);
+                c.args(args);
+                c
+            }
+            Place::Distributed(cluster, _) => {
+                let data = cluster.data_dir().display().to_string();
+                cluster.command(&[&["--data-dir", data.as_str()], args].concat())
+            }
+        }
+    }
+
+    fn db_url(&self) -> String {
+        match self {
+            Place::Embedded(dir) => format!("sqlite://{}?mode=ro", dir.join("flowex.db").display()),
+            Place::Distributed(_, url) => url.clone(),
+        }
+    }
+}
+
+async fn verify(place: &Place<'_>, t: &Target, accounts: &[Arc<Account>]) {
     for a in accounts {
         let fresh = std::mem::take(&mut a.record.lock().unwrap().fresh_orders);
         for id in fresh {
@@ -150,9 +307,9 @@ async fn verify(dir: &Path, t: &Target, accounts: &[Arc<Account>]) {
             a.email
         );
     }
-    let last_seq = replay_verify(dir);
-    check_projections(dir, last_seq, accounts).await;
-    let out = flowex(dir).args(["admin", "reconcile"]).output().unwrap();
+    let last_seq = replay_verify(place);
+    check_projections(place, last_seq, accounts).await;
+    let out = place.flowex(&["admin", "reconcile"]).output().unwrap();
     assert!(out.status.success(), "reconcile: {}", text(&out));
 }
 
@@ -245,15 +402,31 @@ async fn resend_withdrawals(t: &Target, i: usize, a: &Account) {
 }
 
 /// Acknowledged withdrawals are `requested`, and the engine locks exactly
-/// what the pending ones hold (nothing half-applied).
+/// what the pending ones hold (nothing half-applied). A request the engine
+/// did not answer is locked again by the wallet until it does: polled.
 async fn check_withdrawals(t: &Target, a: &Account, when: &str) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        match withdrawals_locked(t, a).await {
+            Ok(()) => return,
+            Err(e) if std::time::Instant::now() > deadline => {
+                panic!("{} ({when}): {e}", a.email)
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+        }
+    }
+}
+
+async fn withdrawals_locked(t: &Target, a: &Account) -> Result<(), String> {
     let token = t.tokens[account_index(t, a)].clone();
     let req = t
         .http
         .get(format!("{}/api/v1/wallet/withdrawals?limit=1000", t.base))
         .bearer_auth(&token);
-    let (s, v) = crashload::call(req).await.unwrap();
-    assert_eq!(s, 200, "{v}");
+    let (s, v) = crashload::call(req).await?;
+    if s != 200 {
+        return Err(format!("withdrawals: {s} {v}"));
+    }
     let list = v["withdrawals"].as_array().unwrap_or_else(|| panic!("{v}"));
     assert!(list.len() < 1000, "more withdrawals than one page");
     let mut pending = 0u128;
@@ -279,11 +452,12 @@ async fn check_withdrawals(t: &Target, a: &Account, when: &str) {
         );
     }
     let (_, locked) = engine_eth(t, a).await;
-    assert_eq!(
-        locked, pending,
-        "{}: locked ETH != pending withdrawals ({when}): {v}",
-        a.email
-    );
+    if locked != pending {
+        return Err(format!(
+            "locked ETH {locked} != pending withdrawals {pending}: {v}"
+        ));
+    }
+    Ok(())
 }
 
 /// The position of `a` in the accounts (its e-mail ends in it).
@@ -323,8 +497,8 @@ async fn engine_eth(t: &Target, a: &Account) -> (u128, u128) {
 }
 
 /// `flowex replay --verify`: the journal reproduces every snapshot; its last seq.
-fn replay_verify(dir: &Path) -> u64 {
-    let out = flowex(dir).args(["replay", "--verify"]).output().unwrap();
+fn replay_verify(place: &Place<'_>) -> u64 {
+    let out = place.flowex(&["replay", "--verify"]).output().unwrap();
     let s = text(&out);
     assert!(out.status.success(), "replay --verify: {s}");
     s.lines()
@@ -336,9 +510,9 @@ fn replay_verify(dir: &Path) -> u64 {
 /// The SQL projections reach the journal's last seq (polled: they follow
 /// it asynchronously), and hold every acknowledged order once, trades
 /// gap-free.
-async fn check_projections(dir: &Path, last_seq: u64, accounts: &[Arc<Account>]) {
+async fn check_projections(place: &Place<'_>, last_seq: u64, accounts: &[Arc<Account>]) {
     sqlx::any::install_default_drivers();
-    let url = format!("sqlite://{}?mode=ro", dir.join("flowex.db").display());
+    let url = place.db_url();
     let mut db = sqlx::AnyConnection::connect(&url).await.unwrap();
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     loop {

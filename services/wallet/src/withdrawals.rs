@@ -507,7 +507,7 @@ async fn lock(
     total: u64,
 ) -> Result<(), ApiError> {
     let idem = IdemKey::new(&w.idem_key).map_err(|_| ApiError::internal("withdrawal key"))?;
-    let applied = s
+    let submitted = s
         .sink
         .submit(Command::WithdrawLock {
             key: idem,
@@ -515,12 +515,39 @@ async fn lock(
             asset: asset.id,
             amount: total,
         })
-        .await?;
+        .await;
+    let applied = match submitted {
+        Ok(applied) => applied,
+        Err(e) => {
+            // No answer from the engine: the lock may or may not be in.
+            // The row stays and is locked again until the engine answers.
+            relock_later(s.clone(), w.clone());
+            return Err(e);
+        }
+    };
     if let Some(reason) = rejection(&applied) {
         let _ = s.store.delete_unlocked_withdrawal(w.id).await;
         return Err(engine_refusal(reason));
     }
     Ok(())
+}
+
+/// [`relock`] once a second until the engine answers (for at most ten
+/// minutes; after that the next start's [`resume_locks`] does it).
+fn relock_later(s: WalletState, w: WithdrawalRecord) {
+    tokio::spawn(async move {
+        for _ in 0..600 {
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            match relock(&s, &w).await {
+                Err(e) if e.status().is_server_error() => continue,
+                _ => return,
+            }
+        }
+        tracing::warn!(
+            withdrawal = w.id,
+            "the engine did not answer: its lock waits for the next start"
+        );
+    });
 }
 
 /// [`lock`] of a stored withdrawal again (`amount + fee`, its own key):

@@ -141,8 +141,39 @@ impl Target {
     }
 }
 
-/// Registers, keys and funds `n` traders (BTC, USDT and ETH from the faucet).
-pub async fn provision(base: &str, n: usize, run: &str) -> Vec<Arc<Account>> {
+/// How the traders get their BTC, USDT and ETH.
+pub enum Funding {
+    /// `flowex up`'s faucet.
+    Faucet,
+    /// Admin deposits by this admin token (distributed mode has no faucet),
+    /// of what the faucet gives.
+    Admin(String),
+}
+
+const FAUCET_AMOUNTS: [(&str, &str); 3] = [("BTC", "0.5"), ("USDT", "10000"), ("ETH", "5")];
+
+async fn fund(http: &reqwest::Client, base: &str, funding: &Funding, token: &str, user_id: u64) {
+    for (asset, amount) in FAUCET_AMOUNTS {
+        let req = match funding {
+            Funding::Faucet => http
+                .post(format!("{base}/api/v1/wallet/faucet"))
+                .bearer_auth(token)
+                .json(&json!({ "asset": asset })),
+            Funding::Admin(admin) => http
+                .post(format!("{base}/api/v1/admin/deposits"))
+                .bearer_auth(admin)
+                .json(
+                    &json!({ "user_id": user_id, "asset": asset, "amount": amount,
+                               "idempotency_key": format!("crash-fund-{user_id}-{asset}") }),
+                ),
+        };
+        let (s, v) = call(req).await.unwrap();
+        assert!((200..300).contains(&s), "funding {asset}: {s} {v}");
+    }
+}
+
+/// Registers, keys and funds `n` traders.
+pub async fn provision(base: &str, n: usize, run: &str, funding: &Funding) -> Vec<Arc<Account>> {
     let http = reqwest::Client::new();
     let mut out = Vec::new();
     for i in 0..n {
@@ -165,16 +196,7 @@ pub async fn provision(base: &str, n: usize, run: &str) -> Vec<Arc<Account>> {
         .await
         .unwrap();
         assert_eq!(s, 201, "api key: {key}");
-        for asset in ["BTC", "USDT", "ETH"] {
-            let (s, v) = call(
-                http.post(format!("{base}/api/v1/wallet/faucet"))
-                    .bearer_auth(&token)
-                    .json(&json!({ "asset": asset })),
-            )
-            .await
-            .unwrap();
-            assert!((200..300).contains(&s), "faucet {asset}: {s} {v}");
-        }
+        fund(&http, base, funding, &token, user_id).await;
         let creds = flowex_loadgen::Credentials {
             api_key: key["api_key"].as_str().unwrap().to_string(),
             secret: key["secret"].as_str().unwrap().to_string(),
