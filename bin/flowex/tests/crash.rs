@@ -27,9 +27,9 @@
 //! without them unless `FLOWEX_REQUIRE_POSTGRES`/`_REDIS`, as scripts/test
 //! sets).
 
-mod common;
 #[path = "common/cluster.rs"]
 mod cluster;
+mod common;
 #[path = "common/crashload.rs"]
 mod crashload;
 
