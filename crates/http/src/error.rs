@@ -115,6 +115,11 @@ pub mod reject {
         "Quote order qty market orders are not support for this symbol.";
     /// price * qty is zero.
     pub const PRICE_QTY_ZERO: &str = "Price * QTY is zero or less.";
+    /// `icebergQty` on a market whose exchangeInfo says `icebergAllowed:false`.
+    pub const ICEBERG_NOT_SUPPORTED: &str = "Iceberg orders are not supported for this symbol.";
+    /// `trailingDelta`: trailing stops are not offered (`allowTrailingStop:false`).
+    pub const TRAILING_NOT_SUPPORTED: &str =
+        "Trailing stop orders are not supported for this symbol.";
     /// The account may not trade.
     pub const ACCOUNT_CANNOT_TRADE: &str = "This account may not place or cancel orders.";
 }

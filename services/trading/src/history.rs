@@ -113,7 +113,12 @@ pub(crate) async fn stored_order(
     let cid = p.optional("origClientOrderId")?;
     let lookup = || async {
         let found = match (order_id, cid) {
-            (Some(id), _) => history.store.order(user.0, id).await,
+            (Some(id), Some(c)) => history
+                .store
+                .order(user.0, id)
+                .await
+                .map(|o| o.filter(|o| o.client_order_id.as_deref() == Some(c))),
+            (Some(id), None) => history.store.order(user.0, id).await,
             (None, Some(c)) => history.store.order_by_client_id(user.0, market, c).await,
             (None, None) => Ok(None),
         };

@@ -130,6 +130,50 @@ fn check_shape(t: OrderType, p: &Params) -> Result<(), ApiError> {
     }
 }
 
+/// Binance's legal range for a decimal parameter.
+const DECIMAL_RANGE: &str = r"^([0-9]{1,20})(\.[0-9]{1,20})?$";
+/// Binance's legal range for an integer (LONG) parameter.
+const INTEGER_RANGE: &str = "^[0-9]{1,20}$";
+
+fn is_decimal(s: &str) -> bool {
+    let (int, frac) = s.split_once('.').unwrap_or((s, "1"));
+    let digits = |d: &str| (1..=20).contains(&d.len()) && d.bytes().all(|b| b.is_ascii_digit());
+    digits(int) && digits(frac)
+}
+
+fn is_integer(s: &str) -> bool {
+    s.parse::<u64>().is_ok() && s.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// Parameters of features FlowEx does not offer are refused, never dropped
+/// (an order placed without the iceberg or trailing stop its sender asked
+/// for is a different order): malformed values with -1100, well-formed
+/// iceberg and trailing-stop requests with Binance's -2010 texts. The
+/// strategy tags are checked and otherwise ignored.
+fn refuse_unsupported(p: &Params) -> Result<(), ApiError> {
+    let checks: [(&str, fn(&str) -> bool, &str); 4] = [
+        ("icebergQty", is_decimal, DECIMAL_RANGE),
+        ("trailingDelta", is_integer, INTEGER_RANGE),
+        ("strategyId", is_integer, INTEGER_RANGE),
+        ("strategyType", is_integer, INTEGER_RANGE),
+    ];
+    for (name, well_formed, range) in checks {
+        if let Some(v) = p.get(name) {
+            if !well_formed(v) {
+                return Err(ApiError::illegal_chars_in(name, range));
+            }
+        }
+    }
+    let nonzero = |v: &str| v.bytes().any(|b| (b'1'..=b'9').contains(&b));
+    if p.get("icebergQty").is_some_and(nonzero) {
+        return Err(ApiError::new_order_rejected(reject::ICEBERG_NOT_SUPPORTED));
+    }
+    if p.get("trailingDelta").is_some() {
+        return Err(ApiError::new_order_rejected(reject::TRAILING_NOT_SUPPORTED));
+    }
+    Ok(())
+}
+
 /// Parses a new-order request into the engine's command.
 fn parse_new_order(
     p: &Params,
@@ -139,6 +183,7 @@ fn parse_new_order(
     let side = side(p.required("side")?)?;
     let t = order_type(p.required("type")?)?;
     check_shape(t, p)?;
+    refuse_unsupported(p)?;
     let qty = match (p.get("quantity"), p.get("quoteOrderQty")) {
         (Some(q), _) => OrderQty::Base(m.qty("quantity", q)?),
         (None, Some(q)) => OrderQty::Quote(m.quote_amount("quoteOrderQty", q)?),
@@ -392,7 +437,13 @@ async fn find_order(
 ) -> Result<Option<OrderView>, ApiError> {
     let market = m.cfg.id;
     let view = match (p.id(names.id)?, p.optional(names.client)?) {
-        (Some(id), _) => state.query(move |e: &Engine| e.order(OrderId(id))).await?,
+        // Both names given: they must name the same order (Binance answers
+        // an unknown order when they disagree).
+        (Some(id), Some(c)) => state
+            .query(move |e: &Engine| e.order(OrderId(id)))
+            .await?
+            .filter(|o| o.client_id.is_some_and(|own| own.as_str() == c)),
+        (Some(id), None) => state.query(move |e: &Engine| e.order(OrderId(id))).await?,
         (None, Some("")) => return Err(ApiError::empty_orig_client_order_id()),
         (None, Some(c)) => {
             let Ok(cid) = ClientOrderId::new(c) else {

@@ -316,6 +316,83 @@ async fn bad_orders_get_binance_codes() {
 }
 
 #[tokio::test]
+async fn unsupported_order_parameters_are_refused_not_dropped() {
+    let api = Api::start().await;
+    let limit = "symbol=BTCUSDT&side=BUY&type=LIMIT&timeInForce=GTC&quantity=0.01&price=50000";
+    let stop = "symbol=BTCUSDT&side=SELL&type=STOP_LOSS_LIMIT&timeInForce=GTC&quantity=0.01&price=40000&stopPrice=41000";
+    let refused = [
+        (
+            format!("{limit}&icebergQty=0.001"),
+            -2010,
+            Some("Iceberg orders are not supported for this symbol."),
+        ),
+        (
+            format!("{stop}&trailingDelta=100"),
+            -2010,
+            Some("Trailing stop orders are not supported for this symbol."),
+        ),
+    ];
+    let mut cases: Vec<(String, i64, Option<&str>)> = refused.to_vec();
+    for name in ["icebergQty", "trailingDelta", "strategyId", "strategyType"] {
+        for bad in ["abc", "[]", "NaN", "1e5", "-1"] {
+            cases.push((format!("{limit}&{name}={bad}"), -1100, None));
+        }
+    }
+    for (form, want, msg) in cases {
+        for path in ["/api/v3/order", "/api/v3/order/test"] {
+            let (s, v) = api.call("POST", Some(ALICE), path, &form).await;
+            assert_eq!((s, code(&v)), (400, want), "{path} {form}: {v}");
+            if let Some(msg) = msg {
+                assert_eq!(v["msg"], msg, "{form}");
+            }
+        }
+    }
+    // Well-formed strategy tags are accepted (they name the order, change nothing).
+    let (s, v) = api
+        .call(
+            "POST",
+            Some(ALICE),
+            "/api/v3/order",
+            &format!("{limit}&strategyId=7&strategyType=1000000"),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+}
+
+#[tokio::test]
+async fn an_order_id_and_a_client_id_that_disagree_name_no_order() {
+    let api = Api::start().await;
+    let buy = "symbol=BTCUSDT&side=BUY&type=LIMIT&timeInForce=GTC&quantity=0.01&price=50000&newClientOrderId=mine";
+    let (_, v) = api.call("POST", Some(ALICE), "/api/v3/order", buy).await;
+    let id = v["orderId"].as_u64().unwrap();
+    let mismatch = format!("symbol=BTCUSDT&orderId={id}&origClientOrderId=does-not-exist");
+    let (s, v) = api
+        .call("GET", Some(ALICE), "/api/v3/order", &mismatch)
+        .await;
+    assert_eq!((s, code(&v)), (400, -2013), "{v}");
+    let (s, v) = api
+        .call("DELETE", Some(ALICE), "/api/v3/order", &mismatch)
+        .await;
+    assert_eq!((s, code(&v)), (400, -2011), "{v}");
+    assert_eq!(v["msg"], "Unknown order sent.");
+    // Still open, and both names together (agreeing) find it.
+    let both = format!("symbol=BTCUSDT&orderId={id}&origClientOrderId=mine");
+    let (s, v) = api.call("GET", Some(ALICE), "/api/v3/order", &both).await;
+    assert_eq!((s, v["status"].as_str()), (200, Some("NEW")), "{v}");
+    let (s, v) = api
+        .call("DELETE", Some(ALICE), "/api/v3/order", &both)
+        .await;
+    assert_eq!((s, v["status"].as_str()), (200, Some("CANCELED")), "{v}");
+    // Closed now: the history answers, and a disagreeing pair still finds nothing.
+    let (s, v) = api
+        .call("GET", Some(ALICE), "/api/v3/order", &mismatch)
+        .await;
+    assert_eq!((s, code(&v)), (400, -2013), "{v}");
+    let (s, v) = api.call("GET", Some(ALICE), "/api/v3/order", &both).await;
+    assert_eq!((s, v["status"].as_str()), (200, Some("CANCELED")), "{v}");
+}
+
+#[tokio::test]
 async fn one_user_never_sees_or_cancels_anothers_orders() {
     let api = Api::start().await;
     let buy = "symbol=BTCUSDT&side=BUY&type=LIMIT&timeInForce=GTC&quantity=0.01&price=50000&newClientOrderId=mine";
