@@ -145,13 +145,17 @@ fn is_integer(s: &str) -> bool {
     s.parse::<u64>().is_ok() && s.bytes().all(|b| b.is_ascii_digit())
 }
 
+/// A parameter's name, its well-formedness test and the legal range named
+/// when it fails.
+type FormCheck = (&'static str, fn(&str) -> bool, &'static str);
+
 /// Parameters of features FlowEx does not offer are refused, never dropped
 /// (an order placed without the iceberg or trailing stop its sender asked
 /// for is a different order): malformed values with -1100, well-formed
 /// iceberg and trailing-stop requests with Binance's -2010 texts. The
 /// strategy tags are checked and otherwise ignored.
 fn refuse_unsupported(p: &Params) -> Result<(), ApiError> {
-    let checks: [(&str, fn(&str) -> bool, &str); 4] = [
+    let checks: [FormCheck; 4] = [
         ("icebergQty", is_decimal, DECIMAL_RANGE),
         ("trailingDelta", is_integer, INTEGER_RANGE),
         ("strategyId", is_integer, INTEGER_RANGE),
