@@ -2,13 +2,14 @@
 import { defineConfig } from 'vite';
 import react from '@vitejs/plugin-react';
 import tailwindcss from '@tailwindcss/vite';
+import { serviceWorker } from './sw/plugin.ts';
 
 // `npm run dev` proxies the API and the streams to a `flowex up` on :8080,
 // so the UI stays same-origin as it is when the gateway serves it.
 const backend = process.env.FLOWEX_URL ?? 'http://127.0.0.1:8080';
 
 export default defineConfig({
-  plugins: [react(), tailwindcss()],
+  plugins: [react(), tailwindcss(), serviceWorker()],
   build: {
     // The gateway embeds the build: no source maps in the binary.
     sourcemap: false,

@@ -35,7 +35,7 @@ const SWAGGER_FILES: [(&str, &str); 2] = [
 ];
 const SKIP_VAR: &str = "FLOWEX_SKIP_WEB_ASSETS";
 /// What the UI build reads besides `node_modules` (changes rerun the script).
-const WEB_INPUTS: [&str; 8] = [
+const WEB_INPUTS: [&str; 9] = [
     "package.json",
     "package-lock.json",
     "index.html",
@@ -44,6 +44,7 @@ const WEB_INPUTS: [&str; 8] = [
     "src",
     "public",
     "scripts",
+    "sw",
 ];
 /// npm ci gets this long in all (a black-holed registry must not hang the
 /// build); each request `FETCH_TIMEOUT_MS`, with one retry.

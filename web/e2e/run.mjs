@@ -173,6 +173,19 @@ async function flow(browser, base) {
     await shot(alice, 'markets');
   });
 
+  await step('the service worker registers and caches the app shell only', async () => {
+    const sw = await alice.evaluate(async () => {
+      const reg = await navigator.serviceWorker.ready;
+      const names = await caches.keys();
+      const urls = [];
+      for (const n of names) for (const r of await (await caches.open(n)).keys()) urls.push(new URL(r.url).pathname);
+      return { script: reg.active?.scriptURL ?? '', scope: reg.scope, names, urls };
+    });
+    expect(sw.script.endsWith('/sw.js') && sw.scope === `${base}/`, `registration ${JSON.stringify(sw)}`);
+    expect(sw.names.length === 1 && /^flowex-shell-[0-9a-f]{16}$/.test(sw.names[0]), `caches ${sw.names}`);
+    expect(sw.urls.includes('/index.html') && sw.urls.some((u) => u.startsWith('/assets/')), `shell ${sw.urls}`);
+  });
+
   await step('sign up, then demo funds from the faucet', async () => {
     await signUp(alice, ALICE);
     await faucet(alice, 'USDT');
@@ -201,6 +214,15 @@ async function flow(browser, base) {
     await alice.getByTestId('user-email').waitFor();
     await alice.goto('/wallet');
     await alice.getByTestId('free-USDT').waitFor();
+  });
+
+  await step('recent account activity lists the sign-ins and the 2FA change', async () => {
+    await alice.goto('/security');
+    const activity = alice.getByTestId('activity');
+    await activity.getByText('2FA turned on').waitFor();
+    expect((await activity.getByText('Sign-in', { exact: true }).count()) >= 2, 'two sign-ins listed');
+    expect((await activity.getByText('Account created').count()) === 1, 'registration listed');
+    await shot(alice, 'security-activity');
   });
 
   await step('a limit buy rests: in open orders and in the book', async () => {
@@ -311,6 +333,16 @@ async function flow(browser, base) {
     await axe(a11y, '/admin');
     await a11y.context().close();
     pages.delete(a11y);
+  });
+
+  await step('no API answer was ever cached by the service worker', async () => {
+    const urls = await alice.evaluate(async () => {
+      const out = [];
+      for (const n of await caches.keys()) for (const r of await (await caches.open(n)).keys()) out.push(new URL(r.url).pathname);
+      return out;
+    });
+    const api = urls.filter((u) => !u.startsWith('/assets/') && !/^\/[\w.-]+$/.test(u));
+    expect(api.length === 0, `cached beyond the shell: ${api}`);
   });
 
   await step('no page errors and no console errors', async () => {

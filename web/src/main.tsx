@@ -15,3 +15,11 @@ if (root) {
     </StrictMode>,
   );
 }
+
+// The installed app's shell (sw/sw.js): built only, so `npm run dev`
+// never serves from a cache. A failure leaves the page working online.
+if (import.meta.env.PROD && 'serviceWorker' in navigator) {
+  window.addEventListener('load', () => {
+    navigator.serviceWorker.register('/sw.js').catch(() => undefined);
+  });
+}

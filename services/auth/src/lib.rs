@@ -63,6 +63,10 @@
 //! created_at}`. **Sessions** `GET /api/v1/account/sessions` →
 //! `{"sessions":[{id, created_at, last_used_at, expires_at, ip,
 //! user_agent, current}]}`; `DELETE /api/v1/account/sessions/{id}` → 204.
+//! **Activity** `GET /api/v1/account/activity?limit&before` →
+//! `{"activity":[{id, at, action, result, ip, user_agent}]}`: the caller's
+//! own audit rows, newest first (limit 1–100, default 20; `before` pages
+//! by time). The user id comes from the session, never the request.
 //!
 //! Protected routes need a live *login session*: an API-key identity gets
 //! 403 `session_required`, and an access token whose session was logged
@@ -174,6 +178,7 @@
 #![warn(missing_docs)]
 
 pub mod account;
+mod activity;
 mod admin;
 mod api_keys;
 pub mod audit;
@@ -217,6 +222,7 @@ pub fn router(state: AuthState) -> Router {
             "/api/v1/account/sessions/{id}",
             delete(account::revoke_session),
         )
+        .route("/api/v1/account/activity", get(activity::list))
         .route("/api/v1/account/2fa/enroll", post(twofa::enroll))
         .route("/api/v1/account/2fa/confirm", post(twofa::confirm))
         .route("/api/v1/account/2fa/disable", post(twofa::disable))
@@ -248,6 +254,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
             account::me,
             account::list_sessions,
             account::revoke_session,
+            activity::list,
             twofa::enroll,
             twofa::confirm,
             twofa::disable,

@@ -31,6 +31,7 @@ both_backends!(
     logout_ends_the_session,
     password_change_revokes_other_sessions,
     sessions_list_and_revoke,
+    activity_is_the_callers_own,
     api_keys_lifecycle,
     api_keys_need_totp_when_enabled,
     internal_channel_and_lookup,
@@ -1035,6 +1036,76 @@ async fn sessions_list_and_revoke(h: H) {
         .expect(200);
     assert_eq!(v["sessions"].as_array().unwrap().len(), 1);
     assert_eq!(audit_rows(&h, "session.revoke").await.len(), 1);
+}
+
+/// `GET /api/v1/account/activity`: the caller's own audit rows, newest
+/// first, paged by time; another user's rows never appear, whatever the
+/// query says.
+async fn activity_is_the_callers_own(h: H) {
+    h.register("nina@example.com", PW).await;
+    h.register("omar@example.com", PW).await;
+    h.login_with(login_body("nina@example.com", "not the password"))
+        .await
+        .expect_error(401, "invalid_credentials");
+    h.clock.advance(Duration::from_secs(1));
+    let before_login = h.clock.now_ms();
+    let hr = &h;
+    let t = tokens(
+        &hr.req(Method::POST, "/api/v1/auth/login")
+            .header("user-agent", "nina's phone")
+            .ip("192.0.2.55")
+            .json(&login_body("nina@example.com", PW))
+            .send()
+            .await,
+    );
+    let other = h.login("omar@example.com", PW).await;
+    h.post_auth("/api/v1/auth/logout", &other.access, json!({}))
+        .await;
+
+    let v = h
+        .get_auth("/api/v1/account/activity", &t.access)
+        .await
+        .expect(200);
+    let rows = v["activity"].as_array().unwrap();
+    let actions: Vec<(&str, &str)> = rows
+        .iter()
+        .map(|r| (r["action"].as_str().unwrap(), r["result"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            ("auth.login", "ok"),
+            ("auth.login", "denied"),
+            ("auth.register", "ok")
+        ],
+        "{v}"
+    );
+    assert_eq!(rows[0]["ip"], "192.0.2.55");
+    assert_eq!(rows[0]["user_agent"], "nina's phone");
+    assert!(rows[0].get("detail").is_none() && rows[0].get("user_id").is_none());
+
+    let v = h
+        .get_auth(
+            &format!("/api/v1/account/activity?before={before_login}&limit=1"),
+            &t.access,
+        )
+        .await
+        .expect(200);
+    let rows = v["activity"].as_array().unwrap();
+    assert_eq!(rows.len(), 1, "{v}");
+    assert_eq!(rows[0]["result"], "denied");
+
+    // Parameters that would widen the query are refused, not obeyed.
+    for bad in ["user_id=2", "limit=0", "limit=101", "before=soon", "limit=1&limit=2"] {
+        h.get_auth(&format!("/api/v1/account/activity?{bad}"), &t.access)
+            .await
+            .expect_error(400, "invalid_parameter");
+    }
+    h.post_auth("/api/v1/auth/logout", &t.access, json!({}))
+        .await;
+    h.get_auth("/api/v1/account/activity", &t.access)
+        .await
+        .expect_error(401, "session_revoked");
 }
 
 // ------------------------------------------------------------------ API keys

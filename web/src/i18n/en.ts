@@ -36,8 +36,14 @@ export const en = {
     confirm: 'Confirm', backup: 'Backup codes: each works once. Store them somewhere safe, they are not shown again.', done: 'Done',
     apiKeys: 'API keys', label: 'Label', permissions: 'Permissions', ipAllow: 'IP allow-list (comma separated, empty: any)', create: 'Create key', created: 'Created', lastUsed: 'Last used',
     secretOnce: 'Secret (shown once, copy it now):', apiKey: 'API key', delete: 'Delete', never: 'never', sessions: 'Active sessions', device: 'Device', ip: 'IP', started: 'Started',
-    thisOne: 'this session', revoke: 'Revoke', password: 'Change password', change: 'Change', changed: 'Password changed.', activity: 'Recent account activity', activityHint: 'Sign-ins and API key use on this account.',
-    event: 'Event', signedIn: 'Signed in', keyUsed: 'API key “{{label}}” used',
+    thisOne: 'this session', revoke: 'Revoke', password: 'Change password', change: 'Change', changed: 'Password changed.', activity: 'Recent account activity',
+    event: 'Event', activityNote: 'What was done on this account, newest first. Anything you do not recognise: change your password and revoke the sessions above.',
+    ok: 'OK', denied: 'Refused', error: 'Failed', more: 'Show older',
+  },
+  action: {
+    auth_register: 'Account created', auth_login: 'Sign-in', auth_lockout: 'Sign-ins paused after failed attempts', auth_logout: 'Sign-out', auth_refresh_reuse: 'Session ended: a used token came back',
+    auth_password_change: 'Password change', auth_totp_enroll: '2FA setup started', auth_totp_confirm: '2FA turned on', auth_totp_disable: '2FA turned off',
+    api_key_create: 'API key created', api_key_delete: 'API key deleted', session_revoke: 'Session revoked', wallet_withdrawal_request: 'Withdrawal requested', wallet_withdrawal_cancel: 'Withdrawal canceled',
   },
   admin: {
     title: 'Admin', markets: 'Markets', assets: 'Assets', withdrawals: 'Pending withdrawals', users: 'Users', audit: 'Audit log', reconcile: 'Reconcile',

@@ -38,8 +38,14 @@ export const zh: Strings = {
     confirm: '确认', backup: '备用码：每个只能使用一次。请妥善保存，之后不会再显示。', done: '完成',
     apiKeys: 'API 密钥', label: '名称', permissions: '权限', ipAllow: 'IP 白名单（逗号分隔，留空表示不限）', create: '创建密钥', created: '创建时间', lastUsed: '最近使用',
     secretOnce: '密钥（只显示一次，请立即复制）：', apiKey: 'API Key', delete: '删除', never: '从未', sessions: '活跃会话', device: '设备', ip: 'IP', started: '开始时间',
-    thisOne: '当前会话', revoke: '注销', password: '修改密码', change: '修改', changed: '密码已修改。', activity: '最近账户活动', activityHint: '此账户的登录和 API 密钥使用情况。',
-    event: '事件', signedIn: '登录', keyUsed: '使用了 API 密钥“{{label}}”',
+    thisOne: '当前会话', revoke: '注销', password: '修改密码', change: '修改', changed: '密码已修改。', activity: '最近账户活动',
+    event: '事件', activityNote: '此账户上的操作，最新的在前。如有不认识的记录：请修改密码并注销上面的会话。',
+    ok: '成功', denied: '被拒绝', error: '失败', more: '显示更早的记录',
+  },
+  action: {
+    auth_register: '创建账户', auth_login: '登录', auth_lockout: '多次失败后暂停登录', auth_logout: '退出登录', auth_refresh_reuse: '会话已结束：已使用的令牌被再次提交',
+    auth_password_change: '修改密码', auth_totp_enroll: '开始设置双重验证', auth_totp_confirm: '开启双重验证', auth_totp_disable: '关闭双重验证',
+    api_key_create: '创建 API 密钥', api_key_delete: '删除 API 密钥', session_revoke: '注销会话', wallet_withdrawal_request: '申请提现', wallet_withdrawal_cancel: '取消提现',
   },
   admin: {
     title: '管理', markets: '市场', assets: '资产', withdrawals: '待审核提现', users: '用户', audit: '审计日志', reconcile: '对账',

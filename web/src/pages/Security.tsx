@@ -185,7 +185,6 @@ function Sessions() {
   };
   return (
     <Section title={t('security.sessions')}>
-      <p className="mb-2 text-xs text-muted">{t('security.activityHint')}</p>
       {q.error ? <ErrorNotice error={q.error} /> : !q.data ? <Loading /> : (
         <div className="overflow-x-auto">
           <table className="grid-table text-xs" data-testid="sessions">
@@ -197,6 +196,51 @@ function Sessions() {
             </tbody>
           </table>
         </div>
+      )}
+    </Section>
+  );
+}
+
+interface ActivityRow {
+  id: number;
+  at: number;
+  action: string;
+  result: 'ok' | 'denied' | 'error';
+  ip: string | null;
+  user_agent: string | null;
+}
+
+const ACTIVITY_PAGE = 20;
+
+/** The account's own audit rows (`GET /api/v1/account/activity`), paged back by time. */
+function Activity() {
+  const { t, i18n } = useTranslation();
+  const [pages, setPages] = useState(1);
+  const q = useQuery({
+    queryKey: ['private', 'activity', pages],
+    queryFn: () => api<{ activity: ActivityRow[] }>('/api/v1/account/activity', { query: { limit: Math.min(100, pages * ACTIVITY_PAGE) } }),
+  });
+  const lng = i18n.language;
+  const rows = q.data?.activity ?? [];
+  const label = (action: string) => t(`action.${action.replace(/\./g, '_')}`, { defaultValue: action });
+  const resultClass = (r: ActivityRow['result']) => (r === 'ok' ? 'text-up' : 'text-down');
+  return (
+    <Section title={t('security.activity')}>
+      <p className="mb-2 text-xs text-muted">{t('security.activityNote')}</p>
+      {q.error ? <ErrorNotice error={q.error} /> : !q.data ? <Loading /> : rows.length === 0 ? <p className="text-sm text-muted">{t('wallet.noneYet')}</p> : (
+        <div className="overflow-x-auto">
+          <table className="grid-table text-xs" data-testid="activity">
+            <thead><tr><th scope="col">{t('wallet.when')}</th><th scope="col">{t('security.event')}</th><th scope="col">{t('admin.result')}</th><th scope="col">{t('security.ip')}</th><th scope="col">{t('security.device')}</th></tr></thead>
+            <tbody>
+              {rows.map((r) => (
+                <tr key={r.id}><td className="num whitespace-nowrap">{dateTime(r.at, lng)}</td><td>{label(r.action)}</td><td className={resultClass(r.result)}>{t(`security.${r.result}`)}</td><td className="num">{r.ip ?? '–'}</td><td className="max-w-64 truncate">{r.user_agent ?? '–'}</td></tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      )}
+      {rows.length === pages * ACTIVITY_PAGE && pages * ACTIVITY_PAGE < 100 && (
+        <button type="button" className="btn-ghost mt-2" onClick={() => setPages(pages + 1)}>{t('security.more')}</button>
       )}
     </Section>
   );
@@ -242,6 +286,7 @@ export function Security() {
       <ApiKeys />
       <Sessions />
       <Password />
+      <Activity />
     </div>
   );
 }
