@@ -288,6 +288,25 @@ async function flow(browser, base) {
     await waitBalance(alice, 'BTC', '0.00899000');
   });
 
+  await step('the admin users list: freeze, unfreeze and a fee tier for one user', async () => {
+    await admin.goto('/admin');
+    await admin.getByRole('tab', { name: 'Users' }).click();
+    const row = admin.getByTestId('admin-users').locator('tr', { hasText: BOB.email });
+    await row.getByText('Active').waitFor();
+    await row.getByRole('button', { name: 'Freeze' }).click();
+    await row.getByText('Frozen').waitFor();
+    await shot(admin, 'admin-users');
+    await row.getByRole('button', { name: 'Unfreeze' }).click();
+    await row.getByText('Active').waitFor();
+    await row.getByLabel(`${BOB.email} Maker fee`).fill('0.0002');
+    await row.getByLabel(`${BOB.email} Taker fee`).fill('0.0004');
+    await row.getByRole('button', { name: 'Set fee tier' }).click();
+    await row.getByRole('button', { name: 'Back to market fees' }).waitFor();
+    expect((await row.getByLabel(`${BOB.email} Taker fee`).inputValue()) === '0.000400', 'fee tier shown as the API answers it');
+    await row.getByRole('button', { name: 'Back to market fees' }).click();
+    await row.getByRole('button', { name: 'Back to market fees' }).waitFor({ state: 'detached' });
+  });
+
   await step('the trade screen in Chinese', async () => {
     await alice.goto('/trade/BTCUSDT');
     await alice.getByLabel('Language').selectOption('zh-CN');

@@ -1096,7 +1096,13 @@ async fn activity_is_the_callers_own(h: H) {
     assert_eq!(rows[0]["result"], "denied");
 
     // Parameters that would widen the query are refused, not obeyed.
-    for bad in ["user_id=2", "limit=0", "limit=101", "before=soon", "limit=1&limit=2"] {
+    for bad in [
+        "user_id=2",
+        "limit=0",
+        "limit=101",
+        "before=soon",
+        "limit=1&limit=2",
+    ] {
         h.get_auth(&format!("/api/v1/account/activity?{bad}"), &t.access)
             .await
             .expect_error(400, "invalid_parameter");

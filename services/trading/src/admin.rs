@@ -9,6 +9,7 @@
 //! | `POST /api/v1/admin/markets/{symbol}/status` | `SetMarketStatus` |
 //! | `PUT`/`DELETE /api/v1/admin/users/{id}/fees` | `SetUserFees` |
 //! | `POST /api/v1/admin/users/{id}/freeze` / `unfreeze` | `SetUserFrozen` |
+//! | `GET /api/v1/admin/users` | none (a read: users with their engine settings) |
 //! | `POST /api/v1/admin/cancel-all` | `CancelAll` |
 //!
 //! - **Admin only, twice.** The gateway lets only admin Bearer tokens
@@ -50,7 +51,8 @@
 
 use crate::markets::MarketInfo;
 use crate::TradingState;
-use axum::extract::{Path, State};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::Json;
 use flowex_binance::SelfTradePreventionMode;
@@ -84,6 +86,7 @@ pub fn routes() -> axum::Router<TradingState> {
         )
         .route("/api/v1/admin/markets/{symbol}", patch(update_market))
         .route("/api/v1/admin/markets/{symbol}/status", post(set_status))
+        .route("/api/v1/admin/users", get(list_users))
         .route(
             "/api/v1/admin/users/{user_id}/fees",
             put(set_fees).delete(clear_fees),
@@ -1042,6 +1045,127 @@ pub async fn clear_fees(
     run(&call, &s, "admin.user.fees.clear", target, async {
         let user = user_in_path(&s, &user_id).await?;
         apply_fees(&s, &call, user, None).await
+    })
+    .await
+}
+
+/// Users one `GET /api/v1/admin/users` answers when `limit` is not given.
+const USERS_DEFAULT_LIMIT: u32 = 50;
+/// The most users one call answers.
+const USERS_MAX_LIMIT: u32 = 500;
+
+/// The paging of the user list (OpenAPI only; parsed by `users_page`).
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub(crate) struct UserPage {
+    /// Only users with a greater id: the last `id` of the previous page.
+    after_id: Option<u64>,
+    /// At most this many users, 1 to 500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
+    limit: Option<u32>,
+}
+
+/// A user as the operator sees it: never a password hash or 2FA secret.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct AdminUserView {
+    id: u64,
+    email: String,
+    /// `user` or `admin`.
+    role: &'static str,
+    /// Frozen in the engine: no new orders or withdrawals.
+    frozen: bool,
+    totp_enabled: bool,
+    /// Ms since the Unix epoch.
+    created_at: i64,
+    /// The user's fee tier, or null when the markets' rates apply.
+    fees: Option<FeeTierView>,
+}
+
+/// `{"users": […]}`, by id.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct AdminUserList {
+    users: Vec<AdminUserView>,
+}
+
+fn users_page(pairs: &[(String, String)]) -> Result<(Option<u64>, u32), ApiError> {
+    let bad = |name: &str, why: &str| {
+        let shown: String = name.chars().take(32).collect();
+        ApiError::bad_request("invalid_parameter", format!("{shown}: {why}."))
+    };
+    let (mut after, mut limit) = (None, USERS_DEFAULT_LIMIT);
+    let mut seen = std::collections::HashSet::new();
+    for (name, value) in pairs {
+        if !seen.insert(name.as_str()) {
+            return Err(bad(name, "sent more than once"));
+        }
+        match name.as_str() {
+            "after_id" => {
+                after =
+                    Some(flowex_http::ids::parse_id(value).ok_or_else(|| bad(name, "a user id"))?)
+            }
+            "limit" => {
+                limit = value
+                    .parse::<u32>()
+                    .ok()
+                    .filter(|n| (1..=USERS_MAX_LIMIT).contains(n))
+                    .ok_or_else(|| bad(name, "1 to 500"))?
+            }
+            _ => return Err(bad(name, "unknown (use after_id, limit)")),
+        }
+    }
+    Ok((after, limit))
+}
+
+/// `GET /api/v1/admin/users`.
+#[utoipa::path(get, path = "/api/v1/admin/users", tag = "admin",
+    summary = "List users (admin)",
+    description = "Users in id order, each with the engine's view of them (frozen, fee tier): what the freeze and fee-tier routes change. Never a password hash or 2FA secret. Audited as `admin.user.list`.",
+    security(("bearerAuth" = [])),
+    params(UserPage),
+    responses(
+        (status = 200, description = "The page of users, by id.", body = AdminUserList),
+        (status = 400, description = "`invalid_parameter`: a bad, repeated or unknown parameter.", body = NativeError),
+        (status = 401, description = "`unauthorized`.", body = NativeError),
+        (status = 403, description = "`forbidden`: not an admin.", body = NativeError),
+    ))]
+pub async fn list_users(
+    State(s): State<TradingState>,
+    call: AdminCall,
+    query: Result<Query<Vec<(String, String)>>, QueryRejection>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    run(&call, &s, "admin.user.list", None, async {
+        let Query(pairs) = query.map_err(|_| {
+            ApiError::bad_request("invalid_parameter", "The query string is malformed.")
+        })?;
+        let (after, limit) = users_page(&pairs)?;
+        let users = s
+            .store()?
+            .list_users(after, limit)
+            .await
+            .map_err(store_error)?;
+        let ids: Vec<UserId> = users.iter().map(|u| UserId(u.id)).collect();
+        let settings = s
+            .query(move |e: &Engine| ids.iter().map(|u| e.user_settings(*u)).collect::<Vec<_>>())
+            .await?;
+        let users: Vec<AdminUserView> = users
+            .into_iter()
+            .zip(settings)
+            .map(|(u, (fees, frozen))| AdminUserView {
+                id: u.id,
+                role: u.role.as_str(),
+                email: u.email,
+                frozen,
+                totp_enabled: u.totp_enabled,
+                created_at: u.created_at,
+                fees: fees_view(fees),
+            })
+            .collect();
+        let n = users.len();
+        Ok(Done::ok(
+            to_value(&AdminUserList { users }),
+            json!({ "returned": n }),
+        ))
     })
     .await
 }

@@ -187,6 +187,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
             admin::clear_fees,
             admin::freeze,
             admin::unfreeze,
+            admin::list_users,
             admin::cancel_all,
         ),
         // Enums used only by parameters are not collected from the paths.

@@ -276,6 +276,7 @@ fn every_route() -> Vec<(&'static str, &'static str, &'static str, Value)> {
             "/api/v1/admin/users/2/unfreeze",
             Value::Null,
         ),
+        ("admin.user.list", "GET", "/api/v1/admin/users", Value::Null),
         (
             "admin.cancel_all",
             "POST",
@@ -863,6 +864,78 @@ async fn a_frozen_user_cannot_trade_but_can_cancel_and_the_database_agrees() {
         .as_admin("POST", "/api/v1/admin/users/-1/freeze", Value::Null)
         .await;
     assert_eq!((s, err(&v)), (400, "invalid_user_id"), "{v}");
+}
+
+#[tokio::test]
+async fn the_user_list_shows_each_users_engine_settings_and_pages_by_id() {
+    let api = Api::start().await;
+    api.as_admin(
+        "POST",
+        &format!("/api/v1/admin/users/{ALICE}/freeze"),
+        Value::Null,
+    )
+    .await;
+    api.as_admin(
+        "PUT",
+        &format!("/api/v1/admin/users/{BOB}/fees"),
+        json!({"maker_fee": "0.0002", "taker_fee": "0.0004"}),
+    )
+    .await;
+    let (s, v) = api
+        .as_admin("GET", "/api/v1/admin/users", Value::Null)
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let users = v["users"].as_array().unwrap();
+    let ids: Vec<u64> = users.iter().map(|u| u["id"].as_u64().unwrap()).collect();
+    assert_eq!(ids, [ADMIN, ALICE, BOB, DEMOTED]);
+    assert_eq!(
+        users[1],
+        json!({"id": ALICE, "email": "alice@example.com", "role": "user", "frozen": true,
+               "totp_enabled": false, "created_at": 1, "fees": null})
+    );
+    assert_eq!(
+        (&users[2]["frozen"], &users[2]["fees"]),
+        (
+            &json!(false),
+            &json!({"maker_fee": "0.000200", "taker_fee": "0.000400"})
+        )
+    );
+    assert_eq!(users[0]["role"], "admin");
+    assert!(!v.to_string().contains("argon2"), "no password hash: {v}");
+    assert_eq!(
+        detail(&api.last_audit("admin.user.list").await),
+        json!({"returned": 4})
+    );
+
+    let (s, v) = api
+        .as_admin("GET", "/api/v1/admin/users?after_id=2&limit=1", Value::Null)
+        .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["users"].as_array().unwrap().len(), 1);
+    assert_eq!(v["users"][0]["id"], BOB);
+
+    for bad in [
+        "limit=0",
+        "limit=501",
+        "after_id=-1",
+        "after_id=x",
+        "limit=1&limit=2",
+        "email=a",
+    ] {
+        let (s, v) = api
+            .as_admin("GET", &format!("/api/v1/admin/users?{bad}"), Value::Null)
+            .await;
+        assert_eq!((s, err(&v)), (400, "invalid_parameter"), "{bad}: {v}");
+    }
+    let (s, v) = api
+        .admin(
+            "GET",
+            Some((ALICE, false)),
+            "/api/v1/admin/users",
+            Value::Null,
+        )
+        .await;
+    assert_eq!((s, err(&v)), (403, "forbidden"), "{v}");
 }
 
 #[tokio::test]

@@ -46,6 +46,7 @@ export const en = {
     api_key_create: 'API key created', api_key_delete: 'API key deleted', session_revoke: 'Session revoked', wallet_withdrawal_request: 'Withdrawal requested', wallet_withdrawal_cancel: 'Withdrawal canceled',
   },
   admin: {
+    marketRate: 'market rate', roleAdmin: 'Admin', roleUser: 'User', role: 'Role', frozen: 'Frozen', active: 'Active', searchUsers: 'Find by e-mail or id (this page)', previous: 'Previous', next: 'Next',
     title: 'Admin', markets: 'Markets', assets: 'Assets', withdrawals: 'Pending withdrawals', users: 'Users', audit: 'Audit log', reconcile: 'Reconcile',
     symbol: 'Symbol', status: 'Status', halt: 'Halt', cancelOnly: 'Cancel only', resume: 'Resume', makerFee: 'Maker fee', takerFee: 'Taker fee', minNotional: 'Min notional', minQty: 'Min qty', maxQty: 'Max qty', save: 'Save', saved: 'Saved.',
     create: 'Create', code: 'Code', decimals: 'Decimals', base: 'Base', quote: 'Quote', tick: 'Tick size', step: 'Step size', maxPrice: 'Max price', newMarket: 'New market', newAsset: 'New asset',

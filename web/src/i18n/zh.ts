@@ -48,6 +48,7 @@ export const zh: Strings = {
     api_key_create: '创建 API 密钥', api_key_delete: '删除 API 密钥', session_revoke: '注销会话', wallet_withdrawal_request: '申请提现', wallet_withdrawal_cancel: '取消提现',
   },
   admin: {
+    marketRate: '市场费率', roleAdmin: '管理员', roleUser: '用户', role: '角色', frozen: '已冻结', active: '正常', searchUsers: '按邮箱或 ID 查找（本页）', previous: '上一页', next: '下一页',
     title: '管理', markets: '市场', assets: '资产', withdrawals: '待审核提现', users: '用户', audit: '审计日志', reconcile: '对账',
     symbol: '交易对', status: '状态', halt: '暂停', cancelOnly: '仅撤单', resume: '恢复交易', makerFee: '挂单费率', takerFee: '吃单费率', minNotional: '最小金额', minQty: '最小数量', maxQty: '最大数量', save: '保存', saved: '已保存。',
     create: '创建', code: '代码', decimals: '小数位', base: '基础币', quote: '计价币', tick: '价格步长', step: '数量步长', maxPrice: '最高价', newMarket: '新市场', newAsset: '新资产',

@@ -167,25 +167,76 @@ function Withdrawals() {
   );
 }
 
+interface AdminUser {
+  id: number;
+  email: string;
+  role: string;
+  frozen: boolean;
+  totp_enabled: boolean;
+  created_at: number;
+  fees: { maker_fee: string; taker_fee: string } | null;
+}
+
+const USERS_PAGE = 50;
+
+/** One user's row: freeze or unfreeze, and the fee tier (set or back to the markets' rates). */
+function UserRow({ u, act }: { u: AdminUser; act: (f: () => Promise<unknown>) => Promise<void> }) {
+  const { t, i18n } = useTranslation();
+  const [maker, setMaker] = useState(u.fees?.maker_fee ?? '');
+  const [taker, setTaker] = useState(u.fees?.taker_fee ?? '');
+  const path = (p: string) => `/api/v1/admin/users/${u.id}/${p}`;
+  const fee = (id: string, label: string, value: string, set: (v: string) => void) => (
+    <td>
+      <label className="sr-only" htmlFor={id}>{`${u.email} ${label}`}</label>
+      <input id={id} className="input num w-24 py-0.5 text-xs" placeholder={t('admin.marketRate')} value={value} onChange={(e) => set(e.target.value)} />
+    </td>
+  );
+  return (
+    <tr data-testid={`admin-user-${u.id}`}>
+      <td className="num">{u.id}</td>
+      <th scope="row" className="px-2 text-start font-normal">{u.email}</th>
+      <td>{u.role === 'admin' ? t('admin.roleAdmin') : t('admin.roleUser')}</td>
+      <td>{u.totp_enabled ? t('security.on') : t('security.off')}</td>
+      <td className="num whitespace-nowrap">{dateTime(fromSecs(u.created_at), i18n.language)}</td>
+      <td className={u.frozen ? 'text-down' : 'text-up'}>{u.frozen ? t('admin.frozen') : t('admin.active')}</td>
+      {fee(`user-${u.id}-maker`, t('admin.makerFee'), maker, setMaker)}
+      {fee(`user-${u.id}-taker`, t('admin.takerFee'), taker, setTaker)}
+      <td className="whitespace-nowrap">
+        {u.frozen
+          ? <button type="button" className="btn-ghost px-2 py-0.5 text-xs" onClick={() => void act(() => api(path('unfreeze'), { method: 'POST' }))}>{t('admin.unfreeze')}</button>
+          : <button type="button" className="btn-down px-2 py-0.5 text-xs" onClick={() => void act(() => api(path('freeze'), { method: 'POST' }))}>{t('admin.freeze')}</button>}{' '}
+        <button type="button" className="btn-ghost px-2 py-0.5 text-xs" onClick={() => void act(() => api(path('fees'), { method: 'PUT', json: { maker_fee: maker.trim(), taker_fee: taker.trim() } }))}>{t('admin.setFees')}</button>{' '}
+        {u.fees && <button type="button" className="btn-ghost px-2 py-0.5 text-xs" onClick={() => void act(() => api(path('fees'), { method: 'DELETE' }))}>{t('admin.clearFees')}</button>}
+      </td>
+    </tr>
+  );
+}
+
 function Users() {
   const { t } = useTranslation();
-  const [msg, act] = useAct(['admin']);
-  const [id, setId] = useState('');
-  const [maker, setMaker] = useState('0.001');
-  const [taker, setTaker] = useState('0.001');
-  const path = (p: string) => `/api/v1/admin/users/${encodeURIComponent(id.trim())}/${p}`;
+  const [msg, act] = useAct(['admin', 'users']);
+  const [search, setSearch] = useState('');
+  const [pages, setPages] = useState<number[]>([0]);
+  const after = pages[pages.length - 1] ?? 0;
+  const q = useQuery({ queryKey: ['admin', 'users', after], queryFn: () => api<{ users: AdminUser[] }>('/api/v1/admin/users', { query: { after_id: after || undefined, limit: USERS_PAGE } }) });
+  const users = (q.data?.users ?? []).filter((u) => u.email.includes(search.trim().toLowerCase()) || String(u.id) === search.trim());
+  const last = q.data?.users[q.data.users.length - 1];
   return (
     <Section title={t('admin.users')}>
-      <div className="flex flex-wrap items-end gap-2">
-        <Field label={t('admin.userId')} inputMode="numeric" value={id} onChange={(e) => setId(e.target.value)} />
-        <button type="button" className="btn-ghost" onClick={() => void act(() => api(path('freeze'), { method: 'POST' }))}>{t('admin.freeze')}</button>
-        <button type="button" className="btn-ghost" onClick={() => void act(() => api(path('unfreeze'), { method: 'POST' }))}>{t('admin.unfreeze')}</button>
+      <div className="mb-2 flex flex-wrap items-end gap-2">
+        <Field label={t('admin.searchUsers')} type="search" value={search} onChange={(e) => setSearch(e.target.value)} />
       </div>
-      <div className="mt-3 flex flex-wrap items-end gap-2">
-        <Field label={t('admin.makerFee')} value={maker} onChange={(e) => setMaker(e.target.value)} />
-        <Field label={t('admin.takerFee')} value={taker} onChange={(e) => setTaker(e.target.value)} />
-        <button type="button" className="btn-ghost" onClick={() => void act(() => api(path('fees'), { method: 'PUT', json: { maker_fee: maker, taker_fee: taker } }))}>{t('admin.setFees')}</button>
-        <button type="button" className="btn-ghost" onClick={() => void act(() => api(path('fees'), { method: 'DELETE' }))}>{t('admin.clearFees')}</button>
+      {q.error ? <ErrorNotice error={q.error} /> : !q.data ? <Loading /> : (
+        <div className="overflow-x-auto">
+          <table className="grid-table text-xs" data-testid="admin-users">
+            <thead><tr><th scope="col">{t('admin.userId')}</th><th scope="col">{t('auth.email')}</th><th scope="col">{t('admin.role')}</th><th scope="col">{t('security.twofa')}</th><th scope="col">{t('security.created')}</th><th scope="col">{t('admin.status')}</th><th scope="col">{t('admin.makerFee')}</th><th scope="col">{t('admin.takerFee')}</th><th scope="col"><span className="sr-only">{t('admin.action')}</span></th></tr></thead>
+            <tbody>{users.map((u) => <UserRow key={`${u.id}-${u.frozen}-${u.fees?.maker_fee ?? ''}-${u.fees?.taker_fee ?? ''}`} u={u} act={act} />)}</tbody>
+          </table>
+        </div>
+      )}
+      <div className="mt-2 flex gap-2">
+        {pages.length > 1 && <button type="button" className="btn-ghost" onClick={() => setPages(pages.slice(0, -1))}>{t('admin.previous')}</button>}
+        {last && q.data?.users.length === USERS_PAGE && <button type="button" className="btn-ghost" onClick={() => setPages([...pages, last.id])}>{t('admin.next')}</button>}
       </div>
       {msg && <Notice kind={msg.kind}>{msg.text}</Notice>}
     </Section>
