@@ -10,12 +10,13 @@ use axum::response::{IntoResponse, Response};
 use flowex_http::openapi::NativeError;
 use flowex_http::{ApiError, Identity};
 use flowex_store::{AuditEntry, AuditQuery};
-use serde_json::{json, Value};
+use serde::Serialize;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::account::caller;
 use crate::error;
 use crate::state::AuthState;
+use flowex_kit::body::to_value;
 use flowex_kit::StoreResultExt;
 
 /// Rows answered when `limit` is not given.
@@ -36,9 +37,8 @@ pub(crate) struct ActivityFilters {
     before: Option<i64>,
 }
 
-/// One thing that happened on the account (OpenAPI schema of `entry_json`).
-#[derive(ToSchema)]
-#[allow(dead_code)]
+/// One thing that happened on the account.
+#[derive(Serialize, ToSchema)]
 pub(crate) struct ActivityView {
     /// Row id.
     id: u64,
@@ -54,23 +54,22 @@ pub(crate) struct ActivityView {
     user_agent: Option<String>,
 }
 
-/// `{"activity": […]}` (OpenAPI schema).
-#[derive(ToSchema)]
-#[allow(dead_code)]
+/// `{"activity": […]}`.
+#[derive(Serialize, ToSchema)]
 pub(crate) struct ActivityList {
     /// Newest first.
     activity: Vec<ActivityView>,
 }
 
-fn entry_json(e: &AuditEntry) -> Value {
-    json!({
-        "id": e.id,
-        "at": e.at,
-        "action": e.action,
-        "result": e.result.as_str(),
-        "ip": e.actor_ip,
-        "user_agent": e.user_agent,
-    })
+fn entry_view(e: AuditEntry) -> ActivityView {
+    ActivityView {
+        id: e.id,
+        at: e.at,
+        result: e.result.as_str().to_string(),
+        action: e.action,
+        ip: e.actor_ip,
+        user_agent: e.user_agent,
+    }
 }
 
 fn parse_query(user_id: u64, pairs: &[(String, String)]) -> Result<AuditQuery, ApiError> {
@@ -133,6 +132,6 @@ pub(crate) async fn list(
     })?;
     let q = parse_query(user.id, &pairs)?;
     let entries = state.store().query_audit(&q).await.or_api()?;
-    let list: Vec<Value> = entries.iter().map(entry_json).collect();
-    Ok(axum::Json(json!({ "activity": list })).into_response())
+    let activity = entries.into_iter().map(entry_view).collect();
+    Ok(axum::Json(to_value(&ActivityList { activity })).into_response())
 }
