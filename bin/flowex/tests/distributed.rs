@@ -5,7 +5,10 @@
 //! deposits (idempotent), a trade, balances exact to the atomic
 //! unit (0.1 % fee on each side, buyer's in base, seller's in quote); the
 //! events reach market-data and the wallet over the Redis stream without a
-//! gap, and a restarted wallet resumes from its stored offset; an admin
+//! gap, and a restarted wallet resumes from its stored offset; the diff
+//! depth stream, through the gateway from the restarted market data and
+//! from a second instance, starts right after REST depth's
+//! `lastUpdateId` on both and has no gap; an admin
 //! lists an asset and a market through the gateway, which trade at once
 //! and stop when halted; a service
 //! port refuses calls without the internal token, a client's identity
@@ -93,6 +96,21 @@ impl Cluster {
         let log = self.dir.join(format!("{name}.log"));
         let child = self
             .command(&["serve", name])
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .expect("starting flowex serve");
+        Proc { name, child, log }
+    }
+
+    /// One more instance of `name` on `port` (the same configuration else).
+    fn serve_another(&self, name: &'static str, port: u16) -> Proc {
+        let key = name.replace('-', "_").to_uppercase();
+        let log = self.dir.join(format!("{name}-{port}.log"));
+        let child = self
+            .command(&["serve", name])
+            .env(format!("FLOWEX_SERVICES__{key}__PORT"), port.to_string())
             .env("RUST_LOG", "info")
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())
@@ -222,6 +240,91 @@ fn balance(list: &Value, asset: &str) -> (String, String) {
         b["free"].as_str().unwrap().to_string(),
         b["locked"].as_str().unwrap().to_string(),
     )
+}
+
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// The `U`..`u` of `ws`'s `depthUpdate`s until one reaches `last`.
+async fn diff_ids_until(ws: &mut Ws, last: u64) -> Vec<(u64, u64)> {
+    use futures_util::StreamExt;
+    let mut ids = Vec::new();
+    while ids.last().is_none_or(|(_, u)| *u < last) {
+        let msg = tokio::time::timeout(Duration::from_secs(20), ws.next())
+            .await
+            .expect("a depth update within 20 s")
+            .unwrap()
+            .unwrap();
+        if let tokio_tungstenite::tungstenite::Message::Text(t) = msg {
+            let v: Value = serde_json::from_str(&t).unwrap();
+            assert_eq!(v["e"], "depthUpdate", "{v}");
+            ids.push((v["U"].as_u64().unwrap(), v["u"].as_u64().unwrap()));
+        }
+    }
+    ids
+}
+
+/// The diff stream of the restarted market data (through the gateway) and
+/// of a second instance fed by the same Redis stream: both start right
+/// after REST depth's `lastUpdateId`, which both report, and go on without
+/// a gap while an order rests and is cancelled.
+async fn depth_streams_line_up(c: &reqwest::Client, cluster: &Cluster, buyer: &str) {
+    let port = free_port();
+    let mut second = cluster.serve_another("market-data", port);
+    let second_url = format!("http://127.0.0.1:{port}");
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while !matches!(c.get(format!("{second_url}/health/ready")).send().await, Ok(r) if r.status() == 200)
+    {
+        assert!(
+            Instant::now() < deadline,
+            "second market data not ready:\n{}",
+            second.log_tail()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let gw = cluster.url("gateway");
+    // The second instance is reached directly, as the gateway reaches a
+    // service: with the internal token.
+    let mut streams = Vec::new();
+    for base in [&gw, &second_url] {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        let url = format!("{}/ws/ethusdt@depth@100ms", base.replacen("http", "ws", 1));
+        let mut req = url.into_client_request().unwrap();
+        req.headers_mut()
+            .insert("x-flowex-internal-token", TOKEN.parse().unwrap());
+        streams.push(tokio_tungstenite::connect_async(req).await.unwrap().0);
+    }
+    let snapshot = |base: String| async move {
+        let req = c.get(format!("{base}/api/v3/depth?symbol=ETHUSDT"));
+        let (s, d) = call(c, req.header("x-flowex-internal-token", TOKEN)).await;
+        assert_eq!(s, 200, "{d}");
+        d["lastUpdateId"].as_u64().unwrap()
+    };
+    let last = snapshot(gw.clone()).await;
+    assert_eq!(snapshot(second_url.clone()).await, last);
+    let form = "symbol=ETHUSDT&side=BUY&type=LIMIT&timeInForce=GTC&quantity=0.2&price=100";
+    let req = c.post(format!("{gw}/api/v3/order")).bearer_auth(buyer);
+    let (s, v) = call(
+        c,
+        req.header("content-type", "application/x-www-form-urlencoded")
+            .body(form),
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    let cancel = format!("{gw}/api/v3/order?symbol=ETHUSDT&orderId={}", v["orderId"]);
+    let (s, v) = call(c, c.delete(cancel).bearer_auth(buyer)).await;
+    assert_eq!(s, 200, "{v}");
+    // Resting, then cancelled: two book updates after the snapshot.
+    for ws in &mut streams {
+        let ids = diff_ids_until(ws, last + 2).await;
+        assert_eq!(ids[0].0, last + 1, "{ids:?}");
+        for pair in ids.windows(2) {
+            assert_eq!(pair[1].0, pair[0].1 + 1, "{ids:?}");
+        }
+        assert_eq!(ids.last().unwrap().1, last + 2, "{ids:?}");
+    }
+    assert_eq!(snapshot(second_url).await, last + 2);
+    second.stop();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -574,6 +677,7 @@ async fn five_processes_trade_through_the_gateway() {
     );
     assert_eq!(e["events"]["deposited"], 1, "{e}");
     assert_eq!(stored_offset().await, next_seq);
+    depth_streams_line_up(&c, &cluster, &buyer).await;
 
     // The ledger it kept: the buyer's entries over the gateway, and
     // `flowex admin reconcile` finds it, the SQL balances and the engine
