@@ -202,7 +202,8 @@ async function flow(browser, base) {
     await alice.getByRole('button', { name: 'Confirm' }).click();
     await alice.getByTestId('backup-codes').waitFor();
     expect((await alice.getByTestId('backup-codes').locator('li').count()) === 10, 'ten backup codes');
-    expect((await alice.getByTestId('totp-state').innerText()) === 'On', '2FA shown as on');
+    // The state follows a refetch of the user after the confirmation.
+    await alice.getByTestId('totp-state').getByText('On', { exact: true }).waitFor();
     await shot(alice, 'security');
   });
 
@@ -259,6 +260,18 @@ async function flow(browser, base) {
     await alice.getByRole('button', { name: 'Cancel', exact: true }).click();
     await alice.getByRole('tab', { name: /Open orders \(0\)/ }).waitFor();
     await alice.getByText('No open orders.').waitFor();
+  });
+
+  await step('the book updates live over the market stream, without a reload', async () => {
+    const frames = [];
+    alice.on('websocket', (ws) => ws.on('framereceived', (f) => frames.push(String(f.payload))));
+    await alice.goto('/trade/BTCUSDT');
+    await alice.getByText('Live', { exact: true }).waitFor();
+    await placeLimit(bob, 'SELL', '61000.00', '0.001');
+    await alice.getByTestId('book-asks').getByText('61,000.00').waitFor();
+    expect(frames.some((f) => f.includes('depthUpdate') && f.includes('61000')), 'the new level came as a depth diff on /stream');
+    await bob.getByRole('button', { name: 'Cancel', exact: true }).click();
+    await alice.getByTestId('book-asks').getByText('61,000.00').waitFor({ state: 'detached' });
   });
 
   let withdrawalId = '';
