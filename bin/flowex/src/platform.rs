@@ -177,6 +177,18 @@ async fn start_services(
     let trading = flowex_trading::projector::start(trading, store.clone(), journal.clone())
         .await
         .context("starting the order projector")?;
+    // The WebSocket API checks credentials with the gateway's own guard.
+    let credentials = flowex_gateway::AuthState::new(
+        jwt.verifier(&cfg.jwt.issuer, &cfg.jwt.audience),
+        Arc::new(AuthDirectory(auth.clone())),
+        Arc::new(auth.clone()),
+    );
+    let trading = flowex_trading::ws_api::start(
+        trading,
+        Arc::new(credentials),
+        cfg.websocket.clone(),
+        journal.clone(),
+    );
     // The wallet's double-entry ledger and balances, projected the same way.
     let ledger = flowex_wallet::ledger::start_local(handle.clone(), store.clone(), journal);
     let faucet = cfg.faucet_enabled().then(|| demo::faucet(cfg));

@@ -4,6 +4,7 @@
 
 use anyhow::Result;
 use flowex_config::Config;
+use std::sync::Arc;
 
 /// The five services.
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -47,7 +48,11 @@ pub async fn serve(mut cfg: Config, args: ServeArgs, port: Option<u16>) -> Resul
             flowex_gateway::serve_with(cfg, options, flowex_http::shutdown_signal()).await
         }
         Service::Auth => flowex_auth_service::serve(cfg).await,
-        Service::Trading => flowex_trading::serve(cfg).await,
+        Service::Trading => {
+            // The WebSocket API authenticates inside the protocol, with the gateway's guard.
+            let credentials = Arc::new(flowex_gateway::remote_credentials(&cfg)?);
+            flowex_trading::serve(cfg, credentials).await
+        }
         Service::MarketData => flowex_market_data::serve(cfg).await,
         Service::Wallet => flowex_wallet::serve(cfg).await,
     }

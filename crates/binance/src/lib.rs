@@ -35,7 +35,10 @@ pub mod params;
 
 pub use enums::*;
 pub use market::Market;
-pub use order::{CanceledOrder, Fill, NewOrderResponse, OrderState, QueriedOrder};
+pub use order::{
+    CanceledOrder, Execution, ExecutionFill, ExecutionReport, Fill, NewOrderResponse, OrderState,
+    QueriedOrder,
+};
 
 use serde::Serialize;
 use utoipa::ToSchema;

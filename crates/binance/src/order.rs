@@ -401,6 +401,175 @@ pub struct CancelReplaceError {
     pub msg: String,
 }
 
+/// What one `executionReport` reports besides the order itself: the kind
+/// of execution and, for a fill, the trade.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Execution {
+    pub kind: crate::ExecutionType,
+    /// Ms since the Unix epoch (the command's time).
+    pub time: u64,
+    /// The fill, for `TRADE`.
+    pub fill: Option<ExecutionFill>,
+    /// `C`: the order's own id when a cancel names it, else empty.
+    pub orig_client_order_id: String,
+}
+
+/// One fill of the order, in engine values.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExecutionFill {
+    pub trade_id: u64,
+    /// Ticks.
+    pub price: u64,
+    /// Lots.
+    pub qty: u64,
+    /// Quote atoms.
+    pub quote_qty: u64,
+    /// The fee, already written in its asset's decimals.
+    pub commission: String,
+    pub commission_asset: String,
+    pub maker: bool,
+}
+
+/// The user data stream's `executionReport`, every field Binance sends.
+/// Keys in byte order (upper case first), as every body of this crate.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ExecutionReport {
+    /// The cancelled order's client id on a cancel, else "".
+    #[serde(rename = "C")]
+    pub orig_client_order_id: String,
+    #[serde(rename = "E")]
+    pub event_time: u64,
+    /// Iceberg quantity (always 0).
+    #[serde(rename = "F")]
+    pub iceberg_qty: String,
+    /// Ignore (Binance sends a number).
+    #[serde(rename = "I")]
+    pub ignore_i: u64,
+    /// Last executed price.
+    #[serde(rename = "L")]
+    pub last_price: String,
+    /// Ignore.
+    #[serde(rename = "M")]
+    pub ignore_m: bool,
+    /// Commission asset, null without a fill.
+    #[serde(rename = "N")]
+    pub commission_asset: Option<String>,
+    /// Order creation time.
+    #[serde(rename = "O")]
+    pub creation_time: u64,
+    #[serde(rename = "P")]
+    pub stop_price: String,
+    #[serde(rename = "Q")]
+    pub quote_order_qty: String,
+    #[serde(rename = "S")]
+    pub side: Side,
+    /// Transaction time.
+    #[serde(rename = "T")]
+    pub transaction_time: u64,
+    #[serde(rename = "V")]
+    pub self_trade_prevention_mode: SelfTradePreventionMode,
+    /// Working time (-1 while a stop waits).
+    #[serde(rename = "W")]
+    pub working_time: i64,
+    #[serde(rename = "X")]
+    pub status: OrderStatus,
+    /// Last quote quantity.
+    #[serde(rename = "Y")]
+    pub last_quote_qty: String,
+    /// Cumulative quote quantity.
+    #[serde(rename = "Z")]
+    pub cummulative_quote_qty: String,
+    #[serde(rename = "c")]
+    pub client_order_id: String,
+    #[serde(rename = "e")]
+    pub event: &'static str,
+    #[serde(rename = "f")]
+    pub time_in_force: TimeInForce,
+    /// Order list id (always -1).
+    #[serde(rename = "g")]
+    pub order_list_id: i64,
+    #[serde(rename = "i")]
+    pub order_id: u64,
+    /// Last executed quantity.
+    #[serde(rename = "l")]
+    pub last_qty: String,
+    /// Whether this fill was the maker side.
+    #[serde(rename = "m")]
+    pub maker: bool,
+    /// Commission of this fill.
+    #[serde(rename = "n")]
+    pub commission: String,
+    #[serde(rename = "o")]
+    pub order_type: OrderType,
+    #[serde(rename = "p")]
+    pub price: String,
+    #[serde(rename = "q")]
+    pub orig_qty: String,
+    /// Reject reason (always NONE: rejected orders are never accepted).
+    #[serde(rename = "r")]
+    pub reject_reason: &'static str,
+    #[serde(rename = "s")]
+    pub symbol: String,
+    /// Trade id (-1 without a fill).
+    #[serde(rename = "t")]
+    pub trade_id: i64,
+    /// Whether the order is on the book.
+    #[serde(rename = "w")]
+    pub is_working: bool,
+    #[serde(rename = "x")]
+    pub execution_type: crate::ExecutionType,
+    /// Cumulative filled quantity.
+    #[serde(rename = "z")]
+    pub executed_qty: String,
+}
+
+impl ExecutionReport {
+    /// The report of `o` (its state after the execution) for `x`.
+    pub fn new(m: &Market, o: &OrderState, x: &Execution) -> ExecutionReport {
+        let f = o.fields(m);
+        let fill = x.fill.as_ref();
+        let on_book = !o.status.is_final() && o.working_time.is_some();
+        ExecutionReport {
+            orig_client_order_id: x.orig_client_order_id.clone(),
+            event_time: x.time,
+            iceberg_qty: m.qty(0),
+            ignore_i: 0,
+            last_price: m.price(fill.map_or(0, |t| t.price)),
+            ignore_m: false,
+            commission_asset: fill.map(|t| t.commission_asset.clone()),
+            creation_time: o.time,
+            stop_price: f.stop_price,
+            quote_order_qty: f.orig_quote_order_qty,
+            side: f.side,
+            transaction_time: x.time,
+            self_trade_prevention_mode: f.self_trade_prevention_mode,
+            working_time: o
+                .working_time
+                .map_or(-1, |t| i64::try_from(t).unwrap_or(i64::MAX)),
+            status: f.status,
+            last_quote_qty: m.quote(fill.map_or(0, |t| t.quote_qty)),
+            cummulative_quote_qty: f.cummulative_quote_qty,
+            client_order_id: f.client_order_id,
+            event: "executionReport",
+            time_in_force: f.time_in_force,
+            order_list_id: NO_ORDER_LIST,
+            order_id: f.order_id,
+            last_qty: m.qty(fill.map_or(0, |t| t.qty)),
+            maker: fill.is_some_and(|t| t.maker),
+            commission: fill.map_or_else(|| m.quote(0), |t| t.commission.clone()),
+            order_type: f.order_type,
+            price: f.price,
+            orig_qty: f.orig_qty,
+            reject_reason: "NONE",
+            symbol: f.symbol,
+            trade_id: fill.map_or(-1, |t| i64::try_from(t.trade_id).unwrap_or(i64::MAX)),
+            is_working: on_book,
+            execution_type: x.kind,
+            executed_qty: f.executed_qty,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -521,5 +690,47 @@ mod tests {
         assert_eq!(q.time_in_force, TimeInForce::Gtc);
         assert!(q.is_working);
         assert_eq!(NewOrderResponse::result(&m, &o, 1).stop_price, None);
+    }
+
+    #[test]
+    fn execution_reports_carry_every_binance_field_in_sorted_order() {
+        let m = market();
+        let o = OrderState {
+            status: engine::OrderStatus::PartiallyFilled,
+            executed_qty: 500,
+            cum_quote_qty: 35_000_000_000,
+            working_time: Some(1_700_000_000_000),
+            ..stop_order()
+        };
+        let x = Execution {
+            kind: crate::ExecutionType::Trade,
+            time: 1_700_000_000_009,
+            fill: Some(ExecutionFill {
+                trade_id: 12,
+                price: 7_000_000,
+                qty: 500,
+                quote_qty: 35_000_000_000,
+                commission: "0.00000500".into(),
+                commission_asset: "BTC".into(),
+                maker: true,
+            }),
+            orig_client_order_id: String::new(),
+        };
+        assert_eq!(
+            sorted_json(&ExecutionReport::new(&m, &o, &x)),
+            r#"{"C":"","E":1700000000009,"F":"0.00000000","I":0,"L":"70000.00000000","M":false,"N":"BTC","O":1700000000000,"P":"69000.00000000","Q":"0.00000000","S":"BUY","T":1700000000009,"V":"NONE","W":1700000000000,"X":"PARTIALLY_FILLED","Y":"350.00000000","Z":"350.00000000","c":"a3","e":"executionReport","f":"GTC","g":-1,"i":3,"l":"0.00500000","m":true,"n":"0.00000500","o":"STOP_LOSS_LIMIT","p":"70000.00000000","q":"0.01000000","r":"NONE","s":"BTCUSDT","t":12,"w":true,"x":"TRADE","z":"0.00500000"}"#
+        );
+        let new = Execution {
+            kind: crate::ExecutionType::New,
+            fill: None,
+            ..x
+        };
+        let json = sorted_json(&ExecutionReport::new(&m, &stop_order(), &new));
+        assert!(
+            json.contains(r#""N":null"#)
+                && json.contains(r#""t":-1"#)
+                && json.contains(r#""W":-1"#),
+            "{json}"
+        );
     }
 }

@@ -70,6 +70,7 @@
 
 pub mod clock;
 pub mod connections;
+pub mod credentials;
 pub mod error;
 pub mod extract;
 pub mod identity;
@@ -85,6 +86,7 @@ mod serve;
 pub mod session;
 
 pub use connections::{fit_under_open_file_limit, ConnectionLimits, Refusal};
+pub use credentials::{ApiKeyGrant, Credentials};
 pub use error::{error_shape, not_found, ApiError, ApiFamily, KeepBody};
 pub use extract::{client_ip, ClientIp, Params, TrustedProxies, TypedParams};
 pub use identity::{

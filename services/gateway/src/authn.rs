@@ -372,3 +372,51 @@ fn check_signed(
         }
     })
 }
+
+/// The WebSocket API's questions, answered by the same checks as a
+/// request's: a Bearer token's session must be live, a key must exist and
+/// admit the caller's address.
+impl flowex_http::Credentials for AuthState {
+    fn bearer<'a>(
+        &'a self,
+        token: &'a str,
+    ) -> flowex_http::session::BoxFuture<'a, Result<Identity, ApiError>> {
+        Box::pin(async move {
+            bearer_identity(self, token, ApiFamily::Binance)
+                .await
+                .map_err(|r| r.error)
+        })
+    }
+
+    fn api_key<'a>(
+        &'a self,
+        api_key: &'a str,
+        ip: Option<IpAddr>,
+    ) -> flowex_http::session::BoxFuture<'a, Result<flowex_http::ApiKeyGrant, ApiError>> {
+        Box::pin(async move {
+            if !is_valid_api_key_format(api_key) {
+                return Err(ApiError::bad_api_key_format());
+            }
+            let record = match self.directory.lookup(api_key).await {
+                Ok(Some(r)) => r,
+                Ok(None) => return Err(ApiError::rejected_api_key()),
+                Err(e) => return Err(ApiError::unavailable(e.to_string())),
+            };
+            if !ip.is_some_and(|ip| record.ip_allow.allows(ip)) {
+                return Err(ApiError::rejected_api_key());
+            }
+            Ok(flowex_http::ApiKeyGrant {
+                identity: Identity {
+                    user_id: record.user_id,
+                    role: record.role,
+                    via: Via::ApiKey {
+                        key_id: record.key_id,
+                        permissions: record.permissions,
+                    },
+                },
+                frozen: record.frozen,
+                secret: record.secret,
+            })
+        })
+    }
+}

@@ -137,7 +137,7 @@ pub use error::GatewayError;
 pub use proxy::{ProxyConfig, Upstreams};
 pub use redis_store::RedisStore;
 pub use routes::{Security, Upstream};
-pub use serve::{distributed_router, serve, serve_with, ServeOptions};
+pub use serve::{distributed_router, remote_credentials, serve, serve_with, ServeOptions};
 pub use sessions::{MemorySessions, SessionCache, SessionCacheConfig};
 
 use axum::extract::{Request, State};

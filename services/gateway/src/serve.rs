@@ -122,6 +122,40 @@ pub fn distributed_router(
     Ok(proxied(cfg, directory, verifier, upstreams)?)
 }
 
+/// The gateway's authenticator as a service behind it needs it for the
+/// WebSocket API (credentials checked inside the protocol): JWT verifier
+/// from the configuration, keys and sessions from the auth service over the
+/// internal channel, with the gateway's caches (a revoked session stops
+/// within `session_cache`'s TTL, a deleted key within `key_cache`'s).
+pub fn remote_credentials(config: &flowex_config::Config) -> anyhow::Result<crate::AuthState> {
+    let secrets = config
+        .load_secrets(Vec::new)
+        .context("loading the secrets the WebSocket API verifies tokens with")?;
+    let token = InternalToken::new(secrets.internal_token.expose());
+    let verifier = jwt_verifier(config, &secrets)?;
+    let cfg = GatewayConfig::from_config(config);
+    let auth: Uri = config
+        .services
+        .auth
+        .url
+        .parse()
+        .with_context(|| format!("services.auth.url {:?}", config.services.auth.url))?;
+    let directory = HttpKeyDirectory::new(auth, token, cfg.proxy.connect_timeout * 2);
+    let sessions = Arc::new(crate::SessionCache::new(
+        Arc::new(directory.clone()),
+        cfg.session_cache,
+    ));
+    let keys: Arc<dyn crate::KeyDirectory> = if cfg.key_cache.max_entries == 0 {
+        Arc::new(directory)
+    } else {
+        Arc::new(crate::CachedDirectory::new(
+            Arc::new(directory),
+            cfg.key_cache,
+        ))
+    };
+    Ok(crate::AuthState::new(verifier, keys, sessions))
+}
+
 fn jwt_verifier(
     config: &flowex_config::Config,
     secrets: &flowex_config::Secrets,

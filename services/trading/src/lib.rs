@@ -21,6 +21,7 @@ mod orders;
 pub mod projector;
 mod serve;
 mod views;
+pub mod ws_api;
 
 pub use serve::serve;
 
@@ -46,6 +47,8 @@ pub struct TradingState {
     history: Option<projector::History>,
     /// Serialises admin creations, so two of them never pick the same new id.
     admin_lock: Arc<tokio::sync::Mutex<()>>,
+    /// The WebSocket API (`/ws-api/v3`), once started ([`ws_api::start`]).
+    ws_api: Option<Arc<ws_api::WsApi>>,
 }
 
 impl TradingState {
@@ -60,6 +63,7 @@ impl TradingState {
             limits,
             history: None,
             admin_lock: Arc::default(),
+            ws_api: None,
         };
         state.refresh_markets().await?;
         Ok(state)
@@ -68,6 +72,12 @@ impl TradingState {
     /// This state with the history endpoints answered from `history`.
     pub fn with_history(mut self, history: projector::History) -> TradingState {
         self.history = Some(history);
+        self
+    }
+
+    /// This state with the WebSocket API served by `api`.
+    fn with_ws_api(mut self, api: Arc<ws_api::WsApi>) -> TradingState {
+        self.ws_api = Some(api);
         self
     }
 
@@ -232,5 +242,6 @@ pub fn router(state: TradingState) -> axum::Router {
         .route("/api/v3/account", get(views::account))
         .route("/api/v3/account/commission", get(views::commission))
         .merge(admin::routes())
-        .with_state(state)
+        .with_state(state.clone())
+        .merge(ws_api::router(state))
 }

@@ -48,7 +48,7 @@ fn stp(s: &str) -> Result<StpMode, ApiError> {
 
 /// An open order as the engine holds it (it keeps no update time: the
 /// report shows its placement time).
-fn open_state(o: &OrderView) -> OrderState {
+pub(crate) fn open_state(o: &OrderView) -> OrderState {
     let time = o.time_ns / 1_000_000;
     OrderState {
         id: o.id.0,

@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 /// are listed by an admin (or `flowex demo seed` for a demo). Ready when
 /// the database and Redis answer, the engine is recovered and the
 /// publisher has caught up with the journal.
-pub async fn serve(cfg: Config) -> Result<()> {
+pub async fn serve(cfg: Config, credentials: Arc<dyn flowex_http::Credentials>) -> Result<()> {
     process::require_distributed(&cfg)?;
     let token = process::internal_token(&cfg)?;
     let bus = process::bus_config(&cfg)?;
@@ -42,9 +42,11 @@ pub async fn serve(cfg: Config) -> Result<()> {
         .await
         .map_err(|e| anyhow::anyhow!("trading service: {}", e.message()))?;
     // Order and trade history: projected from the engine's events into PostgreSQL.
-    let state = crate::projector::start(state, store.clone(), journal_dir)
+    let state = crate::projector::start(state, store.clone(), journal_dir.clone())
         .await
         .context("starting the order projector")?;
+    // The WebSocket API: user data from the sequencer's durable batches.
+    let state = crate::ws_api::start(state, credentials, cfg.websocket.clone(), journal_dir);
     let checks = health_checks(&store, &bus, &handle, &published);
     let routes = crate::router(state.clone()).merge(crate::internal::internal_router(state));
     let app = process::service_app(&cfg, routes, token, checks, Router::new())?;

@@ -1,0 +1,128 @@
+//! The Binance WebSocket API (`/ws-api/v3`): requests and their replies,
+//! and the user data stream, in trading (the gateway routes `/ws-api/**`
+//! here in distributed mode; `flowex up` mounts it in process).
+//!
+//! - Framing ([`methods`]): request `{"id","method","params"}`; reply
+//!   `{"id","status","result"|"error":{"code","msg"},"rateLimits"}`; events
+//!   `{"subscriptionId":N,"event":{…}}`.
+//! - Authentication happens inside the protocol, checked by the edge's own
+//!   guard through [`flowex_http::Credentials`]: `session.logon` with an
+//!   access token (the web terminal; its session must be live) or a signed
+//!   request (`apiKey`, `timestamp`, `signature` = HMAC-SHA256 of the other
+//!   params sorted by name, `k=v&…`), or a signature on each request.
+//! - Events ([`events`]): a projection on the follower of the sequencer's
+//!   durable batches; the [`hub`] fans them out without ever waiting.
+//! - Limits ([`conn`]): connections per IP and in total (the
+//!   `websocket.*` settings shared with the market streams), per user
+//!   ([`MAX_CONNECTIONS_PER_USER`]), subscriptions per connection
+//!   ([`MAX_SUBSCRIPTIONS`]), requests per second ([`MAX_REQUESTS_PER_SEC`]),
+//!   the request weight of the REST equivalent per IP and minute, the bounded
+//!   send queue (`websocket.send_queue`), server pings and the pong timeout,
+//!   the maximum connection age.
+
+mod conn;
+pub mod events;
+pub mod hub;
+mod methods;
+
+use crate::TradingState;
+use axum::extract::{State, WebSocketUpgrade};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use flowex_bus::{FollowStatus, Follower, Source};
+use flowex_http::extract::ClientIp;
+use flowex_http::{Credentials, RateLimiter};
+use hub::{Hub, HubLimits, Refused};
+use serde_json::json;
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// Most authenticated connections of one user.
+pub const MAX_CONNECTIONS_PER_USER: usize = 50;
+/// Most user data subscriptions on one connection.
+pub const MAX_SUBSCRIPTIONS: usize = 20;
+/// Most requests one connection may send per second.
+pub const MAX_REQUESTS_PER_SEC: usize = 50;
+/// Largest request accepted, in bytes.
+const MAX_MESSAGE: usize = 64 * 1024;
+
+/// What the WebSocket API shares between its connections.
+pub struct WsApi {
+    pub(crate) hub: Arc<Hub>,
+    pub(crate) credentials: Arc<dyn Credentials>,
+    pub(crate) cfg: flowex_config::WebSocketConfig,
+    /// Request weight per IP, charged as the REST equivalent would be.
+    pub(crate) limiter: RateLimiter,
+    pub(crate) costs: flowex_http::Costs,
+    /// The user data projection's follower.
+    pub status: Arc<FollowStatus>,
+}
+
+/// Starts the user data projection on the in-process sequencer and
+/// returns `state` with the WebSocket API enabled.
+pub fn start(
+    state: TradingState,
+    credentials: Arc<dyn Credentials>,
+    cfg: flowex_config::WebSocketConfig,
+    journal_dir: PathBuf,
+) -> TradingState {
+    let hub = Hub::new(HubLimits {
+        max_connections: cfg.max_connections,
+        max_connections_per_ip: cfg.max_connections_per_ip,
+        max_connections_per_user: MAX_CONNECTIONS_PER_USER,
+    });
+    let status = Arc::new(FollowStatus::new("user-data", 0));
+    let source = Source::sequencer(state.sequencer().clone(), journal_dir);
+    let mut follower = Follower::new(source, events::UserEvents::new(hub.clone()), status.clone());
+    tokio::spawn(async move {
+        let ended = follower.run().await;
+        tracing::info!(?ended, "user data streams stopped");
+    });
+    let api = WsApi {
+        hub,
+        credentials,
+        limiter: RateLimiter::in_memory(&state.limits),
+        costs: flowex_http::Costs::binance_spot(),
+        cfg,
+        status,
+    };
+    state.with_ws_api(Arc::new(api))
+}
+
+/// `GET /ws-api/v3` (the upgrade).
+pub fn router(state: TradingState) -> axum::Router {
+    axum::Router::new()
+        .route("/ws-api/v3", axum::routing::get(upgrade))
+        .with_state(state)
+}
+
+async fn upgrade(
+    State(state): State<TradingState>,
+    ip: Result<ClientIp, flowex_http::ApiError>,
+    ws: WebSocketUpgrade,
+) -> Response {
+    let Some(api) = state.ws_api.clone() else {
+        let body = json!({"code": -1001, "msg": "The WebSocket API is not enabled."});
+        return (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response();
+    };
+    let ip = ip.map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |ClientIp(ip)| ip);
+    let slot = match api.hub.admit(ip) {
+        Ok(slot) => slot,
+        Err(Refused::PerIp(max)) => {
+            let msg =
+                format!("Too many WebSocket connections from this IP address: at most {max}.");
+            let body = json!({ "code": -1003, "msg": msg });
+            return (StatusCode::TOO_MANY_REQUESTS, Json(body)).into_response();
+        }
+        Err(Refused::Total(max)) => {
+            let msg =
+                format!("Server is at its limit of {max} WebSocket connections; try again later.");
+            let body = json!({ "code": -1008, "msg": msg });
+            return (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response();
+        }
+    };
+    ws.max_message_size(MAX_MESSAGE)
+        .on_upgrade(move |socket| conn::run(socket, state, api, slot, ip))
+}
