@@ -303,7 +303,7 @@ async fn every_mounted_route_is_documented_and_every_documented_route_is_mounted
     // WebSocket endpoints are upgrades, not operations OpenAPI can describe;
     // docs/CLIENTS.md documents their streams and control messages.
     let is_websocket = |p: &str| {
-        ["/ws", "/stream"]
+        ["/ws", "/stream", "/ws-api"]
             .iter()
             .any(|w| p == *w || p.starts_with(&format!("{w}/")))
     };
