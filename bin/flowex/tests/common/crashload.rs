@@ -10,6 +10,7 @@
 //! withdrawals). Every 2xx answer is written down before the next request:
 //! after a crash, the server must still know every one of them, with the
 //! same outcome.
+#![allow(dead_code)] // each test file uses its own part
 
 use flowex_loadgen::client::{build, Call, Conn, Outcome};
 use flowex_loadgen::mix::{Generator, Market, Mix, Op, Planned, Trader};

@@ -47,9 +47,14 @@ impl Up {
 
     /// [`Up::start`] with settings from `env` (`FLOWEX_…` variables).
     pub fn start_with(dir: &Path, up_args: &[&str], env: &[(&str, &str)]) -> Up {
+        Up::start_for(dir, 300, up_args, env)
+    }
+
+    /// [`Up::start_with`], stopping by itself after `seconds`.
+    pub fn start_for(dir: &Path, seconds: u64, up_args: &[&str], env: &[(&str, &str)]) -> Up {
         let mut child = flowex(dir)
             .envs(env.iter().copied())
-            .args(["--port", "0", "up", "--seconds", "300"])
+            .args(["--port", "0", "up", "--seconds", &seconds.to_string()])
             .args(up_args)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -72,6 +77,11 @@ impl Up {
             base,
             _dir: None,
         }
+    }
+
+    /// The server's process id (for /proc: memory, open files).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// Sends SIGTERM (a graceful stop) and waits for the exit.
