@@ -21,14 +21,17 @@ pub struct SecurityHeaders {
 pub const HSTS: &str = "max-age=63072000; includeSubDomains";
 
 /// Middleware: `X-Content-Type-Options: nosniff`, `X-Frame-Options: DENY`,
-/// `Referrer-Policy: no-referrer` on every response; the CSP on `text/html`
-/// responses; HSTS when configured for TLS. Headers a handler set itself
+/// `Referrer-Policy: no-referrer` on every response; the configured CSP on
+/// `text/html` responses and one that allows nothing on the others;
+/// `Cache-Control: no-store` on private answers ([`is_private`]); HSTS when
+/// configured for TLS. Headers a handler set itself
 /// are kept.
 pub async fn security_headers(
     State(cfg): State<Arc<SecurityHeaders>>,
     req: Request,
     next: Next,
 ) -> Response {
+    let private = is_private(&req);
     let mut res = next.run(req).await;
     let is_html = res
         .headers()
@@ -47,6 +50,13 @@ pub async fn security_headers(
             h.entry(header::CONTENT_SECURITY_POLICY)
                 .or_insert(csp.clone());
         }
+    } else {
+        h.entry(header::CONTENT_SECURITY_POLICY)
+            .or_insert(HeaderValue::from_static(NON_HTML_CSP));
+    }
+    if private {
+        h.entry(header::CACHE_CONTROL)
+            .or_insert(HeaderValue::from_static("no-store"));
     }
     if cfg.hsts {
         h.entry(header::STRICT_TRANSPORT_SECURITY)
@@ -64,6 +74,21 @@ pub enum CorsError {
     /// An origin is not a valid header value.
     #[error("CORS: invalid origin {0:?}")]
     InvalidOrigin(String),
+}
+
+/// The policy of every response that is not a page (JSON, text, images):
+/// opened as a document it may load and run nothing, and nobody may frame it.
+const NON_HTML_CSP: &str = "default-src 'none'; frame-ancestors 'none'";
+
+/// Whether the answer is someone's own: the request carried credentials (a
+/// Bearer token, an API key) or went to the auth routes, which answer tokens
+/// to callers that have none yet. Such answers get `Cache-Control:
+/// no-store`, so no browser or proxy cache keeps balances or tokens.
+fn is_private(req: &Request) -> bool {
+    let h = req.headers();
+    h.contains_key(header::AUTHORIZATION)
+        || h.contains_key("x-mbx-apikey")
+        || req.uri().path().starts_with("/api/v1/auth/")
 }
 
 /// A `CorsLayer` for an allow-list of origins. Empty list: no cross-origin

@@ -240,6 +240,24 @@ async fn request_ids_are_propagated_or_generated() {
 }
 
 #[tokio::test]
+async fn private_responses_are_never_stored_by_caches() {
+    let s = start(app(), &config(), None).await;
+    let with_token = s
+        .send(s.client.get(s.url("/rid")).bearer_auth("some-token"))
+        .await;
+    assert_eq!(with_token.header("cache-control"), Some("no-store"));
+    let with_key = s
+        .send(s.client.get(s.url("/rid")).header("x-mbx-apikey", "k"))
+        .await;
+    assert_eq!(with_key.header("cache-control"), Some("no-store"));
+    // Auth routes answer tokens to callers that send none yet.
+    let login = s.get("/api/v1/auth/login").await;
+    assert_eq!(login.header("cache-control"), Some("no-store"));
+    // Public data may be cached.
+    assert_eq!(s.get("/rid").await.header("cache-control"), None);
+}
+
+#[tokio::test]
 async fn security_headers_csp_and_hsts() {
     let s = start(app(), &config(), None).await;
     for path in ["/rid", "/api/v3/symbol", "/ui", "/nope"] {
@@ -261,7 +279,12 @@ async fn security_headers_csp_and_hsts() {
         s.get("/ui").await.header("content-security-policy"),
         Some("default-src 'self'")
     );
-    assert_eq!(s.get("/rid").await.header("content-security-policy"), None);
+    // Non-HTML responses get a policy that allows nothing (a JSON body
+    // opened as a document can run nothing, be framed by no one).
+    assert_eq!(
+        s.get("/rid").await.header("content-security-policy"),
+        Some("default-src 'none'; frame-ancestors 'none'")
+    );
 
     let tls = HttpConfig {
         tls: true,
