@@ -169,6 +169,19 @@ pub enum StackError {
     Csp,
 }
 
+/// TRACE (and the old TRACK) echo the request, credentials included, and
+/// no route offers them: 405 before any route, credential or rate check
+/// sees the request.
+async fn refuse_trace(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    if req.method() == http::Method::TRACE || req.method().as_str() == "TRACK" {
+        return axum::response::IntoResponse::into_response(ApiError::method_not_allowed());
+    }
+    next.run(req).await
+}
+
 /// Wraps a service's router in the shared layers (see the crate docs for
 /// the order). `rate_limit`: the per-IP limiter, `None` to skip it (e.g.
 /// an internal service behind the gateway).
@@ -209,6 +222,7 @@ where
         router = router.layer(from_fn_with_state(state, ip_rate_limit));
     }
     Ok(router
+        .layer(from_fn(refuse_trace))
         .layer(from_fn_with_state(trusted, client_ip))
         .layer(cors)
         .layer(from_fn_with_state(security, security_headers))

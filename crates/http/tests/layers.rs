@@ -240,6 +240,27 @@ async fn request_ids_are_propagated_or_generated() {
 }
 
 #[tokio::test]
+async fn trace_is_refused_before_any_route_or_credential_check() {
+    // A route behind an authentication check still answers TRACE with 405
+    // (it used to reach the check and answer 401).
+    let guarded = Router::new().route(
+        "/api/v1/auth/me",
+        get(|| async { "me" }).layer(axum::middleware::from_fn(
+            |_req: axum::extract::Request, _next: axum::middleware::Next| async {
+                ApiError::unauthorized().into_response()
+            },
+        )),
+    );
+    let s = start(guarded, &config(), None).await;
+    for path in ["/api/v1/auth/me", "/nope"] {
+        let r = s
+            .send(s.client.request(reqwest::Method::TRACE, s.url(path)))
+            .await;
+        assert_eq!(r.status, 405, "{path}: {}", r.text);
+    }
+}
+
+#[tokio::test]
 async fn private_responses_are_never_stored_by_caches() {
     let s = start(app(), &config(), None).await;
     let with_token = s
