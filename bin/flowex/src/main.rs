@@ -78,7 +78,11 @@ enum BenchCmd {
 
 fn main() -> Result<()> {
     let cli = Cli::parse();
-    logging::init(&cli.overrides, matches!(cli.command, Cmd::Serve(_)));
+    let service = match &cli.command {
+        Cmd::Serve(args) => Some(args.service.name()),
+        _ => None,
+    };
+    let _telemetry = logging::init(&cli.overrides, service);
     match cli.command {
         Cmd::Up(args) => runtime()?.block_on(platform::up(cli.overrides.load()?, args)),
         Cmd::Config => {

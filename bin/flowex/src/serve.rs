@@ -16,6 +16,20 @@ pub enum Service {
     Wallet,
 }
 
+impl Service {
+    /// The name on the command line, in log lines and in Kubernetes'
+    /// `app.kubernetes.io/component` label.
+    pub fn name(self) -> &'static str {
+        match self {
+            Service::Gateway => "gateway",
+            Service::Auth => "auth",
+            Service::Trading => "trading",
+            Service::MarketData => "market-data",
+            Service::Wallet => "wallet",
+        }
+    }
+}
+
 /// Options of `flowex serve`.
 #[derive(clap::Args, Debug)]
 pub struct ServeArgs {

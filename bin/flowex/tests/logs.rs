@@ -1,6 +1,6 @@
 //! What `flowex up` logs, at the most verbose level, while every auth path
-//! runs: each line is one JSON object with `timestamp`, `level` and
-//! `target` (`log.json`), requests carry their `request_id`, and no
+//! runs: each line is one JSON object with `service`, `timestamp`, `level`
+//! and `target` (`log.json`), requests carry their `request_id`, and no
 //! password, access or refresh token, API key or secret, TOTP secret,
 //! otpauth URI or backup code appears anywhere in the captured output.
 
@@ -196,20 +196,30 @@ async fn no_secret_reaches_the_logs_and_lines_are_json() {
 
     let text = std::fs::read_to_string(&log).unwrap();
     let mut with_request_id = 0;
+    // Lines of authenticated requests name the caller.
+    let mut with_user_id = 0;
     for line in text.lines() {
         let v: Value =
             serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
         for field in ["timestamp", "level", "target"] {
             assert!(v.get(field).is_some(), "no {field}: {line}");
         }
+        // One process runs every service in `flowex up`.
+        assert_eq!(v["service"], "flowex", "{line}");
+        // Spans are not exported here, so no line carries a trace id.
+        assert!(v["span"].get("trace_id").is_none(), "{line}");
         if v["span"]["request_id"].is_string() {
             with_request_id += 1;
+        }
+        if v["span"]["user_id"].is_u64() {
+            with_user_id += 1;
         }
     }
     assert!(
         with_request_id >= 10,
         "{with_request_id} lines with a request id:\n{text}"
     );
+    assert!(with_user_id >= 3, "{with_user_id} lines with a user id");
     for secret in &secrets {
         assert!(
             !text.contains(secret.as_str()),

@@ -16,6 +16,7 @@ const ALIASES: &[(&str, &str)] = &[
     ("CORS_ORIGINS", "cors.allowed_origins"),
     ("LOG_LEVEL", "log.level"),
     ("LOG_JSON", "log.json"),
+    ("OTLP_ENDPOINT", "log.otlp_endpoint"),
 ];
 
 /// Optional settings whose absent default cannot tell their type.

@@ -45,6 +45,7 @@
 //! | `FLOWEX_SECRET_BOX_KEY` / `FLOWEX_SECRET_BOX_KEY_FILE` | `secrets.secret_box_key` / `secrets.secret_box_key_file` |
 //! | `FLOWEX_CORS_ORIGINS` | `cors.allowed_origins` |
 //! | `FLOWEX_LOG_LEVEL` / `FLOWEX_LOG_JSON` | `log.level` / `log.json` |
+//! | `FLOWEX_OTLP_ENDPOINT` | `log.otlp_endpoint` (OpenTelemetry tracing, off when unset) |
 //!
 //! `FLOWEX_` is reserved for configuration: an unknown `FLOWEX_*` variable
 //! is an error (a typo must not silently fall back to a default).
@@ -313,6 +314,10 @@ pub struct JwtConfig {
     pub access_ttl_secs: u64,
     /// Refresh token lifetime in seconds (default 30 days).
     pub refresh_ttl_secs: u64,
+    /// Live sessions (refresh-token families) per user, 1 to 1000 (default
+    /// 10). A login past it ends the user's oldest sessions, as exchanges
+    /// do: the person holding the password can always sign in.
+    pub max_sessions_per_user: u32,
 }
 
 impl Default for JwtConfig {
@@ -322,6 +327,7 @@ impl Default for JwtConfig {
             audience: "flowex-api".into(),
             access_ttl_secs: MAX_ACCESS_TTL_SECS,
             refresh_ttl_secs: 30 * 24 * 3600,
+            max_sessions_per_user: 10,
         }
     }
 }
@@ -508,6 +514,11 @@ pub struct LogConfig {
     pub level: String,
     /// One JSON object per line instead of human-readable text.
     pub json: bool,
+    /// Where spans go over OTLP/HTTP protobuf, e.g.
+    /// `http://jaeger-collector:4318/v1/traces` (Jaeger, an OpenTelemetry
+    /// collector). Unset (the default): no tracing export, and log lines
+    /// carry no `trace_id`.
+    pub otlp_endpoint: Option<String>,
 }
 
 impl Default for LogConfig {
@@ -515,6 +526,7 @@ impl Default for LogConfig {
         LogConfig {
             level: "info".into(),
             json: false,
+            otlp_endpoint: None,
         }
     }
 }
@@ -736,6 +748,12 @@ impl Config {
         if self.jwt.refresh_ttl_secs <= self.jwt.access_ttl_secs {
             err("jwt.refresh_ttl_secs must be longer than jwt.access_ttl_secs".into());
         }
+        if !(1..=1000).contains(&self.jwt.max_sessions_per_user) {
+            err(format!(
+                "jwt.max_sessions_per_user is {}; allow between 1 and 1000 sessions per user",
+                self.jwt.max_sessions_per_user
+            ));
+        }
         if self.jwt.issuer.trim().is_empty() || self.jwt.audience.trim().is_empty() {
             err("jwt.issuer and jwt.audience must not be empty".into());
         }
@@ -785,6 +803,16 @@ impl Config {
         }
         if self.log.level.trim().is_empty() {
             err("log.level must not be empty".into());
+        }
+        if let Some(url) = &self.log.otlp_endpoint {
+            let host = url
+                .strip_prefix("http://")
+                .or_else(|| url.strip_prefix("https://"));
+            if host.is_none_or(|h| h.is_empty() || h.starts_with('/')) {
+                err(format!(
+                    "log.otlp_endpoint is {url:?}; write an http(s) URL like \"http://jaeger-collector:4318/v1/traces\""
+                ));
+            }
         }
     }
 

@@ -201,6 +201,9 @@ pub async fn internal_channel(
     strip_internal_headers(req.headers_mut());
     req.extensions_mut().remove::<Identity>();
     if let Some(i) = identity {
+        // The request span (request_id) declares `user_id`: every later
+        // log line of this request names the caller.
+        tracing::Span::current().record("user_id", i.user_id);
         req.extensions_mut().insert(i);
     }
     next.run(req).await

@@ -1,6 +1,8 @@
 //! Request ids: taken from `X-Request-Id` when sane, generated otherwise,
 //! carried by a tracing span (so every log line of the request has it) and
-//! returned in the response header.
+//! returned in the response header. When spans are exported over OTLP
+//! (`log.otlp_endpoint`), the span also records its OpenTelemetry
+//! `trace_id`, so a log line leads to its trace in Jaeger and back.
 
 use axum::extract::{FromRequestParts, Request};
 use axum::http::{request::Parts, HeaderName, HeaderValue};
@@ -54,7 +56,8 @@ impl<S: Send + Sync> FromRequestParts<S> for RequestId {
 }
 
 /// Middleware: assigns the id, runs the request inside a `request` span
-/// with `request_id`, `method` and `path`, logs its completion, and sets
+/// with `request_id`, `method`, `path`, `user_id` once known and
+/// `trace_id` when spans are exported, logs its completion, and sets
 /// `X-Request-Id` on the response.
 pub async fn request_id(mut req: Request, next: Next) -> Response {
     let id = req
@@ -69,7 +72,12 @@ pub async fn request_id(mut req: Request, next: Next) -> Response {
         request_id = %id.as_str(),
         method = %req.method(),
         path = %req.uri().path(),
+        trace_id = tracing::field::Empty,
+        // Recorded once the caller is known (gateway authentication, the
+        // internal channel's identity header).
+        user_id = tracing::field::Empty,
     );
+    record_trace_id(&span);
     let started = Instant::now();
     let mut res = next.run(req).instrument(span.clone()).await;
     let status = res.status().as_u16();
@@ -85,6 +93,20 @@ pub async fn request_id(mut req: Request, next: Next) -> Response {
         res.headers_mut().insert(REQUEST_ID, v);
     }
     res
+}
+
+/// Records the OpenTelemetry trace id of `span` as its `trace_id` field.
+/// Without an OpenTelemetry layer the context is empty and nothing is
+/// recorded, so log lines carry no meaningless zero id.
+fn record_trace_id(span: &tracing::Span) {
+    use opentelemetry::trace::TraceContextExt;
+    use tracing_opentelemetry::OpenTelemetrySpanExt;
+    let cx = span.context();
+    let otel = cx.span();
+    let context = otel.span_context();
+    if context.is_valid() {
+        span.record("trace_id", tracing::field::display(context.trace_id()));
+    }
 }
 
 #[cfg(test)]

@@ -93,6 +93,8 @@ pub const METRICS: &[Metric] = &[
     m("flowex_engine_sequence", G, COUNT, &[], "Last journal sequence number made durable by the sequencer."),
     m("flowex_sequencer_commands_total", C, COUNT, &[], "Commands the sequencer applied."),
     m("flowex_sequencer_batches_total", C, COUNT, &[], "Batches the sequencer journaled (one fsync each); commands / batches is the mean batch size."),
+    m("flowex_sequencer_batch_apply_seconds", G, SECS, &[], "Mean time the engine thread took to sequence and apply one batch, over the batches since the previous sample (unchanged while idle)."),
+    m("flowex_sequencer_batch_journal_write_seconds", G, SECS, &[], "Mean time the journal thread took to write and fsync one batch, over the batches since the previous sample (unchanged while idle)."),
     m("flowex_sequencer_overload_rejections_total", C, COUNT, &[], "Commands refused because the sequencer's bounded queue was full."),
     m("flowex_sequencer_lagged_subscribers_total", C, COUNT, &[], "Event subscribers the sequencer dropped for falling behind."),
     m("flowex_snapshots_total", C, COUNT, &[], "Engine snapshots taken."),
@@ -338,10 +340,27 @@ pub struct SequencerSample {
     pub last_snapshot_pause: Duration,
     /// Subscribers dropped for lagging.
     pub lagged_subscribers: u64,
+    /// Total time applying batches.
+    pub apply: Duration,
+    /// Total time writing and fsyncing batches.
+    pub journal_write: Duration,
 }
 
-/// Publishes a sequencer sample; `now_unix` stamps a new snapshot.
-pub fn sequencer(s: &SequencerSample, previous_snapshots: u64, now_unix: f64) {
+/// Publishes a sequencer sample; `previous` is the sample before it (the
+/// default at first), `now_unix` stamps a new snapshot.
+pub fn sequencer(s: &SequencerSample, previous: &SequencerSample, now_unix: f64) {
+    let previous_snapshots = previous.snapshots;
+    // Per-batch stage times from the totals: the sequencer reads no clock
+    // per command, and the sampler turns its totals into means.
+    let batches = s.batches.saturating_sub(previous.batches);
+    if batches > 0 {
+        let mean = |total: Duration, before: Duration| {
+            total.saturating_sub(before).as_secs_f64() / batches as f64
+        };
+        gauge!("flowex_sequencer_batch_apply_seconds").set(mean(s.apply, previous.apply));
+        gauge!("flowex_sequencer_batch_journal_write_seconds")
+            .set(mean(s.journal_write, previous.journal_write));
+    }
     gauge!("flowex_engine_sequence").set(s.durable_seq as f64);
     counter!("flowex_sequencer_commands_total").absolute(s.commands);
     counter!("flowex_sequencer_batches_total").absolute(s.batches);
@@ -478,7 +497,14 @@ mod tests {
                 snapshots: 1,
                 ..Default::default()
             };
-            sequencer(&sample, 0, 1_700_000_000.0);
+            sequencer(&sample, &SequencerSample::default(), 1_700_000_000.0);
+            let later = SequencerSample {
+                batches: 4,
+                apply: Duration::from_millis(2),
+                journal_write: Duration::from_millis(8),
+                ..sample
+            };
+            sequencer(&later, &sample, 1_700_000_001.0);
             ledger_imbalance("USDT", 0);
         });
         let text = handle.render();
@@ -486,6 +512,8 @@ mod tests {
             "flowex_orders_total{market=\"BTCUSDT\",type=\"LIMIT\",result=\"rejected\",reason=\"insufficient_funds\"} 1",
             "flowex_order_latency_seconds_count 1",
             "flowex_engine_sequence 42",
+            "flowex_sequencer_batch_apply_seconds 0.0005",
+            "flowex_sequencer_batch_journal_write_seconds 0.002",
             "flowex_snapshot_last_timestamp_seconds 1700000000",
             "flowex_ledger_imbalance_atoms{asset=\"USDT\"} 0",
             "flowex_logins_total{result=\"lockout\"} 0",

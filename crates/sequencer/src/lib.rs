@@ -210,6 +210,10 @@ pub struct Stats {
     pub last_snapshot_pause_ns: u64,
     pub max_snapshot_pause_ns: u64,
     pub lagged_subscribers: u64,
+    /// Time the engine thread spent sequencing and applying batches, in total.
+    pub apply_ns: u64,
+    /// Time the journal thread spent writing and fsyncing batches, in total.
+    pub journal_write_ns: u64,
 }
 
 #[derive(Default)]
@@ -226,6 +230,8 @@ pub(crate) struct Shared {
     pub last_snapshot_pause_ns: AtomicU64,
     pub max_snapshot_pause_ns: AtomicU64,
     pub lagged: AtomicU64,
+    pub apply_ns: AtomicU64,
+    pub journal_write_ns: AtomicU64,
 }
 
 impl Shared {
@@ -392,6 +398,8 @@ impl SequencerHandle {
             last_snapshot_pause_ns: get(&s.last_snapshot_pause_ns),
             max_snapshot_pause_ns: get(&s.max_snapshot_pause_ns),
             lagged_subscribers: get(&s.lagged),
+            apply_ns: get(&s.apply_ns),
+            journal_write_ns: get(&s.journal_write_ns),
         }
     }
 }

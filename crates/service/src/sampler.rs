@@ -30,7 +30,7 @@ fn now_unix() -> Duration {
 /// The sequencer's `Stats` (trading, `flowex up`).
 pub fn sequencer(handle: SequencerHandle) {
     tokio::spawn(async move {
-        let mut snapshots = 0;
+        let mut previous = flowex_metrics::SequencerSample::default();
         loop {
             let s = handle.stats();
             let sample = flowex_metrics::SequencerSample {
@@ -41,9 +41,11 @@ pub fn sequencer(handle: SequencerHandle) {
                 snapshots: s.snapshots,
                 last_snapshot_pause: Duration::from_nanos(s.last_snapshot_pause_ns),
                 lagged_subscribers: s.lagged_subscribers,
+                apply: Duration::from_nanos(s.apply_ns),
+                journal_write: Duration::from_nanos(s.journal_write_ns),
             };
-            flowex_metrics::sequencer(&sample, snapshots, now_unix().as_secs_f64());
-            snapshots = s.snapshots;
+            flowex_metrics::sequencer(&sample, &previous, now_unix().as_secs_f64());
+            previous = sample;
             tokio::time::sleep(EVERY).await;
         }
     });

@@ -472,7 +472,50 @@ async fn open_session(
         json!({ "session_id": session.id, "method": method }),
     )
     .await;
+    end_sessions_past_the_limit(state, meta, user.id, now).await?;
     token_response(state, user, session.id, refresh.token.expose())
+}
+
+/// Ends the user's oldest live sessions beyond
+/// [`AuthConfig::max_sessions_per_user`](crate::AuthConfig), the new one
+/// included in the count. The oldest go, not the new login: whoever holds
+/// the password (and second factor) can always sign in, and a forgotten
+/// device does not lock its owner out. Each ended session is audited as
+/// `session.evict`; its access tokens stop working with it.
+async fn end_sessions_past_the_limit(
+    state: &AuthState,
+    meta: &RequestMeta,
+    user_id: u64,
+    now: i64,
+) -> Result<(), ApiError> {
+    let max = state.config().max_sessions_per_user;
+    let live = state.store().list_sessions(user_id, now).await.or_api()?;
+    // Newest first, so everything after the first `max` is the oldest.
+    for old in live.iter().skip(max) {
+        let ended = state
+            .store()
+            .revoke_session(user_id, old.id, now, "session_limit")
+            .await
+            .or_api()?;
+        if ended {
+            tracing::info!(
+                user_id,
+                session_id = old.id,
+                "session ended by the session limit"
+            );
+            audit::record(
+                state,
+                meta,
+                Some(user_id),
+                action::SESSION_EVICT,
+                Some(format!("session:{}", old.id)),
+                AuditOutcome::Ok,
+                json!({ "session_id": old.id, "reason": "session_limit", "max_sessions": max }),
+            )
+            .await;
+        }
+    }
+    Ok(())
 }
 
 // ---------------------------------------------------------------- refresh

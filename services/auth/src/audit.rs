@@ -35,6 +35,8 @@ pub mod action {
     pub const API_KEY_DELETE: &str = "api_key.delete";
     /// A session revoked from the session list.
     pub const SESSION_REVOKE: &str = "session.revoke";
+    /// A session ended by a newer login past `jwt.max_sessions_per_user`.
+    pub const SESSION_EVICT: &str = "session.evict";
     /// An admin read the audit log.
     pub const ADMIN_AUDIT_QUERY: &str = "admin.audit_query";
 }

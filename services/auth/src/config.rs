@@ -65,6 +65,8 @@ pub struct AuthConfig {
     /// Absolute lifetime of a session (refresh-token family): rotation does
     /// not extend it.
     pub refresh_ttl: Duration,
+    /// Live sessions per user: a login past it ends the oldest ones.
+    pub max_sessions_per_user: usize,
     /// Brute-force limits.
     pub lockout: LockoutPolicy,
     /// Issuer shown by authenticator apps (`otpauth://totp/FlowEx:…`).
@@ -90,6 +92,7 @@ impl From<&flowex_config::Config> for AuthConfig {
             audience: c.jwt.audience.clone(),
             access_ttl: Duration::from_secs(c.jwt.access_ttl_secs),
             refresh_ttl: Duration::from_secs(c.jwt.refresh_ttl_secs),
+            max_sessions_per_user: c.jwt.max_sessions_per_user as usize,
             lockout: LockoutPolicy::default(),
             totp_issuer: "FlowEx".into(),
             max_api_keys_per_user: 30,
@@ -132,6 +135,9 @@ impl AuthConfig {
         }
         if self.totp_issuer.is_empty() || self.totp_issuer.contains(':') {
             return bad("totp_issuer must be non-empty and contain no ':'");
+        }
+        if self.max_sessions_per_user == 0 {
+            return bad("max_sessions_per_user must be at least 1");
         }
         if self.hash_concurrency == 0 {
             return bad("hash_concurrency must be at least 1");

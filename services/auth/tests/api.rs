@@ -32,6 +32,7 @@ both_backends!(
     password_change_revokes_other_sessions,
     sessions_list_and_revoke,
     activity_is_the_callers_own,
+    session_limit_ends_the_oldest_session,
     api_keys_lifecycle,
     api_keys_need_totp_when_enabled,
     internal_channel_and_lookup,
@@ -1115,6 +1116,59 @@ async fn activity_is_the_callers_own(h: H) {
 }
 
 // ------------------------------------------------------------------ API keys
+
+/// `jwt.max_sessions_per_user`: one login more than the limit still
+/// succeeds, and the oldest session ends (its access and refresh tokens stop
+/// working, `session.evict` is audited); every newer session goes on.
+async fn session_limit_ends_the_oldest_session(h: H) {
+    h.register("nora@example.com", PW).await;
+    h.register("omar@example.com", PW).await;
+    let max = h.state.config().max_sessions_per_user;
+    assert_eq!(max, 10, "the configured default");
+    let other = h.login("omar@example.com", PW).await;
+    let mut sessions = Vec::new();
+    for _ in 0..=max {
+        sessions.push(h.login("nora@example.com", PW).await);
+    }
+    let oldest = &sessions[0];
+    h.get_auth("/api/v1/auth/me", &oldest.access)
+        .await
+        .expect_error(401, "session_revoked");
+    h.post(
+        "/api/v1/auth/refresh",
+        json!({ "refresh_token": oldest.refresh }),
+    )
+    .await
+    .expect_error(401, "session_revoked");
+    for t in &sessions[1..] {
+        h.get_auth("/api/v1/auth/me", &t.access).await.expect(200);
+    }
+    h.get_auth("/api/v1/auth/me", &other.access)
+        .await
+        .expect(200);
+    let v = h
+        .get_auth("/api/v1/account/sessions", &sessions[max].access)
+        .await
+        .expect(200);
+    assert_eq!(v["sessions"].as_array().unwrap().len(), max);
+    let evicted = h.state.verifier().verify(&oldest.access);
+    let rows = audit_rows(&h, "session.evict").await;
+    assert_eq!(rows.len(), 1);
+    if let Ok(claims) = evicted {
+        let target = format!("session:{}", claims.sid);
+        assert_eq!(rows[0].target.as_deref(), Some(target.as_str()));
+    }
+    // A refresh keeps the session count; only a login opens one.
+    let t = tokens(
+        &h.post(
+            "/api/v1/auth/refresh",
+            json!({ "refresh_token": sessions[1].refresh }),
+        )
+        .await,
+    );
+    h.get_auth("/api/v1/auth/me", &t.access).await.expect(200);
+    assert_eq!(audit_rows(&h, "session.evict").await.len(), 1);
+}
 
 async fn api_keys_lifecycle(h: H) {
     h.register("noah@example.com", PW).await;

@@ -90,6 +90,7 @@ pub async fn authenticate(State(state): State<AuthState>, req: Request, next: Ne
     let class = routes::security(&parts.method, parts.uri.path());
     match identify(&state, &parts, &body, class).await {
         Ok(Some((identity, frozen))) => {
+            tracing::Span::current().record("user_id", identity.user_id);
             parts
                 .extensions
                 .insert(RateLimitKey(identity.rate_limit_key()));
