@@ -160,7 +160,7 @@ pub struct BookTicker {
 
 /// `ticker/24hr?type=MINI`: the rolling window's prices and volumes.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct MiniTicker {
     /// Ms since the Unix epoch.
     pub close_time: i64,

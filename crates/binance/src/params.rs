@@ -135,8 +135,10 @@ pub struct AllOrdersParams {
     /// Orders with this id or a later one.
     pub order_id: Option<u64>,
     /// Ms since the Unix epoch, inclusive.
+    #[param(minimum = 0)]
     pub start_time: Option<i64>,
     /// Ms since the Unix epoch, inclusive.
+    #[param(minimum = 0)]
     pub end_time: Option<i64>,
     /// Default 500, at most 1000.
     #[param(minimum = 1, maximum = 1000)]
@@ -153,8 +155,10 @@ pub struct MyTradesParams {
     /// Only the trades of this order.
     pub order_id: Option<u64>,
     /// Ms since the Unix epoch, inclusive.
+    #[param(minimum = 0)]
     pub start_time: Option<i64>,
     /// Ms since the Unix epoch, inclusive.
+    #[param(minimum = 0)]
     pub end_time: Option<i64>,
     /// Trades with this id or a later one (not with startTime/endTime).
     pub from_id: Option<u64>,
@@ -180,6 +184,7 @@ pub struct DepthParams {
     #[param(example = "BTCUSDT")]
     pub symbol: String,
     /// Levels per side: default 100, at most 5000 (larger is cut).
+    #[param(minimum = 1)]
     pub limit: Option<u32>,
 }
 
@@ -190,6 +195,7 @@ pub struct TradesParams {
     #[param(example = "BTCUSDT")]
     pub symbol: String,
     /// Default 500, at most 1000.
+    #[param(minimum = 1)]
     pub limit: Option<u32>,
 }
 
@@ -201,6 +207,7 @@ pub struct HistoricalTradesParams {
     #[param(example = "BTCUSDT")]
     pub symbol: String,
     /// Default 500, at most 1000.
+    #[param(minimum = 1)]
     pub limit: Option<u32>,
     /// The first trade id to return (default: the newest trades).
     pub fromId: Option<u64>,
@@ -216,10 +223,13 @@ pub struct AggTradesParams {
     /// The first aggregate id to return.
     pub fromId: Option<u64>,
     /// Ms since the epoch, inclusive.
+    #[param(minimum = 0)]
     pub startTime: Option<i64>,
     /// Ms since the epoch, inclusive; at most an hour after `startTime`.
+    #[param(minimum = 0)]
     pub endTime: Option<i64>,
     /// Default 500, at most 1000.
+    #[param(minimum = 1)]
     pub limit: Option<u32>,
 }
 
@@ -234,12 +244,15 @@ pub struct KlinesParams {
     #[param(example = "1m")]
     pub interval: String,
     /// Candles opening at or after this ms.
+    #[param(minimum = 0)]
     pub startTime: Option<i64>,
     /// Candles opening at or before this ms.
+    #[param(minimum = 0)]
     pub endTime: Option<i64>,
     /// Only UTC (`0`) is supported.
     pub timeZone: Option<String>,
     /// Default 500, at most 1000.
+    #[param(minimum = 1)]
     pub limit: Option<u32>,
 }
 
@@ -251,6 +264,7 @@ pub struct Ticker24hrParams {
     #[param(example = "BTCUSDT")]
     pub symbol: Option<String>,
     /// Several markets as a JSON array, `["BTCUSDT","ETHUSDT"]` (the answer is an array).
+    #[param(pattern = r#"^\[.+\]$"#, example = r#"["BTCUSDT","ETHUSDT"]"#)]
     pub symbols: Option<String>,
     /// `FULL` (default) or `MINI`.
     pub r#type: Option<String>,
@@ -264,5 +278,6 @@ pub struct TickerParams {
     #[param(example = "BTCUSDT")]
     pub symbol: Option<String>,
     /// Several markets as a JSON array (the answer is an array).
+    #[param(pattern = r#"^\[.+\]$"#, example = r#"["BTCUSDT","ETHUSDT"]"#)]
     pub symbols: Option<String>,
 }

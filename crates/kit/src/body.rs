@@ -38,12 +38,13 @@ impl LazyJson {
         parse_json(&self.bytes)
     }
 
-    /// The body as `T`, or `None` when it is empty.
+    /// The body as `T`, or `None` when it is empty or JSON `null` (the
+    /// documents describe an optional body as `null` or the object).
     pub fn parse_optional<T: DeserializeOwned>(&self) -> Result<Option<T>, ApiError> {
         if is_blank(&self.bytes) {
             return Ok(None);
         }
-        self.parse().map(Some)
+        self.parse::<Option<T>>()
     }
 }
 

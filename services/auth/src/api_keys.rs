@@ -225,9 +225,10 @@ pub(crate) struct CreateBody {
     /// 1 to 64 printable characters.
     #[schema(min_length = 1, max_length = 64, example = "trading bot")]
     label: String,
-    /// Default `["READ","TRADE"]`; `WITHDRAW` only when listed.
+    /// Default `["READ","TRADE"]`; `WITHDRAW` only when listed; an empty
+    /// list is refused (`invalid_permission`).
     #[serde(default)]
-    #[schema(value_type = Option<Vec<Permission>>)]
+    #[schema(value_type = Option<Vec<Permission>>, min_items = 1)]
     permissions: Option<Vec<String>>,
     /// IPs or CIDR blocks (at most 100); absent or empty: any address.
     #[serde(default)]

@@ -212,10 +212,13 @@ pub(crate) struct LedgerParams {
     /// Only this cause: `deposit`, `withdrawal`, `trade`, `fee`, `adjustment`.
     cause: Option<String>,
     /// Ms since the Unix epoch, inclusive.
+    #[param(minimum = 0)]
     startTime: Option<i64>,
     /// Ms since the Unix epoch, inclusive.
+    #[param(minimum = 0)]
     endTime: Option<i64>,
     /// Entries per page: 1–1000 (default 100); the CSV export 1–10000 (default 10000).
+    #[param(minimum = 1)]
     limit: Option<u32>,
     /// `next_cursor` of the previous page.
     cursor: Option<String>,
@@ -363,6 +366,7 @@ pub(crate) struct DepositList {
 #[allow(dead_code)]
 pub(crate) struct DepositParams {
     /// 1–1000, default 100.
+    #[param(minimum = 1)]
     limit: Option<u32>,
 }
 

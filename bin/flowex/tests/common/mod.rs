@@ -93,10 +93,20 @@ impl Up {
 
     /// [`Up::start`] in a fresh temporary data directory.
     pub fn start_fresh(up_args: &[&str]) -> Up {
+        Up::start_fresh_with(up_args, &[])
+    }
+
+    /// [`Up::start_with`] in a fresh temporary data directory.
+    pub fn start_fresh_with(up_args: &[&str], env: &[(&str, &str)]) -> Up {
         let dir = tempfile::tempdir().unwrap();
-        let mut up = Up::start(dir.path(), up_args);
+        let mut up = Up::start_with(dir.path(), up_args, env);
         up._dir = Some(dir);
         up
+    }
+
+    /// The data directory (when the server owns it).
+    pub fn data_dir(&self) -> Option<&Path> {
+        self._dir.as_ref().map(|d| d.path())
     }
 }
 
