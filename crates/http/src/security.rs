@@ -22,7 +22,8 @@ pub const HSTS: &str = "max-age=63072000; includeSubDomains";
 
 /// Middleware: `X-Content-Type-Options: nosniff`, `X-Frame-Options: DENY`,
 /// `Referrer-Policy: no-referrer` on every response; the configured CSP on
-/// `text/html` responses and one that allows nothing on the others;
+/// `text/html` and JavaScript responses and one that allows nothing on
+/// the others;
 /// `Cache-Control: no-store` on private answers ([`is_private`]); HSTS when
 /// configured for TLS. Headers a handler set itself
 /// are kept.
@@ -33,11 +34,18 @@ pub async fn security_headers(
 ) -> Response {
     let private = is_private(&req);
     let mut res = next.run(req).await;
+    // Pages, and scripts: a service worker runs under the policy sent
+    // with its own script, so `default-src 'none'` there would forbid it
+    // every fetch (the web UI's offline shell).
     let is_html = res
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("text/html"));
+        .is_some_and(|v| {
+            v.starts_with("text/html")
+                || v.starts_with("text/javascript")
+                || v.starts_with("application/javascript")
+        });
     let h = res.headers_mut();
     h.entry(header::X_CONTENT_TYPE_OPTIONS)
         .or_insert(HeaderValue::from_static("nosniff"));

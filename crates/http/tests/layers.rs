@@ -92,6 +92,15 @@ fn app() -> Router {
         get(|ClientIp(ip): ClientIp| async move { ip.to_string() }),
     )
     .route("/ui", get(|| async { Html("<h1>FlowEx</h1>") }))
+    .route(
+        "/sw.js",
+        get(|| async {
+            (
+                [(axum::http::header::CONTENT_TYPE, "text/javascript")],
+                "self.addEventListener('fetch', () => {});",
+            )
+        }),
+    )
 }
 
 #[tokio::test]
@@ -305,6 +314,12 @@ async fn security_headers_csp_and_hsts() {
     assert_eq!(
         s.get("/rid").await.header("content-security-policy"),
         Some("default-src 'none'; frame-ancestors 'none'")
+    );
+    // A script gets the page policy: a service worker runs under its own
+    // script's policy, and `default-src 'none'` would forbid it any fetch.
+    assert_eq!(
+        s.get("/sw.js").await.header("content-security-policy"),
+        Some("default-src 'self'")
     );
 
     let tls = HttpConfig {
