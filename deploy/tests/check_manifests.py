@@ -32,7 +32,8 @@ SERVICES = ["gateway", "auth", "trading", "market-data", "wallet"]
 CALLS = {
     "gateway": ["auth", "trading", "market-data", "wallet", "redis"],
     "auth": ["postgres", "redis"],
-    "trading": ["postgres", "redis"],
+    # auth: the WebSocket API checks sessions and API keys at logon.
+    "trading": ["auth", "postgres", "redis"],
     "market-data": ["trading", "postgres", "redis"],
     "wallet": ["trading", "postgres", "redis"],
 }
@@ -40,7 +41,7 @@ CALLS = {
 SECRETS = {
     "gateway": {"internal-token", "redis-url", "jwt-public-key"},
     "auth": {"internal-token", "database-url", "redis-url", "jwt-private-key", "secret-box-key"},
-    "trading": {"internal-token", "database-url", "redis-url"},
+    "trading": {"internal-token", "database-url", "redis-url", "jwt-public-key"},
     "market-data": {"internal-token", "database-url", "redis-url"},
     "wallet": {"internal-token", "database-url", "redis-url", "secret-box-key"},
 }
