@@ -1,6 +1,7 @@
 //! Security headers and CORS.
 
 use axum::extract::{Request, State};
+use axum::http::StatusCode;
 use axum::http::{header, HeaderValue, Method};
 use axum::middleware::Next;
 use axum::response::Response;
@@ -34,6 +35,7 @@ pub async fn security_headers(
 ) -> Response {
     let private = is_private(&req);
     let mut res = next.run(req).await;
+    let res_status = res.status();
     // Pages, and scripts: a service worker runs under the policy sent
     // with its own script, so `default-src 'none'` there would forbid it
     // every fetch (the web UI's offline shell).
@@ -58,7 +60,10 @@ pub async fn security_headers(
             h.entry(header::CONTENT_SECURITY_POLICY)
                 .or_insert(csp.clone());
         }
-    } else {
+    } else if res_status != StatusCode::NOT_MODIFIED {
+        // Not on a 304: its headers update the cached response, so a page
+        // revalidated by the browser would take on the allow-nothing policy
+        // and load none of its scripts.
         h.entry(header::CONTENT_SECURITY_POLICY)
             .or_insert(HeaderValue::from_static(NON_HTML_CSP));
     }

@@ -93,6 +93,10 @@ fn app() -> Router {
     )
     .route("/ui", get(|| async { Html("<h1>FlowEx</h1>") }))
     .route(
+        "/cached",
+        get(|| async { axum::http::StatusCode::NOT_MODIFIED }),
+    )
+    .route(
         "/sw.js",
         get(|| async {
             (
@@ -320,6 +324,12 @@ async fn security_headers_csp_and_hsts() {
     assert_eq!(
         s.get("/sw.js").await.header("content-security-policy"),
         Some("default-src 'self'")
+    );
+    // A 304's headers update the browser's cached page: no policy there,
+    // or a revalidated page would lose its own.
+    assert_eq!(
+        s.get("/cached").await.header("content-security-policy"),
+        None
     );
 
     let tls = HttpConfig {
