@@ -69,6 +69,15 @@ fn number(p: &Params, name: &str) -> Result<Option<u64>, ApiError> {
         .map_err(|_| ApiError::invalid_parameter(name))
 }
 
+/// An id: a number the store's `BIGINT` holds (at most 2^63 − 1), -1130
+/// past it, as every id at the edge.
+fn id_param(p: &Params, name: &str) -> Result<Option<u64>, ApiError> {
+    match number(p, name)? {
+        Some(id) if !flowex_http::ids::in_range(id) => Err(ApiError::invalid_parameter(name)),
+        other => Ok(other),
+    }
+}
+
 /// A time in ms (a number that fits `i64`).
 fn time_param(p: &Params, name: &str) -> Result<Option<i64>, ApiError> {
     number(p, name)?
@@ -356,7 +365,7 @@ pub async fn historical_trades(
 ) -> Result<Json<Vec<PublicTrade>>, ApiError> {
     let symbol = symbol_param(&p)?;
     let limit = limit_param(&p, 500, MAX_ROWS)?;
-    let from_id = number(&p, "fromId")?;
+    let from_id = id_param(&p, "fromId")?;
     let (market_id, older) = {
         let view = state.read();
         let m = market(&view, &symbol)?;
@@ -396,7 +405,7 @@ pub async fn agg_trades(
 ) -> Result<Json<Vec<AggTrade>>, ApiError> {
     let symbol = symbol_param(&p)?;
     let limit = limit_param(&p, 500, MAX_ROWS)?;
-    let from_id = number(&p, "fromId")?;
+    let from_id = id_param(&p, "fromId")?;
     let (start, end) = time_range(&p)?;
     if let (Some(s), Some(e)) = (start, end) {
         if e - s > AGG_TRADES_MAX_SPAN_MS {
@@ -846,6 +855,7 @@ mod tests {
             ("/api/v3/depth?symbol=BTCUSDT&limit=0", -1130, "Data sent for parameter 'limit' is not valid."),
             ("/api/v3/trades?symbol=BTCUSDT&limit=-1", -1100, "Illegal characters found in parameter 'limit'; legal range is '^[0-9]{1,20}$'."),
             ("/api/v3/historicalTrades?symbol=BTCUSDT&fromId=99999999999999999999", -1130, "Data sent for parameter 'fromId' is not valid."),
+            ("/api/v3/historicalTrades?symbol=BTCUSDT&fromId=9223372036854775808", -1130, "Data sent for parameter 'fromId' is not valid."),
             ("/api/v3/klines?symbol=BTCUSDT", -1102, "Mandatory parameter 'interval' was not sent, was empty/null, or malformed."),
             ("/api/v3/klines?symbol=BTCUSDT&interval=2m", -1120, "Invalid interval."),
             ("/api/v3/uiKlines?symbol=BTCUSDT&interval=1H", -1120, "Invalid interval."),
