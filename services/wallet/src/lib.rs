@@ -234,6 +234,30 @@ fn today() -> u64 {
     flowex_http::clock::now_ms() / 86_400_000
 }
 
+/// Takes one of today's `cap` faucet claims of `asset` for `user`, or 429
+/// `faucet_cap_reached`.
+async fn claim_today(
+    s: &WalletState,
+    user: u64,
+    asset: &AssetConfig,
+    day: u64,
+    cap: u32,
+) -> Result<(), ApiError> {
+    let claimed = s
+        .store
+        .claim_faucet(user, u64::from(asset.id.0), day, cap)
+        .await
+        .map_err(unavailable)?;
+    if claimed {
+        return Ok(());
+    }
+    Err(ApiError::native(
+        axum::http::StatusCode::TOO_MANY_REQUESTS,
+        "faucet_cap_reached",
+        format!("The faucet gives at most {cap} claims per asset per day."),
+    ))
+}
+
 /// `POST /api/v1/wallet/faucet` (embedded mode only).
 #[utoipa::path(post, path = "/api/v1/wallet/faucet", tag = "wallet",
     summary = "Take demo funds (embedded mode only)",
@@ -270,22 +294,7 @@ async fn faucet(
     let amount = parse_scaled(amount_str, asset.decimals)
         .map_err(|_| ApiError::internal("faucet amount"))?;
     let day = today();
-    let claimed = s
-        .store
-        .claim_faucet(who.user_id, u64::from(asset.id.0), day, faucet.daily_cap)
-        .await
-        .map_err(unavailable)?;
-    if !claimed {
-        let msg = format!(
-            "The faucet gives at most {} claims per asset per day.",
-            faucet.daily_cap
-        );
-        return Err(ApiError::native(
-            axum::http::StatusCode::TOO_MANY_REQUESTS,
-            "faucet_cap_reached",
-            msg,
-        ));
-    }
+    claim_today(&s, who.user_id, &asset, day, faucet.daily_cap).await?;
     let nonce = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos());
