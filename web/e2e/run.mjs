@@ -274,6 +274,33 @@ async function flow(browser, base) {
     await alice.getByTestId('book-asks').getByText('61,000.00').waitFor({ state: 'detached' });
   });
 
+  await step('open orders and balances update live over the user data stream when another user fills our order', async () => {
+    const frames = [];
+    alice.on('websocket', (ws) => {
+      if (ws.url().endsWith('/ws-api/v3')) ws.on('framereceived', (f) => frames.push(String(f.payload)));
+    });
+    const notice = await placeLimit(alice, 'BUY', '49000.00', '0.002');
+    const orderId = /^Order (\d+)/.exec(notice)[1];
+    await alice.getByRole('tab', { name: /Open orders \(1\)/ }).waitFor();
+    await alice.getByTestId(`order-${orderId}`).waitFor();
+    // "Live" in the header needs both streams: the market's and this user's.
+    await alice.getByText('Live', { exact: true }).waitFor();
+    await alice.getByTestId('available').getByText(/^9,?402\.00000000/).waitFor();
+    // A mark on this document: a reload or navigation would lose it.
+    await alice.evaluate(() => { window.flowexNoReload = true; });
+    expect((await placeLimit(bob, 'SELL', '49000.00', '0.002')).includes('placed: Filled'), 'the sell filled');
+    await alice.getByRole('tab', { name: /Open orders \(0\)/ }).waitFor();
+    await alice.getByTestId(`order-${orderId}`).waitFor({ state: 'detached' });
+    // The account the form shows was refetched on the stream's event: 0.002 BTC less the 0.1 % fee.
+    await alice.getByRole('button', { name: 'Sell', exact: true }).click();
+    await alice.getByTestId('available').getByText('0.01198800').waitFor();
+    expect(await alice.evaluate(() => window.flowexNoReload === true), 'the page was not reloaded');
+    const filled = frames.find((f) => f.includes('executionReport') && f.includes(`"i":${orderId},`) && f.includes('"X":"FILLED"'));
+    expect(filled, `the fill came as an executionReport on /ws-api/v3 (${frames.length} frames)`);
+    expect(frames.some((f) => f.includes('outboundAccountPosition')), 'balances came as outboundAccountPosition');
+    await shot(alice, 'trade-live-fill');
+  });
+
   let withdrawalId = '';
   await step('request a withdrawal with a 2FA code', async () => {
     await alice.goto('/wallet');
@@ -298,7 +325,20 @@ async function flow(browser, base) {
     await shot(admin, 'admin');
     await alice.goto('/wallet');
     await alice.getByTestId(`withdrawal-${withdrawalId}`).getByText('Completed').waitFor();
-    await waitBalance(alice, 'BTC', '0.00899000');
+    await waitBalance(alice, 'BTC', '0.01098800');
+  });
+
+  await step('the admin reconcile status: ledger, balances and engine agree', async () => {
+    await admin.goto('/admin');
+    await admin.getByRole('tab', { name: 'Reconcile' }).click();
+    await admin.getByTestId('reconcile-result').getByText('The ledger, the balances and the engine agree.').waitFor();
+    // The demo seed's three accounts (10 BTC and 1,000,000 USDT each, bin/flowex/src/demo.rs
+    // SEED_FUNDS), Bob's 0.5 BTC from the faucet less Alice's 0.001 withdrawn, Alice's 10,000 USDT.
+    const btc = admin.getByTestId('reconcile-BTC');
+    expect((await btc.locator('td').allInnerTexts()).join(' ') === '30.49900000 30.49900000 0.00000000 0.00000000 Agrees', `BTC row: ${await btc.innerText()}`);
+    const usdt = admin.getByTestId('reconcile-USDT');
+    expect((await usdt.locator('td').allInnerTexts()).join(' ') === '3010000.00000000 3010000.00000000 0.00000000 0.00000000 Agrees', `USDT row: ${await usdt.innerText()}`);
+    await shot(admin, 'admin-reconcile');
   });
 
   await step('the admin users list: freeze, unfreeze and a fee tier for one user', async () => {

@@ -89,7 +89,7 @@ pub async fn up(cfg: Config, args: UpArgs) -> Result<()> {
     let mut running = start_engine(&cfg)?;
     flowex_service::sampler::sequencer(running.handle.clone());
     flowex_service::sampler::database(store.clone());
-    flowex_service::sampler::books(store.clone());
+    flowex_wallet::sampler::books(store.clone());
     let seeded = seed_demo(&cfg, &store, &running.handle).await?;
     let services = start_services(&cfg, &secrets, &store, &mut running).await?;
     wait_for_market_data(&services.market_data).await;

@@ -2,15 +2,13 @@
 //! ([`sequencer`], where trading runs), the database pool, a ping and the
 //! stored projection offsets ([`database`], started by
 //! [`crate::process::open_store`] for every service with a database, and
-//! by `flowex up`), and the wallet's books ([`books`]: pending withdrawals
-//! and each asset's ledger sum, the accounting equation `flowex admin
-//! reconcile` checks: every asset's ledger accounts add up to zero). Each
-//! sampler is a task that ends when its process does; a failed read is
-//! logged and retried at the next tick, never fatal.
+//! by `flowex up`); the wallet's books are sampled by
+//! `flowex_wallet::sampler` on [`every_second`]. Each sampler is a task
+//! that ends when its process does; a failed read is logged and retried
+//! at the next tick, never fatal.
 
 use flowex_sequencer::SequencerHandle;
 use flowex_store::Store;
-use std::collections::BTreeMap;
 use std::future::Future;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -65,12 +63,9 @@ pub fn database(store: Store) {
     });
 }
 
-/// The wallet's books: pending withdrawals and each asset's ledger sum.
-pub fn books(store: Store) {
-    every_second(store, |store| async move { sample_books(&store).await });
-}
-
-fn every_second<F, Fut>(store: Store, sample: F)
+/// Runs `sample` once a second in a task of its own; a failed sample is
+/// logged and the next one tried.
+pub fn every_second<F, Fut>(store: Store, sample: F)
 where
     F: Fn(Store) -> Fut + Send + 'static,
     Fut: Future<Output = flowex_store::Result<()>> + Send,
@@ -83,30 +78,4 @@ where
             tokio::time::sleep(EVERY).await;
         }
     });
-}
-
-async fn sample_books(store: &Store) -> flowex_store::Result<()> {
-    let (pending, oldest_ms) = store.pending_withdrawals().await?;
-    let age = oldest_ms
-        .map(|ms| now_unix().saturating_sub(Duration::from_millis(ms.max(0) as u64)))
-        .unwrap_or_default();
-    flowex_metrics::withdrawals_pending(pending, age);
-    let codes: BTreeMap<u64, String> = store
-        .assets()
-        .await?
-        .into_iter()
-        .map(|a| (a.id, a.code))
-        .collect();
-    let mut sums: BTreeMap<u64, i128> = codes.keys().map(|id| (*id, 0)).collect();
-    for ((_, asset), amount) in store.ledger_totals().await? {
-        *sums.entry(asset).or_default() += amount;
-    }
-    for (asset, sum) in sums {
-        let code = codes
-            .get(&asset)
-            .cloned()
-            .unwrap_or_else(|| asset.to_string());
-        flowex_metrics::ledger_imbalance(&code, sum);
-    }
-    Ok(())
 }

@@ -11,7 +11,10 @@
 //!   events into `ledger_entries` and `balances`, in both modes) and the
 //!   caller's history ([`history`]: ledger pages, CSV export, deposits);
 //! - withdrawals ([`withdrawals`]: request with 2FA, limits and fee, cancel,
-//!   admin approve/reject, per-asset settings), every transition audited.
+//!   admin approve/reject, per-asset settings), every transition audited;
+//! - reconciliation ([`reconcile`]: ledger = balances = engine, the one
+//!   check of `flowex admin reconcile`, `GET /api/v1/admin/reconcile` and
+//!   the ledger-imbalance gauge of [`sampler`]).
 //!
 //! The engine is reached through an [`EngineClient`]: the sequencer handle
 //! in one process, the trading service's internal API in distributed mode.
@@ -25,6 +28,8 @@ mod audit;
 pub mod events;
 pub mod history;
 pub mod ledger;
+pub mod reconcile;
+pub mod sampler;
 mod serve;
 pub mod withdrawals;
 
@@ -109,7 +114,8 @@ pub fn router(state: WalletState) -> Router {
             "/api/v1/admin/assets/{asset}/withdrawal-settings",
             axum::routing::put(withdrawals::set_settings),
         )
-        .route("/api/v1/admin/deposits", post(admin::admin_deposit));
+        .route("/api/v1/admin/deposits", post(admin::admin_deposit))
+        .route("/api/v1/admin/reconcile", get(reconcile::admin_reconcile));
     if state.faucet.is_some() {
         r = r.route("/api/v1/wallet/faucet", post(faucet));
     }
@@ -140,6 +146,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
             withdrawals::approve,
             withdrawals::reject,
             withdrawals::set_settings,
+            reconcile::admin_reconcile,
         ),
         tags(
             (name = "wallet", description = "Balances and the movement of funds (`/api/v1/wallet/*`)."),

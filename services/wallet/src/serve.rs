@@ -18,7 +18,7 @@ pub async fn serve(cfg: Config) -> Result<()> {
     let token = process::internal_token(&cfg)?;
     let bus = process::bus_config(&cfg)?;
     let store = process::open_store(&cfg).await?;
-    flowex_service::sampler::books(store.clone());
+    crate::sampler::books(store.clone());
     let engine = process::remote_engine(&cfg, token.clone());
     let mut state = WalletState::new(engine, store.clone(), None);
     // Withdrawals of users with 2FA on check the code against the secret

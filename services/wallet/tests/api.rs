@@ -1170,6 +1170,75 @@ async fn concurrent_approvals_complete_once(store: Store) {
     env.stop().await;
 }
 
+/// `GET /api/v1/admin/reconcile`: admin only; after trading, per asset the
+/// engine's total equals the ledger's and nothing disagrees; a deposit the
+/// ledger never saw (its projection stopped) is named, by user and asset,
+/// with the difference on that asset only.
+async fn reconcile_api_agrees_then_names_a_missed_deposit(store: Store) {
+    let mut env = Env::start(store).await;
+    trade_one_btc(&env).await;
+    env.projected().await;
+    let path = "/api/v1/admin/reconcile";
+    let (s, v) = env.call("GET", None, path, None).await;
+    assert_eq!((s, err_code(&v)), (401, "unauthorized"), "{v}");
+    let (s, v) = env.call("GET", Some(ALICE), path, None).await;
+    assert_eq!((s, err_code(&v)), (403, "forbidden"), "{v}");
+    let (s, v) = env.call_as("GET", Some(ADMIN), &admin(), path, None).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["ok"], true, "{v}");
+    assert_eq!(v["seq"], env.handle().stats().durable_seq, "{v}");
+    assert!(v["checked_at"].as_i64().unwrap() > 0);
+    let asset = |v: &Value, code: &str| {
+        v["assets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["asset"] == code)
+            .cloned()
+            .unwrap_or_else(|| panic!("{code} in {v}"))
+    };
+    let btc = asset(&v, "BTC");
+    assert_eq!(
+        (btc["engine_total"].as_str(), btc["ledger_total"].as_str()),
+        (Some("2.00000000"), Some("2.00000000"))
+    );
+    assert_eq!(btc["difference"], "0.00000000");
+    assert_eq!(btc["ledger_imbalance"], "0.00000000");
+    assert_eq!(asset(&v, "USDT")["engine_total"], "100000.00000000");
+    assert_eq!(v["disagreements"], json!([]));
+
+    env.projection.abort();
+    env.deposit(ALICE, 2, 5 * USDT, "dep-unseen").await;
+    let (s, v) = env.call_as("GET", Some(ADMIN), &admin(), path, None).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["ok"], false, "{v}");
+    let usdt = asset(&v, "USDT");
+    assert_eq!(
+        (usdt["ok"].as_bool(), usdt["difference"].as_str()),
+        (Some(false), Some("5.00000000")),
+        "{v}"
+    );
+    assert_eq!(asset(&v, "BTC")["ok"], true, "{v}");
+    let said: Vec<&str> = v["disagreements"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d.as_str().unwrap())
+        .collect();
+    assert!(
+        said.iter().any(|d| d.starts_with("the ledger is at seq")),
+        "{said:?}"
+    );
+    assert!(
+        said.contains(
+            &"user 1 USDT: ledger 50000.00000000, balances 50000.00000000, engine 50005.00000000"
+        ),
+        "{said:?}"
+    );
+    env.projection = tokio::spawn(async {});
+    env.stop().await;
+}
+
 both_backends!(
     withdrawal_flow_is_exact_and_audited,
     cancel_and_reject_release_the_funds,
@@ -1185,4 +1254,5 @@ both_backends!(
     ledger_csv_exports_the_same_entries,
     deposits_list_is_the_callers,
     projection_restarts_without_gap_or_duplicate,
+    reconcile_api_agrees_then_names_a_missed_deposit,
 );

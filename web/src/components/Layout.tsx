@@ -2,7 +2,8 @@ import { useState, type ReactNode } from 'react';
 import { NavLink, Link, useNavigate } from 'react-router';
 import { useTranslation } from 'react-i18next';
 import { logout } from '../lib/api';
-import { useMarketStatus, useUser, useUserEvents } from '../lib/hooks';
+import { useMarketStatus, useUser, useUserEvents, useUserStatus } from '../lib/hooks';
+import { combinedStatus } from '../lib/live';
 import { LANGUAGES } from '../i18n';
 
 function useTheme(): [string, () => void] {
@@ -18,10 +19,14 @@ function useTheme(): [string, () => void] {
 
 function LiveBadge() {
   const { t } = useTranslation();
-  const status = useMarketStatus();
+  const market = useMarketStatus();
+  const user = useUserStatus();
+  const signedIn = useUser() !== null;
+  const status = combinedStatus(market, signedIn ? user : null);
   const color = status === 'live' ? 'bg-up' : status === 'polling' ? 'bg-accent' : 'bg-muted';
+  const title = signedIn ? t('nav.streams', { market: t(`nav.${market}`), user: t(`nav.${user}`) }) : t(`nav.${status}`);
   return (
-    <span className="hidden items-center gap-1 text-xs text-muted sm:flex" title={t(`nav.${status}`)}>
+    <span className="hidden items-center gap-1 text-xs text-muted sm:flex" title={title} data-testid="live-status">
       <span aria-hidden="true" className={`inline-block h-2 w-2 rounded-full ${color}`} />
       {t(`nav.${status}`)}
     </span>

@@ -1,8 +1,9 @@
 // English strings. zh.ts has exactly the same keys (a test checks).
 export const en = {
   app: { name: 'FlowEx', skip: 'Skip to content', loading: 'Loading…', retry: 'Retry', error: 'Something went wrong: {{message}}', notFound: 'This page does not exist.', home: 'Go to markets' },
-  nav: { markets: 'Markets', trade: 'Trade', wallet: 'Wallet', security: 'Security', admin: 'Admin', signIn: 'Sign in', signUp: 'Sign up', signOut: 'Sign out', menu: 'Menu', language: 'Language', theme: 'Theme', dark: 'Dark', light: 'Light', live: 'Live', polling: 'Updating every few seconds', connecting: 'Connecting' },
+  nav: { markets: 'Markets', trade: 'Trade', wallet: 'Wallet', security: 'Security', admin: 'Admin', signIn: 'Sign in', signUp: 'Sign up', signOut: 'Sign out', menu: 'Menu', language: 'Language', theme: 'Theme', dark: 'Dark', light: 'Light', live: 'Live', polling: 'Updating every few seconds', connecting: 'Connecting', streams: 'Market data: {{market}} · your orders and balances: {{user}}' },
   auth: {
+    renewTitle: 'Choose a new password', renewHint: 'Your password has reached its maximum age. Choose a new one to sign in; your other sessions will end.', renewSubmit: 'Set password and sign in',
     email: 'E-mail', password: 'Password', newPassword: 'New password', currentPassword: 'Current password',
     signInTitle: 'Sign in to FlowEx', signUpTitle: 'Create your FlowEx account', submitSignIn: 'Sign in', submitSignUp: 'Create account',
     noAccount: 'No account yet?', haveAccount: 'Already registered?', totpTitle: 'Two-factor authentication',
@@ -51,7 +52,10 @@ export const en = {
     symbol: 'Symbol', status: 'Status', halt: 'Halt', cancelOnly: 'Cancel only', resume: 'Resume', makerFee: 'Maker fee', takerFee: 'Taker fee', minNotional: 'Min notional', minQty: 'Min qty', maxQty: 'Max qty', save: 'Save', saved: 'Saved.',
     create: 'Create', code: 'Code', decimals: 'Decimals', base: 'Base', quote: 'Quote', tick: 'Tick size', step: 'Step size', maxPrice: 'Max price', newMarket: 'New market', newAsset: 'New asset',
     approve: 'Approve', reject: 'Reject', user: 'User', userId: 'User id', freeze: 'Freeze', unfreeze: 'Unfreeze', setFees: 'Set fee tier', clearFees: 'Back to market fees', action: 'Action', result: 'Result', target: 'Target', detail: 'Detail',
-    reconcileHint: 'Reconciliation compares the ledger, the SQL balances and the engine at one sequence number. Run it with:', forbidden: 'This page is for administrators.', done: 'Done.',
+    reconcileHint: 'Reconciliation compares the ledger, the SQL balances and the engine at one sequence number: per asset the engine\'s total against the ledger\'s, and every account in all three.',
+    reconcileRun: 'Check again', reconcileOk: 'The ledger, the balances and the engine agree.', reconcileBad: '{{count}} disagreement(s) found.', reconcileAt: 'At sequence {{seq}}, {{when}}',
+    engineTotal: 'Engine total', ledgerTotal: 'Ledger total', difference: 'Difference', imbalance: 'Ledger imbalance', agrees: 'Agrees', disagrees: 'Disagrees',
+    reconcileCli: 'The same check from the command line (also with the server stopped, in embedded mode):', forbidden: 'This page is for administrators.', done: 'Done.',
   },
   wstate: { requested: 'Requested', approved: 'Approved', rejected: 'Rejected', completed: 'Completed', released: 'Released' },
   status: { NEW: 'New', PARTIALLY_FILLED: 'Partly filled', FILLED: 'Filled', CANCELED: 'Canceled', EXPIRED: 'Expired', EXPIRED_IN_MATCH: 'Expired in match', REJECTED: 'Rejected', TRADING: 'Trading', HALTED: 'Halted', CANCEL_ONLY: 'Cancel only', BREAK: 'Break' },

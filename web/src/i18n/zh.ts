@@ -3,8 +3,9 @@ import type { Strings } from './index';
 
 export const zh: Strings = {
   app: { name: 'FlowEx', skip: '跳到主要内容', loading: '加载中…', retry: '重试', error: '出错了：{{message}}', notFound: '页面不存在。', home: '前往市场' },
-  nav: { markets: '市场', trade: '交易', wallet: '钱包', security: '安全', admin: '管理', signIn: '登录', signUp: '注册', signOut: '退出登录', menu: '菜单', language: '语言', theme: '主题', dark: '深色', light: '浅色', live: '实时', polling: '每隔几秒更新', connecting: '连接中' },
+  nav: { markets: '市场', trade: '交易', wallet: '钱包', security: '安全', admin: '管理', signIn: '登录', signUp: '注册', signOut: '退出登录', menu: '菜单', language: '语言', theme: '主题', dark: '深色', light: '浅色', live: '实时', polling: '每隔几秒更新', connecting: '连接中', streams: '行情：{{market}} · 您的订单与余额：{{user}}' },
   auth: {
+    renewTitle: '设置新密码', renewHint: '您的密码已达到最长使用期限。请设置新密码后登录；其他会话将被结束。', renewSubmit: '设置密码并登录',
     email: '邮箱', password: '密码', newPassword: '新密码', currentPassword: '当前密码',
     signInTitle: '登录 FlowEx', signUpTitle: '创建 FlowEx 账户', submitSignIn: '登录', submitSignUp: '创建账户',
     noAccount: '还没有账户？', haveAccount: '已经注册？', totpTitle: '双重验证',
@@ -53,7 +54,10 @@ export const zh: Strings = {
     symbol: '交易对', status: '状态', halt: '暂停', cancelOnly: '仅撤单', resume: '恢复交易', makerFee: '挂单费率', takerFee: '吃单费率', minNotional: '最小金额', minQty: '最小数量', maxQty: '最大数量', save: '保存', saved: '已保存。',
     create: '创建', code: '代码', decimals: '小数位', base: '基础币', quote: '计价币', tick: '价格步长', step: '数量步长', maxPrice: '最高价', newMarket: '新市场', newAsset: '新资产',
     approve: '批准', reject: '拒绝', user: '用户', userId: '用户 ID', freeze: '冻结', unfreeze: '解冻', setFees: '设置费率等级', clearFees: '恢复市场费率', action: '操作', result: '结果', target: '对象', detail: '详情',
-    reconcileHint: '对账在同一序号比较账本、SQL 余额与撮合引擎。运行：', forbidden: '此页面仅限管理员。', done: '完成。',
+    reconcileHint: '对账在同一序号比较账本、SQL 余额与撮合引擎：逐个资产比较引擎总额与账本总额，并核对三者中的每个账户。',
+    reconcileRun: '重新核对', reconcileOk: '账本、余额与引擎一致。', reconcileBad: '发现 {{count}} 处不一致。', reconcileAt: '序号 {{seq}}，{{when}}',
+    engineTotal: '引擎总额', ledgerTotal: '账本总额', difference: '差额', imbalance: '账本不平衡', agrees: '一致', disagrees: '不一致',
+    reconcileCli: '命令行中的同一检查（嵌入模式下服务器停止时也可运行）：', forbidden: '此页面仅限管理员。', done: '完成。',
   },
   wstate: { requested: '待审核', approved: '已批准', rejected: '已拒绝', completed: '已完成', released: '已退回' },
   status: { NEW: '未成交', PARTIALLY_FILLED: '部分成交', FILLED: '完全成交', CANCELED: '已撤销', EXPIRED: '已过期', EXPIRED_IN_MATCH: '撮合中过期', REJECTED: '已拒绝', TRADING: '交易中', HALTED: '已暂停', CANCEL_ONLY: '仅撤单', BREAK: '休市' },

@@ -11,6 +11,12 @@ import { LocalBook, type DepthDiff, type DepthSnapshot } from './book';
 export type LiveStatus = 'connecting' | 'live' | 'polling';
 type Listener = (data: unknown) => void;
 
+/** Both streams' state as one: signed in, "Live" needs the market stream and the user's own. */
+export function combinedStatus(market: LiveStatus, user: LiveStatus | null): LiveStatus {
+  if (user === null || market === user) return market;
+  return market === 'polling' || user === 'polling' ? 'polling' : 'connecting';
+}
+
 const wsBase = (): string => `${location.protocol === 'https:' ? 'wss:' : 'ws:'}//${location.host}`;
 const RETRY_FIRST_MS = 3_000;
 const RETRY_MAX_MS = 60_000;

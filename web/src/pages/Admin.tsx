@@ -260,12 +260,58 @@ function Audit() {
   );
 }
 
+interface ReconcileAsset {
+  asset: string;
+  engine_total: string;
+  ledger_total: string;
+  difference: string;
+  ledger_imbalance: string;
+  ok: boolean;
+}
+
+interface ReconcileReport {
+  ok: boolean;
+  seq: number;
+  checked_at: number;
+  assets: ReconcileAsset[];
+  disagreements: string[];
+}
+
+/** `GET /api/v1/admin/reconcile`: run on opening the tab and on demand. */
 function Reconcile() {
-  const { t } = useTranslation();
+  const { t, i18n } = useTranslation();
+  const q = useQuery({ queryKey: ['admin', 'reconcile'], queryFn: () => api<ReconcileReport>('/api/v1/admin/reconcile'), staleTime: Infinity });
+  const r = q.data;
   return (
     <Section title={t('admin.reconcile')}>
       <p className="mb-2 text-sm">{t('admin.reconcileHint')}</p>
-      <pre className="num rounded bg-panel2 p-2 text-sm">flowex admin reconcile --email you@example.com</pre>
+      <button type="button" className="btn-ghost mb-2" disabled={q.isFetching} onClick={() => void q.refetch()}>{t('admin.reconcileRun')}</button>
+      {q.error ? <ErrorNotice error={q.error} /> : !r || q.isFetching ? <Loading /> : (
+        <div data-testid="reconcile-report">
+          <p className={`mb-2 text-sm font-semibold ${r.ok ? 'text-up' : 'text-down'}`} role="status" data-testid="reconcile-result">
+            {r.ok ? t('admin.reconcileOk') : t('admin.reconcileBad', { count: r.disagreements.length })}
+          </p>
+          <p className="num mb-2 text-xs text-muted">{t('admin.reconcileAt', { seq: r.seq, when: dateTime(r.checked_at, i18n.language) })}</p>
+          <div className="overflow-x-auto">
+            <table className="grid-table text-xs">
+              <thead><tr><th scope="col">{t('admin.code')}</th><th scope="col">{t('admin.engineTotal')}</th><th scope="col">{t('admin.ledgerTotal')}</th><th scope="col">{t('admin.difference')}</th><th scope="col">{t('admin.imbalance')}</th><th scope="col">{t('admin.status')}</th></tr></thead>
+              <tbody>{r.assets.map((a) => (
+                <tr key={a.asset} data-testid={`reconcile-${a.asset}`}>
+                  <th scope="row" className="px-2 text-start">{a.asset}</th>
+                  <td className="num">{a.engine_total}</td>
+                  <td className="num">{a.ledger_total}</td>
+                  <td className="num">{a.difference}</td>
+                  <td className="num">{a.ledger_imbalance}</td>
+                  <td className={a.ok ? 'text-up' : 'text-down'}>{a.ok ? t('admin.agrees') : t('admin.disagrees')}</td>
+                </tr>
+              ))}</tbody>
+            </table>
+          </div>
+          {r.disagreements.length > 0 && <ul className="mt-2 list-disc ps-5 text-xs text-down">{r.disagreements.map((d) => <li key={d}>{d}</li>)}</ul>}
+        </div>
+      )}
+      <p className="mt-3 text-xs text-muted">{t('admin.reconcileCli')}</p>
+      <pre className="num rounded bg-panel2 p-2 text-xs">flowex admin reconcile</pre>
     </Section>
   );
 }
