@@ -120,6 +120,8 @@ pub struct Config {
     pub services: ServicesConfig,
     /// Access and refresh tokens.
     pub jwt: JwtConfig,
+    /// Account security policy.
+    pub auth: AuthPolicyConfig,
     /// Key material, by value or by file path.
     pub secrets: SecretsConfig,
     /// Request weight and order rate limits.
@@ -151,6 +153,7 @@ impl Default for Config {
             server: ServerConfig::default(),
             services: ServicesConfig::default(),
             jwt: JwtConfig::default(),
+            auth: AuthPolicyConfig::default(),
             secrets: SecretsConfig::default(),
             rate_limits: RateLimitConfig::default(),
             cors: CorsConfig::default(),
@@ -330,6 +333,19 @@ impl Default for JwtConfig {
             max_sessions_per_user: 10,
         }
     }
+}
+
+/// The longest password age `auth.password_max_age_days` allows (10 years).
+pub const MAX_PASSWORD_AGE_DAYS: u32 = 3650;
+
+/// Account security policy.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthPolicyConfig {
+    /// Password rotation: a login with a password older than this many days
+    /// must set a new one (`new_password`; until then 403
+    /// `password_expired`). 0 (the default) turns it off; at most 3650.
+    pub password_max_age_days: u32,
 }
 
 /// Key material. Each secret is given by value or by file, not both.
@@ -756,6 +772,12 @@ impl Config {
         }
         if self.jwt.issuer.trim().is_empty() || self.jwt.audience.trim().is_empty() {
             err("jwt.issuer and jwt.audience must not be empty".into());
+        }
+        if self.auth.password_max_age_days > MAX_PASSWORD_AGE_DAYS {
+            err(format!(
+                "auth.password_max_age_days is {}; at most {MAX_PASSWORD_AGE_DAYS} (0 turns rotation off)",
+                self.auth.password_max_age_days
+            ));
         }
     }
 

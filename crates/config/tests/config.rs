@@ -50,6 +50,10 @@ fn defaults_are_embedded_and_sane() {
     assert!(c.faucet_enabled());
     assert!(c.bot_enabled());
     assert_eq!(c.jwt.access_ttl_secs, 900);
+    // Password rotation is off unless configured.
+    assert_eq!(c.auth.password_max_age_days, 0);
+    let on = Config::load_from(None, [("FLOWEX_AUTH__PASSWORD_MAX_AGE_DAYS", "90")]).unwrap();
+    assert_eq!(on.auth.password_max_age_days, 90);
 }
 
 #[test]
@@ -233,6 +237,7 @@ fn validation_lists_every_problem() {
         ("FLOWEX_SERVER__BODY_LIMIT_BYTES", "10"),
         ("FLOWEX_RATE_LIMITS__ORDERS_PER_DAY", "0"),
         ("FLOWEX_SECRET_BOX_KEY", "not-hex"),
+        ("FLOWEX_AUTH__PASSWORD_MAX_AGE_DAYS", "4000"),
     ];
     let errs = invalid(Config::load_from(None, env));
     let all = errs.join("\n");
@@ -245,10 +250,11 @@ fn validation_lists_every_problem() {
         "body_limit_bytes",
         "orders_per_day",
         "64 hex",
+        "auth.password_max_age_days is 4000",
     ] {
         assert!(all.contains(needle), "missing {needle:?} in\n{all}");
     }
-    assert_eq!(errs.len(), 7, "{all}");
+    assert_eq!(errs.len(), 8, "{all}");
     let shown = ConfigError::Invalid(errs).to_string();
     assert!(shown.starts_with("invalid configuration:\n  - "), "{shown}");
 }

@@ -45,6 +45,9 @@ pub struct User {
     pub totp_last_step: Option<u64>,
     pub created_at: i64,
     pub updated_at: i64,
+    /// When the owner last chose the password (at creation, then at each
+    /// change; a rehash does not count), ms since the Unix epoch.
+    pub password_changed_at: i64,
 }
 
 impl std::fmt::Debug for User {
@@ -78,7 +81,7 @@ pub fn normalize_email(email: &str) -> String {
 // column whose SQLite declared type is BOOLEAN (see the crate docs).
 const USER_COLUMNS: &str = "id, email, password_hash, role, CAST(frozen AS INTEGER) AS frozen, \
                             totp_secret, CAST(totp_enabled AS INTEGER) AS totp_enabled, \
-                            totp_last_step, created_at, updated_at";
+                            totp_last_step, created_at, updated_at, password_changed_at";
 
 fn user_from_row(row: &AnyRow) -> Result<User> {
     let role = get_str(row, "role")?;
@@ -93,6 +96,7 @@ fn user_from_row(row: &AnyRow) -> Result<User> {
         totp_last_step: get_opt_u64(row, "totp_last_step")?,
         created_at: get_i64(row, "created_at")?,
         updated_at: get_i64(row, "updated_at")?,
+        password_changed_at: get_i64(row, "password_changed_at")?,
     })
 }
 
@@ -107,7 +111,8 @@ impl Store {
         let email = normalize_email(new.email);
         sqlx::query(
             "INSERT INTO users (id, email, password_hash, role, frozen, totp_enabled, \
-             created_at, updated_at) VALUES ($1, $2, $3, $4, FALSE, FALSE, $5, $5)",
+             created_at, updated_at, password_changed_at) \
+             VALUES ($1, $2, $3, $4, FALSE, FALSE, $5, $5, $5)",
         )
         .bind(id("user id", user_id)?)
         .bind(&email)
@@ -174,6 +179,22 @@ impl Store {
                 .bind(now)
                 .execute(self.pool())
                 .await?;
+        found(done.rows_affected())
+    }
+
+    /// A password the owner chose: the hash and `password_changed_at`
+    /// (what [`set_password_hash`](Self::set_password_hash), a rehash of
+    /// the same password, leaves alone).
+    pub async fn set_password(&self, user_id: u64, hash: &str, now: i64) -> Result<()> {
+        let done = sqlx::query(
+            "UPDATE users SET password_hash = $2, password_changed_at = $3, updated_at = $3 \
+             WHERE id = $1",
+        )
+        .bind(id("user id", user_id)?)
+        .bind(hash)
+        .bind(now)
+        .execute(self.pool())
+        .await?;
         found(done.rows_affected())
     }
 

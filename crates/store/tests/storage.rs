@@ -99,6 +99,15 @@ async fn user_fields_and_timestamps_round_trip(store: Store) {
     assert_eq!(v.role, Role::Admin);
     assert_eq!(v.password_hash, "new-hash");
     assert_eq!((v.created_at, v.updated_at), (T0, later));
+    // A rehash is not a new password: its age still counts from creation.
+    assert_eq!(v.password_changed_at, T0);
+    store.set_password(u.id, "chosen", later + 1).await.unwrap();
+    let w = store.user_by_id(u.id).await.unwrap().unwrap();
+    assert_eq!(w.password_hash, "chosen");
+    assert_eq!(
+        (w.password_changed_at, w.updated_at),
+        (later + 1, later + 1)
+    );
     store.set_frozen(u.id, false, later).await.unwrap();
     assert!(!store.user_by_id(u.id).await.unwrap().unwrap().frozen);
 

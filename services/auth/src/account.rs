@@ -231,6 +231,12 @@ pub(crate) struct LoginBody {
     #[serde(default)]
     #[schema(value_type = Option<String>)]
     backup_code: Option<SecretString>,
+    /// Only after 403 `password_expired`: the new password (10 to 128
+    /// characters, not the e-mail, not a common password, not the current
+    /// one), set when the rest of the login succeeds.
+    #[serde(default)]
+    #[schema(value_type = Option<String>, format = Password, min_length = 10, max_length = 128)]
+    new_password: Option<SecretString>,
 }
 
 /// An access token and a refresh token (OpenAPI schema of the login and
@@ -307,9 +313,9 @@ async fn login_denied(state: &AuthState, meta: &RequestMeta, user_id: Option<u64
     request_body = LoginBody,
     responses(
         (status = 200, description = "A new session.", body = Tokens),
-        (status = 400, description = "`invalid_json`, `invalid_body`.", body = NativeError),
+        (status = 400, description = "`invalid_json`, `invalid_body`; with `new_password`: `weak_password` (the message says which rule, or that it equals the expired one), `invalid_parameter` (the password has not expired).", body = NativeError),
         (status = 401, description = "`invalid_credentials` (wrong e-mail or password), `totp_required` (2FA on, no code), `invalid_totp` (wrong, replayed or used code).", body = NativeError),
-        (status = 403, description = "`account_frozen`.", body = NativeError),
+        (status = 403, description = "`account_frozen`; `password_expired` (password rotation is on, `auth.password_max_age_days`, and the password is older: log in again with `new_password`).", body = NativeError),
         (status = 415, description = "`unsupported_media_type`.", body = NativeError),
         (status = 429, description = "`too_many_attempts`: cooling off; `Retry-After` in seconds.", body = NativeError),
     ))]
@@ -323,6 +329,7 @@ pub(crate) async fn login(
     let admitted =
         lockout::begin_or_open(&state, &meta, &account, None, action::LOGIN, opens).await?;
     let user = check_password(&state, &meta, &account, &body).await?;
+    let renew = password_renewal(&state, &meta, &user, &body).await?;
     let method = match admitted {
         lockout::Admitted::OpenedBySecondFactor => "totp",
         lockout::Admitted::Charged => {
@@ -335,7 +342,9 @@ pub(crate) async fn login(
     }
     lockout::succeeded(&state, &meta, &account).await?;
     flowex_metrics::login("success");
-    if flowex_auth::password::needs_rehash(&user.password_hash) {
+    if let Some(new_password) = renew {
+        renew_password(&state, &meta, &user, new_password).await?;
+    } else if flowex_auth::password::needs_rehash(&user.password_hash) {
         let hash = state.hash_password(body.password.expose()).await?;
         state
             .store()
@@ -344,6 +353,93 @@ pub(crate) async fn login(
             .or_api()?;
     }
     open_session(&state, &meta, &user, method).await
+}
+
+/// Password rotation (`auth.password_max_age_days`): whether this login
+/// must set a new password, checked right after the password and before
+/// the second factor (so a 2FA code is not used up by a login that cannot
+/// finish). A password past the age without `new_password` is 403
+/// `password_expired`; a `new_password` that breaks the policy, or equals
+/// the current password, is 400 `weak_password`; a `new_password` on a
+/// password that has not expired is 400 `invalid_parameter`.
+async fn password_renewal<'b>(
+    state: &AuthState,
+    meta: &RequestMeta,
+    user: &User,
+    body: &'b LoginBody,
+) -> Result<Option<&'b SecretString>, ApiError> {
+    let max_age = state.config().password_max_age;
+    let age_ms = state.now_ms().saturating_sub(user.password_changed_at);
+    let expired = max_age.is_some_and(|max| age_ms >= max.as_millis() as i64);
+    match (&body.new_password, max_age) {
+        (None, Some(max)) if expired => {
+            login_denied(state, meta, Some(user.id), "password_expired").await;
+            Err(error::password_expired(max.as_secs() / 86_400))
+        }
+        (None, _) => Ok(None),
+        (Some(_), _) if !expired => Err(error::invalid_parameter(
+            "new_password",
+            "only after 403 password_expired; change a password with POST /api/v1/auth/password",
+        )),
+        (Some(new), _) => {
+            flowex_auth::check_policy(new.expose(), &user.email).map_err(policy_error)?;
+            let same = state
+                .verify_password(new.expose(), Some(user.password_hash.clone()))
+                .await?;
+            if same {
+                return Err(error::weak_password(
+                    "The new password must differ from the expired one.".into(),
+                ));
+            }
+            Ok(Some(new))
+        }
+    }
+}
+
+/// Stores a password the owner chose (its age starts now) and ends every
+/// session of the account but `keep`; returns how many ended.
+async fn set_new_password(
+    state: &AuthState,
+    user: &User,
+    new_password: &SecretString,
+    keep: Option<u64>,
+) -> Result<u64, ApiError> {
+    let hash = state.hash_password(new_password.expose()).await?;
+    let now = state.now_ms();
+    state
+        .store()
+        .set_password(user.id, &hash, now)
+        .await
+        .or_api()?;
+    state
+        .store()
+        .revoke_user_sessions(user.id, keep, now, "password_change")
+        .await
+        .or_api()
+}
+
+/// Sets the new password of an expired one at login; the account's other
+/// sessions end, as with any password change (audited `auth.password_change`
+/// with reason `expired`).
+async fn renew_password(
+    state: &AuthState,
+    meta: &RequestMeta,
+    user: &User,
+    new_password: &SecretString,
+) -> Result<(), ApiError> {
+    let revoked = set_new_password(state, user, new_password, None).await?;
+    tracing::info!(user_id = user.id, revoked, "expired password renewed");
+    audit::record(
+        state,
+        meta,
+        Some(user.id),
+        action::PASSWORD_CHANGE,
+        user_target(user.id),
+        AuditOutcome::Ok,
+        json!({ "sessions_revoked": revoked, "reason": "expired" }),
+    )
+    .await;
+    Ok(())
 }
 
 /// On a cooled-off address, whether the attempt carries a valid 2FA code
@@ -720,18 +816,7 @@ pub(crate) async fn change_password(
     }
     lockout::succeeded(&state, &meta, &account).await?;
     flowex_auth::check_policy(body.new_password.expose(), &user.email).map_err(policy_error)?;
-    let hash = state.hash_password(body.new_password.expose()).await?;
-    let now = state.now_ms();
-    state
-        .store()
-        .set_password_hash(user.id, &hash, now)
-        .await
-        .or_api()?;
-    let revoked = state
-        .store()
-        .revoke_user_sessions(user.id, Some(session.id), now, "password_change")
-        .await
-        .or_api()?;
+    let revoked = set_new_password(&state, &user, &body.new_password, Some(session.id)).await?;
     tracing::info!(user_id = user.id, revoked, "password changed");
     audit::record(
         &state,

@@ -76,6 +76,9 @@ pub struct AuthConfig {
     /// Argon2id hashes computed at once (each takes 19 MiB and a core for
     /// tens of milliseconds); further logins wait for a permit.
     pub hash_concurrency: usize,
+    /// Password rotation: a login with an older password must set a new
+    /// one. `None`: off (`auth.password_max_age_days = 0`, the default).
+    pub password_max_age: Option<Duration>,
 }
 
 impl Default for AuthConfig {
@@ -97,6 +100,8 @@ impl From<&flowex_config::Config> for AuthConfig {
             totp_issuer: "FlowEx".into(),
             max_api_keys_per_user: 30,
             hash_concurrency: cores.max(2),
+            password_max_age: (c.auth.password_max_age_days > 0)
+                .then(|| Duration::from_secs(u64::from(c.auth.password_max_age_days) * 86_400)),
         }
     }
 }

@@ -35,6 +35,16 @@ pub(crate) fn wrong_password() -> ApiError {
     )
 }
 
+pub(crate) fn password_expired(max_age_days: u64) -> ApiError {
+    ApiError::native(
+        StatusCode::FORBIDDEN,
+        "password_expired",
+        format!(
+            "The password is older than {max_age_days} days: log in again with new_password to choose a new one."
+        ),
+    )
+}
+
 pub(crate) fn too_many_attempts(retry_after_secs: u64) -> ApiError {
     ApiError::native(
         StatusCode::TOO_MANY_REQUESTS,

@@ -122,8 +122,24 @@
 //! forgets the address's failures at the account. Each attempt is charged
 //! before its password or code is checked, so a burst of concurrent
 //! guesses gets no more than the limit checked; an attempt that ends in
-//! `totp_required` or `account_frozen` keeps that charge until the next
-//! success.
+//! `totp_required`, `account_frozen` or `password_expired` keeps that
+//! charge until the next success.
+//!
+//! # Password rotation
+//!
+//! Off by default. With `auth.password_max_age_days = N` (1–3650), a login
+//! whose password was chosen N days ago or more (`users.password_changed_at`:
+//! registration, a password change; not a rehash) is answered 403
+//! `password_expired` right after the password check, before the second
+//! factor (no 2FA code is used up). The client logs in again with the same
+//! body plus `new_password`: it must pass the password policy and differ
+//! from the expired one (400 `weak_password`); the rest of the login runs as
+//! usual (2FA, frozen), and only when it succeeds is the new password set,
+//! every other session of the account ended and `auth.password_change`
+//! audited with reason `expired`. `new_password` on a password that has not
+//! expired is 400 `invalid_parameter`. Sessions opened before the password
+//! expired live on until their own end (`jwt.refresh_ttl_secs`). Binance has
+//! no such rule; the shape follows the login's own 2FA step.
 //!
 //! # Audit log and secrecy
 //!
@@ -163,6 +179,7 @@
 //! | 403 | `wrong_password` | wrong current password (password change) |
 //! | 403 | `session_required` | account management with an API key |
 //! | 403 | `account_frozen` | frozen account (login, refresh, key creation) |
+//! | 403 | `password_expired` | login with a password older than `auth.password_max_age_days` and no `new_password` |
 //! | 404 | `session_not_found`, `api_key_not_found`, `not_found` | no such (own) session / key / route |
 //! | 405 | `method_not_allowed` | wrong method |
 //! | 409 | `email_taken` | e-mail already registered |

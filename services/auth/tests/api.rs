@@ -15,6 +15,82 @@ use std::time::Duration;
 const PW: &str = "correct horse battery";
 const PW2: &str = "another long passphrase";
 
+/// `auth.password_max_age_days` (90 in the tests' configuration): a login
+/// whose password is older must set a new one with `new_password`; the
+/// refusal comes before the second factor, so its 2FA code still opens
+/// the renewing login; the old password then fails, the new one works,
+/// other sessions end, and the change is audited with reason `expired`.
+async fn expired_password_must_be_renewed(h: H) {
+    let max = h
+        .state
+        .config()
+        .password_max_age
+        .expect("on in test_config");
+    let email = "pat@example.com";
+    let id = h.register(email, PW).await;
+    let early = h.login(email, PW).await;
+    let (secret, _) = enable_totp(&h, &early).await;
+    // The password was chosen 90 days and a minute ago.
+    let user = h.store.user_by_id(id).await.unwrap().unwrap();
+    let chosen = h.clock.now_ms() - max.as_millis() as i64 - 60_000;
+    h.store
+        .set_password(id, &user.password_hash, chosen)
+        .await
+        .unwrap();
+    let code = secret.code_at(h.clock.now_secs() + 30);
+    let r = h
+        .login_with(json!({ "email": email, "password": PW, "totp_code": code }))
+        .await;
+    r.expect_error(403, "password_expired");
+    assert!(r.json()["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("90 days"));
+    let denied = audit_rows(&h, "auth.login").await;
+    assert!(denied.iter().any(|e| e.result == AuditOutcome::Denied
+        && e.detail
+            .as_deref()
+            .unwrap_or_default()
+            .contains("password_expired")));
+    // A wrong password is still only that.
+    h.login_with(
+        json!({ "email": email, "password": PW2, "new_password": "a fresh passphrase 7" }),
+    )
+    .await
+    .expect_error(401, "invalid_credentials");
+    let renew = |new: &str| json!({ "email": email, "password": PW, "totp_code": code, "new_password": new });
+    h.login_with(renew(PW))
+        .await
+        .expect_error(400, "weak_password");
+    let fresh = "a fresh passphrase 7";
+    let t = tokens(&h.login_with(renew(fresh)).await);
+    h.get_auth("/api/v1/auth/me", &t.access).await.expect(200);
+    h.get_auth("/api/v1/auth/me", &early.access)
+        .await
+        .expect_error(401, "session_revoked");
+    let later = secret.code_at(h.clock.now_secs() + 30);
+    h.clock.advance(Duration::from_secs(30));
+    h.login_with(json!({ "email": email, "password": PW, "totp_code": later }))
+        .await
+        .expect_error(401, "invalid_credentials");
+    // A password that has not expired is changed with POST /api/v1/auth/password.
+    let next = secret.code_at(h.clock.now_secs() + 30);
+    h.login_with(
+        json!({ "email": email, "password": fresh, "totp_code": next, "new_password": PW2 }),
+    )
+    .await
+    .expect_error(400, "invalid_parameter");
+    let changes = audit_rows(&h, "auth.password_change").await;
+    assert_eq!(changes.len(), 1, "{changes:?}");
+    assert!(changes[0]
+        .detail
+        .as_deref()
+        .unwrap()
+        .contains("\"reason\":\"expired\""));
+    let now = h.store.user_by_id(id).await.unwrap().unwrap();
+    assert_eq!(now.password_changed_at, h.clock.now_ms() - 30_000);
+}
+
 both_backends!(
     register_validation,
     login_and_me,
@@ -40,6 +116,7 @@ both_backends!(
     admin_audit,
     frozen_account,
     audit_and_logs_hold_no_secrets,
+    expired_password_must_be_renewed,
 );
 
 fn login_body(email: &str, password: &str) -> Value {

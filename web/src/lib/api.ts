@@ -187,10 +187,11 @@ export async function api<T>(path: string, o: RequestOptions = {}): Promise<T> {
 }
 
 /** Signs in; with 2FA on, the first call without a code answers `totp_required`. */
-export async function login(email: string, password: string, totp_code?: string): Promise<UserView> {
+/** Logs in; `new_password` only after 403 `password_expired` (password rotation). */
+export async function login(email: string, password: string, totp_code?: string, new_password?: string): Promise<UserView> {
   const tokens = await api<Tokens>('/api/v1/auth/login', {
     method: 'POST',
-    json: { email, password, totp_code: totp_code || undefined },
+    json: { email, password, totp_code: totp_code || undefined, new_password: new_password || undefined },
     auth: false,
   });
   session.set(tokens);

@@ -15,6 +15,8 @@ function Card({ title, children }: { title: string; children: React.ReactNode })
   );
 }
 
+type SignInStep = 'password' | 'renew' | 'code';
+
 export function SignIn() {
   const { t } = useTranslation();
   const navigate = useNavigate();
@@ -22,8 +24,9 @@ export function SignIn() {
   const notice = (location.state as { notice?: string } | null)?.notice;
   const [email, setEmail] = useState('');
   const [password, setPassword] = useState('');
+  const [newPassword, setNewPassword] = useState('');
   const [code, setCode] = useState('');
-  const [needCode, setNeedCode] = useState(false);
+  const [step, setStep] = useState<SignInStep>('password');
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
 
@@ -32,31 +35,41 @@ export function SignIn() {
     setBusy(true);
     setError(null);
     try {
-      await login(email, password, needCode ? code.trim() : undefined);
+      await login(email, password, step === 'code' ? code.trim() : undefined, newPassword || undefined);
       navigate((location.state as { from?: string } | null)?.from ?? '/trade/BTCUSDT');
     } catch (err) {
-      if (err instanceof ApiError && err.code === 'totp_required') setNeedCode(true);
+      // The server asks for a new password (rotation) before the 2FA code.
+      if (err instanceof ApiError && err.code === 'password_expired') setStep('renew');
+      else if (err instanceof ApiError && err.code === 'totp_required') setStep('code');
       else setError(errorText(err));
     } finally {
       setBusy(false);
     }
   };
 
+  const title = step === 'code' ? t('auth.totpTitle') : step === 'renew' ? t('auth.renewTitle') : t('auth.signInTitle');
   return (
-    <Card title={needCode ? t('auth.totpTitle') : t('auth.signInTitle')}>
+    <Card title={title}>
       {notice && <Notice kind="ok">{t(notice)}</Notice>}
       <form onSubmit={(e) => void submit(e)} className="flex flex-col gap-3" aria-busy={busy}>
-        {!needCode ? (
+        {step === 'password' && (
           <>
             <Field label={t('auth.email')} type="email" autoComplete="username" required value={email} onChange={(e) => setEmail(e.target.value)} />
             <Field label={t('auth.password')} type="password" autoComplete="current-password" required value={password} onChange={(e) => setPassword(e.target.value)} />
           </>
-        ) : (
+        )}
+        {step === 'renew' && (
+          <>
+            <p className="text-sm">{t('auth.renewHint')}</p>
+            <Field label={t('auth.newPassword')} hint={t('auth.passwordHint')} type="password" autoComplete="new-password" autoFocus required minLength={10} value={newPassword} onChange={(e) => setNewPassword(e.target.value)} />
+          </>
+        )}
+        {step === 'code' && (
           <Field label={t('auth.code')} hint={t('auth.totpHint')} inputMode="numeric" autoComplete="one-time-code" autoFocus required value={code} onChange={(e) => setCode(e.target.value)} />
         )}
         {error && <Notice kind="error">{error}</Notice>}
         <button type="submit" className="btn-accent" disabled={busy}>
-          {needCode ? t('auth.verify') : t('auth.submitSignIn')}
+          {step === 'code' ? t('auth.verify') : step === 'renew' ? t('auth.renewSubmit') : t('auth.submitSignIn')}
         </button>
       </form>
       <p className="mt-4 text-sm text-muted">

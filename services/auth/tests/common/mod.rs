@@ -154,6 +154,7 @@ pub fn test_config() -> AuthConfig {
         access_ttl: Duration::from_secs(900),
         refresh_ttl: Duration::from_secs(2 * 3600),
         hash_concurrency: 2,
+        password_max_age: Some(Duration::from_secs(90 * 86_400)),
         ..AuthConfig::default()
     }
 }
