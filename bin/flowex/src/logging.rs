@@ -19,6 +19,10 @@
 //!   an OpenTelemetry collector) as service `flowex-NAME`, whatever
 //!   `log.level` is.
 //!
+//! Every process also records `flowex_db_query_duration_seconds` from
+//! sqlx's statement events (`flowex_service::query_metrics`), whatever the
+//! level of the log lines.
+//!
 //! `RUST_LOG` always wins over the configured level of log lines. Lines go
 //! to standard error; standard output stays for what a command prints.
 
@@ -96,6 +100,7 @@ pub fn init(overrides: &Overrides, service: Option<&'static str>) -> Telemetry {
     tracing_subscriber::registry()
         .with(lines.with_filter(filter))
         .with(spans)
+        .with(flowex_service::query_metrics::layer())
         .init();
     Telemetry(provider)
 }

@@ -241,6 +241,10 @@ impl<P: Projection> Follower<P> {
             if let FollowError::Lagged = failure {
                 self.status.lagged();
             }
+            if let FollowError::Bus(BusError::Redis(_)) = failure {
+                metrics::counter!("flowex_redis_errors_total", "component" => "event_consumer")
+                    .increment(1);
+            }
             tracing::warn!(projection = name, error = %failure, "follower: starting over");
             self.status.failed(failure.to_string());
             if self.status.records() > before {

@@ -78,6 +78,10 @@ pub async fn run_publisher(
                 }
                 status.failures.fetch_add(1, Ordering::Relaxed);
                 metrics::counter!("flowex_events_publisher_failures_total").increment(1);
+                if matches!(e, BusError::Redis(_)) {
+                    metrics::counter!("flowex_redis_errors_total", "component" => "event_publisher")
+                        .increment(1);
+                }
                 match &e {
                     BusError::StreamAhead { .. } => tracing::error!(error = %e, "event publisher"),
                     _ => {

@@ -96,6 +96,9 @@ pub const METRICS: &[Metric] = &[
     m("flowex_sequencer_batch_apply_seconds", G, SECS, &[], "Mean time the engine thread took to sequence and apply one batch, over the batches since the previous sample (unchanged while idle)."),
     m("flowex_sequencer_batch_journal_write_seconds", G, SECS, &[], "Mean time the journal thread took to write and fsync one batch, over the batches since the previous sample (unchanged while idle)."),
     m("flowex_sequencer_overload_rejections_total", C, COUNT, &[], "Commands refused because the sequencer's bounded queue was full."),
+    m("flowex_sequencer_queue_depth", G, COUNT, &[], "Requests (commands and queries) waiting in the sequencer's queue for the engine thread."),
+    m("flowex_sequencer_queue_capacity", G, COUNT, &[], "The sequencer queue's bound (sequencer queue_capacity); a full queue answers Overloaded."),
+    m("flowex_sequencer_queue_wait_seconds", G, SECS, &[], "Mean time a request waited in the sequencer's queue before the engine thread took it, over the requests since the previous sample (unchanged while idle)."),
     m("flowex_sequencer_lagged_subscribers_total", C, COUNT, &[], "Event subscribers the sequencer dropped for falling behind."),
     m("flowex_snapshots_total", C, COUNT, &[], "Engine snapshots taken."),
     m("flowex_snapshot_pause_seconds", G, SECS, &[], "How long the engine thread paused to copy its state for the last snapshot."),
@@ -103,12 +106,14 @@ pub const METRICS: &[Metric] = &[
     m("flowex_projection_sequence", G, COUNT, &["projection"], "Last journal sequence number a projection applied (orders, wallet, market_data); lag = flowex_engine_sequence minus this."),
     m("flowex_db_pool_connections", G, COUNT, &["state"], "Database pool connections by state (in_use, idle)."),
     m("flowex_db_ping_duration_seconds", H, SECS, &[], "Round trip of a trivial query (SELECT 1) from the pool sampler: queueing for a connection plus the database's answer."),
+    m("flowex_db_query_duration_seconds", H, SECS, &["statement", "table"], "SQL statements by family: statement kind (select, insert, update, delete, transaction, other) and table (the schema's tables, none, other; flowex_store::family bounds both), execution time as the database driver measures it."),
     // Recorded where they happen (crates/http, crates/bus, the gateway,
     // market-data); named and described here.
     m("flowex_rate_limited_total", C, COUNT, &["scope"], "Requests refused by a rate limit, by scope (ip, user, orders)."),
     m("flowex_rate_limit_bans_total", C, COUNT, &[], "IPs banned (418) for going on after 429."),
     m("flowex_rate_limit_untracked_total", C, COUNT, &[], "Requests let through because the in-memory limiter tracks its maximum of keys."),
     m("flowex_rate_limit_store_errors_total", C, COUNT, &[], "Rate-limit store (Redis) operations that failed; the request is let through."),
+    m("flowex_redis_errors_total", C, COUNT, &["component"], "Redis operations that failed, by component (rate_limits: the gateway's shared counters; event_publisher: trading's event stream; event_consumer: a projection following it)."),
     m("flowex_http_timeouts_total", C, COUNT, &[], "Requests that hit the per-request timeout."),
     m("flowex_http_connections_refused_total", C, COUNT, &["reason"], "Connections answered and closed at accept, by reason (per_ip: the address holds server.max_connections_per_ip; total: server.max_connections)."),
     m("flowex_http_header_timeouts_total", C, COUNT, &[], "Connections closed because the request headers did not arrive within server.header_read_timeout_ms (slow or idle clients)."),
@@ -148,6 +153,9 @@ pub const WS_STREAM_KINDS: &[&str] = &[
     "depth",
 ];
 
+/// The `component` label of `flowex_redis_errors_total`.
+pub const REDIS_COMPONENTS: &[&str] = &["rate_limits", "event_publisher", "event_consumer"];
+
 /// Latency buckets, seconds: 100 µs to 10 s.
 pub const LATENCY_BUCKETS: &[f64] = &[
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
@@ -159,6 +167,7 @@ pub const BUCKETS: &[(&str, &[f64])] = &[
     (HTTP_DURATION, LATENCY_BUCKETS),
     ("flowex_order_latency_seconds", LATENCY_BUCKETS),
     ("flowex_db_ping_duration_seconds", LATENCY_BUCKETS),
+    ("flowex_db_query_duration_seconds", LATENCY_BUCKETS),
     ("flowex_gateway_upstream_duration_seconds", LATENCY_BUCKETS),
 ];
 
@@ -183,10 +192,16 @@ const INITIAL: &[(&str, &str, &[&str])] = &[
         &["ip", "user", "orders"],
     ),
     (
+        "flowex_http_connections_refused_total",
+        "reason",
+        &["per_ip", "total"],
+    ),
+    (
         "flowex_ws_connections_refused_total",
         "reason",
         &["per_ip", "total"],
     ),
+    ("flowex_redis_errors_total", "component", REDIS_COMPONENTS),
     ("flowex_ws_messages_sent_total", "stream", WS_STREAM_KINDS),
     (
         "flowex_ws_messages_dropped_total",
@@ -344,6 +359,14 @@ pub struct SequencerSample {
     pub apply: Duration,
     /// Total time writing and fsyncing batches.
     pub journal_write: Duration,
+    /// Requests in the queue now.
+    pub queue_depth: u64,
+    /// The queue's bound.
+    pub queue_capacity: u64,
+    /// Requests taken from the queue, in total.
+    pub dequeued: u64,
+    /// Total time those requests waited in the queue.
+    pub queue_wait: Duration,
 }
 
 /// Publishes a sequencer sample; `previous` is the sample before it (the
@@ -361,6 +384,13 @@ pub fn sequencer(s: &SequencerSample, previous: &SequencerSample, now_unix: f64)
         gauge!("flowex_sequencer_batch_journal_write_seconds")
             .set(mean(s.journal_write, previous.journal_write));
     }
+    let dequeued = s.dequeued.saturating_sub(previous.dequeued);
+    if dequeued > 0 {
+        let wait = s.queue_wait.saturating_sub(previous.queue_wait);
+        gauge!("flowex_sequencer_queue_wait_seconds").set(wait.as_secs_f64() / dequeued as f64);
+    }
+    gauge!("flowex_sequencer_queue_depth").set(s.queue_depth as f64);
+    gauge!("flowex_sequencer_queue_capacity").set(s.queue_capacity as f64);
     gauge!("flowex_engine_sequence").set(s.durable_seq as f64);
     counter!("flowex_sequencer_commands_total").absolute(s.commands);
     counter!("flowex_sequencer_batches_total").absolute(s.batches);
@@ -412,6 +442,18 @@ pub fn db_pool(in_use: u32, idle: u32, ping: Option<Duration>) {
     if let Some(p) = ping {
         histogram!("flowex_db_ping_duration_seconds").record(p.as_secs_f64());
     }
+}
+
+/// One SQL statement of a family (`flowex_store::family::query_family`:
+/// statement kind and table, each from a fixed list).
+pub fn db_query(statement: &'static str, table: &'static str, elapsed: Duration) {
+    histogram!("flowex_db_query_duration_seconds", "statement" => statement, "table" => table)
+        .record(elapsed.as_secs_f64());
+}
+
+/// A failed Redis operation of `component` (one of [`REDIS_COMPONENTS`]).
+pub fn redis_error(component: &'static str) {
+    counter!("flowex_redis_errors_total", "component" => component).increment(1);
 }
 
 /// A password login's result: `success`, `failure` or `lockout`.
@@ -502,10 +544,16 @@ mod tests {
                 batches: 4,
                 apply: Duration::from_millis(2),
                 journal_write: Duration::from_millis(8),
+                queue_depth: 3,
+                queue_capacity: 65_536,
+                dequeued: 10,
+                queue_wait: Duration::from_millis(5),
                 ..sample
             };
             sequencer(&later, &sample, 1_700_000_001.0);
             ledger_imbalance("USDT", 0);
+            db_query("select", "users", Duration::from_micros(300));
+            redis_error("event_consumer");
         });
         let text = handle.render();
         for line in [
@@ -514,6 +562,12 @@ mod tests {
             "flowex_engine_sequence 42",
             "flowex_sequencer_batch_apply_seconds 0.0005",
             "flowex_sequencer_batch_journal_write_seconds 0.002",
+            "flowex_sequencer_queue_depth 3",
+            "flowex_sequencer_queue_capacity 65536",
+            "flowex_sequencer_queue_wait_seconds 0.0005",
+            "flowex_db_query_duration_seconds_count{statement=\"select\",table=\"users\"} 1",
+            "flowex_redis_errors_total{component=\"event_consumer\"} 1",
+            "flowex_redis_errors_total{component=\"rate_limits\"} 0",
             "flowex_snapshot_last_timestamp_seconds 1700000000",
             "flowex_ledger_imbalance_atoms{asset=\"USDT\"} 0",
             "flowex_logins_total{result=\"lockout\"} 0",

@@ -40,6 +40,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
+use std::time::Instant;
 use tokio::sync::{mpsc, oneshot};
 
 /// Largest buffer one subscriber may ask for, in batches.
@@ -197,6 +198,12 @@ pub(crate) enum Request {
     Shutdown,
 }
 
+/// A request in the queue, with when it went in (for `Stats::queue_wait_ns`).
+pub(crate) struct Queued {
+    pub at: Instant,
+    pub req: Request,
+}
+
 /// Counters for metrics and benchmarks.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Stats {
@@ -214,6 +221,14 @@ pub struct Stats {
     pub apply_ns: u64,
     /// Time the journal thread spent writing and fsyncing batches, in total.
     pub journal_write_ns: u64,
+    /// Requests (commands and queries) in the queue now.
+    pub queue_depth: u64,
+    /// The queue's bound (`SequencerConfig::queue_capacity`).
+    pub queue_capacity: u64,
+    /// Requests the engine thread took from the queue, in total.
+    pub dequeued: u64,
+    /// Time those requests waited in the queue, in total.
+    pub queue_wait_ns: u64,
 }
 
 #[derive(Default)]
@@ -232,6 +247,9 @@ pub(crate) struct Shared {
     pub lagged: AtomicU64,
     pub apply_ns: AtomicU64,
     pub journal_write_ns: AtomicU64,
+    pub queued: AtomicU64,
+    pub dequeued: AtomicU64,
+    pub queue_wait_ns: AtomicU64,
 }
 
 impl Shared {
@@ -297,7 +315,7 @@ impl Subscription {
 /// A cheap, cloneable way to talk to the sequencer.
 #[derive(Clone)]
 pub struct SequencerHandle {
-    tx: SyncSender<Request>,
+    tx: SyncSender<Queued>,
     shared: Arc<Shared>,
     cfg: Arc<SequencerConfig>,
 }
@@ -307,12 +325,22 @@ impl SequencerHandle {
         if let Some(e) = self.shared.failure() {
             return Err(e);
         }
-        self.tx.try_send(req).map_err(|e| match e {
-            TrySendError::Full(_) => {
-                self.shared.overloaded.fetch_add(1, Ordering::Relaxed);
-                SequencerError::Overloaded
+        // Counted before it goes in, so the engine thread's decrement never
+        // comes first.
+        self.shared.queued.fetch_add(1, Ordering::Relaxed);
+        let queued = Queued {
+            at: Instant::now(),
+            req,
+        };
+        self.tx.try_send(queued).map_err(|e| {
+            self.shared.queued.fetch_sub(1, Ordering::Relaxed);
+            match e {
+                TrySendError::Full(_) => {
+                    self.shared.overloaded.fetch_add(1, Ordering::Relaxed);
+                    SequencerError::Overloaded
+                }
+                TrySendError::Disconnected(_) => SequencerError::Stopped,
             }
-            TrySendError::Disconnected(_) => SequencerError::Stopped,
         })
     }
 
@@ -400,6 +428,10 @@ impl SequencerHandle {
             lagged_subscribers: get(&s.lagged),
             apply_ns: get(&s.apply_ns),
             journal_write_ns: get(&s.journal_write_ns),
+            queue_depth: get(&s.queued),
+            queue_capacity: self.cfg.queue_capacity as u64,
+            dequeued: get(&s.dequeued),
+            queue_wait_ns: get(&s.queue_wait_ns),
         }
     }
 }
@@ -449,7 +481,10 @@ impl Sequencer {
 
     fn stop(&mut self) -> Result<Engine, SequencerError> {
         // A blocking send: shutdown waits its turn behind queued commands.
-        let _ = self.handle.tx.send(Request::Shutdown);
+        let _ = self.handle.tx.send(Queued {
+            at: Instant::now(),
+            req: Request::Shutdown,
+        });
         let engine = self
             .engine_thread
             .take()

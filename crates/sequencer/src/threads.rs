@@ -1,7 +1,9 @@
 //! The two threads behind the sequencer: the engine thread (sequence, apply)
 //! and the journal thread (write, fsync, reply, publish, snapshot).
 
-use crate::{Applied, Batch, Entry, Reply, Request, SequencerConfig, SequencerError, Shared};
+use crate::{
+    Applied, Batch, Entry, Queued, Reply, Request, SequencerConfig, SequencerError, Shared,
+};
 use flowex_engine::Engine;
 use flowex_journal::{prune, write_snapshot, Journal};
 use flowex_types::{Command, Envelope};
@@ -40,7 +42,7 @@ fn wall_clock_ns() -> u64 {
 
 pub(crate) fn spawn_engine_thread(
     engine: Engine,
-    rx: Receiver<Request>,
+    rx: Receiver<Queued>,
     stage_tx: SyncSender<Stage>,
     shared: Arc<Shared>,
     cfg: Arc<SequencerConfig>,
@@ -70,10 +72,20 @@ impl EngineLoop {
         }
     }
 
-    fn run(mut self, rx: Receiver<Request>, stage_tx: SyncSender<Stage>) -> Engine {
+    /// Takes a request out of the queue: its depth and wait go to `Stats`.
+    fn dequeued(&self, q: Queued) -> Request {
+        let s = &self.shared;
+        let waited = u64::try_from(q.at.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        s.queued.fetch_sub(1, Ordering::Relaxed);
+        s.dequeued.fetch_add(1, Ordering::Relaxed);
+        s.queue_wait_ns.fetch_add(waited, Ordering::Relaxed);
+        q.req
+    }
+
+    fn run(mut self, rx: Receiver<Queued>, stage_tx: SyncSender<Stage>) -> Engine {
         let mut pending: Vec<(Command, Reply)> = Vec::with_capacity(self.cfg.max_batch);
         while let Ok(first) = rx.recv() {
-            let mut next = Some(first);
+            let mut next = Some(self.dequeued(first));
             let mut barrier = None;
             while let Some(req) = next.take() {
                 match req {
@@ -86,7 +98,7 @@ impl EngineLoop {
                 if pending.len() >= self.cfg.max_batch {
                     break;
                 }
-                next = rx.try_recv().ok();
+                next = rx.try_recv().ok().map(|q| self.dequeued(q));
             }
             if !pending.is_empty() {
                 if let Some(err) = self.shared.failure() {

@@ -176,10 +176,18 @@ fn a_full_queue_is_an_explicit_overload() {
         "{results:?}"
     );
     assert_eq!(h.stats().overloaded, 12);
+    // The depth counts what waits, not what was refused; the parked query is out.
+    assert_eq!(h.stats().queue_depth, 8);
+    let before = h.stats();
     release_tx.send(()).unwrap();
     waiter.join().unwrap().unwrap();
     // The queue drains and the sequencer takes commands again.
     h.submit_blocking(setup_commands()[1]).unwrap();
+    let after = h.stats();
+    assert_eq!(after.queue_depth, 0);
+    assert_eq!(after.dequeued, before.dequeued + 9);
+    // The eight waited at least as long as the engine was parked after them.
+    assert!(after.queue_wait_ns > before.queue_wait_ns);
     drop(h);
     seq.shutdown().unwrap();
 }

@@ -14,6 +14,7 @@
 
 mod client;
 pub mod process;
+pub mod query_metrics;
 pub mod sampler;
 
 pub use client::{rejection, EngineClient, Holding, RemoteTrading};

@@ -41,6 +41,10 @@ pub fn sequencer(handle: SequencerHandle) {
                 lagged_subscribers: s.lagged_subscribers,
                 apply: Duration::from_nanos(s.apply_ns),
                 journal_write: Duration::from_nanos(s.journal_write_ns),
+                queue_depth: s.queue_depth,
+                queue_capacity: s.queue_capacity,
+                dequeued: s.dequeued,
+                queue_wait: Duration::from_nanos(s.queue_wait_ns),
             };
             flowex_metrics::sequencer(&sample, &previous, now_unix().as_secs_f64());
             previous = sample;

@@ -84,6 +84,7 @@ pub mod api_keys;
 pub mod audit;
 mod codec;
 mod error;
+pub mod family;
 pub mod login;
 pub mod projector;
 pub mod sessions;

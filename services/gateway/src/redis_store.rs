@@ -36,7 +36,10 @@ impl std::fmt::Debug for RedisStore {
     }
 }
 
+/// Every Redis failure of the rate-limit store comes through here: counted
+/// once (`flowex_redis_errors_total{component="rate_limits"}`).
 fn store_err(e: redis::RedisError) -> StoreError {
+    flowex_metrics::redis_error("rate_limits");
     StoreError(e.to_string())
 }
 
