@@ -153,9 +153,11 @@ impl InternalToken {
         bool::from(self.0.as_bytes().ct_eq(presented))
     }
 
-    /// Adds the token and the identity (if any) to a request going to a service.
+    /// Adds the token, the identity (if any) and the current trace context
+    /// ([`crate::trace_context::inject`]) to a request going to a service.
     pub fn stamp(&self, headers: &mut HeaderMap, identity: Option<&Identity>) {
         strip_internal_headers(headers);
+        crate::trace_context::inject(headers);
         if let Ok(v) = self.0.parse() {
             headers.insert(INTERNAL_TOKEN_HEADER, v);
         }

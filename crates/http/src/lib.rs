@@ -84,6 +84,7 @@ pub mod request_id;
 pub mod security;
 mod serve;
 pub mod session;
+pub mod trace_context;
 
 pub use connections::{fit_under_open_file_limit, ConnectionLimits, Refusal};
 pub use credentials::{ApiKeyGrant, Credentials};

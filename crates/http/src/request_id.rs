@@ -2,7 +2,9 @@
 //! carried by a tracing span (so every log line of the request has it) and
 //! returned in the response header. When spans are exported over OTLP
 //! (`log.otlp_endpoint`), the span also records its OpenTelemetry
-//! `trace_id`, so a log line leads to its trace in Jaeger and back.
+//! `trace_id`, so a log line leads to its trace in Jaeger and back; a
+//! caller's `traceparent` makes the span part of the caller's trace
+//! ([`crate::trace_context`]).
 
 use axum::extract::{FromRequestParts, Request};
 use axum::http::{request::Parts, HeaderName, HeaderValue};
@@ -77,6 +79,7 @@ pub async fn request_id(mut req: Request, next: Next) -> Response {
         // internal channel's identity header).
         user_id = tracing::field::Empty,
     );
+    crate::trace_context::adopt(&span, req.headers());
     record_trace_id(&span);
     let started = Instant::now();
     let mut res = next.run(req).instrument(span.clone()).await;
