@@ -3,7 +3,6 @@
 //! Shared by `Journal::open` (which repairs what it finds) and `read_from`
 //! (which does not), so both apply exactly the same recovery rules.
 
-use std::fs::File;
 use std::io::{BufReader, ErrorKind, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
@@ -11,6 +10,7 @@ use crate::format::{
     check_segment_header, find_frame_after, frame_crc, parse_frame_header, HeaderProblem,
     FRAME_HEADER_LEN, MAX_RECORD_BYTES, SEGMENT_HEADER_LEN,
 };
+use crate::fs::Fs;
 use crate::JournalError;
 
 /// What the next frame of a segment turned out to be.
@@ -25,8 +25,8 @@ pub(crate) enum Step {
 }
 
 /// Result of opening a segment.
-pub(crate) enum Opened {
-    Ready(SegmentCursor),
+pub(crate) enum Opened<R> {
+    Ready(SegmentCursor<R>),
     /// The last segment's header is damaged and no record follows it:
     /// a crash while the file was being created.
     TornHeader {
@@ -35,9 +35,9 @@ pub(crate) enum Opened {
 }
 
 #[derive(Debug)]
-pub(crate) struct SegmentCursor {
+pub(crate) struct SegmentCursor<R> {
     path: PathBuf,
-    reader: BufReader<File>,
+    reader: BufReader<R>,
     /// File offset of the next frame.
     offset: u64,
     /// Sequence number the next frame must carry.
@@ -46,14 +46,21 @@ pub(crate) struct SegmentCursor {
     is_last: bool,
 }
 
-impl SegmentCursor {
+impl<R: Read + Seek> SegmentCursor<R> {
     /// Opens `path`, whose name says it starts at `first_seq`, and checks its header.
-    pub(crate) fn open(path: &Path, first_seq: u64, is_last: bool) -> Result<Opened, JournalError> {
+    pub(crate) fn open<F: Fs<Reader = R>>(
+        fs: &F,
+        path: &Path,
+        first_seq: u64,
+        is_last: bool,
+    ) -> Result<Opened<R>, JournalError> {
         if first_seq == 0 {
             // Sequence numbers start at 1; a segment named 0 was not written by us.
             return Err(JournalError::corrupt(path, 0, "segment named with seq 0"));
         }
-        let file = File::open(path).map_err(JournalError::io("opening", path))?;
+        let file = fs
+            .open_read(path)
+            .map_err(JournalError::io("opening", path))?;
         let mut reader = BufReader::new(file);
         let mut header = [0u8; SEGMENT_HEADER_LEN];
         let n = read_full(&mut reader, &mut header, path)?;
@@ -157,7 +164,7 @@ impl SegmentCursor {
 /// seq > `after_seq`; returns its file offset. Memory is bounded by the
 /// segment size, and this only runs on a damaged last segment.
 fn find_valid_after(
-    reader: &mut BufReader<File>,
+    reader: &mut BufReader<impl Read + Seek>,
     path: &Path,
     start: u64,
     after_seq: u64,

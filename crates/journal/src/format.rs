@@ -3,9 +3,9 @@
 //! Everything here is pure (no I/O except directory listing) so the
 //! byte-level rules can be read in one place.
 
-use std::fs;
 use std::path::{Path, PathBuf};
 
+use crate::fs::{Fs, StdFs};
 use crate::JournalError;
 
 /// Largest payload accepted by `append_batch`. A larger length field on
@@ -41,30 +41,38 @@ pub(crate) fn snapshot_path(dir: &Path, seq: u64) -> PathBuf {
 }
 
 /// Segment files in `dir`, sorted by first sequence number.
-pub(crate) fn list_segments(dir: &Path) -> Result<Vec<(u64, PathBuf)>, JournalError> {
-    list_numbered(dir, SEGMENT_PREFIX, SEGMENT_SUFFIX)
+pub(crate) fn list_segments<F: Fs>(
+    fs: &F,
+    dir: &Path,
+) -> Result<Vec<(u64, PathBuf)>, JournalError> {
+    list_numbered(fs, dir, SEGMENT_PREFIX, SEGMENT_SUFFIX)
 }
 
 /// Snapshot files in `dir`, sorted by sequence number (oldest first).
 pub fn list_snapshots(dir: &Path) -> Result<Vec<(u64, PathBuf)>, JournalError> {
-    list_numbered(dir, SNAPSHOT_PREFIX, SNAPSHOT_SUFFIX)
+    list_snapshots_in(&StdFs, dir)
 }
 
-fn list_numbered(
+/// [`list_snapshots`] in the file system `fs`.
+pub fn list_snapshots_in<F: Fs>(fs: &F, dir: &Path) -> Result<Vec<(u64, PathBuf)>, JournalError> {
+    list_numbered(fs, dir, SNAPSHOT_PREFIX, SNAPSHOT_SUFFIX)
+}
+
+fn list_numbered<F: Fs>(
+    fs: &F,
     dir: &Path,
     prefix: &str,
     suffix: &str,
 ) -> Result<Vec<(u64, PathBuf)>, JournalError> {
     let mut found = Vec::new();
-    for entry in fs::read_dir(dir).map_err(JournalError::io("listing", dir))? {
-        let entry = entry.map_err(JournalError::io("listing", dir))?;
-        let name = entry.file_name();
+    for path in fs.list_dir(dir).map_err(JournalError::io("listing", dir))? {
         // Names we did not write (editor backups, temp files) are not ours to judge.
-        if let Some(n) = name
-            .to_str()
+        if let Some(n) = path
+            .file_name()
+            .and_then(|n| n.to_str())
             .and_then(|n| parse_numbered(n, prefix, suffix))
         {
-            found.push((n, entry.path()));
+            found.push((n, path));
         }
     }
     found.sort_unstable_by_key(|(n, _)| *n);

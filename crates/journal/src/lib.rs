@@ -59,12 +59,19 @@
 //! # What callers must know
 //!
 //! - One writer per directory; nothing enforces it.
-//! - After an I/O error the writer is poisoned ([`JournalError::Poisoned`]):
-//!   whether the failed batch reached the disk is unknown (an fsync error
-//!   may have dropped dirty pages), so reopen, which repairs the tail, and
-//!   treat the batch as not acknowledged. It may still be on disk whole, so
-//!   after reopening take the next seq from [`Journal::last_seq`], never
-//!   from memory.
+//! - After an I/O error the writer is poisoned ([`JournalError::Poisoned`])
+//!   and the failed batch is not acknowledged. Call [`Journal::recover`]:
+//!   it closes the failed descriptor without syncing it again (after a
+//!   failed fsync Linux may have dropped the dirty pages and marked them
+//!   clean, so a second fsync would report success for data that is not on
+//!   disk), cuts the segment back to its last synced length through a new
+//!   descriptor, syncs and re-reads that, and starts the next batch in a
+//!   new segment. Do not simply reopen the directory in the same boot: the
+//!   page cache may still serve the failed batch, which would then be
+//!   built on and lost at the next power cut.
+//! - All file-system calls go through [`Fs`]; [`StdFs`] is the real one.
+//!   The `*_in` variants ([`Journal::open_in`], [`read_from_in`], ...) take
+//!   another (tests use crates/sim's fault-injecting `SimFs`).
 //! - [`Durability::None`] never syncs and can lose acknowledged commands:
 //!   benchmarks only.
 //! - `open` reads every segment to validate it; [`prune`] keeps that short.
@@ -72,12 +79,17 @@
 mod cursor;
 mod error;
 mod format;
+pub mod fs;
 mod reader;
 mod snapshot;
 mod writer;
 
 pub use error::JournalError;
-pub use format::{list_snapshots, DEFAULT_SEGMENT_BYTES, MAX_RECORD_BYTES};
-pub use reader::{read_from, JournalReader};
-pub use snapshot::{latest_snapshot, load_snapshot, prune, write_snapshot, PruneReport, Snapshot};
+pub use format::{list_snapshots, list_snapshots_in, DEFAULT_SEGMENT_BYTES, MAX_RECORD_BYTES};
+pub use fs::{Fs, FsFile, StdFs};
+pub use reader::{read_from, read_from_in, JournalReader};
+pub use snapshot::{
+    latest_snapshot, latest_snapshot_in, load_snapshot, load_snapshot_in, prune, prune_in,
+    write_snapshot, write_snapshot_in, PruneReport, Snapshot,
+};
 pub use writer::{Durability, Journal, JournalConfig, JournalStats, OpenReport};

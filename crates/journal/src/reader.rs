@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 
 use crate::cursor::{Opened, SegmentCursor, Step};
 use crate::format::list_segments;
+use crate::fs::{Fs, StdFs};
 use crate::JournalError;
 
 /// Reads the records with seq >= `from`, in order.
@@ -18,8 +19,17 @@ use crate::JournalError;
 /// `from` = 0 means from the start. Asking for records that were pruned is
 /// `NotAvailable`; asking past the end yields nothing.
 pub fn read_from(dir: &Path, from: u64) -> Result<JournalReader, JournalError> {
+    read_from_in(&StdFs, dir, from)
+}
+
+/// [`read_from`] in the file system `fs`.
+pub fn read_from_in<F: Fs>(
+    fs: &F,
+    dir: &Path,
+    from: u64,
+) -> Result<JournalReader<F>, JournalError> {
     let from = from.max(1);
-    let mut segments = list_segments(dir)?;
+    let mut segments = list_segments(fs, dir)?;
     if let Some((first, _)) = segments.first() {
         if from < *first {
             return Err(JournalError::NotAvailable {
@@ -34,6 +44,7 @@ pub fn read_from(dir: &Path, from: u64) -> Result<JournalReader, JournalError> {
         .saturating_sub(1);
     let remaining = segments.split_off(start);
     Ok(JournalReader {
+        fs: fs.clone(),
         segments: remaining.into_iter(),
         cursor: None,
         expected: None,
@@ -45,9 +56,10 @@ pub fn read_from(dir: &Path, from: u64) -> Result<JournalReader, JournalError> {
 
 /// Iterator returned by [`read_from`].
 #[derive(Debug)]
-pub struct JournalReader {
+pub struct JournalReader<F: Fs = StdFs> {
+    fs: F,
     segments: std::vec::IntoIter<(u64, PathBuf)>,
-    cursor: Option<SegmentCursor>,
+    cursor: Option<SegmentCursor<F::Reader>>,
     /// Seq the next segment must start with (None before the first one).
     expected: Option<u64>,
     from: u64,
@@ -55,7 +67,7 @@ pub struct JournalReader {
     done: bool,
 }
 
-impl Iterator for JournalReader {
+impl<F: Fs> Iterator for JournalReader<F> {
     type Item = Result<(u64, Vec<u8>), JournalError>;
 
     fn next(&mut self) -> Option<Self::Item> {
@@ -64,7 +76,7 @@ impl Iterator for JournalReader {
     }
 }
 
-impl JournalReader {
+impl<F: Fs> JournalReader<F> {
     /// Like `next`, without allocating: the payload borrows the reader's
     /// buffer until the next call (what replay uses).
     pub fn next_record(&mut self) -> Option<Result<(u64, &[u8]), JournalError>> {
@@ -110,7 +122,7 @@ impl JournalReader {
         }
     }
 
-    fn open_next(&mut self) -> Result<Option<SegmentCursor>, JournalError> {
+    fn open_next(&mut self) -> Result<Option<SegmentCursor<F::Reader>>, JournalError> {
         let Some((first_seq, path)) = self.segments.next() else {
             return Ok(None);
         };
@@ -119,7 +131,7 @@ impl JournalReader {
             return Err(JournalError::corrupt(&path, 0, detail));
         }
         let is_last = self.segments.len() == 0;
-        match SegmentCursor::open(&path, first_seq, is_last)? {
+        match SegmentCursor::open(&self.fs, &path, first_seq, is_last)? {
             Opened::Ready(cursor) => Ok(Some(cursor)),
             Opened::TornHeader { .. } => Ok(None),
         }

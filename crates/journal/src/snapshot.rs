@@ -1,13 +1,13 @@
 //! Snapshot files: atomic write, newest-valid lookup, pruning.
 
-use std::fs::{self, File};
-use std::io::{ErrorKind, Write};
+use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 
 use crate::format::{
-    le_u32, le_u64, list_segments, list_snapshots, snapshot_path, SNAPSHOT_HEADER_LEN,
+    le_u32, le_u64, list_segments, list_snapshots_in, snapshot_path, SNAPSHOT_HEADER_LEN,
     SNAPSHOT_MAGIC,
 };
+use crate::fs::{Fs, FsFile, StdFs};
 use crate::writer::sync_dir;
 use crate::JournalError;
 
@@ -36,17 +36,31 @@ pub struct PruneReport {
 /// fsync of the directory. A crash leaves either the old set of snapshots
 /// or the new one, never a half-written file under the final name.
 pub fn write_snapshot(dir: &Path, seq: u64, bytes: &[u8]) -> Result<PathBuf, JournalError> {
-    fs::create_dir_all(dir).map_err(JournalError::io("creating", dir))?;
+    write_snapshot_in(&StdFs, dir, seq, bytes)
+}
+
+/// [`write_snapshot`] in the file system `fs`.
+pub fn write_snapshot_in<F: Fs>(
+    fs: &F,
+    dir: &Path,
+    seq: u64,
+    bytes: &[u8],
+) -> Result<PathBuf, JournalError> {
+    fs.create_dir_all(dir)
+        .map_err(JournalError::io("creating", dir))?;
     let path = snapshot_path(dir, seq);
     let tmp = path.with_extension("snap.tmp");
-    let mut file = File::create(&tmp).map_err(JournalError::io("creating", &tmp))?;
-    file.write_all(&encode_header(seq, bytes))
-        .and_then(|()| file.write_all(bytes))
+    let mut file = fs
+        .create(&tmp)
+        .map_err(JournalError::io("creating", &tmp))?;
+    file.append(&encode_header(seq, bytes))
+        .and_then(|()| file.append(bytes))
         .map_err(JournalError::io("writing", &tmp))?;
     file.sync_all().map_err(JournalError::io("syncing", &tmp))?;
     drop(file);
-    fs::rename(&tmp, &path).map_err(JournalError::io("renaming", &tmp))?;
-    sync_dir(dir)?;
+    fs.rename(&tmp, &path)
+        .map_err(JournalError::io("renaming", &tmp))?;
+    sync_dir(fs, dir)?;
     Ok(path)
 }
 
@@ -64,8 +78,13 @@ fn encode_header(seq: u64, bytes: &[u8]) -> [u8; SNAPSHOT_HEADER_LEN] {
 /// Real I/O errors (other than a file vanishing under a concurrent prune)
 /// are returned, because guessing around them could hide a failing disk.
 pub fn latest_snapshot(dir: &Path) -> Result<Option<Snapshot>, JournalError> {
-    for (seq, path) in list_snapshots(dir)?.into_iter().rev() {
-        match load_snapshot(&path, seq) {
+    latest_snapshot_in(&StdFs, dir)
+}
+
+/// [`latest_snapshot`] in the file system `fs`.
+pub fn latest_snapshot_in<F: Fs>(fs: &F, dir: &Path) -> Result<Option<Snapshot>, JournalError> {
+    for (seq, path) in list_snapshots_in(fs, dir)?.into_iter().rev() {
+        match load_snapshot_in(fs, &path, seq) {
             Ok(snapshot) => return Ok(Some(snapshot)),
             Err(JournalError::Corrupt { detail, .. }) => {
                 tracing::warn!(path = %path.display(), detail, "snapshot: skipping damaged snapshot");
@@ -79,7 +98,12 @@ pub fn latest_snapshot(dir: &Path) -> Result<Option<Snapshot>, JournalError> {
 
 /// Reads and verifies one snapshot file whose name says `seq`.
 pub fn load_snapshot(path: &Path, seq: u64) -> Result<Snapshot, JournalError> {
-    let mut data = fs::read(path).map_err(JournalError::io("reading", path))?;
+    load_snapshot_in(&StdFs, path, seq)
+}
+
+/// [`load_snapshot`] in the file system `fs`.
+pub fn load_snapshot_in<F: Fs>(fs: &F, path: &Path, seq: u64) -> Result<Snapshot, JournalError> {
+    let mut data = fs.read(path).map_err(JournalError::io("reading", path))?;
     let corrupt = |detail: String| JournalError::corrupt(path, 0, detail);
     if data.len() < SNAPSHOT_HEADER_LEN {
         return Err(corrupt(format!("snapshot is only {} bytes", data.len())));
@@ -121,6 +145,11 @@ pub fn load_snapshot(path: &Path, seq: u64) -> Result<Snapshot, JournalError> {
 /// segment's last seq is known from the next segment's name, so no segment
 /// has to be read. Every snapshot considered is read and verified.
 pub fn prune(dir: &Path, keep: usize) -> Result<PruneReport, JournalError> {
+    prune_in(&StdFs, dir, keep)
+}
+
+/// [`prune`] in the file system `fs`.
+pub fn prune_in<F: Fs>(fs: &F, dir: &Path, keep: usize) -> Result<PruneReport, JournalError> {
     if keep == 0 {
         return Err(JournalError::InvalidArgument(
             "prune must keep at least one snapshot",
@@ -128,33 +157,37 @@ pub fn prune(dir: &Path, keep: usize) -> Result<PruneReport, JournalError> {
     }
     let mut report = PruneReport::default();
     let mut doomed = Vec::new();
-    for (seq, path) in list_snapshots(dir)?.into_iter().rev() {
+    for (seq, path) in list_snapshots_in(fs, dir)?.into_iter().rev() {
         if report.kept_snapshots.len() == keep {
             doomed.push(path);
             continue;
         }
-        match load_snapshot(&path, seq) {
+        match load_snapshot_in(fs, &path, seq) {
             Ok(_) => report.kept_snapshots.push(seq),
             Err(JournalError::Corrupt { .. }) => report.corrupt_snapshots.push(path),
             Err(e) => return Err(e),
         }
     }
     for path in doomed {
-        remove(&path)?;
+        remove(fs, &path)?;
         report.removed_snapshots.push(path);
     }
     if let Some(&cutoff) = report.kept_snapshots.last() {
-        report.removed_segments = remove_covered_segments(dir, cutoff)?;
+        report.removed_segments = remove_covered_segments(fs, dir, cutoff)?;
     }
     if !report.removed_snapshots.is_empty() || !report.removed_segments.is_empty() {
-        sync_dir(dir)?;
+        sync_dir(fs, dir)?;
     }
     Ok(report)
 }
 
 /// Removes, oldest first, segments whose last seq is <= `cutoff`.
-fn remove_covered_segments(dir: &Path, cutoff: u64) -> Result<Vec<PathBuf>, JournalError> {
-    let segments = list_segments(dir)?;
+fn remove_covered_segments<F: Fs>(
+    fs: &F,
+    dir: &Path,
+    cutoff: u64,
+) -> Result<Vec<PathBuf>, JournalError> {
+    let segments = list_segments(fs, dir)?;
     let mut removed = Vec::new();
     for pair in segments.windows(2) {
         let (_, path) = &pair[0];
@@ -162,14 +195,14 @@ fn remove_covered_segments(dir: &Path, cutoff: u64) -> Result<Vec<PathBuf>, Jour
         if next_first.saturating_sub(1) > cutoff {
             break;
         }
-        remove(path)?;
+        remove(fs, path)?;
         removed.push(path.clone());
     }
     Ok(removed)
 }
 
-fn remove(path: &Path) -> Result<(), JournalError> {
-    match fs::remove_file(path) {
+fn remove<F: Fs>(fs: &F, path: &Path) -> Result<(), JournalError> {
+    match fs.remove_file(path) {
         Err(e) if e.kind() != ErrorKind::NotFound => Err(JournalError::io("removing", path)(e)),
         _ => Ok(()),
     }

@@ -1,7 +1,6 @@
 //! The journal writer: open + recovery, and group-committed appends.
 
-use std::fs::{self, File, OpenOptions};
-use std::io::{Seek, SeekFrom, Write};
+use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 
 use crate::cursor::{Opened, SegmentCursor, Step};
@@ -9,6 +8,7 @@ use crate::format::{
     encode_frame, encode_segment_header, list_segments, segment_path, DEFAULT_SEGMENT_BYTES,
     SEGMENT_HEADER_LEN,
 };
+use crate::fs::{Fs, FsFile, StdFs};
 use crate::JournalError;
 
 /// Whether `append_batch` waits for the disk.
@@ -72,16 +72,23 @@ pub struct JournalStats {
     /// fdatasync calls made for batches: one per non-empty batch under `Durability::Fsync`.
     pub data_syncs: u64,
     pub segments_created: u64,
+    /// Batches whose write or sync failed (the writer was poisoned).
+    pub failures: u64,
+    /// Successful [`Journal::recover`] calls after a failure.
+    pub recoveries: u64,
 }
 
 /// The open segment the writer appends to.
-struct Segment {
-    file: File,
+struct Segment<W> {
+    file: W,
     path: PathBuf,
     len: u64,
+    /// Length up to which every byte was made durable by a successful sync
+    /// (or written, under `Durability::None`): where a failed batch is cut.
+    synced_len: u64,
 }
 
-impl Segment {
+impl<W> Segment<W> {
     /// Rolling only once the segment holds a record keeps us from creating
     /// empty segments when `segment_bytes` is tiny.
     fn is_full(&self, limit: u64) -> bool {
@@ -95,19 +102,25 @@ const RETAINED_BUFFER_BYTES: usize = 8 << 20;
 
 /// The single writer of a journal directory. Only one `Journal` may have a
 /// directory open at a time; nothing enforces this.
-pub struct Journal {
+pub struct Journal<F: Fs = StdFs> {
+    fs: F,
     dir: PathBuf,
     segment_bytes: u64,
     durability: Durability,
-    current: Option<Segment>,
+    current: Option<Segment<F::File>>,
     last_seq: u64,
     /// Reused frame buffer so a batch becomes one `write` call.
     buf: Vec<u8>,
     poisoned: bool,
+    /// A segment whose creation is under way: if it fails, the file holds
+    /// no durable record.
+    failed_create: Option<PathBuf>,
+    /// After a failure: the segment to cut back and the length to keep.
+    cut: Option<(PathBuf, u64)>,
     stats: JournalStats,
 }
 
-impl std::fmt::Debug for Journal {
+impl<F: Fs> std::fmt::Debug for Journal<F> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Journal")
             .field("dir", &self.dir)
@@ -122,13 +135,22 @@ impl Journal {
     /// torn tail of the last one and positions the writer after the last
     /// valid record. Damage anywhere else is a `Corrupt` error.
     pub fn open(cfg: JournalConfig) -> Result<(Journal, OpenReport), JournalError> {
-        fs::create_dir_all(&cfg.dir).map_err(JournalError::io("creating", &cfg.dir))?;
-        let (report, last) = scan_dir(&cfg.dir)?;
+        Journal::open_in(StdFs, cfg)
+    }
+}
+
+impl<F: Fs> Journal<F> {
+    /// [`Journal::open`] in the file system `fs`.
+    pub fn open_in(fs: F, cfg: JournalConfig) -> Result<(Journal<F>, OpenReport), JournalError> {
+        fs.create_dir_all(&cfg.dir)
+            .map_err(JournalError::io("creating", &cfg.dir))?;
+        let (report, last) = scan_dir(&fs, &cfg.dir)?;
         let current = match last {
-            Some(path) => Some(open_for_append(&path)?),
+            Some(path) => Some(open_for_append(&fs, &path)?),
             None => None,
         };
         let journal = Journal {
+            fs,
             dir: cfg.dir,
             segment_bytes: cfg.segment_bytes,
             durability: cfg.durability,
@@ -136,6 +158,8 @@ impl Journal {
             last_seq: report.last_seq,
             buf: Vec::new(),
             poisoned: false,
+            failed_create: None,
+            cut: None,
             stats: JournalStats::default(),
         };
         Ok((journal, report))
@@ -150,8 +174,19 @@ impl Journal {
         &self.dir
     }
 
+    /// The file system the journal writes to.
+    pub fn fs(&self) -> &F {
+        &self.fs
+    }
+
     pub fn stats(&self) -> JournalStats {
         self.stats
+    }
+
+    /// Whether an earlier write or sync failed and [`Self::recover`] has
+    /// not yet put the journal back in order.
+    pub fn is_poisoned(&self) -> bool {
+        self.poisoned
     }
 
     /// Appends records that must continue from `last_seq() + 1` with no gap.
@@ -161,7 +196,8 @@ impl Journal {
     /// is written with one `write` and made durable with one fdatasync
     /// (group commit). When this returns `Ok`, the batch survives a crash
     /// (under `Durability::Fsync`). After an I/O error the writer is
-    /// poisoned: the caller must reopen, which repairs the tail.
+    /// poisoned and the batch is not part of the journal: call
+    /// [`Self::recover`] (or reopen) before appending again.
     pub fn append_batch<'a, I>(&mut self, records: I) -> Result<(), JournalError>
     where
         I: IntoIterator<Item = (u64, &'a [u8])>,
@@ -175,6 +211,13 @@ impl Journal {
         }
         if let Err(e) = self.write_batch(self.last_seq + 1) {
             self.poisoned = true;
+            self.stats.failures += 1;
+            // Dropping the segment closes the failed descriptor at once:
+            // it is never synced again (see `recover`).
+            self.cut = match self.current.take() {
+                Some(segment) => Some((segment.path, segment.synced_len)),
+                None => self.failed_create.take().map(|path| (path, 0)),
+            };
             return Err(e);
         }
         self.last_seq += count;
@@ -185,6 +228,84 @@ impl Journal {
             self.buf = Vec::new();
         }
         Ok(())
+    }
+
+    /// Puts a poisoned journal back to exactly the records that were
+    /// durable before the failed batch, so appending can resume.
+    ///
+    /// The failed file descriptor is closed and never synced again: after a
+    /// failed fsync Linux may have dropped the dirty pages and marked them
+    /// clean, so a second fsync on it could report success for data that is
+    /// not on disk. Instead the segment is cut back, through a new
+    /// descriptor, to the length its last successful sync covered (a
+    /// segment with no durable record is removed), that cut is synced, the
+    /// segment is read back and must end exactly at [`Self::last_seq`], and
+    /// the next batch starts a fresh segment file. An error here leaves the
+    /// journal poisoned; calling again later (the disk has space again, the
+    /// device came back) is safe.
+    pub fn recover(&mut self) -> Result<(), JournalError> {
+        if !self.poisoned {
+            return Ok(());
+        }
+        if let Some((path, keep)) = self.cut.clone() {
+            self.cut_back(&path, keep)?;
+            self.cut = None;
+        }
+        self.poisoned = false;
+        self.stats.recoveries += 1;
+        tracing::warn!(dir = %self.dir.display(), last_seq = self.last_seq,
+            "journal: recovered from a failed write; the failed batch was dropped");
+        Ok(())
+    }
+
+    /// Cuts `path` back to `keep` bytes durably and checks what is left
+    /// ends at `last_seq`; a segment with no record left is removed.
+    fn cut_back(&mut self, path: &Path, keep: u64) -> Result<(), JournalError> {
+        if keep <= SEGMENT_HEADER_LEN as u64 {
+            match self.fs.remove_file(path) {
+                Err(e) if e.kind() != ErrorKind::NotFound => {
+                    return Err(JournalError::io("removing", path)(e))
+                }
+                _ => {}
+            }
+            return sync_dir(&self.fs, &self.dir);
+        }
+        let mut file = self
+            .fs
+            .open_write(path)
+            .map_err(JournalError::io("opening", path))?;
+        file.set_len(keep)
+            .map_err(JournalError::io("truncating", path))?;
+        file.sync_all().map_err(JournalError::io("syncing", path))?;
+        drop(file);
+        self.verify_segment_ends_at_last_seq(path)
+    }
+
+    fn verify_segment_ends_at_last_seq(&self, path: &Path) -> Result<(), JournalError> {
+        let first_seq = list_segments(&self.fs, &self.dir)?
+            .into_iter()
+            .find(|(_, p)| p == path)
+            .map(|(s, _)| s)
+            .ok_or_else(|| JournalError::corrupt(path, 0, "segment vanished during recovery"))?;
+        let mut cursor = match SegmentCursor::open(&self.fs, path, first_seq, false)? {
+            Opened::Ready(cursor) => cursor,
+            Opened::TornHeader { detail } => return Err(JournalError::corrupt(path, 0, detail)),
+        };
+        let mut payload = Vec::new();
+        loop {
+            match cursor.next(&mut payload)? {
+                Step::Record { .. } => {}
+                Step::End if cursor.next_seq() == self.last_seq + 1 => return Ok(()),
+                other => {
+                    let detail = format!(
+                        "after cutting back, the segment ends at seq {} ({other:?}), expected {}",
+                        cursor.next_seq() - 1,
+                        self.last_seq
+                    );
+                    return Err(JournalError::corrupt(path, 0, detail));
+                }
+            }
+        }
     }
 
     /// Frames the batch into `self.buf`; returns the number of records.
@@ -225,7 +346,7 @@ impl Journal {
         let segment = self.current.insert(segment);
         segment
             .file
-            .write_all(&self.buf)
+            .append(&self.buf)
             .map_err(JournalError::io("appending to", &segment.path))?;
         segment.len += self.buf.len() as u64;
         if self.durability == Durability::Fsync {
@@ -235,62 +356,62 @@ impl Journal {
                 .map_err(JournalError::io("syncing", &segment.path))?;
             self.stats.data_syncs += 1;
         }
+        segment.synced_len = segment.len;
         Ok(())
     }
 
     /// Creates `journal-<first_seq>.seg` with its header, durably.
-    fn create_segment(&mut self, first_seq: u64) -> Result<Segment, JournalError> {
+    fn create_segment(&mut self, first_seq: u64) -> Result<Segment<F::File>, JournalError> {
         let path = segment_path(&self.dir, first_seq);
         // create_new: an existing file with this name would mean two writers
         // or a bug; never overwrite journal data.
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&path)
+        let mut file = self
+            .fs
+            .create_new(&path)
             .map_err(JournalError::io("creating", &path))?;
-        file.write_all(&encode_segment_header(first_seq))
+        self.failed_create = Some(path.clone());
+        file.append(&encode_segment_header(first_seq))
             .map_err(JournalError::io("writing", &path))?;
         if self.durability == Durability::Fsync {
             file.sync_all()
                 .map_err(JournalError::io("syncing", &path))?;
             // The new name must survive a crash too, not just the bytes.
-            sync_dir(&self.dir)?;
+            sync_dir(&self.fs, &self.dir)?;
         }
+        self.failed_create = None;
         self.stats.segments_created += 1;
         Ok(Segment {
             file,
             path,
             len: SEGMENT_HEADER_LEN as u64,
+            synced_len: SEGMENT_HEADER_LEN as u64,
         })
     }
 }
 
-fn open_for_append(path: &Path) -> Result<Segment, JournalError> {
-    let mut file = OpenOptions::new()
-        .write(true)
-        .open(path)
+fn open_for_append<F: Fs>(fs: &F, path: &Path) -> Result<Segment<F::File>, JournalError> {
+    let file = fs
+        .open_write(path)
         .map_err(JournalError::io("opening", path))?;
-    let len = file
-        .seek(SeekFrom::End(0))
-        .map_err(JournalError::io("seeking in", path))?;
+    let len = file.size().map_err(JournalError::io("inspecting", path))?;
     Ok(Segment {
         file,
         path: path.to_path_buf(),
         len,
+        synced_len: len,
     })
 }
 
 /// fsyncs a directory so that created, renamed or removed names are durable.
-pub(crate) fn sync_dir(dir: &Path) -> Result<(), JournalError> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
+pub(crate) fn sync_dir<F: Fs>(fs: &F, dir: &Path) -> Result<(), JournalError> {
+    fs.sync_dir(dir)
         .map_err(JournalError::io("syncing directory", dir))
 }
 
 /// Validates all segments in order and repairs the last one's torn tail.
 /// Returns the report and the path of the last segment, if any.
-fn scan_dir(dir: &Path) -> Result<(OpenReport, Option<PathBuf>), JournalError> {
-    let segments = list_segments(dir)?;
+fn scan_dir<F: Fs>(fs: &F, dir: &Path) -> Result<(OpenReport, Option<PathBuf>), JournalError> {
+    let segments = list_segments(fs, dir)?;
     let mut report = OpenReport {
         segments: segments.len(),
         ..OpenReport::default()
@@ -302,7 +423,7 @@ fn scan_dir(dir: &Path) -> Result<(OpenReport, Option<PathBuf>), JournalError> {
             return Err(JournalError::corrupt(path, 0, detail));
         }
         let is_last = i + 1 == segments.len();
-        let next = scan_segment(path, *first_seq, is_last, &mut report)?;
+        let next = scan_segment(fs, path, *first_seq, is_last, &mut report)?;
         expected = Some(next);
     }
     if let Some(next) = expected {
@@ -315,16 +436,17 @@ fn scan_dir(dir: &Path) -> Result<(OpenReport, Option<PathBuf>), JournalError> {
 }
 
 /// Validates one segment; returns the seq that must follow it.
-fn scan_segment(
+fn scan_segment<F: Fs>(
+    fs: &F,
     path: &Path,
     first_seq: u64,
     is_last: bool,
     report: &mut OpenReport,
 ) -> Result<u64, JournalError> {
-    let mut cursor = match SegmentCursor::open(path, first_seq, is_last)? {
+    let mut cursor = match SegmentCursor::open(fs, path, first_seq, is_last)? {
         Opened::Ready(cursor) => cursor,
         Opened::TornHeader { detail } => {
-            rewrite_header(path, first_seq, &detail, report)?;
+            rewrite_header(fs, path, first_seq, &detail, report)?;
             return Ok(first_seq);
         }
     };
@@ -334,7 +456,7 @@ fn scan_segment(
             Step::Record { .. } => report.records += 1,
             Step::End => return Ok(cursor.next_seq()),
             Step::Torn { offset, detail } => {
-                truncate_tail(cursor.path(), offset, &detail, report)?;
+                truncate_tail(fs, cursor.path(), offset, &detail, report)?;
                 return Ok(cursor.next_seq());
             }
         }
@@ -342,20 +464,17 @@ fn scan_segment(
 }
 
 /// Cuts the last segment back to `offset`, the end of its last good record.
-fn truncate_tail(
+fn truncate_tail<F: Fs>(
+    fs: &F,
     path: &Path,
     offset: u64,
     detail: &str,
     report: &mut OpenReport,
 ) -> Result<(), JournalError> {
-    let file = OpenOptions::new()
-        .write(true)
-        .open(path)
+    let mut file = fs
+        .open_write(path)
         .map_err(JournalError::io("opening", path))?;
-    let len = file
-        .metadata()
-        .map_err(JournalError::io("inspecting", path))?
-        .len();
+    let len = file.size().map_err(JournalError::io("inspecting", path))?;
     tracing::warn!(
         path = %path.display(), offset, cut = len - offset, detail,
         "journal: truncating torn tail of the last segment"
@@ -372,27 +491,24 @@ fn truncate_tail(
 
 /// The last segment was being created when we crashed: empty it and write
 /// a fresh header so its name (and so the next seq) is kept.
-fn rewrite_header(
+fn rewrite_header<F: Fs>(
+    fs: &F,
     path: &Path,
     first_seq: u64,
     detail: &str,
     report: &mut OpenReport,
 ) -> Result<(), JournalError> {
-    let mut file = OpenOptions::new()
-        .write(true)
-        .open(path)
+    let mut file = fs
+        .open_write(path)
         .map_err(JournalError::io("opening", path))?;
-    let len = file
-        .metadata()
-        .map_err(JournalError::io("inspecting", path))?
-        .len();
+    let len = file.size().map_err(JournalError::io("inspecting", path))?;
     tracing::warn!(
         path = %path.display(), cut = len, detail,
         "journal: last segment has a torn header and no records; rewriting it"
     );
     file.set_len(0)
         .map_err(JournalError::io("truncating", path))?;
-    file.write_all(&encode_segment_header(first_seq))
+    file.append(&encode_segment_header(first_seq))
         .map_err(JournalError::io("writing", path))?;
     file.sync_all().map_err(JournalError::io("syncing", path))?;
     report.truncated_bytes += len;
