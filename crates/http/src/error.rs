@@ -23,6 +23,7 @@
 //! |---|---|---|---|
 //! | -1000 | 500 | [`ApiError::internal`] | An unknown error occurred while processing the request. |
 //! | -1000 | 413 | [`ApiError::payload_too_large`] | Request body too large. |
+//! | -1001 | 503 | [`ApiError::journal_unavailable`] | Internal error; unable to process your request. Please try again. |
 //! | -1002 | 401 | [`ApiError::unauthorized`] | You are not authorized to execute this request. |
 //! | -1003 | 429 | [`ApiError::too_much_ip_weight`] | Too many requests; current limit of IP(%s) request weight per minute is %s. Please use the websocket for live updates to avoid bans. |
 //! | -1003 | 429 | [`ApiError::too_much_weight`] | Too much request weight used; current limit is %s request weight per %s. Please use WebSocket Streams for live updates to avoid polling the API. |
@@ -364,6 +365,24 @@ impl ApiError {
             "Timeout waiting for response from backend server. Send status unknown; execution status unknown.",
         )
         .native_message("The request timed out; its outcome is unknown.")
+    }
+    /// 503, -1001: the journal cannot write (a full disk, an I/O error), so
+    /// no state change is accepted: the command was not applied (unless the
+    /// process dies before the journal is cut back, the same uncertainty as
+    /// a timeout), reads still work and the exchange resumes by itself.
+    /// `detail` goes to the log only.
+    pub fn journal_unavailable(detail: impl Into<String>) -> Self {
+        Self::binance(
+            StatusCode::SERVICE_UNAVAILABLE,
+            -1001,
+            "journal_unavailable",
+            "Internal error; unable to process your request. Please try again.",
+        )
+        .native_message(
+            "The exchange cannot record changes right now (its storage is unavailable); the request was not carried out. Try again shortly.",
+        )
+        .with_detail(detail)
+        .with_retry_after(1)
     }
     /// 503, -1008: too many requests in flight.
     pub fn server_busy() -> Self {

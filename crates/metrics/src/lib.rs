@@ -100,6 +100,9 @@ pub const METRICS: &[Metric] = &[
     m("flowex_sequencer_queue_capacity", G, COUNT, &[], "The sequencer queue's bound (sequencer queue_capacity); a full queue answers Overloaded."),
     m("flowex_sequencer_queue_wait_seconds", G, SECS, &[], "Mean time a request waited in the sequencer's queue before the engine thread took it, over the requests since the previous sample (unchanged while idle)."),
     m("flowex_sequencer_lagged_subscribers_total", C, COUNT, &[], "Event subscribers the sequencer dropped for falling behind."),
+    m("flowex_journal_write_failures_total", C, COUNT, &[], "Journal writes or fsyncs that failed (disk full, I/O error); each fails its batch, which no caller gets acknowledged."),
+    m("flowex_journal_refused_commands_total", C, COUNT, &[], "Commands refused (503, -1001) because the journal could not write; reads keep working."),
+    m("flowex_journal_writable", G, COUNT, &[], "1 while the journal accepts writes, 0 from a failed write until the sequencer lets commands in again."),
     m("flowex_snapshots_total", C, COUNT, &[], "Engine snapshots taken."),
     m("flowex_snapshot_pause_seconds", G, SECS, &[], "How long the engine thread paused to copy its state for the last snapshot."),
     m("flowex_snapshot_last_timestamp_seconds", G, SECS, &[], "Unix time the sampler last saw the snapshot count grow (0 before the first snapshot)."),
@@ -367,6 +370,12 @@ pub struct SequencerSample {
     pub dequeued: u64,
     /// Total time those requests waited in the queue.
     pub queue_wait: Duration,
+    /// Failed journal writes or fsyncs.
+    pub journal_failures: u64,
+    /// Commands refused because the journal could not write.
+    pub journal_refused: u64,
+    /// Whether the journal accepts writes.
+    pub journal_writable: bool,
 }
 
 /// Publishes a sequencer sample; `previous` is the sample before it (the
@@ -396,6 +405,9 @@ pub fn sequencer(s: &SequencerSample, previous: &SequencerSample, now_unix: f64)
     counter!("flowex_sequencer_batches_total").absolute(s.batches);
     counter!("flowex_sequencer_overload_rejections_total").absolute(s.overloaded);
     counter!("flowex_sequencer_lagged_subscribers_total").absolute(s.lagged_subscribers);
+    counter!("flowex_journal_write_failures_total").absolute(s.journal_failures);
+    counter!("flowex_journal_refused_commands_total").absolute(s.journal_refused);
+    gauge!("flowex_journal_writable").set(if s.journal_writable { 1.0 } else { 0.0 });
     counter!("flowex_snapshots_total").absolute(s.snapshots);
     gauge!("flowex_snapshot_pause_seconds").set(s.last_snapshot_pause.as_secs_f64());
     let stamp = gauge!("flowex_snapshot_last_timestamp_seconds");
@@ -548,6 +560,9 @@ mod tests {
                 queue_capacity: 65_536,
                 dequeued: 10,
                 queue_wait: Duration::from_millis(5),
+                journal_failures: 2,
+                journal_refused: 5,
+                journal_writable: false,
                 ..sample
             };
             sequencer(&later, &sample, 1_700_000_001.0);
@@ -568,6 +583,9 @@ mod tests {
             "flowex_db_query_duration_seconds_count{statement=\"select\",table=\"users\"} 1",
             "flowex_redis_errors_total{component=\"event_consumer\"} 1",
             "flowex_redis_errors_total{component=\"rate_limits\"} 0",
+            "flowex_journal_write_failures_total 2",
+            "flowex_journal_refused_commands_total 5",
+            "flowex_journal_writable 0",
             "flowex_snapshot_last_timestamp_seconds 1700000000",
             "flowex_ledger_imbalance_atoms{asset=\"USDT\"} 0",
             "flowex_logins_total{result=\"lockout\"} 0",

@@ -26,12 +26,31 @@
 //! batches, in queue order, so a caller sees the effect of every command it
 //! was answered for (read-your-writes). They may also see a batch whose
 //! fsync is still in flight.
+//!
+//! # When the journal cannot write
+//!
+//! A failed write or fsync (a full disk, an I/O error) fails its batch: no
+//! caller of it, nor of any batch applied after it, is acknowledged, and
+//! nothing of them is published. The journal is then *down*: commands are
+//! refused at once with [`SequencerError::JournalUnavailable`] (counted in
+//! [`Stats::journal_refused`]), queries keep working. The journal is cut
+//! back to its durable records through a fresh file descriptor (the failed
+//! one is never fsynced again: Linux may have dropped its dirty pages) and
+//! the next batch goes to a new segment file ([`flowex_journal::Journal::recover`]);
+//! the engine is rebuilt from the newest snapshot and the journal, so it
+//! holds exactly the durable commands again. After
+//! [`SequencerConfig::journal_retry`] commands are let in again; if the
+//! disk is still full, the first batch fails the same way and the cycle
+//! repeats, so the sequencer resumes by itself once space returns.
 
 mod recovery;
+mod stepper;
 mod threads;
 
-pub use flowex_journal::{Durability, JournalConfig};
-pub use recovery::{recover, replay_into, RecoveryReport};
+pub use flowex_journal::{Durability, Fs, JournalConfig, StdFs};
+pub use recovery::{recover, recover_in, replay_into, replay_into_in, RecoveryReport};
+pub use stepper::Stepper;
+pub use threads::{Clock, Stage};
 
 use flowex_engine::Engine;
 use flowex_types::{Command, Event, RejectReason};
@@ -40,7 +59,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 
 /// Largest buffer one subscriber may ask for, in batches.
@@ -61,6 +80,9 @@ pub struct SequencerConfig {
     /// Commands between snapshots (0 = no snapshots).
     pub snapshot_every: u64,
     pub keep_snapshots: usize,
+    /// After a failed journal write, how long commands are refused before
+    /// the sequencer lets them in again to try the disk.
+    pub journal_retry: Duration,
 }
 
 impl SequencerConfig {
@@ -74,6 +96,7 @@ impl SequencerConfig {
             max_subscribers: 64,
             snapshot_every: 1_000_000,
             keep_snapshots: 2,
+            journal_retry: Duration::from_secs(1),
         }
     }
 }
@@ -86,6 +109,11 @@ pub enum SequencerError {
     Stopped,
     #[error("the journal failed; the sequencer refuses further commands: {0}")]
     Failed(String),
+    /// The journal could not write (a full disk when `no_space`, else an
+    /// I/O error): the command was not applied. Transient: the sequencer
+    /// tries the disk again by itself.
+    #[error("the journal cannot write ({detail}); state changes are refused until it can")]
+    JournalUnavailable { no_space: bool, detail: String },
     #[error("too many subscribers")]
     TooManySubscribers,
     #[error(transparent)]
@@ -196,6 +224,10 @@ pub(crate) enum Request {
     Command(Command, Reply),
     Query(QueryFn),
     Shutdown,
+    /// From the journal thread after a failed write: the engine thread must
+    /// roll back now, even if no request comes (commands are refused
+    /// before they reach it).
+    Wake,
 }
 
 /// A request in the queue, with when it went in (for `Stats::queue_wait_ns`).
@@ -229,6 +261,19 @@ pub struct Stats {
     pub dequeued: u64,
     /// Time those requests waited in the queue, in total.
     pub queue_wait_ns: u64,
+    /// Journal writes or fsyncs that failed (each fails its batch).
+    pub journal_failures: u64,
+    /// Commands refused because the journal could not write.
+    pub journal_refused: u64,
+    /// False from a failed journal write until commands are let in again.
+    pub journal_writable: bool,
+}
+
+/// Why the journal is down.
+#[derive(Clone, Debug)]
+pub(crate) struct JournalFault {
+    no_space: bool,
+    detail: String,
 }
 
 #[derive(Default)]
@@ -250,9 +295,83 @@ pub(crate) struct Shared {
     pub queued: AtomicU64,
     pub dequeued: AtomicU64,
     pub queue_wait_ns: AtomicU64,
+    pub queue_capacity: AtomicU64,
+    pub journal_fault: Mutex<Option<JournalFault>>,
+    pub journal_is_down: AtomicBool,
+    /// Bumped by every journal failure.
+    pub journal_epoch: AtomicU64,
+    pub journal_refused: AtomicU64,
 }
 
 impl Shared {
+    /// A write or sync failed: refuse commands until the engine has been
+    /// rebuilt from the disk and `journal_retry` has passed.
+    pub fn journal_failed(&self, e: &flowex_journal::JournalError) {
+        let no_space = matches!(e, flowex_journal::JournalError::Io { source, .. }
+            if source.kind() == std::io::ErrorKind::StorageFull);
+        tracing::error!(error = %e, no_space, "journal write failed; refusing commands until it can write again");
+        *self.journal_fault.lock().unwrap_or_else(|p| p.into_inner()) = Some(JournalFault {
+            no_space,
+            detail: e.to_string(),
+        });
+        self.journal_epoch.fetch_add(1, Ordering::AcqRel);
+        self.journal_is_down.store(true, Ordering::Release);
+    }
+
+    pub fn journal_resumed(&self) {
+        tracing::warn!("journal: letting commands in again");
+        self.journal_is_down.store(false, Ordering::Release);
+    }
+
+    pub fn journal_down(&self) -> bool {
+        self.journal_is_down.load(Ordering::Acquire)
+    }
+
+    pub fn journal_refusal(&self) -> Option<SequencerError> {
+        if !self.journal_down() {
+            return None;
+        }
+        let fault = self
+            .journal_fault
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()?;
+        Some(SequencerError::JournalUnavailable {
+            no_space: fault.no_space,
+            detail: fault.detail,
+        })
+    }
+
+    /// Why commands cannot be applied now, if they cannot.
+    pub fn refusal(&self) -> Option<SequencerError> {
+        self.failure().or_else(|| self.journal_refusal())
+    }
+
+    pub fn stats(&self) -> Stats {
+        let s = self;
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        Stats {
+            commands: get(&s.commands),
+            batches: get(&s.batches),
+            durable_seq: get(&s.durable_seq),
+            overloaded: get(&s.overloaded),
+            largest_batch: get(&s.largest_batch),
+            snapshots: get(&s.snapshots),
+            last_snapshot_pause_ns: get(&s.last_snapshot_pause_ns),
+            max_snapshot_pause_ns: get(&s.max_snapshot_pause_ns),
+            lagged_subscribers: get(&s.lagged),
+            apply_ns: get(&s.apply_ns),
+            journal_write_ns: get(&s.journal_write_ns),
+            queue_depth: get(&s.queued),
+            queue_capacity: get(&s.queue_capacity),
+            dequeued: get(&s.dequeued),
+            queue_wait_ns: get(&s.queue_wait_ns),
+            journal_failures: get(&s.journal_epoch),
+            journal_refused: get(&s.journal_refused),
+            journal_writable: !s.journal_down(),
+        }
+    }
+
     pub fn fail(&self, why: String) {
         tracing::error!(%why, "sequencer stopped accepting commands");
         *self.failed.lock().unwrap_or_else(|p| p.into_inner()) = Some(why);
@@ -324,6 +443,13 @@ impl SequencerHandle {
     fn enqueue(&self, req: Request) -> Result<(), SequencerError> {
         if let Some(e) = self.shared.failure() {
             return Err(e);
+        }
+        // Queries still run while the journal cannot write; commands not.
+        if matches!(req, Request::Command(..)) {
+            if let Some(e) = self.shared.journal_refusal() {
+                self.shared.journal_refused.fetch_add(1, Ordering::Relaxed);
+                return Err(e);
+            }
         }
         // Counted before it goes in, so the engine thread's decrement never
         // comes first.
@@ -414,25 +540,7 @@ impl SequencerHandle {
     }
 
     pub fn stats(&self) -> Stats {
-        let s = &self.shared;
-        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        Stats {
-            commands: get(&s.commands),
-            batches: get(&s.batches),
-            durable_seq: get(&s.durable_seq),
-            overloaded: get(&s.overloaded),
-            largest_batch: get(&s.largest_batch),
-            snapshots: get(&s.snapshots),
-            last_snapshot_pause_ns: get(&s.last_snapshot_pause_ns),
-            max_snapshot_pause_ns: get(&s.max_snapshot_pause_ns),
-            lagged_subscribers: get(&s.lagged),
-            apply_ns: get(&s.apply_ns),
-            journal_write_ns: get(&s.journal_write_ns),
-            queue_depth: get(&s.queued),
-            queue_capacity: self.cfg.queue_capacity as u64,
-            dequeued: get(&s.dequeued),
-            queue_wait_ns: get(&s.queue_wait_ns),
-        }
+        self.shared.stats()
     }
 }
 
@@ -446,19 +554,36 @@ pub struct Sequencer {
 impl Sequencer {
     /// Recovers the engine from the journal directory and starts the threads.
     pub fn start(cfg: SequencerConfig) -> Result<(Sequencer, RecoveryReport), SequencerError> {
-        let (engine, journal, report) = recover(cfg.journal.clone())?;
+        Sequencer::start_in(StdFs, cfg)
+    }
+
+    /// [`Sequencer::start`] with the journal in the file system `fs`.
+    pub fn start_in<F: Fs>(
+        fs: F,
+        cfg: SequencerConfig,
+    ) -> Result<(Sequencer, RecoveryReport), SequencerError> {
+        let (engine, journal, report) = recover_in(fs.clone(), cfg.journal.clone())?;
         tracing::info!(?report, "engine recovered");
         let cfg = Arc::new(cfg);
         let shared = Arc::new(Shared::default());
         shared
             .durable_seq
             .store(engine.last_seq(), Ordering::Relaxed);
+        shared
+            .queue_capacity
+            .store(cfg.queue_capacity as u64, Ordering::Relaxed);
         let (tx, rx) = std::sync::mpsc::sync_channel(cfg.queue_capacity);
         let (stage_tx, stage_rx) = std::sync::mpsc::sync_channel(cfg.pipeline_depth);
-        let journal_thread =
-            threads::spawn_journal_thread(journal, stage_rx, shared.clone(), cfg.clone())?;
-        let engine_thread =
-            threads::spawn_engine_thread(engine, rx, stage_tx, shared.clone(), cfg.clone())?;
+        let journal_thread = threads::spawn_journal_thread(
+            journal,
+            stage_rx,
+            tx.clone(),
+            shared.clone(),
+            cfg.clone(),
+        )?;
+        let clock: Clock = Box::new(threads::wall_clock_ns);
+        let engine = threads::EngineLoop::new(engine, shared.clone(), cfg.clone(), fs, clock);
+        let engine_thread = threads::spawn_engine_thread(engine, rx, stage_tx)?;
         let handle = SequencerHandle { tx, shared, cfg };
         Ok((
             Sequencer {

@@ -3,7 +3,7 @@
 
 use crate::SequencerError;
 use flowex_engine::Engine;
-use flowex_journal::{latest_snapshot, read_from, Journal, JournalConfig};
+use flowex_journal::{latest_snapshot_in, read_from_in, Fs, Journal, JournalConfig, StdFs};
 use flowex_types::Envelope;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -24,24 +24,18 @@ pub struct RecoveryReport {
 /// Opens (and repairs) the journal, restores the newest snapshot and replays
 /// the rest. The engine comes back exactly as it was after the last durable command.
 pub fn recover(cfg: JournalConfig) -> Result<(Engine, Journal, RecoveryReport), SequencerError> {
+    recover_in(StdFs, cfg)
+}
+
+/// [`recover`] in the file system `fs`.
+pub fn recover_in<F: Fs>(
+    fs: F,
+    cfg: JournalConfig,
+) -> Result<(Engine, Journal<F>, RecoveryReport), SequencerError> {
     let started = Instant::now();
-    let (journal, open) = Journal::open(cfg)?;
+    let (journal, open) = Journal::open_in(fs, cfg)?;
     let dir = journal.dir().to_path_buf();
-    let (mut engine, snapshot_seq) = match latest_snapshot(&dir)? {
-        Some(s) => (
-            Engine::restore(&s.bytes).map_err(|e| SequencerError::Snapshot(e.to_string()))?,
-            Some(s.seq),
-        ),
-        None => (Engine::new(), None),
-    };
-    if engine.last_seq() > journal.last_seq() {
-        return Err(SequencerError::Recovery(format!(
-            "snapshot covers seq {} but the journal ends at {}",
-            engine.last_seq(),
-            journal.last_seq()
-        )));
-    }
-    let replayed = replay_into(&mut engine, &dir, journal.last_seq())?;
+    let (engine, snapshot_seq, replayed) = rebuild_in(journal.fs(), &dir, journal.last_seq())?;
     let report = RecoveryReport {
         snapshot_seq,
         replayed,
@@ -53,14 +47,55 @@ pub fn recover(cfg: JournalConfig) -> Result<(Engine, Journal, RecoveryReport), 
     Ok((engine, journal, report))
 }
 
+/// The engine after record `last_seq`: the newest snapshot plus the
+/// journal records after it. Returns the engine, the snapshot's seq and
+/// the number of records replayed.
+pub(crate) fn rebuild_in<F: Fs>(
+    fs: &F,
+    dir: &Path,
+    last_seq: u64,
+) -> Result<(Engine, Option<u64>, u64), SequencerError> {
+    let (mut engine, snapshot_seq) = match latest_snapshot_in(fs, dir)? {
+        Some(s) => (
+            Engine::restore(&s.bytes).map_err(|e| SequencerError::Snapshot(e.to_string()))?,
+            Some(s.seq),
+        ),
+        None => (Engine::new(), None),
+    };
+    if engine.last_seq() > last_seq {
+        return Err(SequencerError::Recovery(format!(
+            "snapshot covers seq {} but the journal ends at {last_seq}",
+            engine.last_seq(),
+        )));
+    }
+    let replayed = replay_into_in(fs, &mut engine, dir, last_seq)?;
+    if engine.last_seq() != last_seq {
+        return Err(SequencerError::Recovery(format!(
+            "replay ended at seq {}, the journal at {last_seq}",
+            engine.last_seq()
+        )));
+    }
+    Ok((engine, snapshot_seq, replayed))
+}
+
 /// Applies journal records after the engine's last seq, up to and including `until`.
 pub fn replay_into(engine: &mut Engine, dir: &Path, until: u64) -> Result<u64, SequencerError> {
+    replay_into_in(&StdFs, engine, dir, until)
+}
+
+/// [`replay_into`] in the file system `fs`.
+pub fn replay_into_in<F: Fs>(
+    fs: &F,
+    engine: &mut Engine,
+    dir: &Path,
+    until: u64,
+) -> Result<u64, SequencerError> {
     let mut events = Vec::with_capacity(64);
     let mut applied = 0;
     if engine.last_seq() >= until {
         return Ok(0);
     }
-    let mut reader = read_from(dir, engine.last_seq() + 1)?;
+    let mut reader = read_from_in(fs, dir, engine.last_seq() + 1)?;
     while let Some(record) = reader.next_record() {
         let (seq, bytes) = record?;
         let env = Envelope::decode(bytes)

@@ -1,20 +1,28 @@
 //! The two threads behind the sequencer: the engine thread (sequence, apply)
 //! and the journal thread (write, fsync, reply, publish, snapshot).
+//!
+//! Their loops are also driven by hand, one step at a time, by
+//! [`crate::Stepper`] (the deterministic simulation in crates/sim).
 
+use crate::recovery::rebuild_in;
 use crate::{
     Applied, Batch, Entry, Queued, Reply, Request, SequencerConfig, SequencerError, Shared,
 };
 use flowex_engine::Engine;
-use flowex_journal::{prune, write_snapshot, Journal};
+use flowex_journal::{prune_in, write_snapshot_in, Fs, Journal};
 use flowex_types::{Command, Envelope};
+use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
-use std::sync::mpsc::{Receiver, SyncSender};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
+/// Where the engine thread reads the time it stamps on commands (ns).
+pub type Clock = Box<dyn Fn() -> u64 + Send>;
+
 /// An applied batch on its way to the disk.
-pub(crate) struct Stage {
+pub struct Stage {
     /// Encoded records, back to back; `bounds[i]` is the end of record i.
     records: Vec<u8>,
     bounds: Vec<usize>,
@@ -22,6 +30,22 @@ pub(crate) struct Stage {
     replies: Vec<Reply>,
     /// A copy of the engine right after this batch, to encode and write once the batch is durable.
     snapshot: Option<(u64, Box<Engine>)>,
+}
+
+impl Stage {
+    /// The commands of the batch, as sequenced and applied.
+    pub fn batch(&self) -> &Batch {
+        &self.batch
+    }
+}
+
+/// What the engine thread sends the journal thread, in order.
+pub(crate) enum ToJournal {
+    Stage(Stage),
+    /// After a failed write: put the journal back to its durable records
+    /// (every stage sent before this one has been refused) and answer
+    /// with the last durable seq.
+    Rewind(SyncSender<Result<u64, String>>),
 }
 
 fn spawn<T: Send + 'static>(
@@ -34,42 +58,68 @@ fn spawn<T: Send + 'static>(
         .map_err(|e| SequencerError::Failed(format!("cannot start {name}: {e}")))
 }
 
-fn wall_clock_ns() -> u64 {
+pub(crate) fn wall_clock_ns() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos() as u64)
 }
 
-pub(crate) fn spawn_engine_thread(
-    engine: Engine,
+pub(crate) fn spawn_engine_thread<F: Fs>(
+    engine: EngineLoop<F>,
     rx: Receiver<Queued>,
-    stage_tx: SyncSender<Stage>,
-    shared: Arc<Shared>,
-    cfg: Arc<SequencerConfig>,
+    stage_tx: SyncSender<ToJournal>,
 ) -> Result<JoinHandle<Engine>, SequencerError> {
-    spawn("flowex-engine", move || {
-        EngineLoop::new(engine, shared, cfg).run(rx, stage_tx)
-    })
+    spawn("flowex-engine", move || engine.run(rx, stage_tx))
 }
 
-struct EngineLoop {
+pub(crate) struct EngineLoop<F: Fs> {
     engine: Engine,
     shared: Arc<Shared>,
     cfg: Arc<SequencerConfig>,
+    /// The journal's file system and directory, to rebuild the engine from
+    /// after a failed write.
+    fs: F,
+    dir: PathBuf,
+    clock: Clock,
     last_ts: u64,
     since_snapshot: u64,
+    /// The journal failure (`Shared::journal_epoch`) the engine was last
+    /// rebuilt after, and the failure the engine thread saw last with when.
+    rewound_epoch: u64,
+    fault_seen: Option<(u64, Instant)>,
 }
 
-impl EngineLoop {
-    fn new(engine: Engine, shared: Arc<Shared>, cfg: Arc<SequencerConfig>) -> Self {
+impl<F: Fs> EngineLoop<F> {
+    pub(crate) fn new(
+        engine: Engine,
+        shared: Arc<Shared>,
+        cfg: Arc<SequencerConfig>,
+        fs: F,
+        clock: Clock,
+    ) -> Self {
         let last_ts = engine.now_ns();
         EngineLoop {
             engine,
+            dir: cfg.journal.dir.clone(),
             shared,
             cfg,
+            fs,
+            clock,
             last_ts,
             since_snapshot: 0,
+            rewound_epoch: 0,
+            fault_seen: None,
         }
+    }
+
+    pub(crate) fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// The journal failed since the engine was last rebuilt from the disk.
+    pub(crate) fn needs_rewind(&self) -> bool {
+        self.shared.journal_down()
+            && self.rewound_epoch != self.shared.journal_epoch.load(Ordering::Acquire)
     }
 
     /// Takes a request out of the queue: its depth and wait go to `Stats`.
@@ -82,10 +132,10 @@ impl EngineLoop {
         q.req
     }
 
-    fn run(mut self, rx: Receiver<Queued>, stage_tx: SyncSender<Stage>) -> Engine {
+    fn run(mut self, rx: Receiver<Queued>, stage_tx: SyncSender<ToJournal>) -> Engine {
         let mut pending: Vec<(Command, Reply)> = Vec::with_capacity(self.cfg.max_batch);
-        while let Ok(first) = rx.recv() {
-            let mut next = Some(self.dequeued(first));
+        while let Some(first) = self.next_request(&rx, &stage_tx) {
+            let mut next = Some(first);
             let mut barrier = None;
             while let Some(req) = next.take() {
                 match req {
@@ -100,14 +150,9 @@ impl EngineLoop {
                 }
                 next = rx.try_recv().ok().map(|q| self.dequeued(q));
             }
-            if !pending.is_empty() {
-                if let Some(err) = self.shared.failure() {
-                    let why = err.to_string();
-                    pending
-                        .drain(..)
-                        .for_each(|(_, r)| r.send(Err(SequencerError::Failed(why.clone()))));
-                } else if let Some(stage) = self.timed_apply_batch(&mut pending) {
-                    if stage_tx.send(stage).is_err() {
+            if !pending.is_empty() && !self.refuse(&mut pending) {
+                if let Some(stage) = self.timed_apply_batch(&mut pending) {
+                    if stage_tx.send(ToJournal::Stage(stage)).is_err() {
                         self.shared.fail("journal thread is gone".into());
                     }
                 }
@@ -124,9 +169,112 @@ impl EngineLoop {
         self.engine
     }
 
+    /// The next request. While the journal cannot write, this also rolls
+    /// the engine back to the disk and, once `journal_retry` has passed
+    /// since the failure, lets commands in again: the next write probes.
+    fn next_request(
+        &mut self,
+        rx: &Receiver<Queued>,
+        stage_tx: &SyncSender<ToJournal>,
+    ) -> Option<Request> {
+        loop {
+            if !self.shared.journal_down() {
+                let req = self.dequeued(rx.recv().ok()?);
+                // The journal may have failed while we waited: nothing,
+                // not even a query, may see the engine ahead of the disk
+                // any longer than that.
+                if self.needs_rewind() {
+                    self.rewind(|| request_rewind(stage_tx));
+                }
+                return Some(req);
+            }
+            let epoch = self.shared.journal_epoch.load(Ordering::Acquire);
+            let since = match self.fault_seen {
+                Some((e, at)) if e == epoch => at,
+                _ => self.fault_seen.insert((epoch, Instant::now())).1,
+            };
+            if self.rewound_epoch != epoch {
+                self.rewind(|| request_rewind(stage_tx));
+            }
+            let wait = self.cfg.journal_retry.saturating_sub(since.elapsed());
+            if wait.is_zero() {
+                if self.rewound_epoch == epoch {
+                    self.shared.journal_resumed();
+                } else {
+                    // The rewind failed: try it again after another interval.
+                    self.fault_seen = Some((epoch, Instant::now()));
+                }
+                continue;
+            }
+            match rx.recv_timeout(wait) {
+                Ok(q) => return Some(self.dequeued(q)),
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => return None,
+            }
+        }
+    }
+
+    /// Rebuilds the engine from the disk after a failed write: the journal
+    /// half (`journal_rewind`) cuts the journal back to what was durable,
+    /// then the engine is the newest snapshot plus a replay. Until then the
+    /// engine holds commands that were never acknowledged.
+    pub(crate) fn rewind(&mut self, journal_rewind: impl FnOnce() -> Result<u64, String>) -> bool {
+        let epoch = self.shared.journal_epoch.load(Ordering::Acquire);
+        let last_seq = match journal_rewind() {
+            Ok(seq) => seq,
+            Err(why) => {
+                tracing::warn!(%why, "the journal still cannot write; commands stay refused");
+                return false;
+            }
+        };
+        match rebuild_in(&self.fs, &self.dir, last_seq) {
+            Ok((engine, snapshot_seq, replayed)) => {
+                tracing::warn!(
+                    last_seq,
+                    ?snapshot_seq,
+                    replayed,
+                    "engine rolled back to the journal after a failed write"
+                );
+                self.engine = engine;
+                self.last_ts = self.last_ts.max(self.engine.now_ns());
+                self.rewound_epoch = epoch;
+                true
+            }
+            Err(e) => {
+                self.shared.fail(format!(
+                    "rebuilding the engine after a journal failure: {e}"
+                ));
+                false
+            }
+        }
+    }
+
+    /// Answers every pending command with an error if commands cannot be
+    /// applied now (journal down, sequencer failed); true if it did.
+    pub(crate) fn refuse(&self, pending: &mut Vec<(Command, Reply)>) -> bool {
+        let Some(err) = self.shared.refusal() else {
+            return false;
+        };
+        if matches!(err, SequencerError::JournalUnavailable { .. }) {
+            self.shared
+                .journal_refused
+                .fetch_add(pending.len() as u64, Ordering::Relaxed);
+        }
+        for (_, reply) in pending.drain(..) {
+            reply.send(Err(self
+                .shared
+                .refusal()
+                .unwrap_or(SequencerError::Stopped)));
+        }
+        true
+    }
+
     /// [`Self::apply_batch`], its time added to `Stats::apply_ns` (one clock
     /// read per batch, not per command).
-    fn timed_apply_batch(&mut self, pending: &mut Vec<(Command, Reply)>) -> Option<Stage> {
+    pub(crate) fn timed_apply_batch(
+        &mut self,
+        pending: &mut Vec<(Command, Reply)>,
+    ) -> Option<Stage> {
         let started = Instant::now();
         let stage = self.apply_batch(pending);
         let ns = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
@@ -144,7 +292,7 @@ impl EngineLoop {
         let mut records = Vec::with_capacity(n * 48);
         let mut bounds = Vec::with_capacity(n);
         let mut replies = Vec::with_capacity(n);
-        self.last_ts = self.last_ts.max(wall_clock_ns());
+        self.last_ts = self.last_ts.max((self.clock)());
         for (command, reply) in pending.drain(..) {
             let env = Envelope {
                 seq: self.engine.last_seq() + 1,
@@ -194,10 +342,10 @@ impl EngineLoop {
 
     /// On a clean stop, snapshot whatever the last snapshot does not cover,
     /// so the next start replays nothing.
-    fn final_snapshot(&mut self, stage_tx: &SyncSender<Stage>) {
+    fn final_snapshot(&mut self, stage_tx: &SyncSender<ToJournal>) {
         if self.cfg.snapshot_every == 0
             || self.since_snapshot == 0
-            || self.shared.failure().is_some()
+            || self.shared.refusal().is_some()
         {
             return;
         }
@@ -210,7 +358,7 @@ impl EngineLoop {
             replies: Vec::new(),
             snapshot,
         };
-        let _ = stage_tx.send(stage);
+        let _ = stage_tx.send(ToJournal::Stage(stage));
     }
 
     /// Copies the engine (the only pause the engine thread takes for a
@@ -233,68 +381,111 @@ impl EngineLoop {
     }
 }
 
-pub(crate) fn spawn_journal_thread(
-    journal: Journal,
-    rx: Receiver<Stage>,
+/// Asks the journal thread to rewind and waits for its answer.
+fn request_rewind(stage_tx: &SyncSender<ToJournal>) -> Result<u64, String> {
+    let gone = || "the journal thread is gone".to_string();
+    let (tx, rx) = std::sync::mpsc::sync_channel(1);
+    stage_tx.send(ToJournal::Rewind(tx)).map_err(|_| gone())?;
+    rx.recv().map_err(|_| gone())?
+}
+
+pub(crate) fn spawn_journal_thread<F: Fs>(
+    journal: Journal<F>,
+    rx: Receiver<ToJournal>,
+    wake: SyncSender<Queued>,
     shared: Arc<Shared>,
     cfg: Arc<SequencerConfig>,
 ) -> Result<JoinHandle<()>, SequencerError> {
     // A rendezvous channel: a snapshot is handed over only when the snapshot
     // thread is idle, so at most one is ever in flight.
     let (snap_tx, snap_rx) = std::sync::mpsc::sync_channel(0);
-    let (dir, keep, stats) = (
+    let (fs, dir, keep, stats) = (
+        journal.fs().clone(),
         journal.dir().to_path_buf(),
         cfg.keep_snapshots.max(1),
         shared.clone(),
     );
     let snapshot_thread = spawn("flowex-snapshot", move || {
-        snapshot_loop(snap_rx, &dir, keep, &stats)
+        while let Ok((seq, engine)) = snap_rx.recv() {
+            write_one_snapshot(&fs, &dir, keep, &stats, seq, engine);
+        }
     })?;
     spawn("flowex-journal", move || {
-        JournalLoop {
-            journal,
-            snapshots: snap_tx,
-            shared,
-        }
-        .run(rx);
+        JournalLoop::new(journal, snap_tx, shared, Some(wake)).run(rx);
         let _ = snapshot_thread.join();
     })
 }
 
-/// Encodes and writes engine copies, then prunes what the new snapshot covers.
-fn snapshot_loop(
-    rx: Receiver<(u64, Box<Engine>)>,
-    dir: &std::path::Path,
+/// Encodes and writes an engine copy, then prunes what the new snapshot
+/// covers; true if the snapshot was written.
+pub(crate) fn write_one_snapshot<F: Fs>(
+    fs: &F,
+    dir: &Path,
     keep: usize,
     shared: &Shared,
-) {
-    while let Ok((seq, engine)) = rx.recv() {
-        let bytes = engine.snapshot();
-        drop(engine);
-        match write_snapshot(dir, seq, &bytes) {
-            Ok(path) => {
-                shared.snapshots.fetch_add(1, Ordering::Relaxed);
-                tracing::info!(seq, path = %path.display(), bytes = bytes.len(), "snapshot written");
-                if let Err(e) = prune(dir, keep) {
-                    tracing::warn!(error = %e, "pruning old snapshots and segments failed");
-                }
+    seq: u64,
+    engine: Box<Engine>,
+) -> bool {
+    let bytes = engine.snapshot();
+    drop(engine);
+    match write_snapshot_in(fs, dir, seq, &bytes) {
+        Ok(path) => {
+            shared.snapshots.fetch_add(1, Ordering::Relaxed);
+            tracing::info!(seq, path = %path.display(), bytes = bytes.len(), "snapshot written");
+            if let Err(e) = prune_in(fs, dir, keep) {
+                tracing::warn!(error = %e, "pruning old snapshots and segments failed");
             }
-            Err(e) => tracing::error!(seq, error = %e, "snapshot failed"),
+            true
+        }
+        Err(e) => {
+            tracing::error!(seq, error = %e, "snapshot failed");
+            false
         }
     }
 }
 
-struct JournalLoop {
-    journal: Journal,
+pub(crate) struct JournalLoop<F: Fs> {
+    journal: Journal<F>,
     snapshots: SyncSender<(u64, Box<Engine>)>,
     shared: Arc<Shared>,
+    /// The engine thread's queue, to wake it after a failed write.
+    wake: Option<SyncSender<Queued>>,
 }
 
-impl JournalLoop {
-    fn run(mut self, rx: Receiver<Stage>) {
-        while let Ok(stage) = rx.recv() {
-            self.commit(stage);
+impl<F: Fs> JournalLoop<F> {
+    pub(crate) fn new(
+        journal: Journal<F>,
+        snapshots: SyncSender<(u64, Box<Engine>)>,
+        shared: Arc<Shared>,
+        wake: Option<SyncSender<Queued>>,
+    ) -> Self {
+        JournalLoop {
+            journal,
+            snapshots,
+            shared,
+            wake,
         }
+    }
+
+    fn run(mut self, rx: Receiver<ToJournal>) {
+        while let Ok(msg) = rx.recv() {
+            match msg {
+                ToJournal::Stage(stage) => self.commit(stage),
+                ToJournal::Rewind(reply) => {
+                    let _ = reply.send(self.rewind());
+                }
+            }
+        }
+    }
+
+    /// Cuts the journal back to its durable records; returns the last one.
+    pub(crate) fn rewind(&mut self) -> Result<u64, String> {
+        self.journal.recover().map_err(|e| e.to_string())?;
+        Ok(self.journal.last_seq())
+    }
+
+    pub(crate) fn journal(&self) -> &Journal<F> {
+        &self.journal
     }
 
     /// Hands a final snapshot over even if the snapshot thread is busy.
@@ -312,14 +503,19 @@ impl JournalLoop {
         }
     }
 
-    fn commit(&mut self, stage: Stage) {
-        if self.shared.failure().is_none() && !stage.batch.is_empty() {
+    /// Makes the stage durable, then answers its callers and publishes it.
+    /// While the journal is down, or if this write fails, no caller of the
+    /// stage is acknowledged and nothing of it is published.
+    pub(crate) fn commit(&mut self, stage: Stage) {
+        if self.shared.refusal().is_none() && !stage.batch.is_empty() {
             self.make_durable(&stage);
         }
-        if let Some(err) = self.shared.failure() {
-            let why = err.to_string();
+        if self.shared.refusal().is_some() {
             for reply in stage.replies {
-                reply.send(Err(SequencerError::Failed(why.clone())));
+                reply.send(Err(self
+                    .shared
+                    .refusal()
+                    .unwrap_or(SequencerError::Stopped)));
             }
             return;
         }
@@ -339,7 +535,8 @@ impl JournalLoop {
     }
 
     /// Appends the batch with one write and one fsync. On failure the engine
-    /// is ahead of the disk, so the sequencer stops acknowledging anything.
+    /// is ahead of the disk: the journal is marked down, so nothing is
+    /// acknowledged until the engine has been rebuilt from the disk.
     fn make_durable(&mut self, stage: &Stage) {
         let mut start = 0;
         let records = stage
@@ -353,7 +550,18 @@ impl JournalLoop {
             });
         let started = Instant::now();
         if let Err(e) = self.journal.append_batch(records) {
-            self.shared.fail(format!("journal append failed: {e}"));
+            self.shared.journal_failed(&e);
+            if let Some(wake) = &self.wake {
+                // A full queue means the engine thread is busy and will look.
+                self.shared.queued.fetch_add(1, Ordering::Relaxed);
+                let woken = wake.try_send(Queued {
+                    at: Instant::now(),
+                    req: Request::Wake,
+                });
+                if woken.is_err() {
+                    self.shared.queued.fetch_sub(1, Ordering::Relaxed);
+                }
+            }
             return;
         }
         let ns = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);

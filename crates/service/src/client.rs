@@ -172,6 +172,9 @@ pub fn rejection(record: &EventRecord) -> Option<RejectReason> {
 fn sequencer_error(e: SequencerError) -> ApiError {
     match e {
         SequencerError::Overloaded => ApiError::server_busy(),
+        e @ SequencerError::JournalUnavailable { .. } => {
+            ApiError::journal_unavailable(e.to_string())
+        }
         other => ApiError::unavailable(other.to_string()),
     }
 }

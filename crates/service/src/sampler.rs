@@ -45,6 +45,9 @@ pub fn sequencer(handle: SequencerHandle) {
                 queue_capacity: s.queue_capacity,
                 dequeued: s.dequeued,
                 queue_wait: Duration::from_nanos(s.queue_wait_ns),
+                journal_failures: s.journal_failures,
+                journal_refused: s.journal_refused,
+                journal_writable: s.journal_writable,
             };
             flowex_metrics::sequencer(&sample, &previous, now_unix().as_secs_f64());
             previous = sample;
