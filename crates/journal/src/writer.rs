@@ -1,6 +1,5 @@
 //! The journal writer: open + recovery, and group-committed appends.
 
-use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 
 use crate::cursor::{Opened, SegmentCursor, Step};
@@ -237,10 +236,11 @@ impl<F: Fs> Journal<F> {
     /// failed fsync Linux may have dropped the dirty pages and marked them
     /// clean, so a second fsync on it could report success for data that is
     /// not on disk. Instead the segment is cut back, through a new
-    /// descriptor, to the length its last successful sync covered (a
-    /// segment with no durable record is removed), that cut is synced, the
-    /// segment is read back and must end exactly at [`Self::last_seq`], and
-    /// the next batch starts a fresh segment file. An error here leaves the
+    /// descriptor, to the length its last successful sync covered, that
+    /// cut is synced, the segment is read back and must end exactly at
+    /// [`Self::last_seq`], and the next batch starts a fresh segment file
+    /// (a segment created for the failed batch gets a fresh header and
+    /// takes the next batch: see `cut_back`). An error here leaves the
     /// journal poisoned; calling again later (the disk has space again, the
     /// device came back) is safe.
     pub fn recover(&mut self) -> Result<(), JournalError> {
@@ -259,26 +259,37 @@ impl<F: Fs> Journal<F> {
     }
 
     /// Cuts `path` back to `keep` bytes durably and checks what is left
-    /// ends at `last_seq`; a segment with no record left is removed.
+    /// ends at `last_seq`.
+    ///
+    /// A segment created for the failed batch (nothing durable past its
+    /// header) is kept, with a fresh synced header, and appended to next:
+    /// once snapshots have pruned the older segments its name is the only
+    /// record of where the journal ends, so removing it would make the
+    /// next start see an empty journal behind a newer snapshot.
     fn cut_back(&mut self, path: &Path, keep: u64) -> Result<(), JournalError> {
-        if keep <= SEGMENT_HEADER_LEN as u64 {
-            match self.fs.remove_file(path) {
-                Err(e) if e.kind() != ErrorKind::NotFound => {
-                    return Err(JournalError::io("removing", path)(e))
-                }
-                _ => {}
-            }
-            return sync_dir(&self.fs, &self.dir);
-        }
+        let created_for_batch = keep <= SEGMENT_HEADER_LEN as u64;
         let mut file = self
             .fs
             .open_write(path)
             .map_err(JournalError::io("opening", path))?;
-        file.set_len(keep)
-            .map_err(JournalError::io("truncating", path))?;
+        if created_for_batch {
+            file.set_len(0)
+                .and_then(|()| file.append(&encode_segment_header(self.last_seq + 1)))
+                .map_err(JournalError::io("rewriting the header of", path))?;
+        } else {
+            file.set_len(keep)
+                .map_err(JournalError::io("truncating", path))?;
+        }
         file.sync_all().map_err(JournalError::io("syncing", path))?;
         drop(file);
-        self.verify_segment_ends_at_last_seq(path)
+        if created_for_batch {
+            sync_dir(&self.fs, &self.dir)?;
+        }
+        self.verify_segment_ends_at_last_seq(path)?;
+        if created_for_batch {
+            self.current = Some(open_for_append(&self.fs, path)?);
+        }
+        Ok(())
     }
 
     fn verify_segment_ends_at_last_seq(&self, path: &Path) -> Result<(), JournalError> {

@@ -459,6 +459,15 @@ impl SimFs {
         Ok(())
     }
 
+    /// Removes a file durably at once (what a prune that completed does).
+    pub fn remove_file_now(&self, path: &Path) -> io::Result<()> {
+        let mut d = self.disk();
+        d.lookup(path)?;
+        d.live.remove(path);
+        d.durable.remove(path);
+        Ok(())
+    }
+
     /// A file's length as readers see it.
     pub fn len_of(&self, path: &Path) -> Option<u64> {
         let d = self.disk();
