@@ -64,7 +64,11 @@ impl Api {
     /// A sequencer snapshotting every `snapshot_every` commands, a SQLite
     /// store and the order projector, behind the routes.
     async fn start_with(snapshot_every: u64) -> Api {
-        let dir = tempfile::tempdir().unwrap();
+        Api::start_in(tempfile::tempdir().unwrap(), snapshot_every).await
+    }
+
+    /// [`Api::start_with`] in `dir` (whose `journal` may be a mount point).
+    async fn start_in(dir: tempfile::TempDir, snapshot_every: u64) -> Api {
         let mut cfg = SequencerConfig::new(JournalConfig::new(dir.path().join("journal")));
         cfg.snapshot_every = snapshot_every;
         let (seq, _) = Sequencer::start(cfg).unwrap();
@@ -1324,4 +1328,84 @@ fn mask(body: &str) -> String {
     }
     masked.push_str(rest);
     masked
+}
+
+/// Unmounts (lazily: the sequencer still holds files there) when dropped.
+struct Unmount(std::path::PathBuf);
+
+impl Drop for Unmount {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+    }
+}
+
+/// A real full disk under the journal (a 2 MiB tmpfs; needs root, as in
+/// CI; elsewhere it says it skipped, unless FLOWEX_REQUIRE_TMPFS=1): an
+/// order is refused with 503 -1001, reads keep working, and orders are
+/// taken again once space returns.
+#[tokio::test]
+async fn a_full_journal_disk_refuses_orders_with_1001_and_keeps_reads() {
+    let dir = tempfile::tempdir().unwrap();
+    let journal = dir.path().join("journal");
+    std::fs::create_dir(&journal).unwrap();
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=2m", "flowex-trading-test"])
+        .arg(&journal)
+        .status()
+        .is_ok_and(|s| s.success());
+    if !mounted {
+        assert_ne!(std::env::var("FLOWEX_REQUIRE_TMPFS").as_deref(), Ok("1"));
+        eprintln!("skipped: cannot mount a tmpfs (not root?)");
+        return;
+    }
+    let _unmount = Unmount(journal.clone());
+    let api = Api::start_in(dir, 0).await;
+    let filler = journal.join("filler");
+    {
+        use std::io::Write;
+        let mut f = std::fs::File::create(&filler).unwrap();
+        while f
+            .write_all(&[7u8; 65_536])
+            .and_then(|()| f.sync_all())
+            .is_ok()
+        {}
+    }
+    let order = |n: u32| {
+        format!("symbol=BTCUSDT&side=BUY&type=LIMIT&timeInForce=GTC&quantity=0.01000&price=60000.00&newClientOrderId=full-{n}")
+    };
+    let mut refused = None;
+    for n in 0..200 {
+        let (s, v) = api
+            .call("POST", Some(ALICE), "/api/v3/order", &order(n))
+            .await;
+        if s != 200 {
+            refused = Some((s, v));
+            break;
+        }
+    }
+    let (s, v) = refused.expect("the journal never ran out of space");
+    assert_eq!((s, code(&v)), (503, -1001), "{v}");
+    assert_eq!(
+        v["msg"],
+        "Internal error; unable to process your request. Please try again."
+    );
+    let (s, acct) = api.call("GET", Some(ALICE), "/api/v3/account", "").await;
+    assert_eq!(s, 200, "reads keep working: {acct}");
+    std::fs::remove_file(&filler).unwrap();
+    let mut accepted = false;
+    for n in 1_000..1_400 {
+        let (s, v) = api
+            .call("POST", Some(ALICE), "/api/v3/order", &order(n))
+            .await;
+        if s == 200 {
+            accepted = true;
+            break;
+        }
+        assert_eq!((s, code(&v)), (503, -1001), "{v}");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert!(accepted, "orders were not taken again once space returned");
 }
