@@ -89,6 +89,9 @@ impl Cluster {
             }
         }
         cmd.args(args).envs(self.env.iter().map(|(k, v)| (k, v)));
+        // A failed start's error, not a backtrace, in the log's last lines.
+        cmd.env("RUST_BACKTRACE", "0")
+            .env("RUST_LIB_BACKTRACE", "0");
         cmd
     }
 

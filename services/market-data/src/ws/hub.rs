@@ -18,6 +18,7 @@
 use super::payload;
 use super::stream::{Kind, Speed, Stream};
 use super::WsConfig;
+use crate::interval;
 use crate::view::{AggTrade, Level, MarketView, TradeRow, View};
 use flowex_bus::EventRecord;
 use flowex_types::{Event, Side};
@@ -78,7 +79,7 @@ impl Diff {
 enum Memory {
     None,
     Diff(Diff),
-    /// The open time of the kline bucket last pushed.
+    /// The open time of the kline bucket of the last push.
     Kline(Option<i64>),
     /// The best bid and ask last pushed.
     Best(Option<(Option<Level>, Option<Level>)>),
@@ -350,8 +351,11 @@ impl Hub {
 
     /// The periodic pushes of tick number `n` (one tick every 100 ms).
     pub fn tick(&self, view: &View, n: u64) {
+        self.tick_at(view, n, now_ms());
+    }
+
+    fn tick_at(&self, view: &View, n: u64, now: i64) {
         let entries = self.entries_read();
-        let now = now_ms();
         let second = n.is_multiple_of(10);
         let two_seconds = n.is_multiple_of(20);
         for (stream, entry) in entries.iter() {
@@ -490,23 +494,37 @@ fn publish_best(entries: &HashMap<Stream, Entry>, m: &MarketView) {
 }
 
 fn push_kline(entry: &Entry, m: &MarketView, idx: usize, now: i64) {
+    let (_, iv) = interval::ALL[idx];
     let current = m.klines(idx, None, None, 1, now);
-    let Some(c) = current.last() else {
-        return; // never traded: no candle yet
-    };
+    // The bucket this push is in (a newer candle, should this clock lag the
+    // sequencer's): remembered even before the first trade, so a bucket
+    // whose trades all came after the last push still ends with a closed
+    // candle once time moves on.
+    let bucket = current.last().map_or(iv.open_time(now), |c| c.open_time);
     let u = payload::units(m);
     let mut memory = entry.memory();
     let Memory::Kline(last_open) = &mut *memory else {
         return;
     };
-    if let Some(prev) = last_open.filter(|open| *open < c.open_time) {
-        // The bucket last pushed has ended: its final state, closed.
-        if let Some(done) = m.klines(idx, Some(prev), Some(prev), 1, now).first() {
-            entry.publish_json(&payload::kline(&u, idx, done, true, now));
+    if let Some(prev) = last_open.filter(|open| *open < bucket) {
+        // The bucket last pushed has ended: its final state, closed; and
+        // the one just before this, should pushes have skipped it.
+        let just_ended = iv.prev_open(bucket);
+        let ended = if just_ended > prev {
+            vec![prev, just_ended]
+        } else {
+            vec![prev]
+        };
+        for open in ended {
+            if let Some(done) = m.klines(idx, Some(open), Some(open), 1, now).first() {
+                entry.publish_json(&payload::kline(&u, idx, done, true, now));
+            }
         }
     }
-    *last_open = Some(c.open_time);
-    entry.publish_json(&payload::kline(&u, idx, c, false, now));
+    *last_open = Some(bucket);
+    if let Some(c) = current.last() {
+        entry.publish_json(&payload::kline(&u, idx, c, false, now));
+    }
 }
 
 /// `!ticker@arr` / `!miniTicker@arr`: the markets whose ticker changed
@@ -592,6 +610,42 @@ mod tests {
         hub.unsubscribe(&stream, slow.id);
         hub.unsubscribe(&stream, fast.id);
         assert!(hub.entries_read().is_empty(), "an empty stream goes");
+    }
+
+    #[test]
+    fn a_bucket_that_traded_after_the_last_push_still_closes() {
+        use crate::view::tests::{listed, record, trade, T0};
+        let hub = Hub::default();
+        let stream = Stream::parse("btcusdt@kline_1m").unwrap();
+        let (who, mut rx) = listener(&hub, 16);
+        hub.subscribe(&stream, &who);
+        let mut view = listed();
+        hub.tick_at(&view, 0, T0);
+        assert!(rx.try_recv().is_err(), "no candle before the first trade");
+        // Two fills in T0's minute, after that push; the next push is in
+        // the minute after.
+        let fills = vec![trade(1, 100, 2, 9, false), trade(2, 100, 3, 9, false)];
+        view.apply(&record(4, T0 + 1_000, fills));
+        let minute = T0 - T0.rem_euclid(60_000);
+        hub.tick_at(&view, 20, minute + 60_000);
+        let mut pushed = Vec::new();
+        while let Ok(f) = rx.try_recv() {
+            let v: serde_json::Value = serde_json::from_str(&f.data).unwrap();
+            pushed.push((
+                v["k"]["t"].clone(),
+                v["k"]["n"].clone(),
+                v["k"]["x"].clone(),
+            ));
+        }
+        use serde_json::json;
+        assert_eq!(
+            pushed,
+            [
+                (json!(minute), json!(2), json!(true)),
+                (json!(minute + 60_000), json!(0), json!(false))
+            ]
+        );
+        hub.unsubscribe(&stream, who.id);
     }
 
     #[test]
