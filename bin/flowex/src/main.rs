@@ -77,6 +77,7 @@ enum BenchCmd {
 }
 
 fn main() -> Result<()> {
+    ops::private_umask();
     let cli = Cli::parse();
     let service = match &cli.command {
         Cmd::Serve(args) => Some(args.service.name()),

@@ -59,8 +59,47 @@ pub fn database_url(cfg: &Config) -> Result<String> {
 
 /// SQLite creates the file but not its directory.
 pub fn ensure_sqlite_dir(cfg: &Config) -> Result<()> {
-    let dir: &Path = &cfg.data_dir;
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))
+    ensure_private_dir(&cfg.data_dir)
+}
+
+/// Files this process creates are its user's alone (0600, directories
+/// 0700), whatever the umask it was started with: the data directory holds
+/// emails, password hashes, session addresses, the audit log and the
+/// journal, and SQLite's `-wal`/`-shm` files and journal segments are
+/// created with the umask's mode.
+pub fn private_umask() {
+    rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
+}
+
+/// Creates `dir` as 0700, or makes an existing one (and what lies in it,
+/// two levels down: the database files, `journal/`, `secrets/`) readable
+/// by its owner only, as a data directory made by an older version was not.
+pub fn ensure_private_dir(dir: &Path) -> Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .with_context(|| format!("creating {}", dir.display()))?;
+    owner_only(dir, 2).with_context(|| format!("making {} private", dir.display()))
+}
+
+fn owner_only(path: &Path, depth: u32) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let meta = std::fs::symlink_metadata(path)?;
+    if meta.file_type().is_symlink() {
+        return Ok(()); // not ours to change
+    }
+    let mode = meta.permissions().mode() & 0o7777;
+    if mode & 0o077 != 0 {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode & !0o077))?;
+    }
+    if meta.is_dir() && depth > 0 {
+        for entry in std::fs::read_dir(path)? {
+            owner_only(&entry?.path(), depth - 1)?;
+        }
+    }
+    Ok(())
 }
 
 /// Ms since the Unix epoch (account creation times).

@@ -79,8 +79,7 @@ pub async fn up(cfg: Config, args: UpArgs) -> Result<()> {
             "`flowex up` runs the embedded mode; use `flowex serve NAME` for the distributed one"
         );
     }
-    std::fs::create_dir_all(&cfg.data_dir)
-        .with_context(|| format!("creating {}", cfg.data_dir.display()))?;
+    crate::ops::ensure_private_dir(&cfg.data_dir)?;
     let secrets = flowex_auth_service::load_secrets(&cfg)?;
     let store = Store::connect(&crate::ops::database_url(&cfg)?)
         .await

@@ -1,5 +1,6 @@
 //! The `flowex` binary end to end: run the core, stop it, replay and verify
-//! the data directory, and refuse a damaged journal with a clear error.
+//! the data directory, refuse a damaged journal with a clear error, and
+//! keep the data directory readable by its owner only.
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -106,5 +107,45 @@ fn replay_of_a_missing_directory_is_a_clear_error() {
         text(&out).contains("is not a data directory"),
         "{}",
         text(&out)
+    );
+}
+
+/// Every path under `dir` whose mode lets its group or others in.
+fn readable_by_others(dir: &Path) -> Vec<(std::path::PathBuf, u32)> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut open = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(p) = todo.pop() {
+        let meta = std::fs::symlink_metadata(&p).unwrap();
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            open.push((p.clone(), mode));
+        }
+        if meta.is_dir() {
+            todo.extend(std::fs::read_dir(&p).unwrap().map(|e| e.unwrap().path()));
+        }
+    }
+    open
+}
+
+#[test]
+fn the_data_directory_is_its_owners_alone() {
+    use std::os::unix::fs::PermissionsExt;
+    // As an older version left it: 0755, with a world-readable file.
+    let parent = tempfile::tempdir().unwrap();
+    let dir = parent.path().join("data");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let old = dir.join("notes.txt");
+    std::fs::write(&old, "old").unwrap();
+    std::fs::set_permissions(&old, std::fs::Permissions::from_mode(0o644)).unwrap();
+    up(&dir);
+    for name in ["flowex.db", "journal", "secrets"] {
+        assert!(dir.join(name).exists(), "{name} missing");
+    }
+    assert_eq!(readable_by_others(&dir), Vec::new());
+    assert_eq!(
+        std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777,
+        0o700
     );
 }

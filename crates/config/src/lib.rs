@@ -383,6 +383,12 @@ pub struct RateLimitConfig {
     /// Requests an IP may still send in a window after being refused with
     /// 429 before it is banned (418) until the window ends (default 20).
     pub ban_threshold: u64,
+    /// Accounts one IP may register per hour (default 30): each is a new
+    /// account, and in `flowex up` a claim on demo funds.
+    pub registrations_per_ip_per_hour: u64,
+    /// Faucet claims one IP may make per hour (default 120: one per demo
+    /// asset for each of 30 accounts).
+    pub faucet_claims_per_ip_per_hour: u64,
     /// Most keys (IPs, users) the in-memory store tracks (default 100 000).
     pub max_tracked_keys: usize,
 }
@@ -395,6 +401,8 @@ impl Default for RateLimitConfig {
             orders_per_10s: 100,
             orders_per_day: 200_000,
             ban_threshold: 20,
+            registrations_per_ip_per_hour: 30,
+            faucet_claims_per_ip_per_hour: 120,
             max_tracked_keys: 100_000,
         }
     }

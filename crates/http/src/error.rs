@@ -345,6 +345,22 @@ impl ApiError {
         )
         .with_retry_after(retry_after)
     }
+    /// 429, -1003: an IP made more requests of one kind this hour than
+    /// it may (`what`: "registrations", "faucet claims").
+    pub fn quota_exceeded(
+        what: &str,
+        ip: impl std::fmt::Display,
+        limit: u64,
+        retry_after: u64,
+    ) -> Self {
+        Self::binance(
+            StatusCode::TOO_MANY_REQUESTS,
+            -1003,
+            "rate_limited",
+            format!("Too many {what}; current limit of IP({ip}) is {limit} {what} per hour."),
+        )
+        .with_retry_after(retry_after)
+    }
     /// 418, -1003: an IP kept going after 429s and is banned until
     /// `until_ms` (Unix milliseconds).
     pub fn ip_banned(until_ms: u64, retry_after: u64) -> Self {

@@ -44,6 +44,7 @@ pub const ORDER_COUNT_1D: HeaderName = HeaderName::from_static("x-mbx-order-coun
 
 const MINUTE_MS: u64 = 60_000;
 const TEN_S_MS: u64 = 10_000;
+const HOUR_MS: u64 = 3_600_000;
 const DAY_MS: u64 = 86_400_000;
 
 /// A boxed, sendable future (the store trait is object safe).
@@ -271,6 +272,10 @@ pub struct RateLimits {
     /// Requests an IP may send in a window after its first 429 before it
     /// is banned (418) until the window ends.
     pub ban_threshold: u64,
+    /// Registrations per IP per hour.
+    pub registrations_per_ip_per_hour: u64,
+    /// Faucet claims per IP per hour.
+    pub faucet_claims_per_ip_per_hour: u64,
 }
 
 impl From<&flowex_config::RateLimitConfig> for RateLimits {
@@ -281,6 +286,8 @@ impl From<&flowex_config::RateLimitConfig> for RateLimits {
             orders_per_10s: c.orders_per_10s,
             orders_per_day: c.orders_per_day,
             ban_threshold: c.ban_threshold,
+            registrations_per_ip_per_hour: c.registrations_per_ip_per_hour,
+            faucet_claims_per_ip_per_hour: c.faucet_claims_per_ip_per_hour,
         }
     }
 }
@@ -292,6 +299,8 @@ pub struct Cost {
     pub weight: u64,
     /// Whether it places a new order (counts against the order limits).
     pub order: bool,
+    /// An hourly per-IP allowance the request also draws on.
+    pub quota: Option<Quota>,
 }
 
 impl Cost {
@@ -300,6 +309,7 @@ impl Cost {
         Cost {
             weight,
             order: false,
+            quota: None,
         }
     }
     /// A new-order request of this weight.
@@ -307,6 +317,46 @@ impl Cost {
         Cost {
             weight,
             order: true,
+            quota: None,
+        }
+    }
+    /// This cost, also counted against `quota`.
+    pub const fn with_quota(mut self, quota: Quota) -> Self {
+        self.quota = Some(quota);
+        self
+    }
+}
+
+/// Requests an address may make only so many times an hour, whatever
+/// their weight: each one creates something (an account, demo funds), so
+/// a burst from one address is abuse even when well under the weight.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Quota {
+    /// `POST /api/v1/auth/register`.
+    Registrations,
+    /// `POST /api/v1/wallet/faucet` (embedded mode's demo funds).
+    FaucetClaims,
+}
+
+impl Quota {
+    fn key(self) -> &'static str {
+        match self {
+            Quota::Registrations => "register",
+            Quota::FaucetClaims => "faucet",
+        }
+    }
+
+    fn what(self) -> &'static str {
+        match self {
+            Quota::Registrations => "registrations",
+            Quota::FaucetClaims => "faucet claims",
+        }
+    }
+
+    fn limit(self, limits: &RateLimits) -> u64 {
+        match self {
+            Quota::Registrations => limits.registrations_per_ip_per_hour,
+            Quota::FaucetClaims => limits.faucet_claims_per_ip_per_hour,
         }
     }
 }
@@ -421,6 +471,16 @@ impl Costs {
             .route(Method::POST, "/api/v3/userDataStream", Cost::weight(2))
             .route(Method::PUT, "/api/v3/userDataStream", Cost::weight(2))
             .route(Method::DELETE, "/api/v3/userDataStream", Cost::weight(2))
+            .route(
+                Method::POST,
+                "/api/v1/auth/register",
+                Cost::weight(1).with_quota(Quota::Registrations),
+            )
+            .route(
+                Method::POST,
+                "/api/v1/wallet/faucet",
+                Cost::weight(1).with_quota(Quota::FaucetClaims),
+            )
             .route(Method::GET, "/health/live", Cost::weight(0))
             .route(Method::GET, "/health/ready", Cost::weight(0))
             .route(Method::GET, "/metrics", Cost::weight(0))
@@ -517,6 +577,43 @@ impl RateLimiter {
     /// The limits.
     pub fn limits(&self) -> RateLimits {
         self.limits
+    }
+
+    /// Draws one from `ip`'s hourly `quota`; `Err` is the 429 to answer.
+    /// A failing store lets the request through, as for weight.
+    pub async fn check_quota(&self, ip: std::net::IpAddr, quota: Quota) -> Result<(), ApiError> {
+        let now = (self.clock)();
+        let key = format!("h1:{}:ip:{ip}", quota.key());
+        let counted = self
+            .store
+            .increment(
+                &[Counter {
+                    key: &key,
+                    amount: 1,
+                    window_ms: HOUR_MS,
+                }],
+                now,
+            )
+            .await;
+        let count = match counted {
+            Ok(c) => c[0],
+            Err(e) => {
+                store_failed(e);
+                return Ok(());
+            }
+        };
+        let limit = quota.limit(&self.limits);
+        if count.total <= limit {
+            return Ok(());
+        }
+        metrics::counter!("flowex_rate_limit_rejections_total", "limit" => quota.key())
+            .increment(1);
+        Err(ApiError::quota_exceeded(
+            quota.what(),
+            ip,
+            limit,
+            secs_until(count.window_end_ms, now),
+        ))
     }
 
     /// Charges `weight` to an IP. `Ok(used)` is the IP's weight in the
@@ -701,7 +798,14 @@ pub async fn ip_rate_limit(
     };
     match state.limiter.check_ip(ip, cost.weight).await {
         Ok(used) => {
-            let mut res = next.run(req).await;
+            let quota = match cost.quota {
+                Some(q) => state.limiter.check_quota(ip, q).await,
+                None => Ok(()),
+            };
+            let mut res = match quota {
+                Ok(()) => next.run(req).await,
+                Err(e) => e.into_response(),
+            };
             res.headers_mut()
                 .insert(USED_WEIGHT_1M, HeaderValue::from(used));
             res

@@ -214,6 +214,8 @@ const LIMITS: RateLimits = RateLimits {
     orders_per_10s: 2,
     orders_per_day: 1000,
     ban_threshold: 2,
+    registrations_per_ip_per_hour: 3,
+    faucet_claims_per_ip_per_hour: 1000,
 };
 
 #[tokio::test]
@@ -275,6 +277,42 @@ async fn ip_weight_429_then_418_then_recovery() {
     let r = s.get("/api/v3/depth?symbol=BTCUSDT&limit=1000").await;
     assert_eq!(r.status, 429);
     assert_eq!(r.header("x-mbx-used-weight-1m"), Some("55"));
+}
+
+#[tokio::test]
+async fn registrations_are_limited_per_address_and_hour() {
+    let clock = Arc::new(AtomicU64::new(T0 + 1_000));
+    let limits = RateLimits {
+        ip_weight_per_minute: 1000,
+        ..LIMITS
+    };
+    let state = RateLimitState::new(limiter(limits, clock.clone()), Costs::binance_spot());
+    let router = params_app()
+        .route(
+            "/api/v1/auth/register",
+            axum::routing::post(|| async { "registered" }),
+        )
+        .route("/api/v1/thing", get(|| async { "ok" }));
+    let s = start(router, &HttpConfig::default(), Some(state)).await;
+    for _ in 0..3 {
+        assert_eq!(s.post_form("/api/v1/auth/register", "").await.status, 200);
+    }
+    let r = s.post_form("/api/v1/auth/register", "").await;
+    assert_eq!(r.status, 429);
+    assert_eq!(r.json()["error"]["code"], "rate_limited");
+    let msg = r.json()["error"]["message"].as_str().unwrap().to_string();
+    assert_eq!(
+        msg,
+        "Too many registrations; current limit of IP(127.0.0.1) is 3 registrations per hour."
+    );
+    let window_end = (T0 / 3_600_000 + 1) * 3_600_000;
+    let retry = (window_end - (T0 + 1_000)).div_ceil(1000).to_string();
+    assert_eq!(r.header("retry-after"), Some(retry.as_str()));
+    // Other requests from the address are not affected; the next hour is
+    // a fresh allowance.
+    assert_eq!(s.get("/api/v1/thing").await.status, 200);
+    clock.store(window_end + 1, Ordering::SeqCst);
+    assert_eq!(s.post_form("/api/v1/auth/register", "").await.status, 200);
 }
 
 #[tokio::test]

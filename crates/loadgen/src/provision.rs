@@ -258,6 +258,13 @@ async fn one_trader(
     };
     let creds = json!({ "email": email, "password": password });
     let (status, v) = api.post("/api/v1/auth/register", None, creds).await?;
+    if status == 429 {
+        bail!(
+            "registering {email}: HTTP 429 {v} (the server limits registrations per address: \
+             raise FLOWEX_RATE_LIMITS__REGISTRATIONS_PER_IP_PER_HOUR and \
+             FLOWEX_RATE_LIMITS__FAUCET_CLAIMS_PER_IP_PER_HOUR on it for --users this large)"
+        );
+    }
     if status != 201 {
         bail!("registering {email}: HTTP {status} {v}");
     }

@@ -120,6 +120,8 @@ fn flowex_up(dir: &Path, durability_none: bool) -> Result<Server> {
         "USER_WEIGHT_PER_MINUTE",
         "ORDERS_PER_10S",
         "ORDERS_PER_DAY",
+        "REGISTRATIONS_PER_IP_PER_HOUR",
+        "FAUCET_CLAIMS_PER_IP_PER_HOUR",
     ] {
         cmd.env(format!("FLOWEX_RATE_LIMITS__{limit}"), big);
     }

@@ -96,3 +96,54 @@ async fn logins_over_the_limit_are_throttled() {
         "guessing is throttled: {codes:?}"
     );
 }
+
+#[tokio::test]
+async fn registrations_and_faucet_claims_are_limited_per_address() {
+    let t = Target::start_with(&[
+        ("FLOWEX_RATE_LIMITS__REGISTRATIONS_PER_IP_PER_HOUR", "4"),
+        ("FLOWEX_RATE_LIMITS__FAUCET_CLAIMS_PER_IP_PER_HOUR", "3"),
+    ]);
+    // The first four succeed (201) or fail on their own merits (a
+    // malformed e-mail is still an attempt); the fifth is refused.
+    let mut seen = Vec::new();
+    for i in 0..6 {
+        let email = if i == 1 {
+            "not-an-email".to_string()
+        } else {
+            format!("mass-{i}@example.com")
+        };
+        let creds = json!({ "email": email, "password": crate::PASSWORD });
+        let a = t
+            .json(Method::POST, "/api/v1/auth/register", None, creds)
+            .await;
+        seen.push(a.status);
+        if a.status == 429 {
+            assert_eq!(a.native(), (429, "rate_limited"), "{a}");
+            assert!(a.body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("registrations per hour"));
+        }
+    }
+    assert_eq!(seen, [201, 400, 201, 201, 429, 429]);
+    // Logging in is not registering: the accounts made work.
+    let creds = json!({ "email": "mass-0@example.com", "password": crate::PASSWORD });
+    let a = t
+        .json(Method::POST, "/api/v1/auth/login", None, creds)
+        .await;
+    assert_eq!(a.status, 200, "{a}");
+    let token = a.body["access_token"].as_str().unwrap().to_string();
+    let mut claims = Vec::new();
+    for asset in ["USDT", "BTC", "ETH", "SOL"] {
+        let a = t
+            .json(
+                Method::POST,
+                "/api/v1/wallet/faucet",
+                Some(&token),
+                json!({ "asset": asset }),
+            )
+            .await;
+        claims.push(a.status);
+    }
+    assert_eq!(claims, [201, 201, 201, 429]);
+}
