@@ -159,6 +159,7 @@ async fn identify(state: &AuthState, parts: &Parts, body: &Bytes, class: Securit
             .map(|i| (i, false)));
     }
     if let Some(token) = bearer {
+        check_bearer_request(state, parts, body)?;
         let identity = bearer_identity(state, token, family).await?;
         if class == Security::Admin && !identity.is_admin() {
             return Err(ApiError::forbidden().into());
@@ -208,6 +209,54 @@ async fn identify(state: &AuthState, parts: &Parts, body: &Bytes, class: Securit
         },
     };
     Ok(Some((identity, record.frozen)))
+}
+
+/// A Bearer request needs no key and no signature; one that carries them
+/// anyway is refused rather than let through on the token alone, so a
+/// request is never accepted while a credential in it is wrong (-2015, as
+/// a refused key). A `timestamp` it sends is held to the same window as a
+/// signed request's: a value that would be refused there is not ignored.
+fn check_bearer_request(state: &AuthState, parts: &Parts, body: &Bytes) -> Result<(), ApiError> {
+    let params = Params::parse(
+        parts.uri.query().unwrap_or(""),
+        body.clone(),
+        is_form(parts, body.len()),
+    )
+    .ok();
+    let signature = params
+        .as_ref()
+        .is_some_and(|p| p.get("signature").is_some());
+    if parts.headers.contains_key(API_KEY_HEADER) || signature {
+        return Err(ApiError::rejected_api_key()
+            .with_detail("a Bearer token together with an API key or a signature"));
+    }
+    let Some(ts) = params.as_ref().and_then(|p| p.get("timestamp")) else {
+        return Ok(());
+    };
+    let ts: u64 = ts
+        .parse()
+        .map_err(|_| ApiError::invalid_parameter("timestamp"))?;
+    let recv_window = match params.as_ref().and_then(|p| p.get("recvWindow")) {
+        None => None,
+        Some(v) => Some(
+            v.parse()
+                .map_err(|_| ApiError::invalid_parameter("recvWindow"))?,
+        ),
+    };
+    check_timestamp(ts, recv_window, (state.clock)()).map_err(timestamp_error)
+}
+
+fn timestamp_error(e: TimestampError) -> ApiError {
+    match e {
+        TimestampError::Ahead => ApiError::timestamp_ahead(),
+        TimestampError::Outside => ApiError::timestamp_outside_recv_window(),
+        TimestampError::RecvWindowTooLarge => ApiError::binance(
+            StatusCode::BAD_REQUEST,
+            e.binance_code(),
+            "invalid_recv_window",
+            "recvWindow must be less than 60000",
+        ),
+    }
 }
 
 fn bearer_token(parts: &Parts) -> Option<&str> {
@@ -361,16 +410,7 @@ fn check_signed(
     }
     check_timestamp(timestamp, recv_window, (state.clock)()).map_err(|e| {
         flowex_metrics::signature_failure("bad_timestamp");
-        match e {
-            TimestampError::Ahead => ApiError::timestamp_ahead(),
-            TimestampError::Outside => ApiError::timestamp_outside_recv_window(),
-            TimestampError::RecvWindowTooLarge => ApiError::binance(
-                StatusCode::BAD_REQUEST,
-                e.binance_code(),
-                "invalid_recv_window",
-                "recvWindow must be less than 60000",
-            ),
-        }
+        timestamp_error(e)
     })
 }
 

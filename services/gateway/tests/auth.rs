@@ -5,7 +5,7 @@ mod common;
 
 use common::*;
 use reqwest::Method;
-use serde_json::Value;
+use serde_json::{json, Value};
 
 struct Gw {
     server: Server,
@@ -59,6 +59,69 @@ async fn bearer_valid_reaches_the_service() {
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.json()["identity"], SESSION_USER);
     assert_eq!(r.json()["body"], "symbol=BTCUSDT&side=BUY");
+}
+
+#[tokio::test]
+async fn a_bearer_request_carrying_a_key_a_signature_or_a_bad_timestamp_is_refused() {
+    let g = gateway().await;
+    g.clock.set(VECTOR_TS + 100);
+    let token = g.tokens.user();
+    let rejected = "Invalid API-key, IP, or permissions for action.";
+    let bearer = |path: &str| {
+        g.server
+            .client
+            .get(g.server.url(path))
+            .bearer_auth(token.clone())
+    };
+    // A valid token with a wrong signature, or with a key (good or bad).
+    let wrong_sig = format!(
+        "/api/v3/account?timestamp={VECTOR_TS}&signature={}",
+        "0".repeat(64)
+    );
+    let cases = [
+        bearer(&wrong_sig),
+        bearer("/api/v3/account").header("X-MBX-APIKEY", KEY_TRADE),
+        bearer("/api/v3/account").header("X-MBX-APIKEY", "not a key"),
+    ];
+    for req in cases {
+        let r = g.server.send(req).await;
+        assert_eq!(r.status, 401, "{}", r.text);
+        assert_eq!(r.json()["code"], -2015, "{}", r.text);
+        assert_eq!(r.json()["msg"], rejected);
+    }
+    // The native API answers in its own shape.
+    let r = g
+        .server
+        .send(bearer("/api/v1/account/me").header("X-MBX-APIKEY", KEY_TRADE))
+        .await;
+    assert_eq!(r.status, 401, "{}", r.text);
+    // A timestamp is checked, not ignored: malformed, far out of range, or
+    // outside the window.
+    let huge = format!("/api/v3/account?timestamp={}", "9".repeat(30));
+    let r = g.server.send(bearer(&huge)).await;
+    assert_eq!(
+        (r.status, r.json()["code"].clone()),
+        (400, json!(-1130)),
+        "{}",
+        r.text
+    );
+    let old = format!("/api/v3/account?timestamp={}", VECTOR_TS - 60_000);
+    let r = g.server.send(bearer(&old)).await;
+    assert_eq!(
+        (r.status, r.json()["code"].clone()),
+        (400, json!(-1021)),
+        "{}",
+        r.text
+    );
+    // The same token alone, or with a timestamp in the window, passes.
+    for path in [
+        "/api/v3/account",
+        &format!("/api/v3/account?timestamp={VECTOR_TS}"),
+    ] {
+        let r = g.server.send(bearer(path)).await;
+        assert_eq!(r.status, 200, "{path}: {}", r.text);
+        assert_eq!(r.json()["identity"], SESSION_USER);
+    }
 }
 
 #[tokio::test]
