@@ -365,6 +365,7 @@ pub async fn bot_settings(
     let taker = keys.pop().expect("two keys");
     let maker = keys.pop().expect("two keys");
     Ok(flowex_bot::BotSettings {
+        local_address: own_loopback(&base_url),
         base_url,
         maker,
         taker,
@@ -375,4 +376,14 @@ pub async fn bot_settings(
         seed: 2026,
         interval: std::time::Duration::from_secs(1),
     })
+}
+
+/// 127.0.0.2 for a server on 127.0.0.1 where that address can be bound
+/// (Linux routes all of 127/8 to the loopback device; macOS has only
+/// 127.0.0.1 unless configured): the bot then has rate limits of its own,
+/// and an address banned for flooding is never the bot's.
+fn own_loopback(base_url: &str) -> Option<std::net::IpAddr> {
+    let bot = std::net::IpAddr::from([127, 0, 0, 2]);
+    let on_loopback = base_url.starts_with("http://127.0.0.1:");
+    (on_loopback && std::net::TcpListener::bind((bot, 0)).is_ok()).then_some(bot)
 }

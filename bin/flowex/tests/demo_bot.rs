@@ -1,7 +1,8 @@
 //! The demo market maker of `flowex up`: with it on, every demo market gets
 //! a two-sided book and trades within seconds, all through the public API,
 //! and BTCUSDT is deep enough for a 10 000 USDT market order; with
-//! `--no-bot`, nothing happens on its own.
+//! `--no-bot`, nothing happens on its own; an address banned for flooding
+//! (127.0.0.1) does not stop it (it comes from 127.0.0.2).
 
 use serde_json::Value;
 use std::time::{Duration, Instant};
@@ -154,4 +155,46 @@ async fn with_no_bot_the_markets_stay_quiet() {
     let ticker = get(&c, format!("{}/api/v3/ticker/24hr?symbol=BTCUSDT", up.base)).await;
     assert_eq!(ticker["count"], 0, "{ticker}");
     assert!(seen.iter().all(|&s| s == (0, 0, 0)), "{seen:?}");
+}
+
+/// The newest BTCUSDT trade id (0: none yet), asked from `c`.
+async fn last_trade_id(c: &reqwest::Client, base: &str) -> u64 {
+    let trades = get(c, format!("{base}/api/v3/trades?symbol=BTCUSDT&limit=1")).await;
+    trades[0]["id"].as_u64().unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_neighbour_banned_for_flooding_does_not_stop_the_bot() {
+    let up = Up::start_fresh(&[]);
+    // A script on the same machine floods from 127.0.0.1 until banned.
+    let flood = reqwest::Client::new();
+    let mut statuses = Vec::new();
+    for _ in 0..200 {
+        let url = format!("{}/api/v3/depth?symbol=BTCUSDT&limit=5000", up.base);
+        let status = flood.get(url).send().await.unwrap().status().as_u16();
+        if statuses.last() != Some(&status) {
+            statuses.push(status);
+        }
+        if status == 418 {
+            break;
+        }
+    }
+    assert_eq!(statuses, [200, 429, 418]);
+    // The bot (127.0.0.2) goes on trading, seen from a third address.
+    let watcher = reqwest::Client::builder()
+        .local_address(std::net::IpAddr::from([127, 0, 0, 3]))
+        .build()
+        .unwrap();
+    let first = last_trade_id(&watcher, &up.base).await;
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while last_trade_id(&watcher, &up.base).await <= first {
+        assert!(
+            Instant::now() < deadline,
+            "no trade in 90 s after 127.0.0.1 was banned"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let url = format!("{}/api/v3/ping", up.base);
+    let still = flood.get(url).send().await.unwrap().status().as_u16();
+    assert_eq!(still, 418, "the flooding address stays banned");
 }

@@ -53,11 +53,13 @@ pub struct Client {
 }
 
 impl Client {
-    /// A client of the server at `base` (`http://127.0.0.1:8080`).
-    pub fn new(base: &str) -> Result<Client, ClientError> {
+    /// A client of the server at `base` (`http://127.0.0.1:8080`),
+    /// connecting from `local` when given.
+    pub fn new(base: &str, local: Option<std::net::IpAddr>) -> Result<Client, ClientError> {
         let base = Url::parse(base).map_err(|e| ClientError::Decode(format!("base URL: {e}")))?;
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
+            .local_address(local)
             .build()?;
         Ok(Client { http, base })
     }

@@ -46,6 +46,11 @@ use std::time::Duration;
 pub struct BotSettings {
     /// The server's base URL (`http://127.0.0.1:8080`).
     pub base_url: String,
+    /// The address its requests come from (`flowex up`: 127.0.0.2, so the
+    /// rate limits and bans of 127.0.0.1, where a browser or a script on
+    /// the same machine comes from, are not the bot's); `None`: the
+    /// system's choice.
+    pub local_address: Option<std::net::IpAddr>,
     /// Makes every other market (the first, the third, …) and takes from the rest.
     pub maker: Credentials,
     /// Makes the other markets and takes from the maker's.
@@ -82,7 +87,7 @@ struct Worked {
 }
 
 async fn session(s: &BotSettings, rng: &mut rand::rngs::StdRng) -> Result<(), ClientError> {
-    let api = Client::new(&s.base_url)?;
+    let api = Client::new(&s.base_url, s.local_address)?;
     let mut markets = load_markets(&api, s, BTreeMap::new()).await?;
     tracing::info!(markets = markets.len(), "demo bot: quoting");
     let mut tick = tokio::time::interval(s.interval);
