@@ -319,6 +319,9 @@ async function flow(browser, base) {
   await step('an admin approves it; the history shows it completed', async () => {
     await signIn(admin, ADMIN);
     await admin.goto('/admin');
+    // A page that watches no market still opens the market stream: the
+    // header says Live, not polling.
+    await admin.getByText('Live', { exact: true }).waitFor();
     const row = admin.getByTestId(`admin-withdrawal-${withdrawalId}`);
     await row.getByRole('button', { name: 'Approve' }).click();
     await admin.getByText('Done.').waitFor();

@@ -30,7 +30,12 @@ function useStatus(source: { status: LiveStatus; onStatus: (cb: (s: LiveStatus) 
   );
 }
 
-export const useMarketStatus = () => useStatus(hub);
+/** The market stream's state. Asking opens the stream, so pages that watch
+ * no market (wallet, security, admin) still show it live, not polling. */
+export function useMarketStatus(): LiveStatus {
+  useEffect(() => hub.ensure(), []);
+  return useStatus(hub);
+}
 export const useUserStatus = () => useStatus(userStream);
 
 /** While the user stream is down: how often to refetch private data. */
