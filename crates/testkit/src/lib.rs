@@ -70,9 +70,42 @@ pub fn listing(market: MarketConfig) -> Vec<Command> {
     ]
 }
 
-/// A loopback port free right now (another process may take it before the
-/// caller binds it; tests accept that small race).
+/// A loopback port free right now, for a server a test starts later.
+///
+/// It is chosen below the kernel's ephemeral range
+/// (`net.ipv4.ip_local_port_range`), where the kernel never puts the local
+/// end of an outgoing connection: a port from the range itself (what
+/// binding port 0 gives) can be taken by any connection made before the
+/// server binds it, such as another service's first connection to the
+/// database, and the server then fails to start. Another test choosing the
+/// same port in that moment is the only race left (one in thousands).
 pub fn free_port() -> u16 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static DRAWS: AtomicU64 = AtomicU64::new(0);
+    let range_start = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|r| r.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32_768);
+    const LOWEST: u16 = 10_000;
+    if range_start > LOWEST + 1_000 {
+        let span = u64::from(range_start - LOWEST);
+        let seed = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64)
+            ^ (u64::from(std::process::id()) << 32);
+        for _ in 0..200 {
+            let draw = DRAWS.fetch_add(1, Ordering::Relaxed);
+            // splitmix64: spread, not secrecy.
+            let mut x = seed.wrapping_add(draw.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+            x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            x ^= x >> 31;
+            let port = LOWEST + (x % span) as u16;
+            if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+                return port;
+            }
+        }
+    }
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
