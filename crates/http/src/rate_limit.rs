@@ -579,28 +579,30 @@ impl RateLimiter {
         self.limits
     }
 
+    /// Adds `amount` to one counter; `None` (logged and counted) when the
+    /// store fails, and the request is let through.
+    async fn count_one(&self, key: &str, amount: u64, window_ms: u64, now: u64) -> Option<Count> {
+        let counter = Counter {
+            key,
+            amount,
+            window_ms,
+        };
+        match self.store.increment(&[counter], now).await {
+            Ok(c) => c.first().copied(),
+            Err(e) => {
+                store_failed(e);
+                None
+            }
+        }
+    }
+
     /// Draws one from `ip`'s hourly `quota`; `Err` is the 429 to answer.
     /// A failing store lets the request through, as for weight.
     pub async fn check_quota(&self, ip: std::net::IpAddr, quota: Quota) -> Result<(), ApiError> {
         let now = (self.clock)();
         let key = format!("h1:{}:ip:{ip}", quota.key());
-        let counted = self
-            .store
-            .increment(
-                &[Counter {
-                    key: &key,
-                    amount: 1,
-                    window_ms: HOUR_MS,
-                }],
-                now,
-            )
-            .await;
-        let count = match counted {
-            Ok(c) => c[0],
-            Err(e) => {
-                store_failed(e);
-                return Ok(());
-            }
+        let Some(count) = self.count_one(&key, 1, HOUR_MS, now).await else {
+            return Ok(());
         };
         let limit = quota.limit(&self.limits);
         if count.total <= limit {
@@ -637,23 +639,8 @@ impl RateLimiter {
             }
         }
         let key = format!("w1m:ip:{ip}");
-        let counted = self
-            .store
-            .increment(
-                &[Counter {
-                    key: &key,
-                    amount: weight,
-                    window_ms: MINUTE_MS,
-                }],
-                now,
-            )
-            .await;
-        let count = match counted {
-            Ok(c) => c[0],
-            Err(e) => {
-                store_failed(e);
-                return Ok(0);
-            }
+        let Some(count) = self.count_one(&key, weight, MINUTE_MS, now).await else {
+            return Ok(0);
         };
         if count.total <= self.limits.ip_weight_per_minute {
             return Ok(count.total);
