@@ -82,7 +82,15 @@ pub fn fit_under_open_file_limit(wanted: usize) -> usize {
         return wanted;
     };
     let room = usize::try_from(soft.saturating_sub(FD_RESERVE).max(16)).unwrap_or(usize::MAX);
-    if room < wanted {
+    if room < wanted && wanted == flowex_config::ServerConfig::default().max_connections {
+        // The default is "as many as fit, up to 20 000": not a setting the
+        // operator chose, so nothing to warn about on every start.
+        tracing::info!(
+            open_file_limit = soft,
+            effective = room,
+            "serving at most {room} connections (the open-file limit; raise `ulimit -n` for more)"
+        );
+    } else if room < wanted {
         tracing::warn!(
             max_connections = wanted,
             open_file_limit = soft,
