@@ -11,6 +11,8 @@
 #     scripts/test-db.sh run CMD ARGS...   # start, run CMD with the URL set, stop
 #     scripts/test-db.sh start             # start and print the export line; stop later with
 #     scripts/test-db.sh stop DIR          #   the DIR it printed
+#     scripts/test-db.sh restart DIR       # stop as in a crash (immediate), start again
+#                                          #   on the same port (dependency-failure tests)
 #
 # The server runs as the `postgres` OS user (initdb and postgres refuse
 # root), created if missing, listens on 127.0.0.1 only, on a free port, with
@@ -178,8 +180,15 @@ if [ "${BASH_SOURCE[0]}" = "$0" ]; then
     stop)
         FLOWEX_TEST_PG_DIR=${2:?usage: $0 stop DIR} stop_test_postgres
         ;;
+    restart)
+        dir=${2:?usage: $0 restart DIR}
+        # pg_ctl restart keeps the options of the last start (port, socket
+        # directory): the same URL works again.
+        _flowex_pg_as_owner "$FLOWEX_TEST_PG_BIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" \
+            -m immediate -w -t 60 restart >/dev/null
+        ;;
     *)
-        echo "usage: $0 run CMD [ARGS...] | start | stop DIR   (or: source $0; start_test_postgres)" >&2
+        echo "usage: $0 run CMD [ARGS...] | start | stop DIR | restart DIR   (or: source $0; start_test_postgres)" >&2
         exit 2
         ;;
     esac
