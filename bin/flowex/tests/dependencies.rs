@@ -19,6 +19,7 @@
 //! distributed tests (skipped with a notice without them, unless
 //! `FLOWEX_REQUIRE_POSTGRES`/`_REDIS`).
 
+#[allow(dead_code)]
 #[path = "common/cluster.rs"]
 mod cluster;
 mod common;
