@@ -2,10 +2,12 @@
 //! side-by-side comparison with peer order books lives in the bench target
 //! (`cargo bench -p flowex-bench --bench engine`), because the peers are
 //! dev-dependencies of the benchmark only. `flowex bench http` ([`http`]):
-//! signed orders over HTTP against a minimal axum server.
+//! signed orders over HTTP against a minimal axum server. `flowex bench
+//! ws` ([`ws`]): many WebSocket clients on one busy market.
 
 pub mod http;
 mod minimal;
+pub mod ws;
 
 use anyhow::{bail, Result};
 use flowex_bench::{format_table, run_engine, BenchOpts, Mix, Mode};

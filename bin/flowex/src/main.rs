@@ -74,6 +74,8 @@ enum BenchCmd {
     Engine(bench::EngineArgs),
     /// Signed orders over HTTP: FlowEx against a minimal axum server.
     Http(bench::http::HttpArgs),
+    /// Many WebSocket clients on one busy market: delivery rate and latency.
+    Ws(bench::ws::WsArgs),
 }
 
 fn main() -> Result<()> {
@@ -119,6 +121,9 @@ fn main() -> Result<()> {
         Cmd::Bench {
             what: BenchCmd::Http(args),
         } => runtime()?.block_on(bench::http::run(args)),
+        Cmd::Bench {
+            what: BenchCmd::Ws(args),
+        } => runtime()?.block_on(bench::ws::run(args)),
         Cmd::Loadgen(args) => runtime()?.block_on(loadgen::run(args)),
     }
 }

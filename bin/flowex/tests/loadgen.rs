@@ -6,7 +6,7 @@
 mod common;
 
 use common::{flowex, text, Up};
-use serde_json::Value;
+use serde_json::{json, Value};
 use std::process::Command;
 
 /// The keys every row has (the engine benchmark's, then the HTTP ones).
@@ -180,6 +180,53 @@ fn bench_http_compares_flowex_with_axum_minimal() {
             r["name"].as_str().unwrap().ends_with("/axum-minimal"),
             "{r}"
         );
+    }
+}
+
+#[test]
+fn bench_ws_holds_its_clients_and_delivers_to_every_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = flowex(dir.path())
+        .args([
+            "bench",
+            "ws",
+            "--clients",
+            "30",
+            "--probes",
+            "5",
+            "--seconds",
+            "2",
+            "--rate",
+            "60",
+            "--users",
+            "2",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let lines = json_lines(&out.stdout);
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    let r = &lines[0];
+    assert_eq!(
+        (&r["name"], &r["mode"]),
+        (&json!("flowex-ws"), &json!("fanout"))
+    );
+    assert_eq!(r["connections_held"], 30, "{r}");
+    assert_eq!(r["failed_connects"], 0, "{r}");
+    assert_eq!(r["slow_consumer_disconnects"], 0, "{r}");
+    assert_eq!(r["server_dropped_messages"], 0, "{r}");
+    assert!(r["orders_acknowledged"].as_u64().unwrap() > 0, "{r}");
+    // Depth diffs at least, on every connection.
+    assert!(r["messages"].as_u64().unwrap() >= 30, "{r}");
+    for key in [
+        "p50_ns",
+        "p99_ns",
+        "p999_ns",
+        "max_ns",
+        "server_rss_bytes_per_connection",
+    ] {
+        assert!(r.get(key).is_some(), "no {key}: {r}");
     }
 }
 

@@ -67,9 +67,9 @@ fn row_name(target: &str) -> Option<&'static str> {
 }
 
 /// A child server, killed when dropped.
-struct Server {
-    child: Child,
-    base: String,
+pub(super) struct Server {
+    pub(super) child: Child,
+    pub(super) base: String,
 }
 
 impl Drop for Server {
@@ -108,6 +108,15 @@ impl Server {
 
 /// `flowex up --no-bot` in `dir` on a free port, limits out of the way.
 fn flowex_up(dir: &Path, durability_none: bool) -> Result<Server> {
+    let mut env = Vec::new();
+    if durability_none {
+        env.push(("FLOWEX_JOURNAL__DURABILITY".to_string(), "none".to_string()));
+    }
+    flowex_up_with(dir, &env)
+}
+
+/// [`flowex_up`] with more settings (`FLOWEX_…` variables).
+pub(super) fn flowex_up_with(dir: &Path, env: &[(String, String)]) -> Result<Server> {
     let mut cmd = Command::new(std::env::current_exe()?);
     for (k, _) in std::env::vars_os() {
         if k.to_string_lossy().starts_with("FLOWEX_") {
@@ -125,9 +134,7 @@ fn flowex_up(dir: &Path, durability_none: bool) -> Result<Server> {
     ] {
         cmd.env(format!("FLOWEX_RATE_LIMITS__{limit}"), big);
     }
-    if durability_none {
-        cmd.env("FLOWEX_JOURNAL__DURABILITY", "none");
-    }
+    cmd.envs(env.iter().map(|(k, v)| (k, v)));
     cmd.arg("--data-dir")
         .arg(dir)
         .args(["--port", "0", "up", "--no-bot"]);
@@ -163,14 +170,14 @@ fn read_keys(path: &Path) -> Result<HashMap<String, String>> {
 }
 
 /// What every target is driven with: one market and the traders' keys.
-struct Fixture {
-    rules: Rules,
-    mid: u64,
-    creds: Vec<Credentials>,
+pub(super) struct Fixture {
+    pub(super) rules: Rules,
+    pub(super) mid: u64,
+    pub(super) creds: Vec<Credentials>,
 }
 
 /// BTCUSDT of `server` and fresh funded traders on it.
-async fn fixture(base: &str, users: usize) -> Result<Fixture> {
+pub(super) async fn fixture(base: &str, users: usize) -> Result<Fixture> {
     let (mut rules, assets) = provision::markets(base, &["BTCUSDT".to_string()]).await?;
     let rules = rules.remove(0);
     let mid = provision::start_price(base, &rules, Some("64000")).await?;
