@@ -23,6 +23,7 @@ pub const TABLES: &[&str] = &[
     "faucet_usage",
     "id_sequences",
     "ledger_entries",
+    "listen_keys",
     "login_failures",
     "markets",
     "orders",

@@ -44,6 +44,7 @@ both_backends!(
     concurrent_withdrawal_completion_has_one_winner,
     faucet_cap_holds_under_concurrency,
     mirrors_and_fee_tiers,
+    listen_keys_one_per_holder_expire_and_close,
 );
 
 async fn migrations_are_idempotent(store: Store) {
@@ -1584,4 +1585,91 @@ async fn mirrors_and_fee_tiers(store: Store) {
             .collect::<HashSet<_>>(),
         HashSet::from([5])
     );
+}
+
+fn listen(key: &str, user_id: u64, holder: &str, now: i64) -> NewListenKey<'static> {
+    NewListenKey {
+        listen_key: Box::leak(key.to_string().into_boxed_str()),
+        user_id,
+        holder: Box::leak(holder.to_string().into_boxed_str()),
+        now,
+        expires_at: now + 60 * MINUTE,
+        max_per_user: 2,
+    }
+}
+
+async fn listen_keys_one_per_holder_expire_and_close(store: Store) {
+    let first = match store
+        .open_listen_key(&listen("k1", 7, "key:1", T0))
+        .await
+        .unwrap()
+    {
+        Opened::Created(k) => k,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!((first.user_id, first.expires_at), (7, T0 + 60 * MINUTE));
+    // The same holder gets its live key back, extended.
+    let again = store
+        .open_listen_key(&listen("k2", 7, "key:1", T0 + MINUTE))
+        .await
+        .unwrap();
+    assert!(
+        matches!(&again, Opened::Reused(k) if k.listen_key == "k1" && k.expires_at == T0 + 61 * MINUTE),
+        "{again:?}"
+    );
+    // A second holder of the same user, then the cap of two.
+    assert!(matches!(
+        store
+            .open_listen_key(&listen("k3", 7, "session:9", T0))
+            .await
+            .unwrap(),
+        Opened::Created(_)
+    ));
+    assert_eq!(
+        store
+            .open_listen_key(&listen("k4", 7, "key:2", T0))
+            .await
+            .unwrap(),
+        Opened::LimitReached
+    );
+    // Keepalive: only the owner's live key.
+    let later = T0 + 30 * MINUTE;
+    assert!(!store
+        .keep_listen_key_alive("k1", 8, later, later + 60 * MINUTE)
+        .await
+        .unwrap());
+    assert!(!store
+        .keep_listen_key_alive("nope", 7, later, later + 60 * MINUTE)
+        .await
+        .unwrap());
+    assert!(store
+        .keep_listen_key_alive("k1", 7, later, later + 60 * MINUTE)
+        .await
+        .unwrap());
+    assert_eq!(
+        store.listen_key("k1").await.unwrap().unwrap().expires_at,
+        later + 60 * MINUTE
+    );
+    // k3 expires: keepalive refuses it, and its holder gets a new key.
+    let expired = T0 + 60 * MINUTE;
+    assert!(!store
+        .keep_listen_key_alive("k3", 7, expired, expired + MINUTE)
+        .await
+        .unwrap());
+    assert!(!store
+        .listen_key("k3")
+        .await
+        .unwrap()
+        .unwrap()
+        .live_at(expired));
+    assert!(matches!(
+        store.open_listen_key(&listen("k5", 7, "session:9", expired)).await.unwrap(),
+        Opened::Created(k) if k.listen_key == "k5"
+    ));
+    assert_eq!(store.listen_key("k3").await.unwrap(), None);
+    // Close: someone else's is refused, the owner's goes.
+    assert!(!store.close_listen_key("k1", 8, later).await.unwrap());
+    assert!(store.close_listen_key("k1", 7, later).await.unwrap());
+    assert_eq!(store.listen_key("k1").await.unwrap(), None);
+    assert!(!store.close_listen_key("k1", 7, later).await.unwrap());
 }
