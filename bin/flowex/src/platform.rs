@@ -68,6 +68,8 @@ struct Running {
 /// The services of one process, and what the gateway needs of them.
 struct Services {
     routers: Vec<axum::Router>,
+    /// Trading's listenKey streams, served ahead of the market streams' `/ws/*`.
+    user_streams: axum::Router,
     auth: AuthState,
     jwt: JwtKeys,
     market_data: flowex_market_data::MarketDataState,
@@ -209,6 +211,7 @@ async fn start_services(
     ));
     running.tasks.extend([ledger, market_feed]);
     Ok(Services {
+        user_streams: flowex_trading::ws_api::listen_key::router(trading.clone()),
         routers: vec![
             flowex_auth_service::router(auth.clone()),
             flowex_trading::router(trading),
@@ -231,6 +234,7 @@ fn gateway(
     let mut gateway_cfg = GatewayConfig {
         health: health_checks(store, handle, &services.market_data),
         openapi: crate::openapi::json(),
+        user_streams: Some(services.user_streams.clone()),
         ..GatewayConfig::from_config(cfg)
     };
     // In one process the key lookup is a local query: no cache, so a deleted key stops at once.

@@ -139,6 +139,40 @@ pub struct MyTrade {
     pub time: i64,
 }
 
+/// `POST /api/v3/userDataStream`: the listenKey of the caller's user data
+/// stream (`/ws/<listenKey>`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ListenKey {
+    /// 60 letters and digits.
+    #[schema(example = "pqia91ma19a5s61cv6a81va65sdf19v8a65a1a5s61cv6a81va65sdf19v8a")]
+    pub listen_key: String,
+}
+
+/// The last event of a listenKey stream whose key expired (no keepalive
+/// for the key's lifetime); the server closes the connection after it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, ToSchema)]
+pub struct ListenKeyExpired {
+    /// Event time (ms).
+    #[serde(rename = "E")]
+    pub event_time: u64,
+    /// `listenKeyExpired`.
+    #[serde(rename = "e")]
+    pub event: &'static str,
+    #[serde(rename = "listenKey")]
+    pub listen_key: String,
+}
+
+impl ListenKeyExpired {
+    pub fn new(listen_key: &str, time: u64) -> ListenKeyExpired {
+        ListenKeyExpired {
+            event_time: time,
+            event: "listenKeyExpired",
+            listen_key: listen_key.to_string(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -189,5 +223,12 @@ mod tests {
             time: 1,
         };
         sorted_json(&trade);
+        assert_eq!(
+            sorted_json(&ListenKeyExpired::new("k", 5)),
+            r#"{"E":5,"e":"listenKeyExpired","listenKey":"k"}"#
+        );
+        sorted_json(&ListenKey {
+            listen_key: "k".into(),
+        });
     }
 }

@@ -109,6 +109,14 @@ pub struct ExchangeInfoParams {
     pub symbols: Option<String>,
 }
 
+/// The listenKey of `PUT` and `DELETE /api/v3/userDataStream`.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query, rename_all = "camelCase")]
+pub struct ListenKeyParams {
+    /// The key `POST /api/v3/userDataStream` returned.
+    pub listen_key: String,
+}
+
 /// The `account` options.
 #[derive(IntoParams)]
 #[into_params(parameter_in = Query, rename_all = "camelCase")]

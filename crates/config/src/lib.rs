@@ -513,6 +513,9 @@ pub struct WebSocketConfig {
     pub pong_timeout_secs: u64,
     /// Seconds a connection may live (default 86 400: 24 h, as Binance).
     pub max_age_secs: u64,
+    /// Seconds a listenKey (`POST /api/v3/userDataStream`) lives after its
+    /// creation or last keepalive (default 3 600: 60 min, as Binance).
+    pub listen_key_ttl_secs: u64,
 }
 
 impl Default for WebSocketConfig {
@@ -526,6 +529,7 @@ impl Default for WebSocketConfig {
             ping_interval_secs: 20,
             pong_timeout_secs: 60,
             max_age_secs: 24 * 60 * 60,
+            listen_key_ttl_secs: 60 * 60,
         }
     }
 }
@@ -750,6 +754,9 @@ impl Config {
                 "websocket.ping_interval_secs ({}) must be at least 1 and below pong_timeout_secs ({}); max_age_secs at least 1",
                 w.ping_interval_secs, w.pong_timeout_secs
             ));
+        }
+        if w.listen_key_ttl_secs == 0 {
+            err("websocket.listen_key_ttl_secs must be at least 1".into());
         }
         if let Some(url) = &self.admin_cli.server {
             if !(url.starts_with("http://") || url.starts_with("https://")) {

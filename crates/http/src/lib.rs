@@ -76,6 +76,7 @@ pub mod extract;
 pub mod identity;
 pub mod ids;
 pub mod limits;
+pub mod listen_key;
 pub mod markets;
 pub mod observe;
 pub mod openapi;

@@ -45,6 +45,11 @@ pub struct GatewayConfig {
     pub proxy: ProxyConfig,
     /// Unix-ms clock for `timestamp` checks (`None`: the system clock).
     pub clock: Option<Arc<dyn Fn() -> u64 + Send + Sync>>,
+    /// In `flowex up`: trading's listenKey streams (`/ws/<listenKey>`,
+    /// `/stream/ws/<listenKey>`), which [`crate::embedded`] sends those
+    /// paths to ahead of the market streams' `/ws/*` (distributed mode
+    /// routes them by [`crate::routes::UPSTREAMS`]).
+    pub user_streams: Option<axum::Router>,
 }
 
 impl std::fmt::Debug for GatewayConfig {
@@ -95,6 +100,7 @@ impl GatewayConfig {
                 ..ProxyConfig::default()
             },
             clock: None,
+            user_streams: None,
             http,
         }
     }

@@ -141,7 +141,8 @@ pub use serve::{distributed_router, remote_credentials, serve, serve_with, Serve
 pub use sessions::{MemorySessions, SessionCache, SessionCacheConfig};
 
 use axum::extract::{Request, State};
-use axum::middleware::from_fn_with_state;
+use axum::middleware::{from_fn_with_state, Next};
+use axum::response::Response;
 use axum::Router;
 use flowex_auth::Verifier;
 use flowex_http::{HealthChecks, RateLimitState, SessionDirectory};
@@ -167,10 +168,29 @@ pub fn embedded(
         app = app.merge(service);
     }
     let web = web_state(&cfg);
-    let app = app
+    let mut app = app
         .merge(own_routes(&cfg, cfg.health.clone()))
         .fallback(move |req: Request| docs::web_ui(State(web.clone()), req));
+    if let Some(streams) = cfg.user_streams.clone() {
+        app = app.layer(axum::middleware::from_fn(
+            move |req: Request, next: Next| user_streams_first(streams.clone(), req, next),
+        ));
+    }
     finish(app, &cfg, directory, sessions, verifier)
+}
+
+/// A listenKey path goes to `streams` (trading's) instead of the route it
+/// matched (the market streams' `/ws/{*path}`); every other request goes on.
+async fn user_streams_first(streams: Router, req: Request, next: Next) -> Response {
+    if routes::is_user_stream(req.uri().path()) {
+        use tower::ServiceExt as _;
+        match streams.oneshot(req).await {
+            Ok(res) => res,
+            Err(never) => match never {},
+        }
+    } else {
+        next.run(req).await
+    }
 }
 
 /// The gateway of distributed mode: forwards to `upstreams` by path. Keys

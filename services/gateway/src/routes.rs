@@ -9,6 +9,7 @@
 //! | `/a/b` | exactly `/a/b` |
 //! | `/a/b/**` | `/a/b` and everything below `/a/b/` |
 //! | `/a/b*` | every path starting with `/a/b` (`/a/bc`, `/a/b/c`) |
+//! | `/a/<listenKey>` | `/a/` and one segment shaped as a listenKey (60 letters and digits) |
 //!
 //! Both tables are searched top to bottom; the first match wins.
 
@@ -101,9 +102,24 @@ const DELETE: Methods = Methods::DELETE;
 const ANY: Methods = Methods::ANY;
 const WRITE: Methods = Methods::POST.or(Methods::PUT).or(Methods::DELETE);
 
+/// The pattern segment of a listenKey.
+const LISTEN_KEY: &str = "<listenKey>";
+
+/// Whether `path` is a listenKey user data stream (`/ws/<listenKey>`,
+/// `/stream/ws/<listenKey>`): trading's, in both modes, though the market
+/// streams serve the rest of `/ws/**`.
+pub fn is_user_stream(path: &str) -> bool {
+    UPSTREAMS
+        .iter()
+        .any(|(p, _)| p.ends_with(LISTEN_KEY) && matches(p, path))
+}
+
 /// Whether `path` matches `pattern` (see the module docs).
 pub fn matches(pattern: &str, path: &str) -> bool {
-    if let Some(base) = pattern.strip_suffix("/**") {
+    if let Some(prefix) = pattern.strip_suffix(LISTEN_KEY) {
+        path.strip_prefix(prefix)
+            .is_some_and(flowex_http::listen_key::is_listen_key)
+    } else if let Some(base) = pattern.strip_suffix("/**") {
         path == base
             || (path.starts_with(base) && path.as_bytes().get(base.len()) == Some(&b'/'))
             || base.is_empty()
@@ -230,6 +246,9 @@ pub const UPSTREAMS: &[(&str, Upstream)] = &[
     ("/api/v3/exchangeInfo", Upstream::Trading),
     ("/api/v3/userDataStream", Upstream::Trading),
     ("/ws-api/**", Upstream::Trading),
+    // listenKey user data streams, before the market streams' `/ws/**`
+    ("/ws/<listenKey>", Upstream::Trading),
+    ("/stream/ws/<listenKey>", Upstream::Trading),
     // market data
     ("/api/v3/depth", Upstream::MarketData),
     ("/api/v3/trades", Upstream::MarketData),
@@ -267,6 +286,13 @@ mod tests {
         assert!(!matches("/api/v3/order", "/api/v3/order/test"));
         assert!(matches("/**", "/anything/at/all"));
         assert!(matches("/**", "/"));
+        let key = "Ab1".repeat(20);
+        assert!(matches("/ws/<listenKey>", &format!("/ws/{key}")));
+        assert!(!matches("/ws/<listenKey>", &format!("/ws/{key}/x")));
+        assert!(!matches("/ws/<listenKey>", "/ws/btcusdt@trade"));
+        assert!(is_user_stream(&format!("/stream/ws/{key}")));
+        assert!(!is_user_stream("/stream/ws/0"));
+        assert!(!is_user_stream(&format!("/ws-api/{key}")));
     }
 
     #[test]
@@ -342,6 +368,16 @@ mod tests {
             ("/api/v3/time", Some(U::MarketData)),
             ("/ws/btcusdt@depth", Some(U::MarketData)),
             ("/ws", Some(U::MarketData)),
+            ("/ws/0", Some(U::MarketData)),
+            (
+                "/ws/pqia91ma19a5s61cv6a81va65sdf19v8a65a1a5s61cv6a81va65sdf19v8a",
+                Some(U::Trading),
+            ),
+            (
+                "/stream/ws/pqia91ma19a5s61cv6a81va65sdf19v8a65a1a5s61cv6a81va65sdf19v8a",
+                Some(U::Trading),
+            ),
+            ("/stream/ws/btcusdt@trade", Some(U::MarketData)),
             ("/stream", Some(U::MarketData)),
             ("/api/v3/unknown", None),
             ("/docs", None),

@@ -20,6 +20,7 @@ pub mod markets;
 mod orders;
 pub mod projector;
 mod serve;
+pub mod user_stream;
 mod views;
 pub mod ws_api;
 
@@ -190,6 +191,9 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
             history::my_trades,
             views::account,
             views::commission,
+            user_stream::create,
+            user_stream::keepalive,
+            user_stream::close,
             admin::create_asset,
             admin::list_assets,
             admin::create_market,
@@ -221,7 +225,9 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     Doc::openapi()
 }
 
-/// The public, signed and admin routes of this service, with full paths.
+/// The public, signed and admin routes of this service, with full paths
+/// (the listenKey streams are [`ws_api::listen_key::router`], apart: in
+/// `flowex up` the market streams own `/ws/*`).
 pub fn router(state: TradingState) -> axum::Router {
     use axum::routing::{get, post};
     axum::Router::new()
@@ -244,6 +250,12 @@ pub fn router(state: TradingState) -> axum::Router {
         .route("/api/v3/myTrades", get(history::my_trades))
         .route("/api/v3/account", get(views::account))
         .route("/api/v3/account/commission", get(views::commission))
+        .route(
+            "/api/v3/userDataStream",
+            post(user_stream::create)
+                .put(user_stream::keepalive)
+                .delete(user_stream::close),
+        )
         .merge(admin::routes())
         .with_state(state.clone())
         .merge(ws_api::router(state))

@@ -48,7 +48,9 @@ pub async fn serve(cfg: Config, credentials: Arc<dyn flowex_http::Credentials>) 
     // The WebSocket API: user data from the sequencer's durable batches.
     let state = crate::ws_api::start(state, credentials, cfg.websocket.clone(), journal_dir);
     let checks = health_checks(&store, &bus, &handle, &published);
-    let routes = crate::router(state.clone()).merge(crate::internal::internal_router(state));
+    let routes = crate::router(state.clone())
+        .merge(crate::ws_api::listen_key::router(state.clone()))
+        .merge(crate::internal::internal_router(state));
     let app = process::service_app(&cfg, routes, token, checks, Router::new())?;
     let served = process::listen(&cfg, "trading", cfg.services.trading.port, app).await;
 

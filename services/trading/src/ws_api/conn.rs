@@ -17,7 +17,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 /// Close codes (RFC 6455).
-const NORMAL: u16 = 1000;
+pub(super) const NORMAL: u16 = 1000;
 const POLICY: u16 = 1008;
 /// How long a close frame may take to go out.
 const CLOSE_WRITE: Duration = Duration::from_secs(1);
@@ -25,7 +25,7 @@ const CLOSE_WRITE: Duration = Duration::from_secs(1);
 /// logged-out session or a deleted key stops receiving.
 pub const RECHECK_EVERY: Duration = Duration::from_secs(5);
 
-type Sink = SplitSink<WebSocket, Message>;
+pub(super) type Sink = SplitSink<WebSocket, Message>;
 
 /// Why the loop ended: a close frame to send, or none (the peer went).
 pub struct Ending(pub Option<(u16, String)>);
@@ -39,13 +39,13 @@ pub fn policy(reason: impl Into<String>) -> Ending {
 }
 
 /// Requests of the last second.
-struct Rate {
-    max: usize,
-    seen: VecDeque<Instant>,
+pub(super) struct Rate {
+    pub(super) max: usize,
+    pub(super) seen: VecDeque<Instant>,
 }
 
 impl Rate {
-    fn allow(&mut self, now: Instant) -> bool {
+    pub(super) fn allow(&mut self, now: Instant) -> bool {
         while self
             .seen
             .front()
@@ -60,14 +60,14 @@ impl Rate {
 
 /// Sends `msg` unless the hub kicks the connection first (a client that
 /// stopped reading leaves the write pending for ever).
-async fn send(sink: &mut Sink, msg: Message, kick: &Kick) -> Result<(), Ending> {
+pub(super) async fn send(sink: &mut Sink, msg: Message, kick: &Kick) -> Result<(), Ending> {
     tokio::select! {
         r = sink.send(msg) => r.map_err(|_| Ending(None)),
         _ = kick.notify.notified() => Err(slow()),
     }
 }
 
-fn slow() -> Ending {
+pub(super) fn slow() -> Ending {
     policy("slow consumer: the send queue is full")
 }
 
@@ -79,6 +79,13 @@ pub async fn run(socket: WebSocket, state: TradingState, api: Arc<WsApi>, slot: 
     let (mut sink, mut source) = socket.split();
     let ending = serve(&mut session, &mut sink, &mut source, rx).await;
     session.clear();
+    goodbye(&mut sink, &mut source, ending).await;
+    drop(slot);
+}
+
+/// Sends the close frame of `ending` (if any) and waits a moment for the
+/// peer's.
+pub(super) async fn goodbye(sink: &mut Sink, source: &mut SplitStream<WebSocket>, ending: Ending) {
     if let Ending(Some((code, reason))) = ending {
         let frame = CloseFrame {
             code,
@@ -95,7 +102,6 @@ pub async fn run(socket: WebSocket, state: TradingState, api: Arc<WsApi>, slot: 
         };
         let _ = tokio::time::timeout(CLOSE_WRITE, handshake).await;
     }
-    drop(slot);
 }
 
 /// The timers of one connection.

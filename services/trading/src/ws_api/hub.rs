@@ -29,7 +29,9 @@ impl Kick {
 /// One subscription of one connection.
 struct Subscriber {
     conn: u64,
-    subscription: u64,
+    /// `Some(id)`: events wrapped as `{"subscriptionId":id,"event":…}`
+    /// (the WebSocket API); `None`: sent as they are (a listenKey stream).
+    subscription: Option<u64>,
     tx: mpsc::Sender<Arc<str>>,
     kick: Arc<Kick>,
 }
@@ -40,6 +42,8 @@ struct Inner {
     per_user: HashMap<u64, usize>,
     total: usize,
     subscribers: HashMap<u64, Vec<Subscriber>>,
+    /// The connections of each listenKey, each with its close signal.
+    listen_keys: HashMap<String, Vec<(u64, Arc<Notify>)>>,
 }
 
 /// Why a connection was refused.
@@ -100,6 +104,28 @@ impl Drop for UserSlot {
             *n -= 1;
             if *n == 0 {
                 inner.per_user.remove(&self.user);
+            }
+        }
+    }
+}
+
+/// A connection's place among its listenKey's connections; dropping it
+/// frees the place.
+pub struct KeySlot {
+    key: String,
+    conn: u64,
+    /// Fired when the key is closed here (`DELETE /api/v3/userDataStream`).
+    pub closed: Arc<Notify>,
+    hub: Arc<Hub>,
+}
+
+impl Drop for KeySlot {
+    fn drop(&mut self) {
+        let mut inner = self.hub.lock();
+        if let Some(conns) = inner.listen_keys.get_mut(&self.key) {
+            conns.retain(|(c, _)| *c != self.conn);
+            if conns.is_empty() {
+                inner.listen_keys.remove(&self.key);
             }
         }
     }
@@ -171,16 +197,58 @@ impl Hub {
             .or_default()
             .push(Subscriber {
                 conn,
-                subscription,
+                subscription: Some(subscription),
                 tx,
                 kick,
             });
     }
 
+    /// Sends `user`'s events to connection `conn` as they are (a listenKey
+    /// stream), until the connection's [`Slot`] is dropped.
+    pub fn subscribe_raw(&self, user: u64, conn: u64, tx: mpsc::Sender<Arc<str>>, kick: Arc<Kick>) {
+        self.lock()
+            .subscribers
+            .entry(user)
+            .or_default()
+            .push(Subscriber {
+                conn,
+                subscription: None,
+                tx,
+                kick,
+            });
+    }
+
+    /// A place for connection `conn` on listenKey `key`; `None` when the
+    /// key already has `max` connections here.
+    pub fn admit_listen_key(self: &Arc<Self>, key: &str, conn: u64, max: usize) -> Option<KeySlot> {
+        let mut inner = self.lock();
+        let conns = inner.listen_keys.entry(key.to_string()).or_default();
+        if conns.len() >= max {
+            return None;
+        }
+        let closed = Arc::new(Notify::new());
+        conns.push((conn, closed.clone()));
+        Some(KeySlot {
+            key: key.to_string(),
+            conn,
+            closed,
+            hub: self.clone(),
+        })
+    }
+
+    /// Tells every connection of listenKey `key` here that it was closed.
+    pub fn close_listen_key(&self, key: &str) {
+        if let Some(conns) = self.lock().listen_keys.get(key) {
+            for (_, closed) in conns {
+                closed.notify_one();
+            }
+        }
+    }
+
     /// Stops `subscription` of connection `conn`.
     pub fn unsubscribe(&self, conn: u64, subscription: u64) {
         self.lock().subscribers.retain(|_, subs| {
-            subs.retain(|s| !(s.conn == conn && s.subscription == subscription));
+            subs.retain(|s| !(s.conn == conn && s.subscription == Some(subscription)));
             !subs.is_empty()
         });
     }
@@ -191,9 +259,12 @@ impl Hub {
         let Some(subs) = inner.subscribers.get(&user) else {
             return;
         };
+        let raw: Arc<str> = event.into();
         for s in subs {
-            let frame: Arc<str> =
-                format!(r#"{{"subscriptionId":{},"event":{event}}}"#, s.subscription).into();
+            let frame = match s.subscription {
+                Some(id) => format!(r#"{{"subscriptionId":{id},"event":{event}}}"#).into(),
+                None => raw.clone(),
+            };
             if s.tx.try_send(frame).is_err() {
                 s.kick.fire();
             }

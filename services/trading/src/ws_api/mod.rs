@@ -19,10 +19,14 @@
 //!   the request weight of the REST equivalent per IP and minute, the bounded
 //!   send queue (`websocket.send_queue`), server pings and the pong timeout,
 //!   the maximum connection age.
+//! - The listenKey stream of older clients ([`listen_key`]): `/ws/<listenKey>`
+//!   with the same events unwrapped, keys from `POST /api/v3/userDataStream`
+//!   (`crate::user_stream`).
 
 mod conn;
 pub mod events;
 pub mod hub;
+pub mod listen_key;
 mod methods;
 
 use crate::TradingState;
@@ -110,19 +114,26 @@ async fn upgrade(
     let ip = ip.map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |ClientIp(ip)| ip);
     let slot = match api.hub.admit(ip) {
         Ok(slot) => slot,
-        Err(Refused::PerIp(max)) => {
-            let msg =
-                format!("Too many WebSocket connections from this IP address: at most {max}.");
-            let body = json!({ "code": -1003, "msg": msg });
-            return (StatusCode::TOO_MANY_REQUESTS, Json(body)).into_response();
-        }
-        Err(Refused::Total(max)) => {
-            let msg =
-                format!("Server is at its limit of {max} WebSocket connections; try again later.");
-            let body = json!({ "code": -1008, "msg": msg });
-            return (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response();
-        }
+        Err(refused) => return refusal(refused),
     };
     ws.max_message_size(MAX_MESSAGE)
         .on_upgrade(move |socket| conn::run(socket, state, api, slot, ip))
+}
+
+/// The answer to an upgrade the hub refused.
+fn refusal(refused: Refused) -> Response {
+    match refused {
+        Refused::PerIp(max) => {
+            let msg =
+                format!("Too many WebSocket connections from this IP address: at most {max}.");
+            let body = json!({ "code": -1003, "msg": msg });
+            (StatusCode::TOO_MANY_REQUESTS, Json(body)).into_response()
+        }
+        Refused::Total(max) => {
+            let msg =
+                format!("Server is at its limit of {max} WebSocket connections; try again later.");
+            let body = json!({ "code": -1008, "msg": msg });
+            (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response()
+        }
+    }
 }
