@@ -101,6 +101,10 @@ pub(super) async fn goodbye(sink: &mut Sink, source: &mut SplitStream<WebSocket>
             Some(())
         };
         let _ = tokio::time::timeout(CLOSE_WRITE, handshake).await;
+    } else {
+        // The peer closed: the WebSocket layer queued the close reply;
+        // send it, so the client sees a clean close, not a lost socket.
+        let _ = tokio::time::timeout(CLOSE_WRITE, sink.close()).await;
     }
 }
 
