@@ -7,7 +7,7 @@
 //! placed over REST, the connections-per-key limit, a deleted key's stream
 //! closed, and an expired key's `listenKeyExpired`.
 
-use futures_util::StreamExt;
+use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
@@ -226,8 +226,19 @@ async fn listen_keys_their_errors_and_the_events_of_rest_orders() {
     let mut raw = connect(&base, &format!("/ws/{lk}")).await;
     let mut spot = connect(&base, &format!("/stream/ws/{lk}")).await;
     assert_eq!(refused(&base, &format!("/ws/{unknown}")).await, 400);
-    // A market stream path still reaches the market streams.
-    drop(connect(&base, "/ws/btcusdt@trade").await);
+    // A market stream path still reaches the market streams, where a
+    // listenKey SUBSCRIBE (binance-connector's `user_data`) is pointed here.
+    let mut market = connect(&base, "/ws/btcusdt@trade").await;
+    let subscribe = json!({"method": "SUBSCRIBE", "params": [lk], "id": 1});
+    market
+        .send(Message::Text(subscribe.to_string().into()))
+        .await
+        .unwrap();
+    let r = next(&mut market).await;
+    assert_eq!((&r["code"], &r["id"]), (&json!(2), &json!(1)), "{r}");
+    let msg = r["msg"].as_str().unwrap();
+    assert!(msg.contains("/ws/<listenKey>") && !msg.contains(&lk), "{r}");
+    drop(market);
 
     // A resting sell over REST: NEW with every field, then the locked BTC.
     order(

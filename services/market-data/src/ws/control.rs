@@ -225,6 +225,12 @@ fn stream_params(req: &Map<String, Value>, id: &Value) -> Result<Vec<Stream>, Ou
     params
         .iter()
         .map(|p| match p {
+            // A listenKey is no market stream; its user data has a URL of
+            // its own (trading's). The key is not echoed.
+            Value::String(name) if flowex_http::listen_key::is_listen_key(name) => Err(invalid(
+                "a listenKey is not a market stream: connect to /ws/<listenKey> for its user data",
+                id,
+            )),
             Value::String(name) => Stream::parse(name)
                 .ok_or_else(|| invalid(&format!("unknown stream name `{name}`"), id)),
             _ => Err(invalid("stream names must be strings", id)),
