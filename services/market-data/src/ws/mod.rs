@@ -15,7 +15,7 @@
 //! from [`WsConfig`] (`websocket.*` settings).
 
 mod conn;
-mod control;
+pub mod control;
 pub mod hub;
 mod payload;
 pub mod stream;
