@@ -12,7 +12,9 @@
 //! lists an asset and a market through the gateway, which trade at once
 //! and stop when halted; a service
 //! port refuses calls without the internal token, a client's identity
-//! header is ignored, and a stopped trading service gives a fast 503.
+//! header is ignored, and a stopped trading service gives a fast 503; a
+//! listenKey made through the gateway streams the seller's
+//! `executionReport`s from trading through the gateway.
 //!
 //! Needs `FLOWEX_TEST_POSTGRES_URL` (scripts/test starts a throwaway
 //! server) and `redis-server` on the PATH (or `FLOWEX_TEST_REDIS_SERVER`);
@@ -248,6 +250,25 @@ fn balance(list: &Value, asset: &str) -> (String, String) {
 type Ws =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
+/// The next `executionReport` of a listenKey stream (unwrapped) with
+/// execution type `x`.
+async fn execution_report(ws: &mut Ws, x: &str) -> Value {
+    use futures_util::StreamExt;
+    loop {
+        let msg = tokio::time::timeout(Duration::from_secs(20), ws.next())
+            .await
+            .expect("a user event within 20 s")
+            .unwrap()
+            .unwrap();
+        if let tokio_tungstenite::tungstenite::Message::Text(t) = msg {
+            let v: Value = serde_json::from_str(&t).unwrap();
+            if v["e"] == "executionReport" && v["x"] == x {
+                return v;
+            }
+        }
+    }
+}
+
 /// The `U`..`u` of `ws`'s `depthUpdate`s until one reaches `last`.
 async fn diff_ids_until(ws: &mut Ws, last: u64) -> Vec<(u64, u64)> {
     use futures_util::StreamExt;
@@ -477,6 +498,23 @@ async fn five_processes_trade_through_the_gateway() {
         ("1.00000000".into(), "0.00000000".into())
     );
 
+    // The seller's listenKey stream, through the gateway to trading (the
+    // key in PostgreSQL): it sees the resting order and its fill.
+    let (s, v) = call(
+        &c,
+        c.post(format!("{gw}/api/v3/userDataStream"))
+            .bearer_auth(&seller),
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    let listen_key = v["listenKey"].as_str().unwrap().to_string();
+    let (mut user_stream, _) = tokio_tungstenite::connect_async(format!(
+        "{}/ws/{listen_key}",
+        gw.replacen("http", "ws", 1)
+    ))
+    .await
+    .expect("the listenKey stream through the gateway");
+
     // A trade: the seller rests, the buyer takes.
     let order = |token: &String, form: &str| {
         c.post(format!("{gw}/api/v3/order"))
@@ -496,6 +534,15 @@ async fn five_processes_trade_through_the_gateway() {
     let (s, v) = call(&c, order(&buyer, "symbol=BTCUSDT&side=BUY&type=LIMIT&timeInForce=GTC&quantity=0.01&price=60000&newOrderRespType=FULL")).await;
     assert_eq!(s, 200, "{v}");
     assert_eq!(v["status"], "FILLED", "{v}");
+    let new = execution_report(&mut user_stream, "NEW").await;
+    assert_eq!(
+        (&new["S"], &new["X"]),
+        (&json!("SELL"), &json!("NEW")),
+        "{new}"
+    );
+    let fill = execution_report(&mut user_stream, "TRADE").await;
+    assert_eq!(fill["X"], "FILLED", "{fill}");
+    drop(user_stream);
 
     // 0.01 BTC at 60000 = 600 USDT. Buyer pays 0.1 % in BTC (0.00001),
     // seller 0.1 % in USDT (0.6).
