@@ -5,7 +5,8 @@
 //! `/stream/ws/<listenKey>` delivering `executionReport` (NEW, then TRADE)
 //! and `outboundAccountPosition` unwrapped with Binance's keys after orders
 //! placed over REST, the connections-per-key limit, a deleted key's stream
-//! closed, and an expired key's `listenKeyExpired`.
+//! closed (and so is an API key's, when the API key is deleted), and an
+//! expired key's `listenKeyExpired`.
 
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
@@ -117,13 +118,20 @@ async fn login(c: &reqwest::Client, base: &str, email: &str, asset: &str) -> Str
 }
 
 async fn api_key(c: &reqwest::Client, base: &str, token: &str) -> String {
+    api_key_and_id(c, base, token).await.0
+}
+
+async fn api_key_and_id(c: &reqwest::Client, base: &str, token: &str) -> (String, u64) {
     let req = c
         .post(format!("{base}/api/v1/account/api-keys"))
         .bearer_auth(token)
         .json(&json!({ "label": "listenKey" }));
     let (s, key) = call(c, req).await;
     assert_eq!(s, 201, "{key}");
-    key["api_key"].as_str().unwrap().to_string()
+    (
+        key["api_key"].as_str().unwrap().to_string(),
+        key["id"].as_u64().unwrap(),
+    )
 }
 
 async fn order(c: &reqwest::Client, base: &str, token: &str, form: &str) -> Value {
@@ -340,6 +348,23 @@ async fn listen_keys_their_errors_and_the_events_of_rest_orders() {
     // The next POST makes a new key.
     let (_, v) = stream_call(&c, &base, Method::POST, &key, "").await;
     assert_ne!(new_key(&v), lk);
+
+    // Deleting an API key ends its listenKey and the key's streams.
+    let (doomed, id) = api_key_and_id(&c, &base, &buyer).await;
+    let (_, v) = stream_call(&c, &base, Method::POST, &doomed, "").await;
+    let doomed_lk = new_key(&v);
+    let mut ws = connect(&base, &format!("/ws/{doomed_lk}")).await;
+    let req = c
+        .delete(format!("{base}/api/v1/account/api-keys/{id}"))
+        .bearer_auth(&buyer);
+    let (s, v) = call(&c, req).await;
+    assert!(s == 200 || s == 204, "{s} {v}");
+    let (code, reason, _) = closed(&mut ws).await;
+    assert_eq!(
+        (code, reason.as_str()),
+        (u16::from(CloseCode::Normal), "listenKey closed")
+    );
+    assert_eq!(refused(&base, &format!("/ws/{doomed_lk}")).await, 400);
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -128,8 +128,9 @@ impl Store {
             .collect()
     }
 
-    /// Deletes a key of `user_id` (soft: the row stays for the audit trail).
-    /// `false` if no such live key belongs to that user.
+    /// Deletes a key of `user_id` (soft: the row stays for the audit trail),
+    /// and the listenKey it made (its streams end). `false` if no such live
+    /// key belongs to that user.
     pub async fn delete_api_key(&self, user_id: u64, key_id: u64, now: i64) -> Result<bool> {
         let done = sqlx::query(
             "UPDATE api_keys SET deleted_at = $3 \
@@ -140,10 +141,17 @@ impl Store {
         .bind(now)
         .execute(self.pool())
         .await?;
+        if done.rows_affected() == 1 {
+            sqlx::query("DELETE FROM listen_keys WHERE holder = $1")
+                .bind(format!("key:{key_id}"))
+                .execute(self.pool())
+                .await?;
+        }
         Ok(done.rows_affected() == 1)
     }
 
-    /// Deletes every live key of a user; returns how many.
+    /// Deletes every live key of a user, and the listenKeys they made;
+    /// returns how many keys.
     pub async fn delete_user_api_keys(&self, user_id: u64, now: i64) -> Result<u64> {
         let done = sqlx::query(
             "UPDATE api_keys SET deleted_at = $2 WHERE user_id = $1 AND deleted_at IS NULL",
@@ -152,6 +160,10 @@ impl Store {
         .bind(now)
         .execute(self.pool())
         .await?;
+        sqlx::query("DELETE FROM listen_keys WHERE user_id = $1 AND holder LIKE 'key:%'")
+            .bind(id("user id", user_id)?)
+            .execute(self.pool())
+            .await?;
         Ok(done.rows_affected())
     }
 

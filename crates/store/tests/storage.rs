@@ -622,11 +622,26 @@ async fn api_keys_lookup_and_delete(store: Store) {
     assert_eq!(store.list_api_keys(u.id).await.unwrap().len(), 1);
     assert!(store.list_api_keys(other.id).await.unwrap().is_empty());
 
+    // The key's listenKey goes with it; the user's session key stays.
+    let holder = format!("key:{}", k.id);
+    for (key, holder) in [
+        ("lk-of-key", holder.as_str()),
+        ("lk-of-session", "session:1"),
+    ] {
+        let opened = store
+            .open_listen_key(&listen(key, u.id, holder, T0))
+            .await
+            .unwrap();
+        assert!(matches!(opened, Opened::Created(_)), "{opened:?}");
+    }
     assert!(
         !store.delete_api_key(other.id, k.id, T0).await.unwrap(),
         "not the owner"
     );
+    assert!(store.listen_key("lk-of-key").await.unwrap().is_some());
     assert!(store.delete_api_key(u.id, k.id, T0 + 10).await.unwrap());
+    assert_eq!(store.listen_key("lk-of-key").await.unwrap(), None);
+    assert!(store.listen_key("lk-of-session").await.unwrap().is_some());
     assert!(!store.delete_api_key(u.id, k.id, T0 + 11).await.unwrap());
     assert!(store.api_key(new.api_key).await.unwrap().is_none());
     assert!(store.list_api_keys(u.id).await.unwrap().is_empty());
