@@ -52,8 +52,12 @@ class Server:
         # flowex refuses ones it does not know; scripts/test exports test
         # switches): the server runs on defaults plus what is set here.
         env = {k: v for k, v in os.environ.items() if not k.startswith("FLOWEX_")}
-        # Plenty of orders per 10 s: a suite places many in a burst.
+        # Plenty of orders per 10 s: a suite places many in a burst. And
+        # every test makes its own accounts, all from 127.0.0.1: more than
+        # the per-address registrations and faucet claims allowed an hour.
         env["FLOWEX_RATE_LIMITS__ORDERS_PER_10S"] = "10000"
+        env["FLOWEX_RATE_LIMITS__REGISTRATIONS_PER_IP_PER_HOUR"] = "100000"
+        env["FLOWEX_RATE_LIMITS__FAUCET_CLAIMS_PER_IP_PER_HOUR"] = "100000"
         env.update(settings or {})
         self.log_path = os.path.join(self._dir.name, "server.log")
         self._log = open(self.log_path, "wb")

@@ -275,9 +275,9 @@ pub async fn seed(cfg: &Config) -> Result<()> {
     store.close().await;
     let seeded = seeded?;
     if created.is_empty() {
-        println!("the demo markets were listed already");
+        say!("the demo markets were listed already");
     } else {
-        println!("listed demo markets {}", created.join(", "));
+        say!("listed demo markets {}", created.join(", "));
     }
     print_login(&seeded, &login_file);
     Ok(())
@@ -286,8 +286,8 @@ pub async fn seed(cfg: &Config) -> Result<()> {
 /// The demo login as `flowex up` and `flowex demo seed` announce it.
 pub fn print_login(seeded: &Seeded, login_file: &Path) {
     match &seeded.password {
-        Some(password) => println!("demo account: {}  password: {password}", seeded.email),
-        None => println!(
+        Some(password) => say!("demo account: {}  password: {password}", seeded.email),
+        None => say!(
             "demo account: {} (seeded before; its password is in {} where it was first seeded)",
             seeded.email,
             login_file.display()

@@ -1,5 +1,14 @@
 //! The `flowex` command line.
 
+/// `println!` that never panics: a reader that went away (a closed pipe)
+/// must not bring down a running server when it prints a status line.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 mod admin;
 mod bench;
 mod demo;

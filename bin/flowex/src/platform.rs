@@ -104,7 +104,7 @@ pub async fn up(cfg: Config, args: UpArgs) -> Result<()> {
     if !args.no_bot && cfg.bot_enabled() {
         let settings =
             demo::bot_settings(&bot_auth, &seeded.makers, loopback_url(&listener)?).await?;
-        println!("demo market maker: on (quotes and trades through the public API; --no-bot turns it off)");
+        say!("demo market maker: on (quotes and trades through the public API; --no-bot turns it off)");
         running.tasks.push(tokio::spawn(flowex_bot::run(settings)));
     }
     let shutdown = async move {
@@ -130,7 +130,7 @@ fn start_engine(cfg: &Config) -> Result<Running> {
         tracing::warn!("journal.durability = none: a crash can lose acknowledged orders");
     }
     let (sequencer, report) = Sequencer::start(seq_cfg)?;
-    println!(
+    say!(
         "engine recovered: {} commands, state hash {:016x}",
         report.last_seq, report.state_hash
     );
@@ -147,7 +147,7 @@ async fn seed_demo(cfg: &Config, store: &Store, handle: &SequencerHandle) -> Res
     let engine = EngineClient::local(handle.clone());
     let created = demo::seed_markets(&engine).await?;
     if !created.is_empty() {
-        println!("seeded demo markets {}", created.join(", "));
+        say!("seeded demo markets {}", created.join(", "));
     }
     let login_file = cfg.data_dir.join("secrets").join("demo-login");
     demo::seed_accounts(store, &engine, &login_file).await
@@ -251,11 +251,11 @@ fn gateway(
 
 fn announce(cfg: &Config, listener: &tokio::net::TcpListener, seeded: &demo::Seeded) -> Result<()> {
     let url = format!("http://{}", listener.local_addr()?);
-    println!(
+    say!(
         "FlowEx is up at {url}  (API {url}/api/v3, docs {url}/docs, health {url}/health/ready)"
     );
     demo::print_login(seeded, &cfg.data_dir.join("secrets").join("demo-login"));
-    println!(
+    say!(
         "data directory {}; Ctrl-C stops it, every acknowledged command is on disk",
         cfg.data_dir.display()
     );
@@ -269,7 +269,7 @@ async fn stop(running: Running) -> Result<()> {
     drop(running.handle);
     let sequencer = running.sequencer;
     let engine = tokio::task::spawn_blocking(move || sequencer.shutdown()).await??;
-    println!(
+    say!(
         "stopped at seq {}, state hash {:016x}",
         engine.last_seq(),
         engine.state_hash()

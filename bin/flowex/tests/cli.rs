@@ -149,3 +149,27 @@ fn the_data_directory_is_its_owners_alone() {
         0o700
     );
 }
+
+#[test]
+fn a_closed_stdout_does_not_bring_the_server_down() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_flowex"))
+        .args(["--data-dir", dir.path().to_str().unwrap()])
+        .args(["--port", "0", "up", "--seconds", "3"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Read one line, then go away: every later status line meets a
+    // closed pipe (as when a supervisor or `| head` stops reading).
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{first}{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
