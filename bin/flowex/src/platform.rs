@@ -132,7 +132,8 @@ fn start_engine(cfg: &Config) -> Result<Running> {
     let (sequencer, report) = Sequencer::start(seq_cfg)?;
     say!(
         "engine recovered: {} commands, state hash {:016x}",
-        report.last_seq, report.state_hash
+        report.last_seq,
+        report.state_hash
     );
     let handle = sequencer.handle();
     Ok(Running {
@@ -251,9 +252,7 @@ fn gateway(
 
 fn announce(cfg: &Config, listener: &tokio::net::TcpListener, seeded: &demo::Seeded) -> Result<()> {
     let url = format!("http://{}", listener.local_addr()?);
-    say!(
-        "FlowEx is up at {url}  (API {url}/api/v3, docs {url}/docs, health {url}/health/ready)"
-    );
+    say!("FlowEx is up at {url}  (API {url}/api/v3, docs {url}/docs, health {url}/health/ready)");
     demo::print_login(seeded, &cfg.data_dir.join("secrets").join("demo-login"));
     say!(
         "data directory {}; Ctrl-C stops it, every acknowledged command is on disk",
