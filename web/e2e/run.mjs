@@ -9,7 +9,7 @@ import { chromium } from 'playwright-core';
 import { mkdirSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { createRequire } from 'node:module';
-import { startFlowex } from './server.mjs';
+import { python, startFlowex } from './server.mjs';
 import { freshCode } from './totp.mjs';
 
 const require = createRequire(import.meta.url);
@@ -144,6 +144,43 @@ async function axe(page, path) {
   expect(bad.length === 0, `axe on ${path}: ${JSON.stringify(bad)}`);
 }
 
+/** Password rotation: a server with a one-day maximum age and an account
+ * whose password was set long ago (its row aged in the SQLite file before
+ * the start); signing in asks for a new one, then the new one works. */
+async function renewalFlow(browser) {
+  const who = { email: 'renew@example.com', password: 'an old passphrase 42' };
+  const fresh = 'a brand new passphrase 43';
+  const server = await startFlowex({
+    admin: who,
+    args: ['--no-bot'],
+    env: { FLOWEX_AUTH__PASSWORD_MAX_AGE_DAYS: '1' },
+    prepare: (dir) =>
+      python(
+        'import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute("UPDATE users SET password_changed_at = 1 WHERE email = ?", (sys.argv[2],)); c.commit()',
+        join(dir, 'flowex.db'),
+        who.email,
+      ),
+  });
+  try {
+    const page = await newPage(browser, server.base);
+    await step('an expired password is renewed at sign-in, and the new one works', async () => {
+      await page.goto('/signin');
+      await page.getByLabel('E-mail').fill(who.email);
+      await page.getByLabel('Password').fill(who.password);
+      await page.getByRole('button', { name: 'Sign in' }).last().click();
+      await page.getByRole('heading', { name: 'Choose a new password' }).waitFor();
+      await page.getByLabel('New password').fill(fresh);
+      await page.getByRole('button', { name: 'Set password and sign in' }).click();
+      await page.getByTestId('user-email').waitFor();
+      await shot(page, 'password-renewed');
+      await page.getByRole('button', { name: 'Sign out' }).click();
+      await signIn(page, { email: who.email, password: fresh });
+    });
+  } finally {
+    server.stop();
+  }
+}
+
 async function main() {
   const server = await startFlowex({ admin: ADMIN, args: ['--no-bot'] });
   // launch() gives Chromium a fresh temporary profile (--user-data-dir) of its own.
@@ -151,6 +188,7 @@ async function main() {
   console.log(`flowex up at ${server.base}; screenshots in ${shots}`);
   try {
     await flow(browser, server.base);
+    await renewalFlow(browser);
   } finally {
     await browser.close().catch(() => undefined);
     server.stop();

@@ -20,7 +20,15 @@ function cleanEnv() {
   return env;
 }
 
-export async function startFlowex({ admin, args = [] }) {
+/** Runs `python3 -c code args…` (the e2e's way to age a row in the SQLite file). */
+export function python(code, ...args) {
+  const r = spawnSync('python3', ['-c', code, ...args], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`python3 failed: ${r.stderr}${r.stdout}`);
+}
+
+/** `flowex up` in a fresh directory; `prepare(dir)` runs before it starts,
+ * `env` adds settings (FLOWEX_…). */
+export async function startFlowex({ admin, args = [], env = {}, prepare }) {
   const bin = flowexBin();
   const dir = mkdtempSync(join(tmpdir(), 'flowex-e2e-'));
   if (admin) {
@@ -31,8 +39,9 @@ export async function startFlowex({ admin, args = [] }) {
     });
     if (r.status !== 0) throw new Error(`create-user failed: ${r.stderr}${r.stdout}`);
   }
+  if (prepare) prepare(dir);
   const child = spawn(bin, ['--data-dir', dir, '--port', '0', 'up', '--seconds', '600', ...args], {
-    env: cleanEnv(),
+    env: { ...cleanEnv(), ...env },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const lines = createInterface({ input: child.stdout });
