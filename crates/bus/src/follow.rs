@@ -327,7 +327,14 @@ impl<P: Projection> Follower<P> {
                 Err(SubscriptionEnded::Stopped) => return Ok(CycleEnd::Stopped),
                 Err(SubscriptionEnded::Lagged) => return Err(FollowError::Lagged),
             };
-            let records: Vec<EventRecord> = EventRecord::from_batch(&batch).collect();
+            // Every batch already waiting goes into the same apply: under
+            // load a projection writes one transaction for many of the
+            // sequencer's (small) batches instead of one each.
+            let mut records: Vec<EventRecord> = EventRecord::from_batch(&batch).collect();
+            while records.len() < self.max_batch {
+                let Some(more) = sub.try_recv() else { break };
+                records.extend(EventRecord::from_batch(&more));
+            }
             self.deliver(&records).await?;
         }
     }

@@ -422,6 +422,13 @@ impl Subscription {
         self.outcome(b)
     }
 
+    /// A batch that is already waiting, without waiting for one. `None`
+    /// when none is queued, and also when the subscription has ended: the
+    /// next [`recv`](Self::recv) says why.
+    pub fn try_recv(&mut self) -> Option<Arc<Batch>> {
+        self.rx.try_recv().ok()
+    }
+
     fn outcome(&self, b: Option<Arc<Batch>>) -> Result<Arc<Batch>, SubscriptionEnded> {
         match b {
             Some(b) => Ok(b),
