@@ -10,7 +10,7 @@ use flowex_auth_service::{AuthConfig, AuthState};
 use flowex_config::Config;
 use flowex_engine::Engine;
 use flowex_gateway::directory::BoxFuture;
-use flowex_gateway::{GatewayConfig, GatewayError, KeyDirectory, KeyRecord};
+use flowex_gateway::{CachedDirectory, GatewayConfig, GatewayError, KeyDirectory, KeyRecord};
 use flowex_sequencer::{JournalConfig, Sequencer, SequencerConfig, SequencerHandle};
 use flowex_service::EngineClient;
 use flowex_store::Store;
@@ -44,6 +44,21 @@ impl KeyDirectory for AuthDirectory {
     }
 }
 
+/// The API-key lookup of the gateway and the WebSocket API in one process:
+/// the auth service's, behind one cache whose entries hold only while the
+/// store's credentials epoch is unchanged (a deleted key, a frozen or
+/// unfrozen owner, a role change: the next request looks it up again), and
+/// at most the key cache's TTL for writes from other processes. Without it
+/// every signed request ran two SQL queries (`api_keys`, `users`).
+fn key_directory(cfg: &Config, auth: &AuthState, store: &Store) -> Arc<dyn KeyDirectory> {
+    let store = store.clone();
+    let cache = GatewayConfig::from_config(cfg).key_cache;
+    Arc::new(
+        CachedDirectory::new(Arc::new(AuthDirectory(auth.clone())), cache)
+            .with_epoch(Arc::new(move || store.credentials_epoch())),
+    )
+}
+
 fn convert_key(k: flowex_auth_service::KeyRecord) -> Result<KeyRecord, GatewayError> {
     let bad = |what: &str| GatewayError::InvalidRecord(what.to_string());
     Ok(KeyRecord {
@@ -71,6 +86,7 @@ struct Services {
     /// Trading's listenKey streams, served ahead of the market streams' `/ws/*`.
     user_streams: axum::Router,
     auth: AuthState,
+    keys: Arc<dyn KeyDirectory>,
     jwt: JwtKeys,
     market_data: flowex_market_data::MarketDataState,
 }
@@ -180,9 +196,10 @@ async fn start_services(
         .await
         .context("starting the order projector")?;
     // The WebSocket API checks credentials with the gateway's own guard.
+    let keys = key_directory(cfg, &auth, store);
     let credentials = flowex_gateway::AuthState::new(
         jwt.verifier(&cfg.jwt.issuer, &cfg.jwt.audience),
-        Arc::new(AuthDirectory(auth.clone())),
+        keys.clone(),
         Arc::new(auth.clone()),
     );
     let trading = flowex_trading::ws_api::start(
@@ -220,6 +237,7 @@ async fn start_services(
             flowex_market_data::data_router(market_data.clone()),
         ],
         auth,
+        keys,
         jwt,
         market_data,
     })
@@ -238,12 +256,12 @@ fn gateway(
         user_streams: Some(services.user_streams.clone()),
         ..GatewayConfig::from_config(cfg)
     };
-    // In one process the key lookup is a local query: no cache, so a deleted key stops at once.
+    // `services.keys` is cached already (see `key_directory`).
     gateway_cfg.key_cache.max_entries = 0;
     let verifier = services.jwt.verifier(&cfg.jwt.issuer, &cfg.jwt.audience);
     Ok(flowex_gateway::embedded(
         gateway_cfg,
-        Arc::new(AuthDirectory(services.auth.clone())),
+        services.keys,
         Arc::new(services.auth),
         verifier,
         services.routers,

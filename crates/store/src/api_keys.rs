@@ -140,7 +140,9 @@ impl Store {
         .bind(id("user id", user_id)?)
         .bind(now)
         .execute(self.pool())
-        .await?;
+        .await;
+        self.credentials_changed();
+        let done = done?;
         if done.rows_affected() == 1 {
             sqlx::query("DELETE FROM listen_keys WHERE holder = $1")
                 .bind(format!("key:{key_id}"))
@@ -159,7 +161,9 @@ impl Store {
         .bind(id("user id", user_id)?)
         .bind(now)
         .execute(self.pool())
-        .await?;
+        .await;
+        self.credentials_changed();
+        let done = done?;
         sqlx::query("DELETE FROM listen_keys WHERE user_id = $1 AND holder LIKE 'key:%'")
             .bind(id("user id", user_id)?)
             .execute(self.pool())

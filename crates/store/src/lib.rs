@@ -114,6 +114,7 @@ use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::migrate::Migrator;
 use sqlx::{Any, AnyPool, Executor};
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -174,6 +175,9 @@ struct Inner {
     backend: Backend,
     /// Hi/lo id blocks per sequence name: (next, end exclusive).
     ids: Mutex<HashMap<&'static str, (i64, i64)>>,
+    /// Bumped after every write that ends or narrows an API key
+    /// ([`Store::credentials_epoch`]).
+    credentials_epoch: AtomicU64,
 }
 
 impl std::fmt::Debug for Store {
@@ -248,6 +252,7 @@ impl Store {
                 durable_projections: options.durable_projections,
                 backend,
                 ids: Mutex::new(HashMap::new()),
+                credentials_epoch: AtomicU64::new(0),
             }),
         })
     }
@@ -270,6 +275,23 @@ impl Store {
 
     pub fn backend(&self) -> Backend {
         self.inner.backend
+    }
+
+    /// A number that changes after every write through this store (or a
+    /// clone of it) that ends or narrows an API key: a key deleted, its
+    /// owner frozen or unfrozen, a role changed. An in-process cache of
+    /// keys (the embedded gateway's) stamps each entry with the epoch read
+    /// before its lookup and trusts it only while the epoch is unchanged,
+    /// so such a write takes effect on the very next request. Writes from
+    /// other processes do not move it.
+    pub fn credentials_epoch(&self) -> u64 {
+        self.inner.credentials_epoch.load(Ordering::Acquire)
+    }
+
+    /// Moves [`Store::credentials_epoch`]; called after such a write,
+    /// whether or not it succeeded (a failed one may still have committed).
+    pub(crate) fn credentials_changed(&self) {
+        self.inner.credentials_epoch.fetch_add(1, Ordering::AcqRel);
     }
 
     /// A round trip to the database, for readiness checks.

@@ -204,8 +204,9 @@ impl Store {
             .bind(role.as_str())
             .bind(now)
             .execute(self.pool())
-            .await?;
-        found(done.rows_affected())
+            .await;
+        self.credentials_changed();
+        found(done?.rows_affected())
     }
 
     pub async fn set_frozen(&self, user_id: u64, frozen: bool, now: i64) -> Result<()> {
@@ -214,8 +215,9 @@ impl Store {
             .bind(frozen)
             .bind(now)
             .execute(self.pool())
-            .await?;
-        found(done.rows_affected())
+            .await;
+        self.credentials_changed();
+        found(done?.rows_affected())
     }
 
     /// Stores a pending TOTP secret (enrolment); 2FA stays off until

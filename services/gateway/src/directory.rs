@@ -19,7 +19,11 @@
 //! usually costs no round trip. A key deleted or frozen by its owner keeps
 //! working for at most the TTL on each gateway replica; a 404 drops the
 //! entry at once, and [`CachedDirectory::invalidate`] lets an in-process
-//! auth service drop it immediately.
+//! auth service drop it immediately. In one process the cache also
+//! follows an epoch ([`CachedDirectory::with_epoch`], the store's
+//! `credentials_epoch`): an entry is trusted only while the epoch it was
+//! looked up at is current, so a deleted key or a frozen owner takes
+//! effect on the next request.
 
 use crate::error::GatewayError;
 use crate::proxy::{upstream_uri, HttpClient};
@@ -171,8 +175,13 @@ impl Default for KeyCacheConfig {
 pub struct CachedDirectory {
     inner: Arc<dyn KeyDirectory>,
     config: KeyCacheConfig,
-    entries: Mutex<HashMap<String, (Instant, KeyRecord)>>,
+    /// Each entry: when it was looked up, the epoch it was looked up at.
+    entries: Mutex<HashMap<String, (Instant, u64, KeyRecord)>>,
+    epoch: Option<Epoch>,
 }
+
+/// Reads a number that changes whenever a cached key may have become stale.
+pub type Epoch = Arc<dyn Fn() -> u64 + Send + Sync>;
 
 impl std::fmt::Debug for CachedDirectory {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -190,7 +199,19 @@ impl CachedDirectory {
             inner,
             config,
             entries: Mutex::new(HashMap::new()),
+            epoch: None,
         }
+    }
+
+    /// Trusts an entry only while `epoch()` still returns the value it had
+    /// right before the entry was looked up (besides the TTL).
+    pub fn with_epoch(mut self, epoch: Epoch) -> Self {
+        self.epoch = Some(epoch);
+        self
+    }
+
+    fn current_epoch(&self) -> u64 {
+        self.epoch.as_ref().map_or(0, |e| e())
     }
 
     /// Forgets a key (call when it is deleted, its permissions change or
@@ -209,20 +230,20 @@ impl CachedDirectory {
         self.len() == 0
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (Instant, KeyRecord)>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (Instant, u64, KeyRecord)>> {
         self.entries.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn store(&self, api_key: &str, record: &KeyRecord) {
+    fn store(&self, api_key: &str, epoch: u64, record: &KeyRecord) {
         let now = Instant::now();
         let mut map = self.lock();
         if map.len() >= self.config.max_entries && !map.contains_key(api_key) {
-            map.retain(|_, (at, _)| now.duration_since(*at) < self.config.ttl);
+            map.retain(|_, (at, e, _)| now.duration_since(*at) < self.config.ttl && *e == epoch);
             if map.len() >= self.config.max_entries {
                 // Still full of live entries: drop the oldest.
                 if let Some(oldest) = map
                     .iter()
-                    .min_by_key(|(_, (at, _))| *at)
+                    .min_by_key(|(_, (at, _, _))| *at)
                     .map(|(k, _)| k.clone())
                 {
                     map.remove(&oldest);
@@ -230,7 +251,7 @@ impl CachedDirectory {
             }
         }
         if self.config.max_entries > 0 {
-            map.insert(api_key.to_string(), (now, record.clone()));
+            map.insert(api_key.to_string(), (now, epoch, record.clone()));
         }
     }
 }
@@ -241,17 +262,20 @@ impl KeyDirectory for CachedDirectory {
         api_key: &'a str,
     ) -> BoxFuture<'a, Result<Option<KeyRecord>, GatewayError>> {
         Box::pin(async move {
+            // Read before the lookup: a write that lands during it moves
+            // the epoch past what the entry is stamped with.
+            let epoch = self.current_epoch();
             {
                 let map = self.lock();
-                if let Some((at, rec)) = map.get(api_key) {
-                    if at.elapsed() < self.config.ttl {
+                if let Some((at, e, rec)) = map.get(api_key) {
+                    if *e == epoch && at.elapsed() < self.config.ttl {
                         return Ok(Some(rec.clone()));
                     }
                 }
             }
             let found = self.inner.lookup(api_key).await?;
             match &found {
-                Some(rec) => self.store(api_key, rec),
+                Some(rec) => self.store(api_key, epoch, rec),
                 None => self.invalidate(api_key),
             }
             Ok(found)
@@ -419,5 +443,27 @@ mod tests {
         cache.invalidate("a");
         cache.lookup("a").await.unwrap();
         assert_eq!(calls(), before + 1);
+    }
+
+    #[tokio::test]
+    async fn an_epoch_change_ends_every_entry_at_once() {
+        let inner = Arc::new(Counting {
+            inner: MemoryDirectory::new(),
+            calls: AtomicUsize::new(0),
+        });
+        inner.inner.insert("a", record(1));
+        let epoch = Arc::new(AtomicUsize::new(0));
+        let e = epoch.clone();
+        let cache = CachedDirectory::new(inner.clone(), KeyCacheConfig::default())
+            .with_epoch(Arc::new(move || e.load(Ordering::SeqCst) as u64));
+        let calls = || inner.calls.load(Ordering::SeqCst);
+        cache.lookup("a").await.unwrap();
+        cache.lookup("a").await.unwrap();
+        assert_eq!(calls(), 1, "cached while the epoch holds");
+        // The key is deleted and the epoch moves: the next lookup asks again.
+        inner.inner.remove("a");
+        epoch.fetch_add(1, Ordering::SeqCst);
+        assert!(cache.lookup("a").await.unwrap().is_none());
+        assert_eq!(calls(), 2);
     }
 }

@@ -215,3 +215,36 @@ async fn a_used_totp_code_and_a_reused_refresh_token_are_refused() {
         "its access token: {a}"
     );
 }
+
+/// The gateway of `flowex up` keeps API keys in memory; deleting one ends
+/// it on the very next request, not after the cache's TTL, even right
+/// after it was used (and cached).
+#[tokio::test]
+async fn a_deleted_api_key_is_refused_on_the_next_request() {
+    let t = Target::start();
+    let u = t.user("deleted-key@example.com").await;
+    for _ in 0..3 {
+        let a = t
+            .send(t.signed(Method::GET, "/api/v3/account", &u, "", ""))
+            .await;
+        assert_eq!(a.status, 200, "the key works: {a}");
+    }
+    let keys = t
+        .bearer(Method::GET, "/api/v1/account/api-keys", &u.access)
+        .await;
+    let id = keys.body["api_keys"][0]["id"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("{keys}"));
+    let a = t
+        .bearer(
+            Method::DELETE,
+            &format!("/api/v1/account/api-keys/{id}"),
+            &u.access,
+        )
+        .await;
+    assert!(a.status == 200 || a.status == 204, "delete: {a}");
+    let a = t
+        .send(t.signed(Method::GET, "/api/v3/account", &u, "", ""))
+        .await;
+    assert_eq!(a.binance(), (401, -2015), "the deleted key: {a}");
+}
