@@ -231,6 +231,9 @@ pub async fn project(
 }
 
 /// The rows of one command, written through its projection transaction.
+/// An order the command accepted is inserted once, with what the same
+/// command did to it afterwards folded in (an IOC that expired at once, a
+/// taker's fill): one statement where an insert and an update were.
 async fn apply_record(
     tx: &mut ProjectionTx,
     catalog: &Catalog,
@@ -238,56 +241,117 @@ async fn apply_record(
 ) -> Result<(), StoreError> {
     let time = i64::try_from(record.timestamp_ns / 1_000_000).unwrap_or(i64::MAX);
     let seq = record.seq;
+    let mut fresh: Option<OrderRecord> = None;
     for e in &record.events {
-        match e {
-            Event::OrderAccepted(o) => tx.insert_order(&accepted(o, catalog, time, seq)).await?,
-            Event::OrderUpdate {
-                order,
-                status,
-                executed,
-                cum_quote,
-                reason,
-                ..
-            } => {
-                tx.update_order(&OrderUpdate {
-                    id: order.0,
-                    status: *status,
-                    executed_qty: *executed,
-                    cum_quote_qty: *cum_quote,
-                    orig_qty: None,
-                    price: None,
-                    update_time: time,
-                    working_time: None,
-                    end_reason: *reason,
-                    seq,
-                })
-                .await?
+        if let (Some(o), Event::OrderUpdate { order, .. }) = (fresh.as_mut(), e) {
+            if o.id == order.0 {
+                fold_update(o, e, time, seq);
+                continue;
             }
-            Event::StopTriggered { order, .. } => {
-                let Some(o) = tx.order_for_update(order.0).await? else {
-                    return Err(StoreError::NotFound { entity: "order" });
-                };
-                let mut u = unchanged(&o, time, seq);
-                u.working_time = Some(time);
-                tx.update_order(&u).await?
-            }
-            Event::OrderAmended {
-                order,
-                price,
-                remaining,
-                ..
-            } => {
-                let Some(o) = tx.order_for_update(order.0).await? else {
-                    return Err(StoreError::NotFound { entity: "order" });
-                };
-                let mut u = unchanged(&o, time, seq);
-                u.price = Some(*price);
-                u.orig_qty = Some(o.executed_qty.saturating_add(*remaining));
-                tx.update_order(&u).await?
-            }
-            Event::Trade(t) => tx.insert_trade(&trade_row(t, catalog, time, seq)).await?,
-            _ => {}
         }
+        if touches_orders(e) {
+            if let Some(o) = fresh.take() {
+                tx.insert_order(&o).await?;
+            }
+        }
+        match e {
+            Event::OrderAccepted(o) => fresh = Some(accepted(o, catalog, time, seq)),
+            other => apply_event(tx, catalog, other, time, seq).await?,
+        }
+    }
+    if let Some(o) = fresh {
+        tx.insert_order(&o).await?;
+    }
+    Ok(())
+}
+
+/// Events that read or write the order and trade rows.
+fn touches_orders(e: &Event) -> bool {
+    matches!(
+        e,
+        Event::OrderAccepted(_)
+            | Event::OrderUpdate { .. }
+            | Event::StopTriggered { .. }
+            | Event::OrderAmended { .. }
+            | Event::Trade(_)
+    )
+}
+
+/// What `update_order` would do to the row of `o`, done to `o` itself.
+fn fold_update(o: &mut OrderRecord, e: &Event, time: i64, seq: u64) {
+    if let Event::OrderUpdate {
+        status,
+        executed,
+        cum_quote,
+        reason,
+        ..
+    } = e
+    {
+        o.status = *status;
+        o.executed_qty = *executed;
+        o.cum_quote_qty = *cum_quote;
+        o.update_time = time;
+        o.end_reason = reason.or(o.end_reason);
+        o.seq = seq;
+    }
+}
+
+/// The rows of one event of a command (an accepted order aside).
+async fn apply_event(
+    tx: &mut ProjectionTx,
+    catalog: &Catalog,
+    e: &Event,
+    time: i64,
+    seq: u64,
+) -> Result<(), StoreError> {
+    match e {
+        Event::OrderAccepted(o) => tx.insert_order(&accepted(o, catalog, time, seq)).await?,
+        Event::OrderUpdate {
+            order,
+            status,
+            executed,
+            cum_quote,
+            reason,
+            ..
+        } => {
+            tx.update_order(&OrderUpdate {
+                id: order.0,
+                status: *status,
+                executed_qty: *executed,
+                cum_quote_qty: *cum_quote,
+                orig_qty: None,
+                price: None,
+                update_time: time,
+                working_time: None,
+                end_reason: *reason,
+                seq,
+            })
+            .await?
+        }
+        Event::StopTriggered { order, .. } => {
+            let Some(o) = tx.order_for_update(order.0).await? else {
+                return Err(StoreError::NotFound { entity: "order" });
+            };
+            let mut u = unchanged(&o, time, seq);
+            u.working_time = Some(time);
+            tx.update_order(&u).await?
+        }
+        Event::OrderAmended {
+            order,
+            price,
+            remaining,
+            ..
+        } => {
+            let Some(o) = tx.order_for_update(order.0).await? else {
+                return Err(StoreError::NotFound { entity: "order" });
+            };
+            let mut u = unchanged(&o, time, seq);
+            u.price = Some(*price);
+            u.orig_qty = Some(o.executed_qty.saturating_add(*remaining));
+            tx.update_order(&u).await?
+        }
+        Event::Trade(t) => tx.insert_trade(&trade_row(t, catalog, time, seq)).await?,
+        _ => {}
     }
     Ok(())
 }
