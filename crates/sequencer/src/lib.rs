@@ -13,8 +13,10 @@
 //! which appends it with one write and one fsync (group commit) and only then
 //! answers callers and publishes the events. While one batch is being synced
 //! the engine thread already applies the next, so throughput is not bounded
-//! by fsync latency; what leaves the process (replies, events, snapshots)
-//! never runs ahead of the disk.
+//! by fsync latency; the journal thread then writes every batch that has
+//! come in meanwhile with one write and one fsync (`Stats::batches` counts
+//! these fsyncs, `largest_batch` the most commands in one). What leaves the
+//! process (replies, events, snapshots) never runs ahead of the disk.
 //!
 //! Every queue is bounded: a full request queue is an explicit
 //! [`SequencerError::Overloaded`]; a full pipeline makes the engine thread

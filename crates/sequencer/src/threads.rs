@@ -468,9 +468,25 @@ impl<F: Fs> JournalLoop<F> {
     }
 
     fn run(mut self, rx: Receiver<ToJournal>) {
-        while let Ok(msg) = rx.recv() {
+        let mut next = None;
+        while let Some(msg) = next.take().or_else(|| rx.recv().ok()) {
             match msg {
-                ToJournal::Stage(stage) => self.commit(stage),
+                ToJournal::Stage(stage) => {
+                    // Group commit across the pipeline: every stage already
+                    // waiting goes to the disk with this one's fsync. A
+                    // rewind waits until they are done, as it did in order.
+                    let mut stages = vec![stage];
+                    while let Ok(more) = rx.try_recv() {
+                        match more {
+                            ToJournal::Stage(s) => stages.push(s),
+                            other => {
+                                next = Some(other);
+                                break;
+                            }
+                        }
+                    }
+                    self.commit_all(stages);
+                }
                 ToJournal::Rewind(reply) => {
                     let _ = reply.send(self.rewind());
                 }
@@ -507,11 +523,18 @@ impl<F: Fs> JournalLoop<F> {
     /// While the journal is down, or if this write fails, no caller of the
     /// stage is acknowledged and nothing of it is published.
     pub(crate) fn commit(&mut self, stage: Stage) {
-        if self.shared.refusal().is_none() && !stage.batch.is_empty() {
-            self.make_durable(&stage);
+        self.commit_all(vec![stage]);
+    }
+
+    /// [`Self::commit`] of consecutive stages with one write and one fsync:
+    /// all of them are acknowledged, or (the write failed, the journal is
+    /// down) none.
+    pub(crate) fn commit_all(&mut self, stages: Vec<Stage>) {
+        if self.shared.refusal().is_none() && stages.iter().any(|s| !s.batch.is_empty()) {
+            self.make_durable(&stages);
         }
         if self.shared.refusal().is_some() {
-            for reply in stage.replies {
+            for reply in stages.into_iter().flat_map(|s| s.replies) {
                 reply.send(Err(self
                     .shared
                     .refusal()
@@ -519,35 +542,54 @@ impl<F: Fs> JournalLoop<F> {
             }
             return;
         }
-        for (index, reply) in stage.replies.into_iter().enumerate() {
-            reply.send(Ok(Applied {
-                batch: stage.batch.clone(),
-                index,
-            }));
+        let mut snapshot = None;
+        for stage in stages {
+            for (index, reply) in stage.replies.into_iter().enumerate() {
+                reply.send(Ok(Applied {
+                    batch: stage.batch.clone(),
+                    index,
+                }));
+            }
+            if !stage.batch.is_empty() {
+                self.publish(&stage.batch);
+            }
+            if let Some(s) = stage.snapshot {
+                // The newest one covers the older ones. The final snapshot
+                // of a clean stop comes with an empty batch; wait for it.
+                snapshot = Some((s, stage.batch.is_empty()));
+            }
         }
-        if !stage.batch.is_empty() {
-            self.publish(&stage.batch);
-        }
-        if let Some((seq, engine)) = stage.snapshot {
-            // The final snapshot of a clean stop comes with an empty batch; wait for it.
-            self.submit_snapshot(seq, engine, stage.batch.is_empty());
+        if let Some(((seq, engine), wait)) = snapshot {
+            self.submit_snapshot(seq, engine, wait);
         }
     }
 
-    /// Appends the batch with one write and one fsync. On failure the engine
-    /// is ahead of the disk: the journal is marked down, so nothing is
-    /// acknowledged until the engine has been rebuilt from the disk.
-    fn make_durable(&mut self, stage: &Stage) {
-        let mut start = 0;
-        let records = stage
-            .bounds
-            .iter()
-            .zip(stage.batch.entries.iter())
-            .map(|(&end, e)| {
-                let r = (e.seq, &stage.records[start..end]);
-                start = end;
-                r
-            });
+    /// Appends the stages' records with one write and one fsync. On failure
+    /// the engine is ahead of the disk: the journal is marked down, so
+    /// nothing is acknowledged until the engine has been rebuilt from the disk.
+    fn make_durable(&mut self, stages: &[Stage]) {
+        let records = stages.iter().flat_map(|stage| {
+            let mut start = 0;
+            stage
+                .bounds
+                .iter()
+                .zip(stage.batch.entries.iter())
+                .map(move |(&end, e)| {
+                    let r = (e.seq, &stage.records[start..end]);
+                    start = end;
+                    r
+                })
+        });
+        let (first, last) = (
+            stages.iter().find(|s| !s.batch.is_empty()),
+            stages.iter().rev().find(|s| !s.batch.is_empty()),
+        );
+        let (Some(first), Some(last)) = (
+            first.map(|s| s.batch.first_seq()),
+            last.map(|s| s.batch.last_seq()),
+        ) else {
+            return;
+        };
         let started = Instant::now();
         if let Err(e) = self.journal.append_batch(records) {
             self.shared.journal_failed(&e);
@@ -568,23 +610,19 @@ impl<F: Fs> JournalLoop<F> {
         self.shared
             .journal_write_ns
             .fetch_add(ns, Ordering::Relaxed);
-        let n = stage.batch.len() as u64;
+        let n = stages.iter().map(|s| s.batch.len() as u64).sum::<u64>();
         let durable = self.shared.durable_seq.load(Ordering::Acquire);
         // Batches reach the disk in order and without a hole: the durable
         // seq every subscriber and reply relies on moves by exactly `n`.
         assert_eq!(
-            stage.batch.first_seq(),
-            durable + 1,
-            "batch {}..={} after durable seq {durable}",
-            stage.batch.first_seq(),
-            stage.batch.last_seq()
+            (first, last),
+            (durable + 1, durable + n),
+            "batches {first}..={last} after durable seq {durable}"
         );
         self.shared.commands.fetch_add(n, Ordering::Relaxed);
         self.shared.batches.fetch_add(1, Ordering::Relaxed);
         self.shared.largest_batch.fetch_max(n, Ordering::Relaxed);
-        self.shared
-            .durable_seq
-            .store(stage.batch.last_seq(), Ordering::Release);
+        self.shared.durable_seq.store(last, Ordering::Release);
     }
 
     fn publish(&self, batch: &Arc<Batch>) {
