@@ -514,3 +514,52 @@ async fn limits_close_or_refuse_with_a_reason() {
         other => panic!("expected 429, got {other:?}"),
     }
 }
+
+/// `name{labels} value` of the server's `/metrics` (0 when absent).
+async fn metric(c: &reqwest::Client, base: &str, series: &str) -> f64 {
+    let text = c
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or(0.0)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn metrics_count_ws_api_connections_and_user_data_events() {
+    let up = Up::start_fresh(&["--no-bot"]);
+    let (c, base) = (reqwest::Client::new(), up.base.clone());
+    let held = r#"flowex_ws_connections{api="ws_api"}"#;
+    let sent = r#"flowex_ws_messages_sent_total{stream="user_data"}"#;
+    assert_eq!(metric(&c, &base, held).await, 0.0);
+    let seller = login(&c, &base, "metrics-seller@example.com", "BTC").await;
+    let mut a = connect(&base).await;
+    let mut b = connect(&base).await;
+    let logon =
+        json!({"id": 1, "method": "session.logon", "params": {"accessToken": seller.access}});
+    assert_eq!(request(&mut a, logon).await["status"], 200);
+    let subscribe = json!({"id": 2, "method": "userDataStream.subscribe"});
+    assert_eq!(request(&mut a, subscribe).await["status"], 200);
+    assert_eq!(metric(&c, &base, held).await, 2.0);
+    let before = metric(&c, &base, sent).await;
+    order(
+        &c,
+        &base,
+        &seller.access,
+        "symbol=BTCUSDT&side=SELL&type=LIMIT&timeInForce=GTC&price=90000&quantity=0.001",
+    )
+    .await;
+    event(&mut a, "executionReport", |e| e["x"] == "NEW").await;
+    assert!(metric(&c, &base, sent).await > before);
+    drop((a, b.close(None).await));
+    let deadline = Instant::now() + WAIT;
+    while metric(&c, &base, held).await != 0.0 {
+        assert!(Instant::now() < deadline, "connections still counted");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

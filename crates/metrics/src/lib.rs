@@ -128,9 +128,9 @@ pub const METRICS: &[Metric] = &[
     m("flowex_events_publisher_failures_total", C, COUNT, &[], "Redis failures of the event publisher (it catches up from the journal)."),
     m("flowex_events_gaps_total", C, COUNT, &[], "Gaps a consumer of the event stream found (it starts over from a snapshot or stops)."),
     m("flowex_market_data_last_seq", G, COUNT, &[], "Last journal seq market-data's view applied."),
-    m("flowex_ws_connections", G, COUNT, &[], "WebSocket market-stream connections this process holds."),
+    m("flowex_ws_connections", G, COUNT, &["api"], "WebSocket connections this process holds: api=\"streams\" (market streams, /ws and /stream), api=\"ws_api\" (the WebSocket API /ws-api/v3 and listenKey streams)."),
     m("flowex_ws_connections_refused_total", C, COUNT, &["reason"], "WebSocket upgrades refused by a connection limit (per_ip, total)."),
-    m("flowex_ws_messages_sent_total", C, COUNT, &["stream"], "Market-stream messages queued to connections, by stream kind (WS_STREAM_KINDS)."),
+    m("flowex_ws_messages_sent_total", C, COUNT, &["stream"], "WebSocket messages queued to connections, by stream kind (WS_STREAM_KINDS; user_data: the user data events of the WebSocket API and listenKey streams)."),
     m("flowex_ws_messages_dropped_total", C, COUNT, &["stream"], "Market-stream messages not queued because a connection's send queue was full, by stream kind; that connection is closed as a slow consumer."),
     m("flowex_ws_slow_consumer_disconnects_total", C, COUNT, &[], "WebSocket connections closed because they did not keep up with their streams (1008 slow consumer)."),
     m("flowex_logins_total", C, COUNT, &["result"], "Password logins by result (success, failure, lockout)."),
@@ -154,6 +154,7 @@ pub const WS_STREAM_KINDS: &[&str] = &[
     "avgPrice",
     "depth_partial",
     "depth",
+    "user_data",
 ];
 
 /// The `component` label of `flowex_redis_errors_total`.
@@ -242,7 +243,9 @@ pub fn describe() {
         .get_or_init(metrics_process::Collector::default)
         .describe();
     gauge!("flowex_build_info", "version" => env!("CARGO_PKG_VERSION")).set(1.0);
-    gauge!("flowex_ws_connections").set(0.0);
+    for api in ["streams", "ws_api"] {
+        gauge!("flowex_ws_connections", "api" => api).set(0.0);
+    }
 }
 
 /// Refreshes what is read at scrape time (process CPU, memory, fds).
@@ -418,9 +421,9 @@ pub fn sequencer(s: &SequencerSample, previous: &SequencerSample, now_unix: f64)
     }
 }
 
-/// WebSocket connections held now.
-pub fn ws_connections(held: usize) {
-    gauge!("flowex_ws_connections").set(held as f64);
+/// WebSocket connections held now by `api` (`streams`, `ws_api`).
+pub fn ws_connections(api: &'static str, held: usize) {
+    gauge!("flowex_ws_connections", "api" => api).set(held as f64);
 }
 
 /// A WebSocket upgrade refused by a limit (`per_ip`, `total`).

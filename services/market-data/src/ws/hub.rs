@@ -190,7 +190,7 @@ impl Drop for Slot {
     fn drop(&mut self) {
         let mut c = self.hub.connections();
         c.total = c.total.saturating_sub(1);
-        flowex_metrics::ws_connections(c.total);
+        flowex_metrics::ws_connections("streams", c.total);
         if let Some(n) = c.per_ip.get_mut(&self.ip) {
             *n -= 1;
             if *n == 0 {
@@ -241,7 +241,7 @@ impl Hub {
         }
         *n += 1;
         c.total += 1;
-        flowex_metrics::ws_connections(c.total);
+        flowex_metrics::ws_connections("streams", c.total);
         Ok(Slot {
             hub: self.clone(),
             ip,

@@ -68,6 +68,7 @@ pub(super) async fn send(sink: &mut Sink, msg: Message, kick: &Kick) -> Result<(
 }
 
 pub(super) fn slow() -> Ending {
+    flowex_metrics::ws_slow_consumer();
     policy("slow consumer: the send queue is full")
 }
 

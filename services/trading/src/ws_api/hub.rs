@@ -78,6 +78,7 @@ impl Drop for Slot {
     fn drop(&mut self) {
         let mut inner = self.hub.lock();
         inner.total = inner.total.saturating_sub(1);
+        flowex_metrics::ws_connections("ws_api", inner.total);
         if let Some(n) = inner.per_ip.get_mut(&self.ip) {
             *n -= 1;
             if *n == 0 {
@@ -152,14 +153,17 @@ impl Hub {
     pub fn admit(self: &Arc<Self>, ip: IpAddr) -> Result<Slot, Refused> {
         let mut inner = self.lock();
         if inner.total >= self.limits.max_connections {
+            flowex_metrics::ws_refused("total");
             return Err(Refused::Total(self.limits.max_connections));
         }
         let from_ip = inner.per_ip.entry(ip).or_default();
         if *from_ip >= self.limits.max_connections_per_ip {
+            flowex_metrics::ws_refused("per_ip");
             return Err(Refused::PerIp(self.limits.max_connections_per_ip));
         }
         *from_ip += 1;
         inner.total += 1;
+        flowex_metrics::ws_connections("ws_api", inner.total);
         Ok(Slot {
             id: self.next_id.fetch_add(1, Ordering::Relaxed),
             ip,
@@ -260,15 +264,20 @@ impl Hub {
             return;
         };
         let raw: Arc<str> = event.into();
+        let (mut sent, mut dropped) = (0, 0);
         for s in subs {
             let frame = match s.subscription {
                 Some(id) => format!(r#"{{"subscriptionId":{id},"event":{event}}}"#).into(),
                 None => raw.clone(),
             };
-            if s.tx.try_send(frame).is_err() {
+            if s.tx.try_send(frame).is_ok() {
+                sent += 1;
+            } else {
+                dropped += 1;
                 s.kick.fire();
             }
         }
+        flowex_metrics::ws_published("user_data", sent, dropped);
     }
 
     /// Connections held now.
