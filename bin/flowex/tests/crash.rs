@@ -33,7 +33,7 @@ mod common;
 #[path = "common/crashload.rs"]
 mod crashload;
 
-use cluster::{Cluster, Proc};
+use cluster::Cluster;
 use common::{flowex, text, Up};
 use crashload::{Account, Target};
 use flowex_testkit::postgres::TestDatabase;
@@ -180,28 +180,7 @@ async fn kill_9_of_trading_in_distributed_mode_loses_nothing_acknowledged() {
     let _one = ONE_AT_A_TIME.lock().await;
     let (kills, mut rng) = settings("distributed, trading killed", 5);
     let cluster = Cluster::new(dir.path(), &db.url, redis.port(), &ENV);
-    let out = cluster
-        .command(&[
-            "admin",
-            "create-user",
-            "--email",
-            ADMIN,
-            "--password",
-            crashload::PASSWORD,
-            "--admin",
-        ])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", text(&out));
-    let mut procs: Vec<Proc> = cluster::SERVICES
-        .into_iter()
-        .map(|n| cluster.serve(n))
-        .collect();
-    for p in &mut procs {
-        cluster.wait_ready(p).await;
-    }
-    let seed = cluster.command(&["demo", "seed"]).output().unwrap();
-    assert!(seed.status.success(), "demo seed: {}", text(&seed));
+    let mut procs = cluster.start_all(ADMIN, crashload::PASSWORD).await;
     let gw = cluster.url("gateway");
     let (admin, _) = crashload::login(&reqwest::Client::new(), &gw, ADMIN).await;
     let funding = crashload::Funding::Admin(admin);

@@ -55,26 +55,7 @@ struct Stack {
 impl Stack {
     async fn start(dir: &std::path::Path, database_url: &str, redis: &RedisServer) -> Stack {
         let cluster = Cluster::new(dir, database_url, redis.port(), &ENV);
-        let admin = [
-            "admin",
-            "create-user",
-            "--email",
-            ADMIN,
-            "--password",
-            crashload::PASSWORD,
-            "--admin",
-        ];
-        let out = cluster.command(&admin).output().unwrap();
-        assert!(out.status.success(), "{}", common::text(&out));
-        let mut procs: Vec<Proc> = cluster::SERVICES
-            .into_iter()
-            .map(|n| cluster.serve(n))
-            .collect();
-        for p in &mut procs {
-            cluster.wait_ready(p).await;
-        }
-        let seed = cluster.command(&["demo", "seed"]).output().unwrap();
-        assert!(seed.status.success(), "demo seed: {}", common::text(&seed));
+        let procs = cluster.start_all(ADMIN, crashload::PASSWORD).await;
         let gw = cluster.url("gateway");
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(30))

@@ -16,12 +16,8 @@ use tokio_tungstenite::tungstenite::Message;
 
 mod common;
 
+use common::ws::{next, next_where, Ws, WAIT};
 use common::Up;
-
-type Ws =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-const WAIT: Duration = Duration::from_secs(20);
 
 /// Every field Binance's `executionReport` carries.
 const EXECUTION_REPORT_KEYS: &str =
@@ -44,32 +40,6 @@ async fn refused(base: &str, path: &str) -> u16 {
         Err(tokio_tungstenite::tungstenite::Error::Http(res)) => res.status().as_u16(),
         Err(e) => panic!("{path}: expected an HTTP refusal, got {e}"),
         Ok(_) => panic!("{path}: expected a refusal, got a connection"),
-    }
-}
-
-async fn next(ws: &mut Ws) -> Value {
-    loop {
-        let msg = tokio::time::timeout(WAIT, ws.next())
-            .await
-            .expect("a message in time")
-            .expect("the connection is open")
-            .expect("a good frame");
-        match msg {
-            Message::Text(t) => return serde_json::from_str(t.as_str()).unwrap(),
-            Message::Close(c) => panic!("closed: {c:?}"),
-            _ => continue,
-        }
-    }
-}
-
-async fn next_where(ws: &mut Ws, want: impl Fn(&Value) -> bool) -> Value {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let v = next(ws).await;
-        if want(&v) {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "never came; last {v}");
     }
 }
 

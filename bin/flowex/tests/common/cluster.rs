@@ -119,6 +119,36 @@ impl Cluster {
         Proc { name, child, log }
     }
 
+    /// The whole stack: an admin `email` made with `flowex admin
+    /// create-user --admin`, the five services started and ready, and the
+    /// demo listing from `flowex demo seed`.
+    pub async fn start_all(&self, email: &str, password: &str) -> Vec<Proc> {
+        let output = |args: &[&str]| {
+            let out = self.command(args).output().unwrap();
+            let text = format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert!(out.status.success(), "flowex {}: {text}", args.join(" "));
+        };
+        output(&[
+            "admin",
+            "create-user",
+            "--email",
+            email,
+            "--password",
+            password,
+            "--admin",
+        ]);
+        let mut procs: Vec<Proc> = SERVICES.into_iter().map(|n| self.serve(n)).collect();
+        for p in &mut procs {
+            self.wait_ready(p).await;
+        }
+        output(&["demo", "seed"]);
+        procs
+    }
+
     /// Waits until `p` answers `/health/ready` with 200.
     pub async fn wait_ready(&self, p: &mut Proc) {
         let c = reqwest::Client::new();

@@ -3,6 +3,7 @@
 #![allow(dead_code)] // each test file uses its own part
 
 pub mod sessions;
+pub mod ws;
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
