@@ -32,12 +32,15 @@ mod cluster;
 mod common;
 #[path = "common/crashload.rs"]
 mod crashload;
+#[path = "common/followers.rs"]
+mod followers;
 
 use cluster::Cluster;
 use common::{flowex, text, Up};
 use crashload::{Account, Target};
 use flowex_testkit::postgres::TestDatabase;
 use flowex_testkit::redis::RedisServer;
+use followers::{Base, DepthFollower, UserFollower};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use reqwest::Method;
@@ -148,10 +151,17 @@ async fn kill_9_under_load_loses_nothing_acknowledged() {
     let funding = crashload::Funding::Faucet;
     let accounts = crashload::provision(&up.base, TRADERS, "embedded", &funding).await;
     let market = btcusdt(&up.base).await;
+    let base = Base::new(&up.base);
+    let clients = Clients::start(&base, &accounts[0]);
     let mut acks = 0;
     for kill in 0..kills {
         let target = Arc::new(Target::connect(&up.base, ADMIN, &accounts).await);
         verify(&Place::Embedded(d), &target, &accounts).await;
+        // Every client connected once more than the kills so far: its
+        // socket closed at each, it reconnected and resynced.
+        clients
+            .resynced(&target, &accounts[0], kill, [kill + 1; 2])
+            .await;
         let (after, n) =
             load_then_kill(target, &accounts, &market, &mut rng, move || drop(up)).await;
         eprintln!(
@@ -160,12 +170,95 @@ async fn kill_9_under_load_loses_nothing_acknowledged() {
         );
         acks = n;
         up = start(d);
+        base.set(&up.base);
     }
     let target = Target::connect(&up.base, ADMIN, &accounts).await;
     verify(&Place::Embedded(d), &target, &accounts).await;
+    clients
+        .resynced(&target, &accounts[0], kills, [kills + 1; 2])
+        .await;
     full_order_check(&target, &accounts).await;
     eprintln!("crash test (flowex up): {kills} kills survived, {acks} acknowledgements, none lost");
+    eprintln!("crash test (flowex up): {}", clients.report());
     up.terminate();
+}
+
+/// The WebSocket clients that live through the kills: a local BTCUSDT
+/// book on the diff depth stream, and the listenKey stream of one trader.
+struct Clients {
+    depth: DepthFollower,
+    user: UserFollower,
+}
+
+impl Clients {
+    fn start(base: &Base, a: &Account) -> Clients {
+        Clients {
+            depth: DepthFollower::start(base),
+            user: UserFollower::start(base, &a.trader.creds.api_key),
+        }
+    }
+
+    /// After restart `round` (0: before the first kill), with the load
+    /// stopped: the user data client has connected `user` times, the depth
+    /// client `depth` times and holds a snapshot again. Two new orders of
+    /// the client's user, one joining a bid level the book has (its
+    /// quantity changes), one at a new level: their `executionReport`s
+    /// (NEW) come, and the local book, changed by the stream alone, is
+    /// REST depth's exactly; both cancelled: the reports (CANCELED), and
+    /// the books equal again.
+    async fn resynced(&self, t: &Target, a: &Account, round: u64, [user, depth]: [u64; 2]) {
+        let what = format!("after restart {round}");
+        self.user.connected(user, &what).await;
+        self.depth.synced(depth, &what).await;
+        let http = reqwest::Client::new();
+        let (_, bids, _) = followers::rest_depth(&http, &t.base)
+            .await
+            .unwrap_or_else(|| panic!("{what}: no REST depth"));
+        let mut prices = vec!["50000.00".to_string()];
+        prices.extend(bids.keys().next_back().cloned());
+        let mut resting = Vec::new();
+        for (n, price) in prices.iter().enumerate() {
+            let client_id = format!("resync-{round}-{n}");
+            let params = format!(
+                "symbol=BTCUSDT&side=BUY&type=LIMIT&timeInForce=GTC&price={price}\
+                 &quantity=0.00100&newClientOrderId={client_id}"
+            );
+            let v = ok_json(
+                t.signed(a, Method::POST, "/api/v3/order", params).await,
+                &what,
+            );
+            let id = v["orderId"]
+                .as_u64()
+                .unwrap_or_else(|| panic!("{what}: {v}"));
+            let status = v["status"].as_str().unwrap().to_string();
+            let report = self.user.report_of(id, &status, &what).await;
+            assert_eq!(report["c"], client_id.as_str(), "{what}: {report}");
+            if status == "NEW" {
+                resting.push(id);
+            }
+        }
+        self.depth.agrees_with_rest(&t.base, depth, &what).await;
+        for id in resting {
+            let params = format!("symbol=BTCUSDT&orderId={id}");
+            ok_json(
+                t.signed(a, Method::DELETE, "/api/v3/order", params).await,
+                &what,
+            );
+            self.user.report_of(id, "CANCELED", &what).await;
+        }
+        self.depth.agrees_with_rest(&t.base, depth, &what).await;
+    }
+
+    fn report(&self) -> String {
+        format!("{}; {}", self.depth.report(), self.user.report())
+    }
+}
+
+fn ok_json(answer: flowex_loadgen::client::Outcome, what: &str) -> Value {
+    match answer {
+        flowex_loadgen::client::Outcome::Ok(body) => serde_json::from_slice(&body).unwrap(),
+        other => panic!("{what}: {other:?}"),
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -191,11 +284,17 @@ async fn kill_9_of_trading_in_distributed_mode_loses_nothing_acknowledged() {
         .iter()
         .position(|n| *n == "trading")
         .unwrap();
+    // Market data is not killed: the depth client stays connected, and
+    // its book must still be REST depth's after each restart of trading.
+    let clients = Clients::start(&Base::new(&gw), &accounts[0]);
     let mut acks = 0;
     for kill in 0..=kills {
         let target = Arc::new(Target::connect(&gw, ADMIN, &accounts).await);
         trading_answers(&target, &accounts[0]).await;
         verify(&place, &target, &accounts).await;
+        clients
+            .resynced(&target, &accounts[0], kill, [kill + 1, 1])
+            .await;
         if kill == kills {
             full_order_check(&target, &accounts).await;
             break;
@@ -213,6 +312,7 @@ async fn kill_9_of_trading_in_distributed_mode_loses_nothing_acknowledged() {
         procs.insert(trading, restarted);
     }
     eprintln!("crash test (distributed): {kills} kills of trading survived, {acks} acknowledgements, none lost");
+    eprintln!("crash test (distributed): {}", clients.report());
 }
 
 /// Through the gateway, trading answers a signed request again (its
