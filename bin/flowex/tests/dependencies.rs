@@ -14,6 +14,14 @@
 //! - PostgreSQL stopped as in a crash and started again (a private
 //!   server, `scripts/test-db.sh`): every service reconnects by itself,
 //!   orders are taken again, and the projections and the wallet catch up.
+//! - The auth service killed (SIGKILL) while one user trades with an API
+//!   key and another with a Bearer token, then started again: the cached
+//!   API key keeps trading, Bearer orders are taken or refused with 503
+//!   (the gateway checks a session with auth at most every 5 s), logins
+//!   and registrations are refused at once with a plain 503, never a
+//!   hang or an internal detail; once auth is back logins, registrations
+//!   and both ways of trading work, every acknowledged order is there,
+//!   and everything reconciles.
 //!
 //! Needs `FLOWEX_TEST_POSTGRES_URL` and `redis-server`, as the other
 //! distributed tests (skipped with a notice without them, unless
@@ -31,6 +39,7 @@ use crashload::{call, login, Funding};
 use flowex_testkit::postgres::TestDatabase;
 use flowex_testkit::redis::RedisServer;
 use serde_json::Value;
+use std::collections::BTreeMap;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -50,6 +59,8 @@ struct Stack {
     /// Bearer tokens of the seller and the buyer.
     seller: String,
     buyer: String,
+    /// The seller and the buyer, with their API keys (READ, TRADE).
+    accounts: Vec<std::sync::Arc<crashload::Account>>,
 }
 
 impl Stack {
@@ -74,6 +85,7 @@ impl Stack {
             admin,
             seller,
             buyer,
+            accounts,
         }
     }
 
@@ -310,4 +322,318 @@ async fn postgres_restarted_every_service_reconnects_and_catches_up() {
         let exited = p.child.try_wait().unwrap();
         assert!(exited.is_none(), "{} exited after the restart", p.name);
     }
+}
+
+/// What a request got while the auth service was killed, away, or back.
+#[derive(Debug)]
+struct Sample {
+    what: &'static str,
+    /// [`BEFORE`]… when it was sent, and when its answer came.
+    phase: (u8, u8),
+    /// 0: no answer within [`HANG`].
+    status: u16,
+    body: String,
+}
+
+const BEFORE: u8 = 0;
+const DOWN: u8 = 1;
+/// Started again, before a login has worked.
+const STARTING: u8 = 2;
+const BACK: u8 = 3;
+/// Logins and registrations tried while auth is away, 0.5 s apart.
+const DOWN_ATTEMPTS: usize = 12;
+/// A request unanswered this long hangs.
+const HANG: Duration = Duration::from_secs(10);
+
+struct Recorder {
+    http: reqwest::Client,
+    phase: std::sync::atomic::AtomicU8,
+    samples: std::sync::Mutex<Vec<Sample>>,
+}
+
+impl Recorder {
+    fn phase(&self) -> u8 {
+        self.phase.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    fn set(&self, phase: u8) {
+        self.phase.store(phase, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Sends `req`, records and returns its answer.
+    async fn send(&self, what: &'static str, req: reqwest::RequestBuilder) -> (u16, String) {
+        let start = self.phase();
+        let (status, body) = match req.timeout(HANG).send().await {
+            Ok(resp) => {
+                let status = resp.status().as_u16();
+                (status, resp.text().await.unwrap_or_default())
+            }
+            Err(e) => (0, e.to_string()),
+        };
+        self.samples.lock().unwrap().push(Sample {
+            what,
+            phase: (start, self.phase()),
+            status,
+            body: body.clone(),
+        });
+        (status, body)
+    }
+
+    /// The answers to `what` sent and answered within `phase`, by status.
+    fn count(&self, what: &str, phase: u8) -> BTreeMap<u16, usize> {
+        let mut by = BTreeMap::new();
+        for s in self.samples.lock().unwrap().iter() {
+            if s.what == what && s.phase == (phase, phase) {
+                *by.entry(s.status).or_default() += 1;
+            }
+        }
+        by
+    }
+}
+
+/// `params` signed with `account`'s API key (Binance's SIGNED form body).
+fn signed_form(account: &crashload::Account, params: &str) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis();
+    let params = format!("{params}&recvWindow=60000&timestamp={now}");
+    let signature = flowex_auth::sign(&account.trader.creds.secret, params.as_bytes());
+    format!("{params}&signature={signature}")
+}
+
+/// An order acknowledged during the run: who, its id, its answer.
+type Acked = (usize, Value);
+
+/// One trader's closed loop until `stop`: the seller (0) sells with its API
+/// key, the buyer (1) buys with its Bearer token, both at 50000, so most
+/// orders trade. Every answer is recorded, every acknowledgement kept.
+async fn trade_loop(
+    s: std::sync::Arc<(String, Vec<std::sync::Arc<crashload::Account>>, String)>,
+    who: usize,
+    rec: std::sync::Arc<Recorder>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> Vec<Acked> {
+    let (gw, accounts, buyer_token) = &*s;
+    let mut acked = Vec::new();
+    while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+        let form = "symbol=BTCUSDT&type=LIMIT&timeInForce=GTC&price=50000.00&quantity=0.00100";
+        let req = rec
+            .http
+            .post(format!("{gw}/api/v3/order"))
+            .header("content-type", "application/x-www-form-urlencoded");
+        let (what, req) = if who == 0 {
+            let body = signed_form(&accounts[0], &format!("{form}&side=SELL"));
+            let req = req.header("X-MBX-APIKEY", &accounts[0].trader.creds.api_key);
+            ("order with an API key", req.body(body))
+        } else {
+            let req = req.bearer_auth(buyer_token);
+            (
+                "order with a Bearer token",
+                req.body(format!("{form}&side=BUY")),
+            )
+        };
+        let (status, body) = rec.send(what, req).await;
+        if status == 200 {
+            acked.push((who, serde_json::from_str(&body).unwrap()));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    acked
+}
+
+/// A login of `email`, recorded as `login`.
+async fn try_login(s: &Stack, rec: &Recorder, email: &str) -> u16 {
+    let body = serde_json::json!({ "email": email, "password": crashload::PASSWORD });
+    let req = rec
+        .http
+        .post(format!("{}/api/v1/auth/login", s.gw))
+        .json(&body);
+    rec.send("login", req).await.0
+}
+
+async fn try_register(s: &Stack, rec: &Recorder, email: &str) -> u16 {
+    let body = serde_json::json!({ "email": email, "password": crashload::PASSWORD });
+    let req = rec
+        .http
+        .post(format!("{}/api/v1/auth/register", s.gw))
+        .json(&body);
+    rec.send("registration", req).await.0
+}
+
+/// The order now, against its acknowledgement: there, with the
+/// acknowledged outcome or a later one.
+async fn check_acked(s: &Stack, (who, ack): &Acked) {
+    let id = ack["orderId"].as_u64().unwrap();
+    let params = format!("symbol=BTCUSDT&orderId={id}");
+    let req = s
+        .http
+        .get(format!(
+            "{}/api/v3/order?{}",
+            s.gw,
+            signed_form(&s.accounts[*who], &params)
+        ))
+        .header("X-MBX-APIKEY", &s.accounts[*who].trader.creds.api_key);
+    let (status, now) = call(req).await.unwrap();
+    assert_eq!(status, 200, "acknowledged order {id}: {now}");
+    let executed = |v: &Value| crashload::lots(v["executedQty"].as_str().unwrap());
+    let later: &[&str] = match ack["status"].as_str().unwrap() {
+        "NEW" | "PARTIALLY_FILLED" => &["NEW", "PARTIALLY_FILLED", "FILLED"],
+        other => &[other][..],
+    };
+    assert!(
+        later.contains(&now["status"].as_str().unwrap()) && executed(&now) >= executed(ack),
+        "order {id} acknowledged {ack}, now {now}"
+    );
+}
+
+/// Five things a 503 must not show a client: where the auth service is and
+/// why the gateway could not reach it.
+fn leaks(body: &str) -> bool {
+    [
+        "127.0.0.1",
+        "auth service",
+        "session lookup",
+        "connect",
+        "refused",
+    ]
+    .iter()
+    .any(|w| body.contains(w))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auth_killed_under_load_cached_credentials_trade_logins_fail_fast() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let Some(db) = TestDatabase::create("dependencies").await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let Some(redis) = RedisServer::start("dependencies", dir.path()) else {
+        return;
+    };
+    let mut s = Stack::start(dir.path(), &db.url, &redis).await;
+    s.trade("50000.00").await;
+    caught_up(&s, 1, "before the auth service is killed").await;
+    let rec = Arc::new(Recorder {
+        http: reqwest::Client::new(),
+        phase: BEFORE.into(),
+        samples: Default::default(),
+    });
+    let stop = Arc::new(AtomicBool::new(false));
+    let shared = Arc::new((s.gw.clone(), s.accounts.clone(), s.buyer.clone()));
+    let traders: Vec<_> = (0..2)
+        .map(|who| tokio::spawn(trade_loop(shared.clone(), who, rec.clone(), stop.clone())))
+        .collect();
+    // Trading for a second: the API key and both sessions are in the
+    // gateway's caches (looked up now: 30 s and 5 s to go).
+    tokio::time::sleep(Duration::from_secs(1)).await;
+
+    let auth = s.index("auth");
+    drop(s.procs.remove(auth));
+    rec.set(DOWN);
+    // About 6 s away: longer than a session is cached (5 s), far shorter
+    // than a key (30 s).
+    let seller_email = s.accounts[0].email.clone();
+    for n in 0..DOWN_ATTEMPTS {
+        try_login(&s, &rec, &seller_email).await;
+        try_register(&s, &rec, &format!("deps-while-down-{n}@example.com")).await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+
+    let mut p = s.cluster.serve("auth");
+    rec.set(STARTING);
+    s.cluster.wait_ready(&mut p).await;
+    s.procs.insert(auth, p);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while try_login(&s, &rec, &seller_email).await != 200 {
+        assert!(Instant::now() < deadline, "logins do not work again");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    rec.set(BACK);
+    assert_eq!(
+        try_register(&s, &rec, "deps-after@example.com").await,
+        201,
+        "a registration once auth is back"
+    );
+    assert_eq!(try_login(&s, &rec, "deps-after@example.com").await, 200);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    stop.store(true, Ordering::SeqCst);
+    let mut acked = Vec::new();
+    for t in traders {
+        acked.extend(t.await.unwrap());
+    }
+
+    let samples = std::mem::take(&mut *rec.samples.lock().unwrap());
+    let mut kinds: BTreeMap<(&str, u16, String), usize> = BTreeMap::new();
+    for x in &samples {
+        assert_ne!(x.status, 0, "no answer within {HANG:?}: {x:?}");
+        assert!(
+            x.status < 500 || (x.status == 503 && !leaks(&x.body)),
+            "a 5xx other than a plain 503: {x:?}"
+        );
+        if x.status != 200 && x.status != 201 {
+            *kinds.entry((x.what, x.status, x.body.clone())).or_default() += 1;
+        }
+    }
+    for ((what, status, body), n) in &kinds {
+        eprintln!("auth killed: {n} x {what}: {status} {body}");
+    }
+    samples
+        .into_iter()
+        .for_each(|x| rec.samples.lock().unwrap().push(x));
+    let count = |what, phase| rec.count(what, phase);
+    for phase in [BEFORE, DOWN, STARTING, BACK] {
+        eprintln!(
+            "auth killed, phase {phase}: API key {:?}, Bearer {:?}, login {:?}, registration {:?}",
+            count("order with an API key", phase),
+            count("order with a Bearer token", phase),
+            count("login", phase),
+            count("registration", phase)
+        );
+    }
+    // While auth is away: the cached API key keeps trading; a Bearer
+    // order is taken while its session is cached, refused with 503 after;
+    // logins and registrations are refused at once with 503.
+    let keyed = count("order with an API key", DOWN);
+    assert!(
+        keyed.keys().eq([&200]),
+        "API key orders while auth is away: {keyed:?}"
+    );
+    let bearer = count("order with a Bearer token", DOWN);
+    assert!(
+        bearer.keys().all(|s| *s == 200 || *s == 503),
+        "Bearer orders while auth is away: {bearer:?}"
+    );
+    for what in ["login", "registration"] {
+        let c = count(what, DOWN);
+        assert_eq!(
+            c.keys().collect::<Vec<_>>(),
+            [&503],
+            "{what} while auth is away"
+        );
+        assert_eq!(c[&503], DOWN_ATTEMPTS, "{what} while auth is away");
+    }
+    // Back: both ways of trading work again.
+    for what in ["order with an API key", "order with a Bearer token"] {
+        let c = count(what, BACK);
+        assert!(
+            c.get(&200).is_some_and(|n| *n > 0),
+            "{what} once back: {c:?}"
+        );
+    }
+
+    // Nothing acknowledged is lost, every trade is there, and it reconciles.
+    for a in &acked {
+        check_acked(&s, a).await;
+    }
+    let trades: usize = acked
+        .iter()
+        .map(|(_, v)| v["fills"].as_array().map_or(0, Vec::len))
+        .sum();
+    eprintln!(
+        "auth killed: {} orders acknowledged, {trades} trades, none lost",
+        acked.len()
+    );
+    caught_up(&s, 1 + trades as u64, "after the auth service came back").await;
 }
