@@ -333,6 +333,7 @@ struct Sample {
     /// 0: no answer within [`HANG`].
     status: u16,
     body: String,
+    retry_after: Option<String>,
 }
 
 const BEFORE: u8 = 0;
@@ -363,18 +364,24 @@ impl Recorder {
     /// Sends `req`, records and returns its answer.
     async fn send(&self, what: &'static str, req: reqwest::RequestBuilder) -> (u16, String) {
         let start = self.phase();
-        let (status, body) = match req.timeout(HANG).send().await {
+        let (status, body, retry_after) = match req.timeout(HANG).send().await {
             Ok(resp) => {
                 let status = resp.status().as_u16();
-                (status, resp.text().await.unwrap_or_default())
+                let retry_after = resp
+                    .headers()
+                    .get("retry-after")
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_string);
+                (status, resp.text().await.unwrap_or_default(), retry_after)
             }
-            Err(e) => (0, e.to_string()),
+            Err(e) => (0, e.to_string(), None),
         };
         self.samples.lock().unwrap().push(Sample {
             what,
             phase: (start, self.phase()),
             status,
             body: body.clone(),
+            retry_after,
         });
         (status, body)
     }
@@ -487,6 +494,12 @@ async fn check_acked(s: &Stack, (who, ack): &Acked) {
     );
 }
 
+/// The gateway's 503 for a service it cannot reach, on `/api/v3` and on
+/// `/api/v1` (`flowex_gateway::proxy::service_unavailable`).
+const BINANCE_UNAVAILABLE: &str =
+    r#"{"code":-1008,"msg":"Service unavailable. Please try again later."}"#;
+const NATIVE_UNAVAILABLE: &str = r#"{"error":{"code":"service_unavailable","message":"The service is temporarily unavailable; try again shortly."}}"#;
+
 /// Five things a 503 must not show a client: where the auth service is and
 /// why the gateway could not reach it.
 fn leaks(body: &str) -> bool {
@@ -572,6 +585,17 @@ async fn auth_killed_under_load_cached_credentials_trade_logins_fail_fast() {
             x.status < 500 || (x.status == 503 && !leaks(&x.body)),
             "a 5xx other than a plain 503: {x:?}"
         );
+        if x.status == 503 {
+            // The same answer as any service the gateway cannot reach,
+            // in the path's shape, with when to try again.
+            let shape = if x.what.starts_with("order") {
+                BINANCE_UNAVAILABLE
+            } else {
+                NATIVE_UNAVAILABLE
+            };
+            assert_eq!(x.body, shape, "{x:?}");
+            assert!(x.retry_after.is_some(), "no Retry-After: {x:?}");
+        }
         if x.status != 200 && x.status != 201 {
             *kinds.entry((x.what, x.status, x.body.clone())).or_default() += 1;
         }

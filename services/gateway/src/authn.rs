@@ -185,7 +185,7 @@ async fn identify(state: &AuthState, parts: &Parts, body: &Bytes, class: Securit
     let record = match state.directory.lookup(key).await {
         Ok(Some(r)) => r,
         Ok(None) => return Err(ApiError::rejected_api_key().into()),
-        Err(e) => return Err(ApiError::unavailable(e.to_string()).into()),
+        Err(e) => return Err(directory_down(e).into()),
     };
     let ip = client_ip(parts);
     if !ip.is_some_and(|ip| record.ip_allow.allows(ip)) {
@@ -209,6 +209,13 @@ async fn identify(state: &AuthState, parts: &Parts, body: &Bytes, class: Securit
         },
     };
     Ok(Some((identity, record.frozen)))
+}
+
+/// The key directory (the auth service) did not answer: the gateway's 503
+/// for a service it cannot reach (-1008 on `/api/v3`, `Retry-After`), the
+/// cause in the log only.
+fn directory_down(e: crate::error::GatewayError) -> ApiError {
+    crate::proxy::service_unavailable(std::time::Duration::from_secs(1)).with_detail(e.to_string())
 }
 
 /// A Bearer request needs no key and no signature; one that carries them
@@ -441,7 +448,7 @@ impl flowex_http::Credentials for AuthState {
             let record = match self.directory.lookup(api_key).await {
                 Ok(Some(r)) => r,
                 Ok(None) => return Err(ApiError::rejected_api_key()),
-                Err(e) => return Err(ApiError::unavailable(e.to_string())),
+                Err(e) => return Err(directory_down(e)),
             };
             if !ip.is_some_and(|ip| record.ip_allow.allows(ip)) {
                 return Err(ApiError::rejected_api_key());

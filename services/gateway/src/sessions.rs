@@ -153,7 +153,12 @@ impl SessionDirectory for MemorySessions {
 impl SessionDirectory for HttpKeyDirectory {
     fn session(&self, id: u64) -> BoxFuture<'_, Result<Option<SessionStatus>, ApiError>> {
         Box::pin(async move {
-            let unavailable = |why: String| ApiError::unavailable(format!("session lookup: {why}"));
+            // The auth service's answer to a service it cannot reach: 503,
+            // -1008 on `/api/v3` (not -1000 "unknown"), `Retry-After`.
+            let unavailable = |why: String| {
+                crate::proxy::service_unavailable(Duration::from_secs(1))
+                    .with_detail(format!("session lookup: {why}"))
+            };
             let uri = upstream_uri(&self.base, &format!("/internal/sessions/{id}"))
                 .map_err(|e| unavailable(e.to_string()))?;
             let mut req = Request::get(uri)
