@@ -32,8 +32,9 @@ SERVICES = ["gateway", "auth", "trading", "market-data", "wallet"]
 CALLS = {
     "gateway": ["auth", "trading", "market-data", "wallet", "redis"],
     "auth": ["postgres", "redis"],
-    # auth: the WebSocket API checks sessions and API keys at logon.
-    "trading": ["auth", "postgres", "redis"],
+    # auth: the WebSocket API checks sessions and API keys at logon;
+    # market-data: it answers the WebSocket API's depth, klines, tickers.
+    "trading": ["auth", "market-data", "postgres", "redis"],
     "market-data": ["trading", "postgres", "redis"],
     "wallet": ["trading", "postgres", "redis"],
 }

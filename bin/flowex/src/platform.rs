@@ -89,6 +89,8 @@ struct Services {
     keys: Arc<dyn KeyDirectory>,
     jwt: JwtKeys,
     market_data: flowex_market_data::MarketDataState,
+    /// The rate limiter of REST and of the WebSocket API.
+    limiter: flowex_http::RateLimiter,
 }
 
 pub async fn up(cfg: Config, args: UpArgs) -> Result<()> {
@@ -202,12 +204,19 @@ async fn start_services(
         keys.clone(),
         Arc::new(auth.clone()),
     );
-    let trading = flowex_trading::ws_api::start(
-        trading,
-        Arc::new(credentials),
-        cfg.websocket.clone(),
-        journal.clone(),
-    );
+    // Market data: its own view of the engine's events, started from a snapshot.
+    let market_data = flowex_market_data::MarketDataState::with_store(store.clone())
+        .with_websocket(cfg.websocket.clone());
+    // One rate limiter for REST and the WebSocket API (one budget, as Binance).
+    let limiter = flowex_http::RateLimiter::in_memory(&cfg.rate_limits);
+    let market = flowex_market_data::data_router(market_data.clone());
+    let parts = flowex_trading::ws_api::WsApiParts {
+        credentials: Arc::new(credentials),
+        cfg: cfg.websocket.clone(),
+        limiter: limiter.clone(),
+        market: Some(flowex_trading::ws_api::market::MarketData::local(market)),
+    };
+    let trading = flowex_trading::ws_api::start(trading, parts, journal.clone());
     // The wallet's double-entry ledger and balances, projected the same way.
     let ledger = flowex_wallet::ledger::start_local(handle.clone(), store.clone(), journal);
     let faucet = cfg.faucet_enabled().then(|| demo::faucet(cfg));
@@ -219,9 +228,6 @@ async fn start_services(
     flowex_wallet::withdrawals::resume_locks(&wallet)
         .await
         .map_err(|e| anyhow::anyhow!("resuming withdrawal locks: {}", e.message()))?;
-    // Market data: its own view of the engine's events, started from a snapshot.
-    let market_data = flowex_market_data::MarketDataState::with_store(store.clone())
-        .with_websocket(cfg.websocket.clone());
     let market_feed = tokio::spawn(flowex_market_data::feed::follow_sequencer(
         handle,
         Some(store.clone()),
@@ -240,6 +246,7 @@ async fn start_services(
         keys,
         jwt,
         market_data,
+        limiter,
     })
 }
 
@@ -254,6 +261,7 @@ fn gateway(
         health: health_checks(store, handle, &services.market_data),
         openapi: crate::openapi::json(),
         user_streams: Some(services.user_streams.clone()),
+        rate_limiter: services.limiter.clone(),
         ..GatewayConfig::from_config(cfg)
     };
     // `services.keys` is cached already (see `key_directory`).

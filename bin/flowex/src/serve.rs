@@ -65,7 +65,9 @@ pub async fn serve(mut cfg: Config, args: ServeArgs, port: Option<u16>) -> Resul
         Service::Trading => {
             // The WebSocket API authenticates inside the protocol, with the gateway's guard.
             let credentials = Arc::new(flowex_gateway::remote_credentials(&cfg)?);
-            flowex_trading::serve(cfg, credentials).await
+            // ... and charges the gateway's own rate-limit counters.
+            let limiter = flowex_gateway::shared_rate_limiter(&cfg)?;
+            flowex_trading::serve(cfg, credentials, limiter).await
         }
         Service::MarketData => flowex_market_data::serve(cfg).await,
         Service::Wallet => flowex_wallet::serve(cfg).await,

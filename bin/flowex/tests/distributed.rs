@@ -247,8 +247,7 @@ fn balance(list: &Value, asset: &str) -> (String, String) {
     )
 }
 
-type Ws =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+use common::ws::{request, Ws};
 
 /// The next `executionReport` of a listenKey stream (unwrapped) with
 /// execution type `x`.
@@ -349,6 +348,72 @@ async fn depth_streams_line_up(c: &reqwest::Client, cluster: &Cluster, buyer: &s
     }
     assert_eq!(snapshot(second_url).await, last + 2);
     second.stop();
+}
+
+/// The WebSocket API through the gateway to trading: a logon with the
+/// access token (checked by the auth service), a market data method
+/// answered by market data over the internal channel, the same weight
+/// counters as REST (shared through Redis), an order placed and cancelled.
+async fn ws_api_through_the_gateway(c: &reqwest::Client, gw: &str, buyer: &str) {
+    let url = format!("{}/ws-api/v3", gw.replacen("http", "ws", 1));
+    let mut ws = tokio_tungstenite::connect_async(url).await.unwrap().0;
+    let logon = json!({"id": 1, "method": "session.logon", "params": {"accessToken": buyer}});
+    let r = request(&mut ws, logon).await;
+    assert_eq!(r["status"], 200, "{r}");
+    let depth = json!({"id": 2, "method": "depth", "params": {"symbol": "ETHUSDT"}});
+    let r = request(&mut ws, depth).await;
+    let (s, want) = call(c, c.get(format!("{gw}/api/v3/depth?symbol=ETHUSDT"))).await;
+    assert_eq!((s, &r["result"]), (200, &want), "{r}");
+    let weight = |r: &Value| {
+        let limits = r["rateLimits"].as_array().unwrap();
+        let w = limits
+            .iter()
+            .find(|l| l["rateLimitType"] == "REQUEST_WEIGHT");
+        w.and_then(|l| l["count"].as_u64()).unwrap()
+    };
+    for attempt in 0.. {
+        assert!(attempt < 3, "three minute boundaries in a row");
+        let minute = now_ms() / 60_000;
+        let before = weight(&request(&mut ws, json!({"id": 3, "method": "ping"})).await);
+        let res = c
+            .get(format!("{gw}/api/v3/depth?symbol=ETHUSDT&limit=5000"))
+            .send()
+            .await
+            .unwrap();
+        let used: u64 = res.headers()["x-mbx-used-weight-1m"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        let after = weight(&request(&mut ws, json!({"id": 4, "method": "ping"})).await);
+        if now_ms() / 60_000 != minute {
+            continue;
+        }
+        assert_eq!(
+            (used, after),
+            (before + 250, before + 251),
+            "one budget for both"
+        );
+        break;
+    }
+    let place = json!({"id": 5, "method": "order.place", "params": {"symbol": "ETHUSDT", "side": "BUY", "type": "LIMIT", "timeInForce": "GTC", "quantity": "0.2", "price": "100"}});
+    let r = request(&mut ws, place).await;
+    assert_eq!(
+        (&r["status"], &r["result"]["status"]),
+        (&json!(200), &json!("NEW")),
+        "{r}"
+    );
+    assert_eq!(r["rateLimits"][0]["rateLimitType"], "ORDERS", "{r}");
+    let id = r["result"]["orderId"].clone();
+    let cancel =
+        json!({"id": 6, "method": "order.cancel", "params": {"symbol": "ETHUSDT", "orderId": id}});
+    let r = request(&mut ws, cancel).await;
+    assert_eq!(r["result"]["status"], "CANCELED", "{r}");
+}
+
+fn now_ms() -> u64 {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+    now.unwrap().as_millis() as u64
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -728,6 +793,7 @@ async fn five_processes_trade_through_the_gateway() {
     assert_eq!(e["events"]["deposited"], 1, "{e}");
     assert_eq!(stored_offset().await, next_seq);
     depth_streams_line_up(&c, &cluster, &buyer).await;
+    ws_api_through_the_gateway(&c, &gw, &buyer).await;
 
     // The ledger it kept: the buyer's entries over the gateway, and
     // `flowex admin reconcile` finds it, the SQL balances and the engine

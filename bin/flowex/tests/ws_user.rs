@@ -7,7 +7,7 @@
 //! with their close codes and reasons, and a logged-out session that stops
 //! receiving.
 
-use futures_util::{SinkExt, StreamExt};
+use futures_util::StreamExt;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -16,7 +16,7 @@ use tokio_tungstenite::tungstenite::Message;
 
 mod common;
 
-use common::ws::{next, next_where, Ws, WAIT};
+use common::ws::{next, next_where, request, send, Ws, WAIT};
 use common::Up;
 
 /// Every field Binance's `executionReport` carries.
@@ -29,17 +29,6 @@ async fn connect(base: &str) -> Ws {
         .await
         .unwrap_or_else(|e| panic!("connecting: {e}"));
     ws
-}
-
-async fn send(ws: &mut Ws, v: Value) {
-    ws.send(Message::Text(v.to_string().into())).await.unwrap();
-}
-
-/// Sends a request and reads its reply (events before it are skipped).
-async fn request(ws: &mut Ws, v: Value) -> Value {
-    let id = v["id"].clone();
-    send(ws, v).await;
-    next_where(ws, |m| m.get("status").is_some() && m["id"] == id).await
 }
 
 async fn closed(ws: &mut Ws) -> (u16, String) {
@@ -291,6 +280,22 @@ async fn user_data_events_logon_signatures_and_order_entry() {
         (&json!(200), &json!("wsorder1"), &json!("NEW")),
         "{r}"
     );
+    // A new order reports the key's order counts before the weight, as Binance.
+    let kinds: Vec<(&Value, &Value)> = r["rateLimits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| (&l["rateLimitType"], &l["interval"]))
+        .collect();
+    let want = [
+        ("ORDERS", "SECOND"),
+        ("ORDERS", "DAY"),
+        ("REQUEST_WEIGHT", "MINUTE"),
+    ];
+    let want: Vec<(Value, Value)> = want.iter().map(|(t, i)| (json!(t), json!(i))).collect();
+    let want: Vec<(&Value, &Value)> = want.iter().map(|(t, i)| (t, i)).collect();
+    assert_eq!(kinds, want, "{r}");
+    assert!(r["rateLimits"][0]["count"].as_u64() >= Some(1), "{r}");
     let open = signed(json!({"symbol": "BTCUSDT"}), &key, &secret, now_ms());
     let r = request(
         &mut bot,
@@ -531,5 +536,180 @@ async fn metrics_count_ws_api_connections_and_user_data_events() {
     while metric(&c, &base, held).await != 0.0 {
         assert!(Instant::now() < deadline, "connections still counted");
         tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A public request and its reply.
+async fn public(ws: &mut Ws, id: &str, method: &str, params: Value) -> Value {
+    request(ws, json!({"id": id, "method": method, "params": params})).await
+}
+
+async fn rest_get(c: &reqwest::Client, url: String) -> (Value, u64) {
+    let resp = c.get(url).send().await.unwrap();
+    let used = resp.headers()["x-mbx-used-weight-1m"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    (resp.json().await.unwrap(), used)
+}
+
+/// The IP's weight in this minute as a reply reports it.
+fn weight(reply: &Value) -> u64 {
+    let limits = reply["rateLimits"].as_array().expect("rateLimits");
+    let w = limits
+        .iter()
+        .find(|l| l["rateLimitType"] == "REQUEST_WEIGHT");
+    w.and_then(|l| l["count"].as_u64()).expect("a weight count")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn market_data_methods_answer_as_rest_and_share_its_weight() {
+    let up = Up::start_fresh(&["--no-bot"]);
+    let (c, base) = (reqwest::Client::new(), up.base.clone());
+    let seller = login(&c, &base, "ws-md-seller@example.com", "BTC").await;
+    let buyer = login(&c, &base, "ws-md-buyer@example.com", "USDT").await;
+    let rest = "symbol=BTCUSDT&type=LIMIT&timeInForce=GTC&quantity=0.01";
+    order(
+        &c,
+        &base,
+        &seller.access,
+        &format!("{rest}&side=SELL&price=60010"),
+    )
+    .await;
+    order(
+        &c,
+        &base,
+        &seller.access,
+        &format!("{rest}&side=SELL&price=60000"),
+    )
+    .await;
+    order(
+        &c,
+        &base,
+        &buyer.access,
+        &format!("{rest}&side=BUY&price=59990"),
+    )
+    .await;
+    order(
+        &c,
+        &base,
+        &buyer.access,
+        &format!("{rest}&side=BUY&price=60000"),
+    )
+    .await;
+    let mut ws = connect(&base).await;
+
+    // Each method answers what its REST equivalent answers.
+    let same = [
+        (
+            "depth",
+            json!({"symbol": "BTCUSDT", "limit": 5}),
+            "/api/v3/depth?symbol=BTCUSDT&limit=5",
+        ),
+        (
+            "trades.recent",
+            json!({"symbol": "BTCUSDT"}),
+            "/api/v3/trades?symbol=BTCUSDT",
+        ),
+        (
+            "trades.aggregate",
+            json!({"symbol": "BTCUSDT"}),
+            "/api/v3/aggTrades?symbol=BTCUSDT",
+        ),
+        (
+            "klines",
+            json!({"symbol": "BTCUSDT", "interval": "1h"}),
+            "/api/v3/klines?symbol=BTCUSDT&interval=1h",
+        ),
+        (
+            "uiKlines",
+            json!({"symbol": "BTCUSDT", "interval": "1d"}),
+            "/api/v3/uiKlines?symbol=BTCUSDT&interval=1d",
+        ),
+        (
+            "avgPrice",
+            json!({"symbol": "BTCUSDT"}),
+            "/api/v3/avgPrice?symbol=BTCUSDT",
+        ),
+        (
+            "ticker.price",
+            json!({"symbols": ["BTCUSDT", "ETHUSDT"]}),
+            "/api/v3/ticker/price?symbols=%5B%22BTCUSDT%22,%22ETHUSDT%22%5D",
+        ),
+        (
+            "ticker.book",
+            json!({"symbol": "BTCUSDT"}),
+            "/api/v3/ticker/bookTicker?symbol=BTCUSDT",
+        ),
+    ];
+    for (method, params, path) in same {
+        let r = public(&mut ws, method, method, params).await;
+        assert_eq!(r["status"], 200, "{method}: {r}");
+        let (want, _) = rest_get(&c, format!("{base}{path}")).await;
+        assert_eq!(r["result"], want, "{method}");
+    }
+    let r = public(&mut ws, "t", "trades.recent", json!({"symbol": "BTCUSDT"})).await;
+    let trade = &r["result"][0];
+    assert_eq!(
+        (&trade["price"], &trade["qty"]),
+        (&json!("60000.00000000"), &json!("0.01000000")),
+        "{r}"
+    );
+    let r = public(&mut ws, "24", "ticker.24hr", json!({"symbol": "BTCUSDT"})).await;
+    assert_eq!(
+        (&r["result"]["lastPrice"], &r["result"]["count"]),
+        (&json!("60000.00000000"), &json!(1)),
+        "{r}"
+    );
+
+    // Errors are the REST ones.
+    let r = public(&mut ws, "bad", "depth", json!({"symbol": "NOPE"})).await;
+    assert_eq!(
+        (&r["status"], &r["error"]["code"]),
+        (&json!(400), &json!(-1121)),
+        "{r}"
+    );
+    let r = public(
+        &mut ws,
+        "bad2",
+        "klines",
+        json!({"symbol": "BTCUSDT", "interval": "7m"}),
+    )
+    .await;
+    assert_eq!(
+        (&r["status"], &r["error"]["code"]),
+        (&json!(400), &json!(-1120)),
+        "{r}"
+    );
+
+    // One weight budget per IP for REST and the WebSocket API: a deep book
+    // costs 250 on either, and each sees what the other charged. Measured
+    // within one minute window (retried if a window ends in between).
+    for attempt in 0.. {
+        assert!(attempt < 3, "three minute boundaries in a row");
+        let minute = now_ms() / 60_000;
+        let before = weight(&public(&mut ws, "p1", "ping", json!({})).await);
+        let deep = public(
+            &mut ws,
+            "d",
+            "depth",
+            json!({"symbol": "BTCUSDT", "limit": 5000}),
+        )
+        .await;
+        let (_, rest_used) =
+            rest_get(&c, format!("{base}/api/v3/depth?symbol=BTCUSDT&limit=5000")).await;
+        let after = weight(&public(&mut ws, "p2", "ping", json!({})).await);
+        if now_ms() / 60_000 != minute {
+            continue;
+        }
+        assert_eq!(weight(&deep), before + 250, "{deep}");
+        assert_eq!(
+            rest_used,
+            before + 500,
+            "REST sees the WebSocket API's weight"
+        );
+        assert_eq!(after, rest_used + 1, "the WebSocket API sees REST's weight");
+        break;
     }
 }

@@ -98,8 +98,8 @@ pub use observe::{
     health_router, http_metrics, install_prometheus, metrics_handler, metrics_router, HealthChecks,
 };
 pub use rate_limit::{
-    ip_rate_limit, user_rate_limit, Cost, Costs, MemoryStore, RateLimitKey, RateLimitState,
-    RateLimitStore, RateLimiter, RateLimits,
+    ip_rate_limit, user_rate_limit, Cost, Costs, MemoryStore, OrderCounts, RateLimitKey,
+    RateLimitState, RateLimitStore, RateLimiter, RateLimits,
 };
 pub use request_id::{request_id, RequestId};
 pub use security::{cors_layer, security_headers, SecurityHeaders};

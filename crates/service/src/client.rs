@@ -48,16 +48,8 @@ impl EngineClient {
     /// The trading service at `base_url` (e.g. `http://trading:8082`),
     /// called with the internal token; each call times out after `timeout`.
     pub fn remote(base_url: &str, token: InternalToken, timeout: Duration) -> Self {
-        let client = reqwest::Client::builder()
-            .timeout(timeout)
-            .connect_timeout(timeout.min(Duration::from_secs(2)))
-            .build()
-            .unwrap_or_default();
-        EngineClient::Remote(Arc::new(RemoteTrading {
-            base: base_url.trim_end_matches('/').to_string(),
-            token,
-            client,
-        }))
+        let service = InternalClient::new("trading", base_url, token, timeout);
+        EngineClient::Remote(Arc::new(RemoteTrading { service }))
     }
 
     /// Every asset the engine knows.
@@ -181,9 +173,7 @@ fn sequencer_error(e: SequencerError) -> ApiError {
 
 /// The trading service's internal API.
 pub struct RemoteTrading {
-    base: String,
-    token: InternalToken,
-    client: reqwest::Client,
+    service: InternalClient,
 }
 
 impl RemoteTrading {
@@ -197,22 +187,7 @@ impl RemoteTrading {
         path: &str,
         body: Option<Vec<u8>>,
     ) -> Result<T, ApiError> {
-        let mut headers = reqwest::header::HeaderMap::new();
-        self.token.stamp(&mut headers, None);
-        let mut req = self
-            .client
-            .request(method, format!("{}{path}", self.base))
-            .headers(headers);
-        if let Some(body) = body {
-            req = req
-                .header(reqwest::header::CONTENT_TYPE, "application/json")
-                .body(body);
-        }
-        let unreachable =
-            |e: reqwest::Error| ApiError::unavailable(format!("trading service {path}: {e}"));
-        let res = req.send().await.map_err(unreachable)?;
-        let status = res.status();
-        let bytes = res.bytes().await.map_err(unreachable)?;
+        let (status, bytes) = self.service.send(method, path, body).await?;
         if status.is_success() {
             return serde_json::from_slice(&bytes).map_err(|e| {
                 ApiError::internal(format!("trading service {path}: undecodable answer: {e}"))
@@ -224,5 +199,68 @@ impl RemoteTrading {
             502..=504 => ApiError::unavailable(format!("trading service {path}: {status} {text}")),
             _ => ApiError::internal(format!("trading service {path}: {status} {text}")),
         })
+    }
+}
+
+/// Another service's routes over the internal channel: every request
+/// carries the internal token (no caller identity), each bounded by a
+/// timeout.
+#[derive(Clone)]
+pub struct InternalClient {
+    name: &'static str,
+    base: String,
+    token: InternalToken,
+    client: reqwest::Client,
+}
+
+impl InternalClient {
+    /// The service `name` at `base_url` (e.g. `http://trading:8082`).
+    pub fn new(
+        name: &'static str,
+        base_url: &str,
+        token: InternalToken,
+        timeout: Duration,
+    ) -> Self {
+        let client = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(timeout.min(Duration::from_secs(2)))
+            .build()
+            .unwrap_or_default();
+        InternalClient {
+            name,
+            base: base_url.trim_end_matches('/').to_string(),
+            token,
+            client,
+        }
+    }
+
+    /// Sends one request to `path_and_query`: the answer's status and body
+    /// whatever the status; `Err` (503 -1001) only when the service could
+    /// not be reached or did not answer in time.
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        path_and_query: &str,
+        body: Option<Vec<u8>>,
+    ) -> Result<(reqwest::StatusCode, bytes::Bytes), ApiError> {
+        let mut headers = reqwest::header::HeaderMap::new();
+        self.token.stamp(&mut headers, None);
+        let mut req = self
+            .client
+            .request(method, format!("{}{path_and_query}", self.base))
+            .headers(headers);
+        if let Some(body) = body {
+            req = req
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(body);
+        }
+        let name = self.name;
+        let unreachable = |e: reqwest::Error| {
+            ApiError::unavailable(format!("{name} service {path_and_query}: {e}"))
+        };
+        let res = req.send().await.map_err(unreachable)?;
+        let status = res.status();
+        let bytes = res.bytes().await.map_err(unreachable)?;
+        Ok((status, bytes))
     }
 }

@@ -17,4 +17,4 @@ pub mod process;
 pub mod query_metrics;
 pub mod sampler;
 
-pub use client::{rejection, EngineClient, Holding, RemoteTrading};
+pub use client::{rejection, EngineClient, Holding, InternalClient, RemoteTrading};

@@ -137,7 +137,9 @@ pub use error::GatewayError;
 pub use proxy::{ProxyConfig, Upstreams};
 pub use redis_store::RedisStore;
 pub use routes::{Security, Upstream};
-pub use serve::{distributed_router, remote_credentials, serve, serve_with, ServeOptions};
+pub use serve::{
+    distributed_router, remote_credentials, serve, serve_with, shared_rate_limiter, ServeOptions,
+};
 pub use sessions::{MemorySessions, SessionCache, SessionCacheConfig};
 
 use axum::extract::{Request, State};

@@ -56,6 +56,27 @@ pub async fn serve_with(
     Ok(())
 }
 
+/// The rate-limit counters' store in Redis (shared by every gateway
+/// replica and trading's WebSocket API).
+fn limit_store(url: &str) -> anyhow::Result<RedisStore> {
+    Ok(RedisStore::new(
+        url,
+        "flowex:rl:",
+        std::time::Duration::from_millis(250),
+    )?)
+}
+
+/// The gateway's rate limiter as another service uses it (trading's
+/// WebSocket API charges the same counters): Redis when `redis_url` is set,
+/// else in memory.
+pub fn shared_rate_limiter(config: &flowex_config::Config) -> anyhow::Result<RateLimiter> {
+    let limits = (&config.rate_limits).into();
+    Ok(match &config.redis_url {
+        Some(url) => RateLimiter::new(Arc::new(limit_store(url.expose())?), limits),
+        None => RateLimiter::in_memory(&config.rate_limits),
+    })
+}
+
 /// The router [`serve_with`] serves: secrets, JWT verifier, rate limiter
 /// (Redis when `redis_url` is set), key directory and upstreams, all from
 /// the configuration.
@@ -74,11 +95,7 @@ pub fn distributed_router(
     let verifier = jwt_verifier(config, &secrets)?;
     let mut cfg = GatewayConfig::from_config(config);
     if let Some(url) = &config.redis_url {
-        let store = RedisStore::new(
-            url.expose(),
-            "flowex:rl:",
-            std::time::Duration::from_millis(250),
-        )?;
+        let store = limit_store(url.expose())?;
         let ping = store.clone();
         cfg.health = cfg.health.check("redis", move || {
             let ping = ping.clone();

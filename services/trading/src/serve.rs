@@ -22,7 +22,13 @@ use std::time::{Duration, Instant};
 /// are listed by an admin (or `flowex demo seed` for a demo). Ready when
 /// the database and Redis answer, the engine is recovered and the
 /// publisher has caught up with the journal.
-pub async fn serve(cfg: Config, credentials: Arc<dyn flowex_http::Credentials>) -> Result<()> {
+/// The WebSocket API checks `credentials` with the gateway's own guard and
+/// charges `limiter`, the gateway's (shared through Redis).
+pub async fn serve(
+    cfg: Config,
+    credentials: Arc<dyn flowex_http::Credentials>,
+    limiter: flowex_http::RateLimiter,
+) -> Result<()> {
     process::require_distributed(&cfg)?;
     let token = process::internal_token(&cfg)?;
     let bus = process::bus_config(&cfg)?;
@@ -45,8 +51,21 @@ pub async fn serve(cfg: Config, credentials: Arc<dyn flowex_http::Credentials>) 
     let state = crate::projector::start(state, store.clone(), journal_dir.clone())
         .await
         .context("starting the order projector")?;
-    // The WebSocket API: user data from the sequencer's durable batches.
-    let state = crate::ws_api::start(state, credentials, cfg.websocket.clone(), journal_dir);
+    // The WebSocket API: user data from the sequencer's durable batches;
+    // market data methods from the market-data service.
+    let market = flowex_service::InternalClient::new(
+        "market-data",
+        &cfg.services.market_data.url,
+        token.clone(),
+        Duration::from_secs(5),
+    );
+    let parts = crate::ws_api::WsApiParts {
+        credentials,
+        cfg: cfg.websocket.clone(),
+        limiter,
+        market: Some(crate::ws_api::market::MarketData::Remote(market)),
+    };
+    let state = crate::ws_api::start(state, parts, journal_dir);
     let checks = health_checks(&store, &bus, &handle, &published);
     let routes = crate::router(state.clone())
         .merge(crate::ws_api::listen_key::router(state.clone()))

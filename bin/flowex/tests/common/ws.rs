@@ -1,7 +1,7 @@
 //! A WebSocket client of the tests: the next JSON message, or the next
 //! one that satisfies a test, each within [`WAIT`].
 
-use futures_util::StreamExt;
+use futures_util::{SinkExt, StreamExt};
 use serde_json::Value;
 use std::time::{Duration, Instant};
 use tokio_tungstenite::tungstenite::Message;
@@ -38,4 +38,17 @@ pub async fn next_where(ws: &mut Ws, want: impl Fn(&Value) -> bool) -> Value {
         }
         assert!(Instant::now() < deadline, "never came; last {v}");
     }
+}
+
+/// Sends `v` as a text message.
+pub async fn send(ws: &mut Ws, v: Value) {
+    ws.send(Message::Text(v.to_string().into())).await.unwrap();
+}
+
+/// Sends a WebSocket API request and reads its reply (events before it
+/// are skipped).
+pub async fn request(ws: &mut Ws, v: Value) -> Value {
+    let id = v["id"].clone();
+    send(ws, v).await;
+    next_where(ws, |m| m.get("status").is_some() && m["id"] == id).await
 }

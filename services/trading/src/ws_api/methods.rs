@@ -10,7 +10,7 @@ use axum::extract::State;
 use axum::response::IntoResponse;
 use flowex_auth::Permissions;
 use flowex_http::clock::now_ms;
-use flowex_http::{ApiError, Identity, Params};
+use flowex_http::{ApiError, Cost, Identity, OrderCounts, Params, RateLimits};
 use http::Method;
 use serde_json::{json, Map, Value};
 use std::collections::{BTreeMap, HashMap};
@@ -107,15 +107,34 @@ fn rest_route(method: &str) -> Option<Route> {
     })
 }
 
-/// A parameter's text: strings as they are, numbers and booleans as JSON
-/// writes them.
+/// A parameter's text: strings as they are, numbers, booleans and arrays
+/// (`symbols`, `permissions`) as JSON writes them, which is what their
+/// REST equivalents take.
 fn text(v: &Value) -> Option<String> {
     match v {
         Value::String(s) => Some(s.clone()),
         Value::Number(n) => Some(n.to_string()),
         Value::Bool(b) => Some(b.to_string()),
+        Value::Array(_) => Some(v.to_string()),
         _ => None,
     }
+}
+
+/// The REST path of a market data method (answered by market data).
+fn market_path(method: &str) -> Option<&'static str> {
+    Some(match method {
+        "depth" => "/api/v3/depth",
+        "trades.recent" => "/api/v3/trades",
+        "trades.historical" => "/api/v3/historicalTrades",
+        "trades.aggregate" => "/api/v3/aggTrades",
+        "klines" => "/api/v3/klines",
+        "uiKlines" => "/api/v3/uiKlines",
+        "avgPrice" => "/api/v3/avgPrice",
+        "ticker.24hr" => "/api/v3/ticker/24hr",
+        "ticker.price" => "/api/v3/ticker/price",
+        "ticker.book" => "/api/v3/ticker/bookTicker",
+        _ => return None,
+    })
 }
 
 fn param_texts(params: &Map<String, Value>) -> Result<BTreeMap<String, String>, ApiError> {
@@ -140,8 +159,22 @@ fn rest_params(texts: &BTreeMap<String, String>) -> Result<Params, ApiError> {
     Params::parse(&q.finish(), bytes::Bytes::new(), false)
 }
 
-fn rate_limits(limit: u64, count: u64) -> Value {
-    json!([{"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1, "limit": limit, "count": count}])
+/// What a reply's `rateLimits` reports: the IP's request weight this
+/// minute and, for a new order, the caller's order counts (as Binance).
+#[derive(Clone, Copy, Default)]
+struct Usage {
+    weight: u64,
+    orders: Option<OrderCounts>,
+}
+
+fn rate_limits(limits: &RateLimits, usage: Usage) -> Value {
+    let mut list = Vec::with_capacity(3);
+    if let Some(o) = usage.orders {
+        list.push(json!({"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10, "limit": limits.orders_per_10s, "count": o.last_10s}));
+        list.push(json!({"rateLimitType": "ORDERS", "interval": "DAY", "intervalNum": 1, "limit": limits.orders_per_day, "count": o.today}));
+    }
+    list.push(json!({"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1, "limit": limits.ip_weight_per_minute, "count": usage.weight}));
+    Value::Array(list)
 }
 
 /// The reply frame.
@@ -168,17 +201,21 @@ fn request_id(req: &Map<String, Value>) -> Result<Value, ApiError> {
 /// (with any `data` it carries, as cancel-replace's).
 async fn answer_of<R: IntoResponse>(r: Result<R, ApiError>) -> Answer {
     let response = r?.into_response();
-    let status = response.status();
+    let status = response.status().as_u16();
     let body = axum::body::to_bytes(response.into_body(), 16 * 1024 * 1024)
         .await
         .map_err(|e| ApiError::internal(e.to_string()))?;
+    answer_body(status, &body)
+}
+
+fn answer_body(status: u16, body: &[u8]) -> Answer {
     let value: Value =
-        serde_json::from_slice(&body).map_err(|e| ApiError::internal(e.to_string()))?;
-    if status.is_success() {
+        serde_json::from_slice(body).map_err(|e| ApiError::internal(e.to_string()))?;
+    if (200..300).contains(&status) {
         Ok(value)
     } else {
         Err(Failure {
-            status: status.as_u16(),
+            status,
             error: value,
         })
     }
@@ -218,7 +255,8 @@ impl Session {
 
     /// One request, answered.
     pub async fn handle(&mut self, text: &str) -> Outcome {
-        let limit = self.api.limiter.limits().ip_weight_per_minute;
+        let limits = self.api.limiter.limits();
+        let none = || rate_limits(&limits, Usage::default());
         let req: Map<String, Value> = match serde_json::from_str(text) {
             Ok(Value::Object(m)) => m,
             _ => {
@@ -226,7 +264,7 @@ impl Session {
                     status: 400,
                     error: json!({"code": -1000, "msg": "Invalid JSON: the request must be a JSON object."}),
                 };
-                return Outcome(vec![frame(&Value::Null, Err(f), rate_limits(limit, 0))]);
+                return Outcome(vec![frame(&Value::Null, Err(f), none())]);
             }
         };
         let id = match request_id(&req) {
@@ -239,50 +277,61 @@ impl Session {
             Some(Value::Object(p)) => p.clone(),
             Some(_) => {
                 let e = ApiError::invalid_parameter("params");
-                return Outcome(vec![frame(&id, Err(e.into()), rate_limits(limit, 0))]);
+                return Outcome(vec![frame(&id, Err(e.into()), none())]);
             }
         };
-        let (answer, used, after) = self.dispatch(method, &params).await;
-        let mut out = vec![frame(&id, answer, rate_limits(limit, used))];
+        let mut usage = Usage::default();
+        let mut after = Vec::new();
+        let answer = self.dispatch(method, &params, &mut usage, &mut after).await;
+        let mut out = vec![frame(&id, answer, rate_limits(&limits, usage))];
         out.extend(after);
         Outcome(out)
     }
 
-    /// Charges `weight` to the caller's IP: the weight used this minute.
-    async fn charge(&self, weight: u64) -> Result<u64, (Failure, u64)> {
-        self.api
-            .limiter
-            .check_ip(self.ip, weight)
-            .await
-            .map_err(|(e, used)| (Failure::from(e), used))
+    /// Charges `weight` to the caller's IP (the same counters as REST):
+    /// records the weight used this minute in `usage`.
+    async fn charge(&self, weight: u64, usage: &mut Usage) -> Result<(), Failure> {
+        let charged = self.api.limiter.check_ip(self.ip, weight).await;
+        match charged {
+            Ok(used) => {
+                usage.weight = used;
+                Ok(())
+            }
+            Err((e, used)) => {
+                usage.weight = used;
+                Err(e.into())
+            }
+        }
     }
 
-    /// The method's answer, the weight used, and messages to send after it.
+    /// What the method costs: its REST equivalent's weight (2 for the
+    /// session and user data methods).
+    fn cost(&self, method: &str, texts: &BTreeMap<String, String>) -> Cost {
+        let path = match (rest_route(method), market_path(method)) {
+            (Some(r), _) => Some((r.method, r.path)),
+            (None, Some(path)) => Some((Method::GET, path)),
+            (None, None) => None,
+        };
+        let Some((m, path)) = path else {
+            return Cost::weight(2);
+        };
+        let query = rest_params(texts).map(|p| p.raw_query().to_string()).ok();
+        self.api.costs.cost(&m, path, query.as_deref())
+    }
+
+    /// The method's answer; the limits it used go to `usage`, messages to
+    /// send after the reply to `after`.
     async fn dispatch(
         &mut self,
         method: &str,
         params: &Map<String, Value>,
-    ) -> (Answer, u64, Vec<String>) {
-        let texts = match param_texts(params) {
-            Ok(t) => t,
-            Err(e) => return (Err(e.into()), 0, Vec::new()),
-        };
-        let weight = match rest_route(method) {
-            Some(r) => {
-                let query = rest_params(&texts).map(|p| p.raw_query().to_string()).ok();
-                self.api
-                    .costs
-                    .cost(&r.method, r.path, query.as_deref())
-                    .weight
-            }
-            None => 2,
-        };
-        let used = match self.charge(weight).await {
-            Ok(used) => used,
-            Err((f, used)) => return (Err(f), used, Vec::new()),
-        };
-        let mut after = Vec::new();
-        let answer = match method {
+        usage: &mut Usage,
+        after: &mut Vec<String>,
+    ) -> Answer {
+        let texts = param_texts(params)?;
+        let cost = self.cost(method, &texts);
+        self.charge(cost.weight, usage).await?;
+        match method {
             "session.logon" => self.logon(&texts).await,
             "session.status" => Ok(self.status()),
             "session.logout" => {
@@ -292,16 +341,16 @@ impl Session {
             "session.subscriptions" => Ok(self.list()),
             "userDataStream.subscribe" => self.subscribe_logged_on(),
             "userDataStream.subscribe.signature" => self.subscribe_signed(&texts).await,
-            "userDataStream.unsubscribe" => self.unsubscribe(&texts, &mut after),
-            m => match rest_route(m) {
-                Some(route) => self.rest(m, route, &texts).await,
-                None => Err(Failure {
+            "userDataStream.unsubscribe" => self.unsubscribe(&texts, after),
+            m => match (rest_route(m), market_path(m)) {
+                (Some(route), _) => self.rest(m, route, cost, &texts, usage).await,
+                (None, Some(path)) => self.market(path, &texts).await,
+                (None, None) => Err(Failure {
                     status: 400,
                     error: json!({"code": -1100, "msg": format!("Unknown method: {m:?}.")}),
                 }),
             },
-        };
-        (answer, used, after)
+        }
     }
 
     /// Who is asking: the request's own signature if it has one, else the
@@ -313,7 +362,16 @@ impl Session {
         self.logon.clone().ok_or_else(ApiError::unauthorized)
     }
 
-    async fn rest(&mut self, m: &str, route: Route, texts: &BTreeMap<String, String>) -> Answer {
+    /// A REST method of trading: the caller is charged as on REST (the
+    /// weight per user, and a new order against the order limits).
+    async fn rest(
+        &mut self,
+        m: &str,
+        route: Route,
+        cost: Cost,
+        texts: &BTreeMap<String, String>,
+        usage: &mut Usage,
+    ) -> Answer {
         let who = match route.needs {
             None => None,
             Some(needed) => {
@@ -321,15 +379,29 @@ impl Session {
                 if !who.identity.permits(needed) {
                     return Err(ApiError::rejected_api_key().into());
                 }
-                if route.method == Method::POST && route.path == "/api/v3/order" {
-                    let key = who.identity.rate_limit_key();
-                    self.api.limiter.check_user(&key, 0, true).await?;
-                }
+                let key = who.identity.rate_limit_key();
+                let limiter = &self.api.limiter;
+                usage.orders = limiter.check_user(&key, cost.weight, cost.order).await?;
                 Some(who.identity)
             }
         };
         let p = rest_params(texts)?;
         call_rest(self.state.clone(), m, who, p).await
+    }
+
+    /// A market data method: its REST handler's answer.
+    async fn market(&self, path: &str, texts: &BTreeMap<String, String>) -> Answer {
+        let Some(market) = &self.api.market else {
+            let e = ApiError::unavailable("market data is not served on this WebSocket API");
+            return Err(e.into());
+        };
+        let p = rest_params(texts)?;
+        let uri = match p.raw_query() {
+            "" => path.to_string(),
+            q => format!("{path}?{q}"),
+        };
+        let answer = market.get(&uri).await?;
+        answer_body(answer.status, &answer.body)
     }
 }
 

@@ -27,6 +27,7 @@ mod conn;
 pub mod events;
 pub mod hub;
 pub mod listen_key;
+pub mod market;
 mod methods;
 
 use crate::TradingState;
@@ -57,21 +58,37 @@ pub struct WsApi {
     pub(crate) hub: Arc<Hub>,
     pub(crate) credentials: Arc<dyn Credentials>,
     pub(crate) cfg: flowex_config::WebSocketConfig,
-    /// Request weight per IP, charged as the REST equivalent would be.
+    /// Request weight per IP and user, order counts: the REST limiter
+    /// itself, so both APIs draw on one budget, as on Binance.
     pub(crate) limiter: RateLimiter,
     pub(crate) costs: flowex_http::Costs,
+    /// Where `depth`, `klines`, the tickers … are answered.
+    pub(crate) market: Option<market::MarketData>,
     /// The user data projection's follower.
     pub status: Arc<FollowStatus>,
 }
 
+/// What the WebSocket API is built from.
+pub struct WsApiParts {
+    /// The edge's own guard (tokens, API keys and signatures).
+    pub credentials: Arc<dyn Credentials>,
+    /// The `websocket.*` settings.
+    pub cfg: flowex_config::WebSocketConfig,
+    /// The REST API's rate limiter (shared counters).
+    pub limiter: RateLimiter,
+    /// Market data, for its methods (`None`: they answer 503).
+    pub market: Option<market::MarketData>,
+}
+
 /// Starts the user data projection on the in-process sequencer and
 /// returns `state` with the WebSocket API enabled.
-pub fn start(
-    state: TradingState,
-    credentials: Arc<dyn Credentials>,
-    cfg: flowex_config::WebSocketConfig,
-    journal_dir: PathBuf,
-) -> TradingState {
+pub fn start(state: TradingState, parts: WsApiParts, journal_dir: PathBuf) -> TradingState {
+    let WsApiParts {
+        credentials,
+        cfg,
+        limiter,
+        market,
+    } = parts;
     let hub = Hub::new(HubLimits {
         max_connections: cfg.max_connections,
         max_connections_per_ip: cfg.max_connections_per_ip,
@@ -87,8 +104,9 @@ pub fn start(
     let api = WsApi {
         hub,
         credentials,
-        limiter: RateLimiter::in_memory(&state.limits),
+        limiter,
         costs: flowex_http::Costs::binance_spot(),
+        market,
         cfg,
         status,
     };
