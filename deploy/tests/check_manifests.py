@@ -57,8 +57,9 @@ FAKE_SECRETS = {
     "postgres-password": "pw",
     "database-url": "postgres://flowex:pw@postgres:5432/flowex",
     "redis-password": "pw",
-    "redis-url": "redis://:pw@redis:6379/0",
+    "redis-url": "redis+sentinel://:pw@redis-sentinel:26379/flowex/0",
 }
+SENTINEL_PORT = 26379
 
 failures = []
 
@@ -99,7 +100,12 @@ def openapi_paths(flowex):
 
 def template_keys(root):
     with open(os.path.join(root, "deploy/k8s/base/secrets.template.yaml")) as f:
-        return set(yaml.safe_load(f)["stringData"])
+        data = yaml.safe_load(f)["stringData"]
+    # The template's redis-url has the shape the checks assume.
+    shape = data.get("redis-url", "").replace("REPLACE-WITH-redis-password", "pw")
+    if shape != FAKE_SECRETS["redis-url"]:
+        fail("secrets.template.yaml", f"redis-url {shape} is not {FAKE_SECRETS['redis-url']}")
+    return set(data)
 
 
 def pod_spec(workload):
@@ -236,6 +242,29 @@ def allows(policies, direction, selected, peer, port):
     return False
 
 
+def check_sentinel_group(where, redis, docs):
+    """Redis runs as a Sentinel group, and the redis-url FlowEx is given
+    names a Service of its sentinels (the scheme crates/redis reads)."""
+    pod = pod_spec(redis)
+    for c in pod["containers"]:
+        if c.get("command") == ["sh", "-c"]:
+            parsed = subprocess.run(["sh", "-n"], input=c["args"][0], text=True,
+                                    capture_output=True)
+            if parsed.returncode != 0:
+                fail(where, f"redis {c['name']}: its start script does not parse: {parsed.stderr}")
+    names = [c["name"] for c in pod["containers"]]
+    if redis["spec"]["replicas"] < 3 or names != ["redis", "sentinel"]:
+        fail(where, "redis must be a StatefulSet of 3+ pods, each a server and a sentinel")
+    url = FAKE_SECRETS["redis-url"]
+    host = url.split("@")[1].split("/")[0].split(",")[0]
+    svc_name, port = host.split(":")
+    services = {d["metadata"]["name"]: d for d in by_kind(docs, "Service")}
+    svc = services.get(svc_name)
+    if url.split("://")[0] != "redis+sentinel" or svc is None or \
+            int(port) not in [p["port"] for p in svc["spec"]["ports"]]:
+        fail(where, f"redis-url {url} does not name a Service of the sentinels")
+
+
 def check_network(where, docs, ports):
     policies = by_kind(docs, "NetworkPolicy")
     deny = [p for p in policies if p["spec"]["podSelector"] == {}
@@ -245,11 +274,16 @@ def check_network(where, docs, ports):
         fail(where, "no default-deny NetworkPolicy")
     for caller, callees in CALLS.items():
         for callee in callees:
-            port = ports[callee]
-            if not allows(policies, "Egress", caller, callee, port):
-                fail(where, f"no egress policy lets {caller} reach {callee}:{port}")
-            if not allows(policies, "Ingress", callee, caller, port):
-                fail(where, f"no ingress policy lets {callee} accept {caller} on {port}")
+            # Redis is reached through its sentinels first.
+            for port in [ports[callee]] + ([SENTINEL_PORT] if callee == "redis" else []):
+                if not allows(policies, "Egress", caller, callee, port):
+                    fail(where, f"no egress policy lets {caller} reach {callee}:{port}")
+                if not allows(policies, "Ingress", callee, caller, port):
+                    fail(where, f"no ingress policy lets {callee} accept {caller} on {port}")
+    for port in [ports["redis"], SENTINEL_PORT]:
+        if not (allows(policies, "Egress", "redis", "redis", port)
+                and allows(policies, "Ingress", "redis", "redis", port)):
+            fail(where, f"the Sentinel group's pods cannot reach each other on {port}")
     public = [p for p in policies for r in p["spec"].get("ingress", [])
               for f in r.get("from", []) if "namespaceSelector" in f
               and f["namespaceSelector"].get("matchLabels", {}).get("kubernetes.io/metadata.name") == "ingress-nginx"]
@@ -317,6 +351,8 @@ def check_overlay(flowex, rendered, paths, keys):
             check_security(f"{where0} {name}", pod_spec(workloads[name]))
         else:
             fail(where0, f"no {name} workload")
+    if "redis" in workloads:
+        check_sentinel_group(where0, workloads["redis"], docs)
     check_network(where0, docs, ports)
     for kind in ["HorizontalPodAutoscaler", "PodDisruptionBudget"]:
         got = {d["metadata"]["name"] for d in by_kind(docs, kind)}

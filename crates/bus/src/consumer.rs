@@ -1,7 +1,7 @@
 //! The reading side: records after a seq, with gap detection.
 
+use crate::RedisConn;
 use crate::{seq_of_id, BusConfig, BusError, EventRecord};
-use redis::aio::ConnectionManager;
 use redis::streams::StreamReadReply;
 use redis::Value;
 use std::time::Duration;
@@ -27,7 +27,7 @@ pub struct Polled {
 
 /// Reads the stream from where it left off.
 pub struct Consumer {
-    conn: ConnectionManager,
+    conn: RedisConn,
     stream: String,
     last_seq: u64,
     block: Duration,

@@ -73,6 +73,7 @@ pub mod wire;
 
 pub use catalog::{Catalog, CatalogError, MarketAssets};
 pub use consumer::{Consumer, Gap, Polled};
+pub use flowex_redis::{RedisConn, RedisConnector};
 pub use follow::{
     Ended, EventTally, FollowError, FollowReport, FollowStatus, Follower, Projection, Source,
     Start, StartContext,
@@ -81,6 +82,7 @@ pub use publisher::{run_publisher, PublisherStatus};
 pub use record::EventRecord;
 pub use regenerate::{engine_at, regenerate};
 
+use std::sync::Arc;
 use std::time::Duration;
 
 /// The default stream name.
@@ -91,7 +93,8 @@ pub const DEFAULT_MAX_LEN: u64 = 1_000_000;
 /// Where the events go.
 #[derive(Clone, Debug)]
 pub struct BusConfig {
-    /// `redis://host:6379/0`.
+    /// `redis://host:6379/0` or a Sentinel group
+    /// (`redis+sentinel://host:26379,…/MASTER/0`, [`flowex_redis`]).
     pub redis_url: String,
     /// Stream key (default [`DEFAULT_STREAM`]).
     pub stream: String,
@@ -114,17 +117,11 @@ impl BusConfig {
 
     /// A connection that reconnects by itself; `extra` is added to the
     /// response timeout (for blocking reads).
-    pub(crate) async fn connect(
-        &self,
-        extra: Duration,
-    ) -> Result<redis::aio::ConnectionManager, BusError> {
-        let client = redis::Client::open(self.redis_url.as_str())
-            .map_err(|e| BusError::Config(e.to_string()))?;
-        let config = redis::aio::ConnectionManagerConfig::new()
-            .set_response_timeout(Some(self.timeout + extra))
-            .set_connection_timeout(Some(self.timeout))
-            .set_number_of_retries(1);
-        Ok(redis::aio::ConnectionManager::new_with_config(client, config).await?)
+    pub(crate) async fn connect(&self, extra: Duration) -> Result<RedisConn, BusError> {
+        let connector = RedisConnector::new(&self.redis_url, self.timeout)
+            .map_err(BusError::Config)?
+            .with_extra_response_time(self.timeout, extra);
+        Ok(Arc::new(connector).connect().await?)
     }
 
     /// One `PING` (readiness checks).

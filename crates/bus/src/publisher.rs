@@ -1,8 +1,8 @@
 //! The trading side: durable batches from the sequencer onto the stream.
 
+use crate::RedisConn;
 use crate::{regenerate, seq_of_id, BusConfig, BusError, EventRecord};
 use flowex_sequencer::{SequencerHandle, SubscriptionEnded};
-use redis::aio::ConnectionManager;
 use redis::streams::StreamRangeReply;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -171,7 +171,7 @@ async fn cycle(
 
 /// Regenerates `from..=to` on a blocking thread and publishes it in chunks.
 async fn catch_up(
-    conn: &mut ConnectionManager,
+    conn: &mut RedisConn,
     cfg: &BusConfig,
     journal_dir: &std::path::Path,
     from: u64,
@@ -216,7 +216,7 @@ async fn catch_up(
 /// `XADD <stream> MAXLEN ~ N <seq>-0 r <record>` for every record after
 /// `last`, pipelined; advances `last`.
 async fn publish(
-    conn: &mut ConnectionManager,
+    conn: &mut RedisConn,
     cfg: &BusConfig,
     records: &[EventRecord],
     last: &mut u64,
@@ -251,10 +251,7 @@ async fn publish(
 }
 
 /// The seq of the newest entry of the stream (0 when empty or absent).
-pub(crate) async fn last_in_stream(
-    conn: &mut ConnectionManager,
-    stream: &str,
-) -> Result<u64, BusError> {
+pub(crate) async fn last_in_stream(conn: &mut RedisConn, stream: &str) -> Result<u64, BusError> {
     let reply: StreamRangeReply = redis::cmd("XREVRANGE")
         .arg(stream)
         .arg("+")

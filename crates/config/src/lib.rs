@@ -108,7 +108,9 @@ pub struct Config {
     /// SQL database. Embedded default: `sqlite://<data_dir>/flowex.db?mode=rwc`.
     /// Required (PostgreSQL) in distributed mode.
     pub database_url: Option<ConnUrl>,
-    /// Redis (event fan-out, shared rate limits). Required in distributed mode.
+    /// Redis (event fan-out, shared rate limits). Required in distributed
+    /// mode. `redis://[:password@]host:6379/0`, or a Sentinel group:
+    /// `redis+sentinel://[:password@]sentinel:26379[,…]/MASTER[/DB]`.
     pub redis_url: Option<ConnUrl>,
     /// Secret shared by the services to authenticate internal calls.
     /// Embedded mode generates one; distributed mode requires it (here or

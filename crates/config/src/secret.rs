@@ -177,6 +177,11 @@ mod tests {
         );
         let u = ConnUrl::new("redis://:s3cret@redis:6379/0");
         assert_eq!(u.redacted(), "redis://:[redacted]@redis:6379/0");
+        let u = ConnUrl::new("redis+sentinel://:s3cret@s1:26379,s2:26379/flowex/0");
+        assert_eq!(
+            u.redacted(),
+            "redis+sentinel://:[redacted]@s1:26379,s2:26379/flowex/0"
+        );
         let u = ConnUrl::new("postgres://db/flowex?user=a&password=zz");
         assert_eq!(
             u.redacted(),

@@ -25,6 +25,10 @@ pub struct RedisServer {
     bin: PathBuf,
     dir: PathBuf,
     port: u16,
+    /// More arguments (`--replicaof …`), kept across restarts.
+    args: Vec<String>,
+    /// A Sentinel's configuration file (it runs `--sentinel`).
+    sentinel_conf: Option<PathBuf>,
     child: Option<Child>,
 }
 
@@ -32,6 +36,40 @@ impl RedisServer {
     /// Starts one with its files (and `redis.log`) in `dir`, or `None`
     /// (after a notice) when Redis tests are skipped.
     pub fn start(test: &str, dir: &Path) -> Option<RedisServer> {
+        Self::start_with(test, dir, &[])
+    }
+
+    /// [`RedisServer::start`] with more command-line arguments (e.g.
+    /// `["--replicaof", "127.0.0.1", "6379"]`).
+    pub fn start_with(test: &str, dir: &Path, args: &[&str]) -> Option<RedisServer> {
+        let mut server = Self::prepare(test, dir)?;
+        server.args = args.iter().map(|a| a.to_string()).collect();
+        server.restart();
+        Some(server)
+    }
+
+    /// A Sentinel (`redis-server CONF --sentinel`) watching the primary on
+    /// `primary_port` under the name `master` (quorum 1, down after 1 s).
+    pub fn sentinel(
+        test: &str,
+        dir: &Path,
+        primary_port: u16,
+        master: &str,
+    ) -> Option<RedisServer> {
+        let mut server = Self::prepare(test, dir)?;
+        let conf = dir.join("sentinel.conf");
+        let text = format!(
+            "sentinel monitor {master} 127.0.0.1 {primary_port} 1\n\
+             sentinel down-after-milliseconds {master} 1000\n\
+             sentinel failover-timeout {master} 10000\n"
+        );
+        std::fs::write(&conf, text).expect("sentinel.conf");
+        server.sentinel_conf = Some(conf);
+        server.restart();
+        Some(server)
+    }
+
+    fn prepare(test: &str, dir: &Path) -> Option<RedisServer> {
         let Some(bin) = binary() else {
             assert!(
                 !crate::required("FLOWEX_REQUIRE_REDIS"),
@@ -42,14 +80,14 @@ impl RedisServer {
             );
             return None;
         };
-        let mut server = RedisServer {
+        Some(RedisServer {
             bin,
             dir: dir.to_path_buf(),
             port: crate::free_port(),
+            args: Vec::new(),
+            sentinel_conf: None,
             child: None,
-        };
-        server.restart();
-        Some(server)
+        })
     }
 
     /// `redis://127.0.0.1:PORT/0`.
@@ -80,11 +118,16 @@ impl RedisServer {
             .append(true)
             .open(self.dir.join("redis.log"))
             .expect("redis.log");
-        let child = Command::new(&self.bin)
+        let mut cmd = Command::new(&self.bin);
+        match &self.sentinel_conf {
+            Some(conf) => cmd.arg(conf).arg("--sentinel"),
+            None => cmd.args(["--save", "", "--appendonly", "no"]),
+        };
+        let child = cmd
             .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"])
             .arg("--dir")
             .arg(&self.dir)
+            .args(&self.args)
             .stdout(log)
             .stderr(Stdio::null())
             .spawn()

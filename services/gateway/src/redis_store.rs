@@ -18,13 +18,14 @@
 use crate::error::GatewayError;
 use flowex_http::rate_limit::{BoxFuture, Count, Counter, StoreError};
 use flowex_http::RateLimitStore;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use flowex_redis::{RedisConn, RedisConnector};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// A [`RateLimitStore`] in Redis.
 #[derive(Clone)]
 pub struct RedisStore {
-    conn: ConnectionManager,
+    conn: RedisConn,
     prefix: String,
 }
 
@@ -44,19 +45,14 @@ fn store_err(e: redis::RedisError) -> StoreError {
 }
 
 impl RedisStore {
-    /// A store on `url` (`redis://host:6379/0`) with keys under `prefix`
+    /// A store on `url` (`redis://host:6379/0`, or a Sentinel group:
+    /// [`flowex_redis`]) with keys under `prefix`
     /// (e.g. `flowex:rl:`). Connects lazily and reconnects by itself;
     /// `timeout` bounds each command and each connection attempt.
     pub fn new(url: &str, prefix: &str, timeout: Duration) -> Result<Self, GatewayError> {
-        let client = redis::Client::open(url)
+        let connector = RedisConnector::new(url, timeout)
             .map_err(|e| GatewayError::Config(format!("redis_url: {e}")))?;
-        let config = ConnectionManagerConfig::new()
-            .set_response_timeout(Some(timeout))
-            .set_connection_timeout(Some(timeout))
-            .set_number_of_retries(1);
-        let conn = client
-            .get_connection_manager_lazy(config)
-            .map_err(|e| GatewayError::Config(format!("redis: {e}")))?;
+        let conn = Arc::new(connector).lazy();
         Ok(RedisStore {
             conn,
             prefix: prefix.to_string(),
