@@ -157,6 +157,7 @@ fn upgrade(
         tokio::spawn(ticks(state.clone()));
     }
     ws.max_message_size(MAX_MESSAGE)
+        .read_buffer_size(flowex_http::WS_READ_BUFFER)
         .on_upgrade(move |socket| conn::run(socket, state, slot, streams, combined))
 }
 

@@ -115,6 +115,7 @@ async fn upgrade(
         key_slot,
     };
     ws.max_message_size(super::MAX_MESSAGE)
+        .read_buffer_size(flowex_http::WS_READ_BUFFER)
         .on_upgrade(move |socket| run(socket, stream, rx, kick))
 }
 

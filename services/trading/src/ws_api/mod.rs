@@ -135,6 +135,7 @@ async fn upgrade(
         Err(refused) => return refusal(refused),
     };
     ws.max_message_size(MAX_MESSAGE)
+        .read_buffer_size(flowex_http::WS_READ_BUFFER)
         .on_upgrade(move |socket| conn::run(socket, state, api, slot, ip))
 }
 
