@@ -341,13 +341,31 @@ impl Default for JwtConfig {
 pub const MAX_PASSWORD_AGE_DAYS: u32 = 3650;
 
 /// Account security policy.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AuthPolicyConfig {
     /// Password rotation: a login with a password older than this many days
     /// must set a new one (`new_password`; until then 403
     /// `password_expired`). 0 (the default) turns it off; at most 3650.
     pub password_max_age_days: u32,
+    /// Distributed mode: how long a gateway replica (and trading's
+    /// WebSocket API) trusts a looked-up API key, in milliseconds (default
+    /// 30 000). Invalidations on Redis pub/sub end a deleted key at once;
+    /// this bounds it when they cannot arrive (Redis down). 1 to 3 600 000.
+    pub key_cache_ttl_ms: u64,
+    /// Distributed mode: the same for a session check (default 5 000),
+    /// 1 to 3 600 000.
+    pub session_cache_ttl_ms: u64,
+}
+
+impl Default for AuthPolicyConfig {
+    fn default() -> Self {
+        AuthPolicyConfig {
+            password_max_age_days: 0,
+            key_cache_ttl_ms: 30_000,
+            session_cache_ttl_ms: 5_000,
+        }
+    }
 }
 
 /// Key material. Each secret is given by value or by file, not both.
@@ -789,6 +807,16 @@ impl Config {
         }
         if self.jwt.issuer.trim().is_empty() || self.jwt.audience.trim().is_empty() {
             err("jwt.issuer and jwt.audience must not be empty".into());
+        }
+        for (name, ms) in [
+            ("key_cache_ttl_ms", self.auth.key_cache_ttl_ms),
+            ("session_cache_ttl_ms", self.auth.session_cache_ttl_ms),
+        ] {
+            if !(1..=3_600_000).contains(&ms) {
+                err(format!(
+                    "auth.{name} is {ms}; it must be between 1 and 3600000"
+                ));
+            }
         }
         if self.auth.password_max_age_days > MAX_PASSWORD_AGE_DAYS {
             err(format!(

@@ -116,7 +116,7 @@ pub const METRICS: &[Metric] = &[
     m("flowex_rate_limit_bans_total", C, COUNT, &[], "IPs banned (418) for going on after 429."),
     m("flowex_rate_limit_untracked_total", C, COUNT, &[], "Requests let through because the in-memory limiter tracks its maximum of keys."),
     m("flowex_rate_limit_store_errors_total", C, COUNT, &[], "Rate-limit store (Redis) operations that failed; the request is let through."),
-    m("flowex_redis_errors_total", C, COUNT, &["component"], "Redis operations that failed, by component (rate_limits: the gateway's shared counters; event_publisher: trading's event stream; event_consumer: a projection following it)."),
+    m("flowex_redis_errors_total", C, COUNT, &["component"], "Redis operations that failed, by component (rate_limits: the gateway's shared counters; event_publisher: trading's event stream; event_consumer: a projection following it; credential_invalidations: publishing or subscribing to credential invalidations)."),
     m("flowex_http_timeouts_total", C, COUNT, &[], "Requests that hit the per-request timeout."),
     m("flowex_http_connections_refused_total", C, COUNT, &["reason"], "Connections answered and closed at accept, by reason (per_ip: the address holds server.max_connections_per_ip; total: server.max_connections)."),
     m("flowex_http_header_timeouts_total", C, COUNT, &[], "Connections closed because the request headers did not arrive within server.header_read_timeout_ms (slow or idle clients)."),
@@ -133,6 +133,7 @@ pub const METRICS: &[Metric] = &[
     m("flowex_ws_messages_sent_total", C, COUNT, &["stream"], "WebSocket messages queued to connections, by stream kind (WS_STREAM_KINDS; user_data: the user data events of the WebSocket API and listenKey streams)."),
     m("flowex_ws_messages_dropped_total", C, COUNT, &["stream"], "Market-stream messages not queued because a connection's send queue was full, by stream kind; that connection is closed as a slow consumer."),
     m("flowex_ws_slow_consumer_disconnects_total", C, COUNT, &[], "WebSocket connections closed because they did not keep up with their streams (1008 slow consumer)."),
+    m("flowex_credential_invalidations_total", C, COUNT, &["result"], "Credential invalidations on Redis pub/sub (distributed mode), by result: published (auth service), publish_failed (not published: Redis down or the queue full; the cache TTLs still bound it), received (a gateway replica or trading's WebSocket API dropped cached keys and sessions), resubscribed (connected after a Redis failure: every cached key and session dropped)."),
     m("flowex_logins_total", C, COUNT, &["result"], "Password logins by result (success, failure, lockout)."),
     m("flowex_two_factor_failures_total", C, COUNT, &[], "Wrong or reused 2FA codes, wherever a code is checked."),
     m("flowex_api_signature_failures_total", C, COUNT, &["reason"], "Signed API requests refused (bad_signature, bad_timestamp, unknown_key, ip_not_allowed, permission)."),
@@ -158,7 +159,12 @@ pub const WS_STREAM_KINDS: &[&str] = &[
 ];
 
 /// The `component` label of `flowex_redis_errors_total`.
-pub const REDIS_COMPONENTS: &[&str] = &["rate_limits", "event_publisher", "event_consumer"];
+pub const REDIS_COMPONENTS: &[&str] = &[
+    "rate_limits",
+    "event_publisher",
+    "event_consumer",
+    "credential_invalidations",
+];
 
 /// Latency buckets, seconds: 100 µs to 10 s.
 pub const LATENCY_BUCKETS: &[f64] = &[
@@ -180,6 +186,11 @@ static PROCESS: OnceLock<metrics_process::Collector> = OnceLock::new();
 /// Counters with a fixed label set, exported at 0 from the start so that
 /// `rate()` and alerts see the first event (a missing series is not 0).
 const INITIAL: &[(&str, &str, &[&str])] = &[
+    (
+        "flowex_credential_invalidations_total",
+        "result",
+        &["published", "publish_failed", "received", "resubscribed"],
+    ),
     (
         "flowex_logins_total",
         "result",
@@ -469,6 +480,12 @@ pub fn db_query(statement: &'static str, table: &'static str, elapsed: Duration)
 /// A failed Redis operation of `component` (one of [`REDIS_COMPONENTS`]).
 pub fn redis_error(component: &'static str) {
     counter!("flowex_redis_errors_total", "component" => component).increment(1);
+}
+
+/// A credential invalidation's fate: `published`, `publish_failed`,
+/// `received` or `resubscribed` (see `flowex_credential_invalidations_total`).
+pub fn credential_invalidation(result: &'static str) {
+    counter!("flowex_credential_invalidations_total", "result" => result).increment(1);
 }
 
 /// A password login's result: `success`, `failure` or `lockout`.

@@ -141,7 +141,7 @@ impl Store {
         .bind(now)
         .execute(self.pool())
         .await;
-        self.credentials_changed();
+        self.credentials_changed(user_id);
         let done = done?;
         if done.rows_affected() == 1 {
             sqlx::query("DELETE FROM listen_keys WHERE holder = $1")
@@ -162,7 +162,7 @@ impl Store {
         .bind(now)
         .execute(self.pool())
         .await;
-        self.credentials_changed();
+        self.credentials_changed(user_id);
         let done = done?;
         sqlx::query("DELETE FROM listen_keys WHERE user_id = $1 AND holder LIKE 'key:%'")
             .bind(id("user id", user_id)?)

@@ -178,7 +178,29 @@ struct Inner {
     /// Bumped after every write that ends or narrows an API key
     /// ([`Store::credentials_epoch`]).
     credentials_epoch: AtomicU64,
+    /// Told of every such write and every revoked session
+    /// ([`Store::on_credentials_change`]).
+    credentials_listener: std::sync::OnceLock<CredentialsListener>,
 }
+
+/// What a write through the store ended or narrowed, as told to the
+/// [`Store::on_credentials_change`] listener (distributed mode publishes it
+/// so every gateway replica drops what it cached).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CredentialChange {
+    /// Something of this user: a key deleted, frozen or unfrozen, a role
+    /// changed, a password changed, all sessions revoked.
+    User(u64),
+    /// One session revoked (logout, "sign out that device", refresh-token
+    /// reuse, the session limit).
+    Session(u64),
+    /// Something whose owner the store did not look up (a refresh-token
+    /// family revoked by token): forget everything.
+    All,
+}
+
+/// Called after each credential write (see [`CredentialChange`]); must not block.
+pub type CredentialsListener = Arc<dyn Fn(CredentialChange) + Send + Sync>;
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -253,6 +275,7 @@ impl Store {
                 backend,
                 ids: Mutex::new(HashMap::new()),
                 credentials_epoch: AtomicU64::new(0),
+                credentials_listener: std::sync::OnceLock::new(),
             }),
         })
     }
@@ -279,7 +302,7 @@ impl Store {
 
     /// A number that changes after every write through this store (or a
     /// clone of it) that ends or narrows an API key: a key deleted, its
-    /// owner frozen or unfrozen, a role changed. An in-process cache of
+    /// owner frozen or unfrozen, a role or password changed. An in-process cache of
     /// keys (the embedded gateway's) stamps each entry with the epoch read
     /// before its lookup and trusts it only while the epoch is unchanged,
     /// so such a write takes effect on the very next request. Writes from
@@ -288,10 +311,29 @@ impl Store {
         self.inner.credentials_epoch.load(Ordering::Acquire)
     }
 
-    /// Moves [`Store::credentials_epoch`]; called after such a write,
-    /// whether or not it succeeded (a failed one may still have committed).
-    pub(crate) fn credentials_changed(&self) {
+    /// Moves [`Store::credentials_epoch`] and tells the listener; called
+    /// after such a write of `user_id`'s, whether or not it succeeded (a
+    /// failed one may still have committed).
+    pub(crate) fn credentials_changed(&self, user_id: u64) {
         self.inner.credentials_epoch.fetch_add(1, Ordering::AcqRel);
+        self.tell(CredentialChange::User(user_id));
+    }
+
+    /// Tells the listener, if any, of `change`.
+    pub(crate) fn tell(&self, change: CredentialChange) {
+        if let Some(listener) = self.inner.credentials_listener.get() {
+            listener(change);
+        }
+    }
+
+    /// Sets the one listener told of every credential write through this
+    /// store or a clone of it (see [`CredentialChange`]): a deleted key, a
+    /// frozen or unfrozen user, a role or password change, a revoked
+    /// session. It runs on the writer's task right after the write (whether
+    /// or not it succeeded) and must not block. `false` if one was set
+    /// already (it stays).
+    pub fn on_credentials_change(&self, listener: CredentialsListener) -> bool {
+        self.inner.credentials_listener.set(listener).is_ok()
     }
 
     /// A round trip to the database, for readiness checks.

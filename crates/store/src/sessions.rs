@@ -9,7 +9,7 @@
 
 use crate::codec::{get_i64, get_opt_i64, get_opt_str, get_str, get_u64, id};
 use crate::error::{unique_as, Result, StoreError};
-use crate::Store;
+use crate::{CredentialChange, Store};
 use sqlx::any::AnyRow;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -201,7 +201,11 @@ impl Store {
 
         // Not current: find out why. The transaction holds the write lock
         // (SQLite) or saw the committed state (PostgreSQL) by now.
-        why_not_current(tx, r).await
+        let outcome = why_not_current(tx, r).await;
+        if let Ok(RotateOutcome::Reused { session_id, .. }) = &outcome {
+            self.tell(CredentialChange::Session(*session_id));
+        }
+        outcome
     }
 
     /// Revokes one session of `user_id` (logout, "sign out that device").
@@ -222,8 +226,9 @@ impl Store {
         .bind(now)
         .bind(reason)
         .execute(self.pool())
-        .await?;
-        Ok(done.rows_affected() == 1)
+        .await;
+        self.tell(CredentialChange::Session(session_id));
+        Ok(done?.rows_affected() == 1)
     }
 
     /// Revokes the family (session) a token belongs to, whoever owns it.
@@ -232,14 +237,20 @@ impl Store {
         let done = sqlx::query(
             "UPDATE sessions SET revoked_at = $2, revoke_reason = $3 \
              WHERE id = (SELECT session_id FROM refresh_tokens WHERE token_hash = $1) \
-             AND revoked_at IS NULL",
+             AND revoked_at IS NULL RETURNING id",
         )
         .bind(token_hash)
         .bind(now)
         .bind(reason)
-        .execute(self.pool())
-        .await?;
-        Ok(done.rows_affected() == 1)
+        .fetch_optional(self.pool())
+        .await;
+        match &done {
+            Ok(Some(row)) => self.tell(CredentialChange::Session(get_u64(row, "id")?)),
+            Ok(None) => {}
+            // It may have committed: forget everything rather than guess.
+            Err(_) => self.tell(CredentialChange::All),
+        }
+        Ok(done?.is_some())
     }
 
     /// Revokes every live session of a user, except `keep` (e.g. the one
@@ -260,8 +271,9 @@ impl Store {
         .bind(reason)
         .bind(id("session id", keep.unwrap_or(0))?)
         .execute(self.pool())
-        .await?;
-        Ok(done.rows_affected())
+        .await;
+        self.tell(CredentialChange::User(user_id));
+        Ok(done?.rows_affected())
     }
 
     /// Live sessions of a user (not revoked, not expired), newest first.

@@ -194,8 +194,9 @@ impl Store {
         .bind(hash)
         .bind(now)
         .execute(self.pool())
-        .await?;
-        found(done.rows_affected())
+        .await;
+        self.credentials_changed(user_id);
+        found(done?.rows_affected())
     }
 
     pub async fn set_role(&self, user_id: u64, role: Role, now: i64) -> Result<()> {
@@ -205,7 +206,7 @@ impl Store {
             .bind(now)
             .execute(self.pool())
             .await;
-        self.credentials_changed();
+        self.credentials_changed(user_id);
         found(done?.rows_affected())
     }
 
@@ -216,7 +217,7 @@ impl Store {
             .bind(now)
             .execute(self.pool())
             .await;
-        self.credentials_changed();
+        self.credentials_changed(user_id);
         found(done?.rows_affected())
     }
 

@@ -204,6 +204,7 @@ mod config;
 mod edge;
 mod error;
 pub mod extract;
+pub mod invalidation;
 mod lockout;
 mod serve;
 mod state;

@@ -15,12 +15,17 @@ use crate::state::AuthState;
 /// [`flowex_http::stack`] without an IP rate limiter (the gateway limits
 /// clients). Set `server.trusted_proxies` to the gateway's addresses so
 /// that lockouts and the audit log see the client's address rather than
-/// the gateway's.
+/// the gateway's. With `redis_url`, every credential write is published
+/// for the gateway replicas' caches ([`crate::invalidation`]).
 pub async fn serve(config: flowex_config::Config) -> anyhow::Result<()> {
     process::require_distributed(&config)?;
     let secrets = crate::load_secrets(&config)?;
     let token = InternalToken::new(secrets.internal_token.expose());
     let state = AuthState::from_config(&config, &secrets).await?;
+    if let Some(url) = &config.redis_url {
+        // Gateway replicas drop cached keys and sessions at once.
+        crate::invalidation::publish_changes(state.store(), url.expose())?;
+    }
     let checks = process::database_check(HealthChecks::new(), state.store());
     let app = process::service_app(&config, routes(state.clone()), token, checks, Router::new())?;
     let served = process::listen(&config, "auth", config.services.auth.port, app).await;

@@ -41,6 +41,10 @@ pub struct GatewayConfig {
     /// Session cache of distributed mode: its `ttl` bounds how long a
     /// revoked session keeps working there (one process never caches).
     pub session_cache: SessionCacheConfig,
+    /// Distributed mode: the caches [`crate::proxied`] builds are added
+    /// here, for the credential invalidations of Redis pub/sub
+    /// ([`crate::invalidation`]) to drop entries from (`None`: TTLs only).
+    pub invalidations: Option<crate::invalidation::Caches>,
     /// Upstream timeouts and circuit breakers (distributed mode).
     pub proxy: ProxyConfig,
     /// Unix-ms clock for `timestamp` checks (`None`: the system clock).
@@ -79,8 +83,9 @@ impl GatewayConfig {
     /// Settings from FlowEx's configuration: the stack from `server` and
     /// `cors`, an in-memory rate limiter from `rate_limits`, Binance's
     /// weights, no readiness checks, the process's Prometheus recorder,
-    /// a placeholder OpenAPI document, the default web directories, a
-    /// 30 s key cache, and an upstream timeout of 90 % of the request
+    /// a placeholder OpenAPI document, the default web directories, the
+    /// key and session caches of `auth.key_cache_ttl_ms` and
+    /// `auth.session_cache_ttl_ms` (30 s, 5 s), and an upstream timeout of 90 % of the request
     /// timeout.
     pub fn from_config(config: &flowex_config::Config) -> Self {
         let http = HttpConfig::from(config);
@@ -93,8 +98,15 @@ impl GatewayConfig {
             openapi: placeholder_openapi(),
             web_dir: Some(PathBuf::from(DEFAULT_WEB_DIR)),
             docs_assets_dir: Some(PathBuf::from(DEFAULT_DOCS_ASSETS_DIR)),
-            key_cache: KeyCacheConfig::default(),
-            session_cache: SessionCacheConfig::default(),
+            key_cache: KeyCacheConfig {
+                ttl: Duration::from_millis(config.auth.key_cache_ttl_ms),
+                ..KeyCacheConfig::default()
+            },
+            session_cache: SessionCacheConfig {
+                ttl: Duration::from_millis(config.auth.session_cache_ttl_ms),
+                ..SessionCacheConfig::default()
+            },
+            invalidations: None,
             proxy: ProxyConfig {
                 request_timeout: (request_timeout * 9 / 10).max(Duration::from_millis(50)),
                 ..ProxyConfig::default()

@@ -24,6 +24,12 @@
 //! `credentials_epoch`): an entry is trusted only while the epoch it was
 //! looked up at is current, so a deleted key or a frozen owner takes
 //! effect on the next request.
+//!
+//! In distributed mode the auth service publishes each credential change on
+//! Redis pub/sub and every replica drops the user's entries
+//! ([`CachedDirectory::invalidate_user`], [`crate::invalidation`]): a
+//! deleted key stops within the message's delivery, the TTL only bounds it
+//! while Redis is unreachable.
 
 use crate::error::GatewayError;
 use crate::proxy::{upstream_uri, HttpClient};
@@ -36,6 +42,7 @@ use serde::Deserialize;
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
@@ -178,6 +185,10 @@ pub struct CachedDirectory {
     /// Each entry: when it was looked up, the epoch it was looked up at.
     entries: Mutex<HashMap<String, (Instant, u64, KeyRecord)>>,
     epoch: Option<Epoch>,
+    /// Moved by every [`CachedDirectory::invalidate_user`] and
+    /// [`CachedDirectory::clear`]: a lookup that was in flight across one
+    /// is answered but not cached (it may predate the change).
+    generation: AtomicU64,
 }
 
 /// Reads a number that changes whenever a cached key may have become stale.
@@ -200,6 +211,7 @@ impl CachedDirectory {
             config,
             entries: Mutex::new(HashMap::new()),
             epoch: None,
+            generation: AtomicU64::new(0),
         }
     }
 
@@ -220,6 +232,22 @@ impl CachedDirectory {
         self.lock().remove(api_key);
     }
 
+    /// Forgets every key of `user_id` (a key deleted, the user frozen or
+    /// unfrozen, a role changed: [`crate::invalidation`]), and keeps a
+    /// lookup in flight from caching what it finds.
+    pub fn invalidate_user(&self, user_id: u64) {
+        let mut map = self.lock();
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        map.retain(|_, (_, _, rec)| rec.user_id != user_id);
+    }
+
+    /// Forgets every key (invalidations may have been missed).
+    pub fn clear(&self) {
+        let mut map = self.lock();
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        map.clear();
+    }
+
     /// Number of cached keys.
     pub fn len(&self) -> usize {
         self.lock().len()
@@ -234,9 +262,12 @@ impl CachedDirectory {
         self.entries.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn store(&self, api_key: &str, epoch: u64, record: &KeyRecord) {
+    fn store(&self, api_key: &str, epoch: u64, generation: u64, record: &KeyRecord) {
         let now = Instant::now();
         let mut map = self.lock();
+        if self.generation.load(Ordering::Acquire) != generation {
+            return;
+        }
         if map.len() >= self.config.max_entries && !map.contains_key(api_key) {
             map.retain(|_, (at, e, _)| now.duration_since(*at) < self.config.ttl && *e == epoch);
             if map.len() >= self.config.max_entries {
@@ -265,6 +296,7 @@ impl KeyDirectory for CachedDirectory {
             // Read before the lookup: a write that lands during it moves
             // the epoch past what the entry is stamped with.
             let epoch = self.current_epoch();
+            let generation = self.generation.load(Ordering::Acquire);
             {
                 let map = self.lock();
                 if let Some((at, e, rec)) = map.get(api_key) {
@@ -275,7 +307,7 @@ impl KeyDirectory for CachedDirectory {
             }
             let found = self.inner.lookup(api_key).await?;
             match &found {
-                Some(rec) => self.store(api_key, epoch, rec),
+                Some(rec) => self.store(api_key, epoch, generation, rec),
                 None => self.invalidate(api_key),
             }
             Ok(found)
@@ -351,7 +383,7 @@ impl KeyDirectory for HttpKeyDirectory {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::atomic::AtomicUsize;
 
     struct Counting {
         inner: MemoryDirectory,
@@ -465,5 +497,65 @@ mod tests {
         epoch.fetch_add(1, Ordering::SeqCst);
         assert!(cache.lookup("a").await.unwrap().is_none());
         assert_eq!(calls(), 2);
+    }
+
+    /// Answers after `release` is notified, so a test can act mid-lookup.
+    struct Gated {
+        inner: MemoryDirectory,
+        release: tokio::sync::Notify,
+    }
+
+    impl KeyDirectory for Gated {
+        fn lookup<'a>(
+            &'a self,
+            api_key: &'a str,
+        ) -> BoxFuture<'a, Result<Option<KeyRecord>, GatewayError>> {
+            Box::pin(async move {
+                self.release.notified().await;
+                self.inner.lookup(api_key).await
+            })
+        }
+    }
+
+    #[tokio::test]
+    async fn a_users_invalidation_drops_their_keys_and_a_lookup_in_flight_is_not_kept() {
+        let inner = Arc::new(Counting {
+            inner: MemoryDirectory::new(),
+            calls: AtomicUsize::new(0),
+        });
+        let mut other = record(2);
+        other.user_id = 2;
+        inner.inner.insert("a", record(1));
+        inner.inner.insert("b", other);
+        let cache = CachedDirectory::new(inner.clone(), KeyCacheConfig::default());
+        cache.lookup("a").await.unwrap();
+        cache.lookup("b").await.unwrap();
+        cache.invalidate_user(1);
+        assert_eq!(cache.len(), 1, "user 2's key stays");
+        inner.inner.remove("a");
+        assert!(
+            cache.lookup("a").await.unwrap().is_none(),
+            "looked up again"
+        );
+        cache.clear();
+        assert!(cache.is_empty());
+
+        // A lookup that started before an invalidation answers, uncached.
+        let gated = Arc::new(Gated {
+            inner: MemoryDirectory::new(),
+            release: tokio::sync::Notify::new(),
+        });
+        gated.inner.insert("c", record(3));
+        let cache = Arc::new(CachedDirectory::new(
+            gated.clone(),
+            KeyCacheConfig::default(),
+        ));
+        let c = cache.clone();
+        let pending = tokio::spawn(async move { c.lookup("c").await });
+        tokio::task::yield_now().await;
+        cache.invalidate_user(1);
+        gated.release.notify_one();
+        assert!(pending.await.unwrap().unwrap().is_some());
+        assert!(cache.is_empty(), "not cached across the invalidation");
     }
 }

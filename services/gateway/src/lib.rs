@@ -37,8 +37,10 @@
 //!      (`/api/v1`: `session_revoked`; `/api/v3`: -2015), and the role is
 //!      `admin` only if the database agrees. [`embedded`] asks on every
 //!      request; [`proxied`] keeps answers for
-//!      [`SessionCacheConfig::ttl`] (5 s), the bound on how long an ended
-//!      session works there. On public routes a token of an ended session
+//!      [`SessionCacheConfig::ttl`] (5 s), dropped at once by the auth
+//!      service's invalidations on Redis pub/sub ([`invalidation`]); the
+//!      TTL bounds how long an ended session works there when Redis is
+//!      unreachable. On public routes a token of an ended session
 //!      is ignored;
 //!    - `X-MBX-APIKEY` (signed endpoints, `userDataStream`): key format
 //!      (-2014), lookup in the [`KeyDirectory`] behind a TTL cache (-2015
@@ -120,6 +122,7 @@ pub mod config;
 pub mod directory;
 pub mod docs;
 pub mod error;
+pub mod invalidation;
 pub mod proxy;
 pub mod redis_store;
 pub mod routes;
@@ -220,6 +223,9 @@ pub fn proxied(
         Arc::new(directory.clone()),
         cfg.session_cache,
     ));
+    if let Some(caches) = &cfg.invalidations {
+        caches.add_sessions(sessions.clone());
+    }
     finish(app, &cfg, Arc::new(directory), sessions, verifier)
 }
 
@@ -248,7 +254,11 @@ fn finish(
     let directory: Arc<dyn KeyDirectory> = if cfg.key_cache.max_entries == 0 {
         directory
     } else {
-        Arc::new(CachedDirectory::new(directory, cfg.key_cache))
+        let cached = Arc::new(CachedDirectory::new(directory, cfg.key_cache));
+        if let Some(caches) = &cfg.invalidations {
+            caches.add_keys(cached.clone());
+        }
+        cached
     };
     let mut auth = AuthState::new(verifier, directory, sessions);
     if let Some(clock) = cfg.clock.clone() {

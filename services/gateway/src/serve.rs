@@ -136,14 +136,32 @@ pub fn distributed_router(
     };
     let directory =
         HttpKeyDirectory::new(upstreams.auth.clone(), token, cfg.proxy.connect_timeout * 2);
+    let caches = invalidated_caches(config)?;
+    cfg.invalidations = caches;
     Ok(proxied(cfg, directory, verifier, upstreams)?)
+}
+
+/// With `redis_url`: the caches the credential invalidations of Redis
+/// pub/sub drop entries from, its subscriber started
+/// ([`crate::invalidation`]). Without: `None`, the caches' TTLs only.
+fn invalidated_caches(
+    config: &flowex_config::Config,
+) -> anyhow::Result<Option<crate::invalidation::Caches>> {
+    let Some(url) = &config.redis_url else {
+        return Ok(None);
+    };
+    let caches = crate::invalidation::Caches::new();
+    crate::invalidation::spawn_subscriber(url.expose(), caches.clone())?;
+    Ok(Some(caches))
 }
 
 /// The gateway's authenticator as a service behind it needs it for the
 /// WebSocket API (credentials checked inside the protocol): JWT verifier
 /// from the configuration, keys and sessions from the auth service over the
-/// internal channel, with the gateway's caches (a revoked session stops
-/// within `session_cache`'s TTL, a deleted key within `key_cache`'s).
+/// internal channel, with the gateway's caches and, with `redis_url`, their
+/// credential invalidations (a revoked session or a deleted key stops when
+/// the auth service's message arrives; within the caches' TTLs if Redis is
+/// unreachable). Call on a Tokio runtime.
 pub fn remote_credentials(config: &flowex_config::Config) -> anyhow::Result<crate::AuthState> {
     let secrets = config
         .load_secrets(Vec::new)
@@ -162,13 +180,21 @@ pub fn remote_credentials(config: &flowex_config::Config) -> anyhow::Result<crat
         Arc::new(directory.clone()),
         cfg.session_cache,
     ));
+    let caches = invalidated_caches(config)?;
+    if let Some(c) = &caches {
+        c.add_sessions(sessions.clone());
+    }
     let keys: Arc<dyn crate::KeyDirectory> = if cfg.key_cache.max_entries == 0 {
         Arc::new(directory)
     } else {
-        Arc::new(crate::CachedDirectory::new(
+        let cached = Arc::new(crate::CachedDirectory::new(
             Arc::new(directory),
             cfg.key_cache,
-        ))
+        ));
+        if let Some(c) = &caches {
+            c.add_keys(cached.clone());
+        }
+        cached
     };
     Ok(crate::AuthState::new(verifier, keys, sessions))
 }

@@ -14,8 +14,11 @@
 //! ```
 //!
 //! behind a [`SessionCache`] that keeps each answer for
-//! [`SessionCacheConfig::ttl`] (5 s by default): the bound, on each gateway
-//! replica, on how long a logged-out or revoked session keeps working.
+//! [`SessionCacheConfig::ttl`] (5 s by default). The auth service publishes
+//! every revocation on Redis pub/sub and each replica drops the answer at
+//! once ([`crate::invalidation`]); the TTL is the bound on how long a
+//! logged-out or revoked session keeps working on a replica that cannot
+//! hear them (Redis unreachable).
 
 use crate::directory::HttpKeyDirectory;
 use crate::proxy::upstream_uri;
@@ -25,6 +28,7 @@ use flowex_http::{ApiError, SessionDirectory, SessionStatus};
 use http::{Request, StatusCode};
 use http_body_util::{BodyExt, Full};
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -55,6 +59,9 @@ pub struct SessionCache {
     inner: Arc<dyn SessionDirectory>,
     config: SessionCacheConfig,
     entries: Mutex<HashMap<u64, Entry>>,
+    /// Moved by every invalidation: a lookup in flight across one is
+    /// answered but not cached.
+    generation: AtomicU64,
 }
 
 impl std::fmt::Debug for SessionCache {
@@ -72,11 +79,34 @@ impl SessionCache {
             inner,
             config,
             entries: Mutex::new(HashMap::new()),
+            generation: AtomicU64::new(0),
         }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Entry>> {
         self.entries.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Forgets one session's answer (logout, revoked: [`crate::invalidation`]).
+    pub fn invalidate_session(&self, session_id: u64) {
+        let mut map = self.lock();
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        map.remove(&session_id);
+    }
+
+    /// Forgets the answers about `user_id`'s sessions (all revoked, a
+    /// password or role changed).
+    pub fn invalidate_user(&self, user_id: u64) {
+        let mut map = self.lock();
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        map.retain(|_, (_, status)| status.is_none_or(|s| s.user_id != user_id));
+    }
+
+    /// Forgets every answer (invalidations may have been missed).
+    pub fn clear(&self) {
+        let mut map = self.lock();
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        map.clear();
     }
 
     fn cached(&self, id: u64) -> Option<Option<SessionStatus>> {
@@ -85,9 +115,12 @@ impl SessionCache {
         (at.elapsed() < self.config.ttl).then_some(*status)
     }
 
-    fn store(&self, id: u64, status: Option<SessionStatus>) {
+    fn store(&self, id: u64, generation: u64, status: Option<SessionStatus>) {
         let now = Instant::now();
         let mut map = self.lock();
+        if self.generation.load(Ordering::Acquire) != generation {
+            return;
+        }
         if map.len() >= self.config.max_entries {
             map.retain(|_, (at, _)| now.duration_since(*at) < self.config.ttl);
             if map.len() >= self.config.max_entries {
@@ -107,8 +140,9 @@ impl SessionDirectory for SessionCache {
             if let Some(hit) = self.cached(id) {
                 return Ok(hit);
             }
+            let generation = self.generation.load(Ordering::Acquire);
             let found = self.inner.session(id).await?;
-            self.store(id, found);
+            self.store(id, generation, found);
             Ok(found)
         })
     }
@@ -190,7 +224,7 @@ impl SessionDirectory for HttpKeyDirectory {
 mod tests {
     use super::*;
     use flowex_auth::Role;
-    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::sync::atomic::{AtomicBool, AtomicUsize};
 
     /// A directory whose one session can be ended, counting lookups.
     struct One {
@@ -232,5 +266,39 @@ mod tests {
         assert!(cache.session(2).await.unwrap().is_none());
         cache.session(3).await.unwrap();
         assert!(cache.lock().len() <= 2, "bounded");
+    }
+
+    #[tokio::test]
+    async fn invalidations_drop_the_answers_they_name() {
+        let inner = Arc::new(One {
+            live: AtomicBool::new(true),
+            calls: AtomicUsize::new(0),
+        });
+        let cache = SessionCache::new(inner.clone(), SessionCacheConfig::default());
+        let calls = || inner.calls.load(Ordering::SeqCst);
+        assert!(cache.session(1).await.unwrap().unwrap().live);
+        inner.live.store(false, Ordering::SeqCst);
+        cache.invalidate_session(2);
+        assert!(
+            cache.session(1).await.unwrap().unwrap().live,
+            "another session"
+        );
+        cache.invalidate_user(8);
+        assert!(
+            cache.session(1).await.unwrap().unwrap().live,
+            "another user"
+        );
+        assert_eq!(calls(), 1);
+        cache.invalidate_session(1);
+        assert!(
+            !cache.session(1).await.unwrap().unwrap().live,
+            "asked again"
+        );
+        inner.live.store(true, Ordering::SeqCst);
+        cache.invalidate_user(7);
+        assert!(cache.session(1).await.unwrap().unwrap().live, "asked again");
+        cache.clear();
+        assert!(cache.lock().is_empty());
+        assert_eq!(calls(), 3);
     }
 }

@@ -103,7 +103,11 @@ impl Cluster {
     }
 
     pub fn serve(&self, name: &'static str) -> Proc {
-        let log = self.dir.join(format!("{name}.log"));
+        self.spawn(name, &format!("{name}.log"), &[])
+    }
+
+    fn spawn(&self, name: &'static str, log: &str, extra: &[(String, String)]) -> Proc {
+        let log = self.dir.join(log);
         let log_file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -111,12 +115,26 @@ impl Cluster {
             .unwrap();
         let child = self
             .command(&["serve", name])
+            .envs(extra.iter().map(|(k, v)| (k, v)))
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .stderr(log_file)
             .spawn()
             .expect("starting flowex serve");
         Proc { name, child, log }
+    }
+
+    /// Another replica of `name` listening on `port` (the same settings
+    /// otherwise: the other services still reach the first one), started
+    /// and ready at `http://127.0.0.1:{port}`.
+    #[allow(dead_code)] // not every test that includes this file starts replicas
+    pub async fn serve_another(&self, name: &'static str, port: u16) -> Proc {
+        let key = name.replace('-', "_").to_uppercase();
+        let port_var = (format!("FLOWEX_SERVICES__{key}__PORT"), port.to_string());
+        let mut p = self.spawn(name, &format!("{name}-{port}.log"), &[port_var]);
+        self.wait_ready_at(&mut p, &format!("http://127.0.0.1:{port}"))
+            .await;
+        p
     }
 
     /// The whole stack: an admin `email` made with `flowex admin
@@ -151,8 +169,14 @@ impl Cluster {
 
     /// Waits until `p` answers `/health/ready` with 200.
     pub async fn wait_ready(&self, p: &mut Proc) {
+        let base = self.url(p.name);
+        self.wait_ready_at(p, &base).await;
+    }
+
+    /// Waits until `p` answers `{base}/health/ready` with 200.
+    pub async fn wait_ready_at(&self, p: &mut Proc, base: &str) {
         let c = reqwest::Client::new();
-        let url = format!("{}/health/ready", self.url(p.name));
+        let url = format!("{base}/health/ready");
         let deadline = Instant::now() + Duration::from_secs(120);
         loop {
             if let Ok(Some(status)) = p.child.try_wait() {
