@@ -72,6 +72,33 @@ async fn send(sink: &mut Sink, msg: Message, kick: &Kick) -> Result<(), Ending> 
     }
 }
 
+/// Most queued frames written with one flush.
+const WRITE_BATCH: usize = 64;
+
+/// Sends `first` and the frames already queued behind it (up to
+/// [`WRITE_BATCH`]) with one flush: usually one `write` for all of them,
+/// where a flush per frame cost a system call per message per client.
+async fn send_queued(
+    sink: &mut Sink,
+    first: &Frame,
+    rx: &mut mpsc::Receiver<Arc<Frame>>,
+    combined: bool,
+    kick: &Kick,
+) -> Result<(), Ending> {
+    let write = async {
+        sink.feed(text(first, combined)).await?;
+        for _ in 1..WRITE_BATCH {
+            let Ok(next) = rx.try_recv() else { break };
+            sink.feed(text(&next, combined)).await?;
+        }
+        sink.flush().await
+    };
+    tokio::select! {
+        r = write => r.map_err(|_| Ending(None)),
+        _ = kick.notify.notified() => Err(slow(kick)),
+    }
+}
+
 fn slow(kick: &Kick) -> Ending {
     kick.slow.store(true, std::sync::atomic::Ordering::Release);
     flowex_metrics::ws_slow_consumer();
@@ -162,7 +189,7 @@ async fn serve(
             }
             _ = kick.notify.notified() => Err(slow(&kick)),
             frame = rx.recv() => match frame {
-                Some(f) => send(sink, text(&f, session.combined), &kick).await,
+                Some(f) => send_queued(sink, &f, &mut rx, session.combined, &kick).await,
                 None => Err(Ending(None)),
             },
             msg = source.next() => match msg {
